@@ -1,0 +1,251 @@
+// Client-side rate limiting. Amigo limits each user per operation ("15 requests per minute"). The
+// limiter keeps, per operation, the send times of the calls in the current window (a sliding-window
+// log): it never lets more than `limit` calls start within any window, which stays under the limit
+// whatever window algorithm the server uses (fixed, sliding or token bucket), while letting calls
+// through the moment a slot frees, so the whole budget is used.
+import { ConfigurationError } from '../errors.ts';
+import type { OperationId, RateLimit } from '../openapi/index.ts';
+import { operationIds, operations } from '../openapi/index.ts';
+import { type Clock, systemClock } from '../ports/clock.ts';
+
+export type { RateLimit } from '../openapi/index.ts';
+
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  sec: 1_000,
+  second: 1_000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+};
+
+/** Parses `"20/min"`, `"4/s"`, `"100/h"` or `"15/10s"` into a limit per window. */
+export function parseRate(text: string, field = 'rate'): RateLimit {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$/i.exec(text);
+  const word = match?.[3]?.toLowerCase() ?? '';
+  const unit = UNITS[word] ?? UNITS[word.replace(/s$/, '')];
+  const limit = Number(match?.[1]);
+  const count = match?.[2] ? Number(match[2]) : 1;
+  if (!match || unit === undefined || !(limit > 0) || !(count > 0)) {
+    throw new ConfigurationError(
+      field,
+      `"${text}" is not a rate`,
+      'Write it as calls per unit, for example "20/min", "4/s" or "100/h"',
+    );
+  }
+  if (!Number.isInteger(limit)) {
+    throw new ConfigurationError(
+      field,
+      `"${text}" allows a fraction of a call`,
+      'Use a whole number of calls per window, for example "3/2s" or "20/min"',
+    );
+  }
+  return { limit, windowMs: count * unit };
+}
+
+export function formatRate(rate: RateLimit): string {
+  return rate.windowMs % 60_000 === 0 && rate.windowMs >= 60_000
+    ? `${rate.limit}/${rate.windowMs === 60_000 ? '' : rate.windowMs / 60_000}min`
+    : `${rate.limit}/${rate.windowMs === 1_000 ? '' : rate.windowMs / 1_000}s`;
+}
+
+/** The published limit of every operation, with per-operation overrides (`{"get-conversations": "20/min"}`). */
+export function resolveRateLimits(
+  overrides: Readonly<Record<string, string | RateLimit>> = {},
+  field = 'rateLimits',
+): Record<OperationId, RateLimit> {
+  const out = {} as Record<OperationId, RateLimit>;
+  for (const id of operationIds) out[id] = operations[id].publishedLimit;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!operationIds.includes(key as OperationId)) {
+      throw new ConfigurationError(`${field}.${key}`, 'is not an Amigo operationId', `Use one of: ${operationIds.join(', ')}`);
+    }
+    out[key as OperationId] = typeof value === 'string' ? parseRate(value, `${field}.${key}`) : value;
+  }
+  return out;
+}
+
+/** What a response told us about the server's view of the budget. */
+export interface RateFeedback {
+  readonly status: number;
+  /** From `Retry-After`, in milliseconds from now. */
+  readonly retryAfterMs?: number | undefined;
+  readonly limit?: number | undefined;
+  readonly remaining?: number | undefined;
+  /** From `X-RateLimit-Reset` (epoch seconds), in epoch milliseconds. */
+  readonly resetAtMs?: number | undefined;
+}
+
+/**
+ * The port every Amigo call takes a token from. The in-process implementation below serves one
+ * process; a shared implementation (a DynamoDB bucket per user and operation) serves many.
+ */
+export interface RateBudget {
+  /** Resolves when one call of `operationId` may start now. */
+  acquire(operationId: OperationId, signal?: AbortSignal): Promise<void>;
+  /** Reports a response so the budget can follow the server when it is stricter than configured. */
+  observe(operationId: OperationId, feedback: RateFeedback): void;
+}
+
+export interface SlidingWindowOptions {
+  readonly limits: Readonly<Record<OperationId, RateLimit>>;
+  readonly clock?: Clock;
+  /**
+   * Extra time added to every window, covering the spread of request latencies between our send and
+   * the server's receipt. @default 1% of the window, between 10 ms and 500 ms
+   */
+  readonly safetyMarginMs?: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (reason: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+class OperationWindow {
+  /** Send times (and server-reported foreign use) within the last window, oldest first. */
+  private readonly sends: number[] = [];
+  private readonly waiters: Waiter[] = [];
+  private blockedUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private limit: number;
+  private readonly configuredLimit: number;
+  private readonly span: number;
+  private readonly clock: Clock;
+
+  constructor(rate: RateLimit, clock: Clock, marginMs: number | undefined) {
+    this.limit = rate.limit;
+    this.configuredLimit = rate.limit;
+    this.span = rate.windowMs + (marginMs ?? Math.min(500, Math.max(10, rate.windowMs * 0.01)));
+    this.clock = clock;
+  }
+
+  acquire(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  observe(feedback: RateFeedback): void {
+    const now = this.clock.now();
+    if (feedback.limit !== undefined && feedback.limit > 0) {
+      // The server's own limit wins when it is lower than ours; a higher one never raises ours.
+      this.limit = Math.min(this.configuredLimit, feedback.limit);
+    }
+    if (feedback.status === 429) {
+      const until =
+        feedback.retryAfterMs !== undefined
+          ? now + feedback.retryAfterMs
+          : (feedback.resetAtMs ?? now + this.span / Math.max(1, this.limit));
+      this.blockedUntil = Math.max(this.blockedUntil, until);
+    } else if (feedback.limit !== undefined && feedback.remaining !== undefined) {
+      // Calls the server counts that we did not make (another process of the same user) take
+      // slots in our window too.
+      this.prune(now);
+      const foreign = feedback.limit - feedback.remaining - this.sends.length;
+      for (let i = 0; i < foreign && this.sends.length < this.limit; i++) this.sends.push(now);
+      if (feedback.remaining <= 0 && foreign > 0 && feedback.resetAtMs !== undefined) {
+        this.blockedUntil = Math.max(this.blockedUntil, feedback.resetAtMs);
+      }
+    }
+    this.pump();
+  }
+
+  private prune(now: number): void {
+    while (this.sends.length > 0 && (this.sends[0] as number) <= now - this.span) this.sends.shift();
+  }
+
+  private pump(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const now = this.clock.now();
+    this.prune(now);
+    while (this.waiters.length > 0 && now >= this.blockedUntil && this.sends.length < this.limit) {
+      const waiter = this.waiters.shift() as Waiter;
+      if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      this.sends.push(now);
+      waiter.resolve();
+    }
+    if (this.waiters.length === 0) return;
+    const nextSlot = this.sends.length < this.limit ? now : (this.sends[0] as number) + this.span;
+    const wakeAt = Math.max(nextSlot, this.blockedUntil);
+    this.timer = setTimeout(() => this.pump(), Math.max(1, wakeAt - now));
+  }
+}
+
+/** An in-process {@link RateBudget}: one sliding-window log per operation. */
+export class SlidingWindowRateBudget implements RateBudget {
+  private readonly windows = new Map<OperationId, OperationWindow>();
+  private readonly options: SlidingWindowOptions;
+
+  constructor(options: SlidingWindowOptions) {
+    this.options = options;
+  }
+
+  acquire(operationId: OperationId, signal?: AbortSignal): Promise<void> {
+    return this.window(operationId).acquire(signal);
+  }
+
+  observe(operationId: OperationId, feedback: RateFeedback): void {
+    this.window(operationId).observe(feedback);
+  }
+
+  private window(operationId: OperationId): OperationWindow {
+    let w = this.windows.get(operationId);
+    if (!w) {
+      w = new OperationWindow(
+        this.options.limits[operationId],
+        this.options.clock ?? systemClock,
+        this.options.safetyMarginMs,
+      );
+      this.windows.set(operationId, w);
+    }
+    return w;
+  }
+}
+
+/** Reads the rate-limit headers of a response. */
+export function rateFeedbackFrom(status: number, headers: Headers, now: number): RateFeedback {
+  const num = (name: string): number | undefined => {
+    const raw = headers.get(name);
+    if (raw === null || raw.trim() === '') return undefined;
+    const n = Number(raw);
+    return Number.isFinite(n) ? n : undefined;
+  };
+  let retryAfterMs: number | undefined;
+  const retryAfter = headers.get('retry-after');
+  if (retryAfter !== null) {
+    const seconds = Number(retryAfter);
+    if (Number.isFinite(seconds)) retryAfterMs = Math.max(0, seconds * 1000);
+    else {
+      const at = Date.parse(retryAfter);
+      if (Number.isFinite(at)) retryAfterMs = Math.max(0, at - now);
+    }
+  }
+  const reset = num('x-ratelimit-reset');
+  return {
+    status,
+    retryAfterMs,
+    limit: num('x-ratelimit-limit'),
+    remaining: num('x-ratelimit-remaining'),
+    resetAtMs: reset === undefined ? undefined : reset * 1000,
+  };
+}

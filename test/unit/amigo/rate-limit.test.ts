@@ -1,0 +1,217 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  formatRate,
+  parseRate,
+  rateFeedbackFrom,
+  resolveRateLimits,
+  SlidingWindowRateBudget,
+} from '../../../shared/amigo/rate-limit.ts';
+import { ConfigurationError } from '../../../shared/errors.ts';
+import { operations } from '../../../shared/openapi/index.ts';
+
+const OP = 'get-conversations';
+
+function budgetFor(limit: number, windowMs: number, safetyMarginMs = 0) {
+  const limits = resolveRateLimits({ [OP]: { limit, windowMs } });
+  return new SlidingWindowRateBudget({ limits, safetyMarginMs });
+}
+
+/** Requests `count` tokens at the given offsets (ms) and returns when each was granted. */
+async function grantTimes(budget: SlidingWindowRateBudget, arrivals: number[]): Promise<number[]> {
+  const start = Date.now();
+  const grants: number[] = new Array(arrivals.length);
+  const order = arrivals.map((at, i) => ({ at, i })).sort((a, b) => a.at - b.at || a.i - b.i);
+  const pending: Promise<void>[] = [];
+  let clock = 0;
+  for (const { at, i } of order) {
+    await vi.advanceTimersByTimeAsync(at - clock);
+    clock = at;
+    pending.push(
+      budget.acquire(OP).then(() => {
+        grants[i] = Date.now() - start;
+      }),
+    );
+  }
+  for (let guard = 0; guard < 10_000 && grants.filter((g) => g !== undefined).length < arrivals.length; guard++) {
+    await vi.advanceTimersToNextTimerAsync();
+  }
+  await Promise.all(pending);
+  return grants;
+}
+
+describe('parseRate', () => {
+  it.each([
+    ['20/min', { limit: 20, windowMs: 60_000 }],
+    ['4/s', { limit: 4, windowMs: 1_000 }],
+    ['100/h', { limit: 100, windowMs: 3_600_000 }],
+    ['15/10s', { limit: 15, windowMs: 10_000 }],
+    [' 5 / minute ', { limit: 5, windowMs: 60_000 }],
+    ['30/mins', { limit: 30, windowMs: 60_000 }],
+  ])('when given %j, then it reads %j', (text, expected) => {
+    expect(parseRate(text)).toEqual(expected);
+  });
+
+  it.each(['fast', '20', '0/min', '20/fortnight', '1.5/s', '-3/s'])(
+    'when given %j, then it fails naming the field and the expected form',
+    (text) => {
+      const act = () => parseRate(text, 'amigo.rateLimits.get-conversations');
+      expect(act).toThrow(ConfigurationError);
+      expect(act).toThrow(/amigo\.rateLimits\.get-conversations.*"20\/min"/s);
+    },
+  );
+
+  it('when a parsed rate is formatted and parsed again, then it round-trips', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.constantFrom(1_000, 60_000, 120_000, 5_000), (limit, windowMs) => {
+        expect(parseRate(formatRate({ limit, windowMs }))).toEqual({ limit, windowMs });
+      }),
+    );
+  });
+});
+
+describe('resolveRateLimits', () => {
+  it('when nothing is overridden, then every operation gets the limit published in the spec', () => {
+    const limits = resolveRateLimits();
+    expect(limits['sign-in-with-api-key']).toEqual({ limit: 5, windowMs: 60_000 });
+    expect(limits['get-conversations']).toEqual({ limit: 15, windowMs: 60_000 });
+    expect(limits['get-conversation-messages']).toEqual({ limit: 20, windowMs: 60_000 });
+    expect(limits['retrieve-message-source']).toEqual({ limit: 30, windowMs: 60_000 });
+    expect(limits['get-interaction-insights']).toEqual({ limit: 20, windowMs: 60_000 });
+    expect(limits['modify-tags-of-conversation']).toEqual({ limit: 50, windowMs: 60_000 });
+    expect(limits['recommend-responses-for-interaction']).toEqual({ limit: 20, windowMs: 60_000 });
+    expect(Object.keys(limits).sort()).toEqual(Object.keys(operations).sort());
+  });
+
+  it('when an override names an operation, then only that operation changes', () => {
+    const limits = resolveRateLimits({ 'get-conversations': '4/s' });
+    expect(limits['get-conversations']).toEqual({ limit: 4, windowMs: 1_000 });
+    expect(limits['get-conversation-messages']).toEqual({ limit: 20, windowMs: 60_000 });
+  });
+
+  it('when an override names an unknown operation, then it fails naming the field and listing valid ids', () => {
+    expect(() => resolveRateLimits({ 'get-conversation': '4/s' }, 'amigo.rateLimits')).toThrow(
+      /amigo\.rateLimits\.get-conversation: is not an Amigo operationId.*get-conversations/s,
+    );
+  });
+});
+
+describe('rateFeedbackFrom', () => {
+  it('when the headers carry limits and Retry-After in seconds, then they are read in milliseconds', () => {
+    const headers = new Headers({
+      'Retry-After': '3',
+      'X-RateLimit-Limit': '15',
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': '1700000000',
+    });
+    expect(rateFeedbackFrom(429, headers, 0)).toEqual({
+      status: 429,
+      retryAfterMs: 3_000,
+      limit: 15,
+      remaining: 0,
+      resetAtMs: 1_700_000_000_000,
+    });
+  });
+
+  it('when Retry-After is an HTTP date, then it becomes the wait from now', () => {
+    const now = Date.parse('2026-11-26T10:00:00Z');
+    const headers = new Headers({ 'Retry-After': 'Thu, 26 Nov 2026 10:00:05 GMT' });
+    expect(rateFeedbackFrom(503, headers, now).retryAfterMs).toBe(5_000);
+  });
+
+  it('when headers are absent or garbage, then nothing is invented', () => {
+    const headers = new Headers({ 'X-RateLimit-Limit': 'lots' });
+    expect(rateFeedbackFrom(200, headers, 0)).toEqual({
+      status: 200,
+      retryAfterMs: undefined,
+      limit: undefined,
+      remaining: undefined,
+      resetAtMs: undefined,
+    });
+  });
+});
+
+describe('SlidingWindowRateBudget', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: new Date('2026-11-26T00:00:00Z') });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('when calls arrive at any times, then no window ever holds more than the limit and each call starts at the earliest moment that allows', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 50, max: 2_000 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 1, maxLength: 40 }),
+        async (limit, windowMs, margin, arrivals) => {
+          const budget = budgetFor(limit, windowMs, margin);
+          const grants = await grantTimes(budget, arrivals);
+
+          // Safety: within any span of window + margin, at most `limit` calls started.
+          const sorted = [...grants].sort((a, b) => a - b);
+          for (let i = limit; i < sorted.length; i++) {
+            expect((sorted[i] as number) - (sorted[i - limit] as number)).toBeGreaterThanOrEqual(windowMs + margin);
+          }
+          // Full use of the budget: in arrival order (FIFO), each call starts as soon as both it has
+          // arrived and the call `limit` places earlier has left the window.
+          const order = arrivals.map((at, i) => ({ at, i })).sort((a, b) => a.at - b.at || a.i - b.i);
+          const expected: number[] = [];
+          order.forEach(({ at }, k) => {
+            const freed = k >= limit ? (expected[k - limit] as number) + windowMs + margin : 0;
+            expected.push(Math.max(at, freed));
+          });
+          expect(order.map(({ i }) => grants[i])).toEqual(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('when the server answers 429 with Retry-After, then no call of that operation starts before it', async () => {
+    const budget = budgetFor(100, 1_000);
+    await budget.acquire(OP);
+    budget.observe(OP, { status: 429, retryAfterMs: 2_500 });
+
+    const grants = await grantTimes(budget, [0, 0]);
+
+    expect(grants).toEqual([2_500, 2_500]);
+  });
+
+  it('when the server reports calls we did not make, then they take slots in our window', async () => {
+    const budget = budgetFor(5, 1_000);
+    await budget.acquire(OP);
+    // The server counts 4 calls in its window: 3 of them were another process's.
+    budget.observe(OP, { status: 200, limit: 5, remaining: 1 });
+
+    const grants = await grantTimes(budget, [0, 0, 0]);
+
+    expect(grants).toEqual([0, 1_000, 1_000]);
+  });
+
+  it('when the server states a lower limit than configured, then the lower one is used', async () => {
+    const budget = budgetFor(10, 1_000);
+    await budget.acquire(OP);
+    budget.observe(OP, { status: 200, limit: 2, remaining: 1 });
+
+    const grants = await grantTimes(budget, [0, 0, 0]);
+
+    expect(grants).toEqual([0, 1_000, 1_000]);
+  });
+
+  it('when a waiting caller aborts, then it is rejected and its slot goes to the next caller', async () => {
+    const budget = budgetFor(1, 1_000);
+    await budget.acquire(OP);
+    const controller = new AbortController();
+    const abandoned = expect(budget.acquire(OP, controller.signal)).rejects.toThrow('cancelled');
+    const next = budget.acquire(OP);
+
+    controller.abort(new Error('cancelled'));
+    await vi.advanceTimersByTimeAsync(1_000);
+
+    await abandoned;
+    await expect(next).resolves.toBeUndefined();
+  });
+});
