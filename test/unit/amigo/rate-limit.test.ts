@@ -33,7 +33,11 @@ async function grantTimes(budget: SlidingWindowRateBudget, arrivals: number[]): 
       }),
     );
   }
-  for (let guard = 0; guard < 10_000 && grants.filter((g) => g !== undefined).length < arrivals.length; guard++) {
+  for (
+    let guard = 0;
+    guard < 10_000 && grants.filter((g) => g !== undefined).length < arrivals.length;
+    guard++
+  ) {
     await vi.advanceTimersToNextTimerAsync();
   }
   await Promise.all(pending);
@@ -63,9 +67,13 @@ describe('parseRate', () => {
 
   it('when a parsed rate is formatted and parsed again, then it round-trips', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.constantFrom(1_000, 60_000, 120_000, 5_000), (limit, windowMs) => {
-        expect(parseRate(formatRate({ limit, windowMs }))).toEqual({ limit, windowMs });
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.constantFrom(1_000, 60_000, 120_000, 5_000),
+        (limit, windowMs) => {
+          expect(parseRate(formatRate({ limit, windowMs }))).toEqual({ limit, windowMs });
+        },
+      ),
     );
   });
 });
@@ -153,7 +161,9 @@ describe('SlidingWindowRateBudget', () => {
           // Safety: within any span of window + margin, at most `limit` calls started.
           const sorted = [...grants].sort((a, b) => a - b);
           for (let i = limit; i < sorted.length; i++) {
-            expect((sorted[i] as number) - (sorted[i - limit] as number)).toBeGreaterThanOrEqual(windowMs + margin);
+            expect((sorted[i] as number) - (sorted[i - limit] as number)).toBeGreaterThanOrEqual(
+              windowMs + margin,
+            );
           }
           // Full use of the budget: in arrival order (FIFO), each call starts as soon as both it has
           // arrived and the call `limit` places earlier has left the window.
