@@ -6,7 +6,16 @@ import type { Clock } from '../ports/clock.ts';
 import type { ClientLogger } from './client.ts';
 import { AmigoRequestError, DownloadError } from './errors.ts';
 
-const URL_KEYS = ['url', 'signed_url', 'source_url', 'presigned_url', 'download_url', 'source', 'href', 'link'];
+const URL_KEYS = [
+  'url',
+  'signed_url',
+  'source_url',
+  'presigned_url',
+  'download_url',
+  'source',
+  'href',
+  'link',
+];
 
 function isHttpUrl(value: unknown): value is string {
   if (typeof value !== 'string') return false;
@@ -110,7 +119,12 @@ export async function downloadSignedUrl(options: DownloadOptions): Promise<Audio
         continue;
       }
       if (response.status === 404) {
-        throw new AmigoRequestError({ operationId: 'download', attempts: failures + 1, status: 404, conversationId });
+        throw new AmigoRequestError({
+          operationId: 'download',
+          attempts: failures + 1,
+          status: 404,
+          conversationId,
+        });
       }
       if (response.status === 416 && total !== undefined && received >= total) {
         return { response: new Response(new Uint8Array(0)), skip: 0 };

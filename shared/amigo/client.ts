@@ -2,8 +2,8 @@
 // budget per operation, retries with capped jittered backoff, responses validated against the spec.
 import createClient from 'openapi-fetch';
 import {
-  checkResponse,
   type ConversationInstance,
+  checkResponse,
   type InteractionInsights,
   type MessageInstance,
   type ModifyTagsRequest,
@@ -116,7 +116,8 @@ export class AmigoClient {
     this.config = config;
     this.fetchImpl = deps.fetch ?? globalThis.fetch;
     this.clock = deps.clock ?? systemClock;
-    this.budget = deps.rateBudget ?? new SlidingWindowRateBudget({ limits: config.rateLimits, clock: this.clock });
+    this.budget =
+      deps.rateBudget ?? new SlidingWindowRateBudget({ limits: config.rateLimits, clock: this.clock });
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger;
     this.api = createClient<paths>({ baseUrl: config.baseUrl, fetch: (req) => this.fetchImpl(req) });
@@ -139,17 +140,26 @@ export class AmigoClient {
     query: ConversationQuery = {},
     options: CallOptions & { startToken?: number } = {},
   ): AsyncGenerator<Page<ConversationInstance>> {
-    yield* this.paginate('get-conversations', options.startToken ?? 0, async (token, attempt) => {
-      const result = await this.api.GET('/v1/{organization}/conversation/', {
-        params: { path: { organization: this.org }, query: { ...query, continuation_token: token } },
-        parseAs: 'text',
-        ...attempt,
-      });
-      return result;
-    }, (body: { conversations: ConversationInstance[] }) => body.conversations, options.signal);
+    yield* this.paginate(
+      'get-conversations',
+      options.startToken ?? 0,
+      async (token, attempt) => {
+        const result = await this.api.GET('/v1/{organization}/conversation/', {
+          params: { path: { organization: this.org }, query: { ...query, continuation_token: token } },
+          parseAs: 'text',
+          ...attempt,
+        });
+        return result;
+      },
+      (body: { conversations: ConversationInstance[] }) => body.conversations,
+      options.signal,
+    );
   }
 
-  async *conversations(query: ConversationQuery = {}, options: CallOptions = {}): AsyncGenerator<ConversationInstance> {
+  async *conversations(
+    query: ConversationQuery = {},
+    options: CallOptions = {},
+  ): AsyncGenerator<ConversationInstance> {
     for await (const page of this.conversationPages(query, options)) yield* page.items;
   }
 
@@ -158,19 +168,30 @@ export class AmigoClient {
     query: MessageQuery = {},
     options: CallOptions & { startToken?: number } = {},
   ): AsyncGenerator<Page<MessageInstance>> {
-    yield* this.paginate('get-conversation-messages', options.startToken ?? 0, async (token, attempt) => {
-      return this.api.GET('/v1/{organization}/conversation/{conversation_id}/messages/', {
-        params: {
-          path: { organization: this.org, conversation_id: conversationId },
-          query: { ...query, continuation_token: token },
-        },
-        parseAs: 'text',
-        ...attempt,
-      });
-    }, (body: { messages: MessageInstance[] }) => body.messages, options.signal, conversationId);
+    yield* this.paginate(
+      'get-conversation-messages',
+      options.startToken ?? 0,
+      async (token, attempt) => {
+        return this.api.GET('/v1/{organization}/conversation/{conversation_id}/messages/', {
+          params: {
+            path: { organization: this.org, conversation_id: conversationId },
+            query: { ...query, continuation_token: token },
+          },
+          parseAs: 'text',
+          ...attempt,
+        });
+      },
+      (body: { messages: MessageInstance[] }) => body.messages,
+      options.signal,
+      conversationId,
+    );
   }
 
-  async *messages(conversationId: string, query: MessageQuery = {}, options: CallOptions = {}): AsyncGenerator<MessageInstance> {
+  async *messages(
+    conversationId: string,
+    query: MessageQuery = {},
+    options: CallOptions = {},
+  ): AsyncGenerator<MessageInstance> {
     for await (const page of this.messagePages(conversationId, query, options)) yield* page.items;
   }
 
@@ -183,18 +204,31 @@ export class AmigoClient {
       conversationId,
       signal: options.signal,
       send: (attempt) =>
-        this.api.GET('/v1/{organization}/conversation/{conversation_id}/interaction/{interaction_id}/insights', {
-          params: { path: { organization: this.org, conversation_id: conversationId, interaction_id: interactionId } },
-          parseAs: 'text',
-          ...attempt,
-        }),
+        this.api.GET(
+          '/v1/{organization}/conversation/{conversation_id}/interaction/{interaction_id}/insights',
+          {
+            params: {
+              path: {
+                organization: this.org,
+                conversation_id: conversationId,
+                interaction_id: interactionId,
+              },
+            },
+            parseAs: 'text',
+            ...attempt,
+          },
+        ),
     }) as Promise<InteractionInsights>;
   }
 
   // ---- writes ----------------------------------------------------------------------------------
 
   /** Sets, overwrites (`updates`) and removes (`deletes`) tags. Idempotent, so retried like a read. */
-  async modifyTags(conversationId: string, request: ModifyTagsRequest, options: CallOptions = {}): Promise<void> {
+  async modifyTags(
+    conversationId: string,
+    request: ModifyTagsRequest,
+    options: CallOptions = {},
+  ): Promise<void> {
     await this.call('modify-tags-of-conversation', {
       conversationId,
       signal: options.signal,
@@ -227,7 +261,13 @@ export class AmigoClient {
         this.api.POST(
           '/v1/{organization}/conversation/{conversation_id}/interaction/{interaction_id}/recommend_responses',
           {
-            params: { path: { organization: this.org, conversation_id: conversationId, interaction_id: interactionId } },
+            params: {
+              path: {
+                organization: this.org,
+                conversation_id: conversationId,
+                interaction_id: interactionId,
+              },
+            },
             body: context === undefined ? undefined : { context },
             parseAs: 'text',
             ...attempt,
@@ -260,9 +300,10 @@ export class AmigoClient {
     });
     const url = extractSignedUrl(body);
     if (!url) {
-      throw new ResponseValidationError({ operationId: 'retrieve-message-source', attempts: 1, conversationId }, [
-        { path: '', message: 'holds no http(s) URL (expected a URL string or an object with one)' },
-      ]);
+      throw new ResponseValidationError(
+        { operationId: 'retrieve-message-source', attempts: 1, conversationId },
+        [{ path: '', message: 'holds no http(s) URL (expected a URL string or an object with one)' }],
+      );
     }
     return url;
   }
@@ -339,7 +380,10 @@ export class AmigoClient {
       const next = body.has_more ? body.continuation_token : null;
       if (next !== null && seen.has(next)) {
         throw new ResponseValidationError(facts, [
-          { path: '/continuation_token', message: `repeats an earlier token (${next}); paging would never end` },
+          {
+            path: '/continuation_token',
+            message: `repeats an earlier token (${next}); paging would never end`,
+          },
         ]);
       }
       yield { items: itemsOf(body), token: requested, nextToken: next };
@@ -354,7 +398,8 @@ export class AmigoClient {
 
   private async call(
     operationId: OperationId,
-    spec: Omit<CallSpec, 'operationId' | 'authenticated' | 'retry'> & Partial<Pick<CallSpec, 'authenticated' | 'retry'>>,
+    spec: Omit<CallSpec, 'operationId' | 'authenticated' | 'retry'> &
+      Partial<Pick<CallSpec, 'authenticated' | 'retry'>>,
   ): Promise<unknown> {
     const { send, conversationId, signal } = spec;
     const authenticated = spec.authenticated ?? true;
@@ -376,13 +421,15 @@ export class AmigoClient {
       await this.budget.acquire(operationId, signal);
       const timeout = AbortSignal.timeout(this.config.timeoutMs);
       const attemptSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      const sentAt = this.clock.now();
       try {
         const result = await send({
           signal: attemptSignal,
           headers: token ? { Authorization: `Bearer ${token}` } : {},
         });
         const { response } = result;
-        const feedback = rateFeedbackFrom(response.status, response.headers, this.clock.now());
+        const now = this.clock.now();
+        const feedback = { ...rateFeedbackFrom(response.status, response.headers, now), latencyMs: now - sentAt };
         this.budget.observe(operationId, feedback);
         const status = response.status;
         if (response.ok) return this.parseBody(operationId, result.data, facts(status));
@@ -405,14 +452,18 @@ export class AmigoClient {
         if (throttle) throttled++;
         else failures++;
         const allowed = retry === 'always' || (status !== undefined && NOT_PROCESSED.has(status));
-        const exhausted = throttle ? throttled >= this.config.maxThrottledAttempts : failures >= this.config.maxAttempts;
+        const exhausted = throttle
+          ? throttled >= this.config.maxThrottledAttempts
+          : failures >= this.config.maxAttempts;
         const cause = error instanceof RetryableFailure ? error.cause : error;
         if (!allowed || exhausted) {
           throw new AmigoUnavailableError(facts(status, describeFailure(error, timeout)), cause);
         }
         // A 429 has already blocked the budget until the server's Retry-After; other failures
         // back off here, never sooner than the server asked.
-        const wait = throttle ? 0 : Math.max(this.backoffMs(failures), (error as RetryableFailure).retryAfterMs ?? 0);
+        const wait = throttle
+          ? 0
+          : Math.max(this.backoffMs(failures), (error as RetryableFailure).retryAfterMs ?? 0);
         this.logger?.warn('Amigo call failed; retrying', {
           operationId,
           status,

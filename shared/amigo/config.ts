@@ -74,7 +74,9 @@ const inputSchema = z
       })
       .optional(),
     region: z.enum(Object.keys(REGION_BASE_URLS) as [AmigoRegion, ...AmigoRegion[]]).optional(),
-    rateLimits: z.record(z.string(), z.union([z.string(), z.object({ limit: positiveInt, windowMs: positiveInt })])).optional(),
+    rateLimits: z
+      .record(z.string(), z.union([z.string(), z.object({ limit: positiveInt, windowMs: positiveInt })]))
+      .optional(),
     timeoutMs: positiveInt.optional(),
     maxAttempts: positiveInt.max(20).optional(),
     maxThrottledAttempts: positiveInt.max(100).optional(),

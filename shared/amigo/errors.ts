@@ -43,7 +43,10 @@ export class AmigoRequestError extends PermanentError {
   readonly status: number;
   readonly operationId: string;
   constructor(facts: CallFacts & { status: number }) {
-    super(describe(facts, 'was refused'), options(facts, HINTS[facts.status] ?? 'The request cannot succeed as sent'));
+    super(
+      describe(facts, 'was refused'),
+      options(facts, HINTS[facts.status] ?? 'The request cannot succeed as sent'),
+    );
     this.status = facts.status;
     this.operationId = facts.operationId;
   }

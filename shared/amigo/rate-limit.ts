@@ -61,7 +61,11 @@ export function resolveRateLimits(
   for (const id of operationIds) out[id] = operations[id].publishedLimit;
   for (const [key, value] of Object.entries(overrides)) {
     if (!operationIds.includes(key as OperationId)) {
-      throw new ConfigurationError(`${field}.${key}`, 'is not an Amigo operationId', `Use one of: ${operationIds.join(', ')}`);
+      throw new ConfigurationError(
+        `${field}.${key}`,
+        'is not an Amigo operationId',
+        `Use one of: ${operationIds.join(', ')}`,
+      );
     }
     out[key as OperationId] = typeof value === 'string' ? parseRate(value, `${field}.${key}`) : value;
   }
@@ -77,6 +81,8 @@ export interface RateFeedback {
   readonly remaining?: number | undefined;
   /** From `X-RateLimit-Reset` (epoch seconds), in epoch milliseconds. */
   readonly resetAtMs?: number | undefined;
+  /** Time from sending the request to receiving the response headers. */
+  readonly latencyMs?: number | undefined;
 }
 
 /**
@@ -95,7 +101,9 @@ export interface SlidingWindowOptions {
   readonly clock?: Clock;
   /**
    * Extra time added to every window, covering the spread of request latencies between our send and
-   * the server's receipt. @default 1% of the window, between 10 ms and 500 ms
+   * the server's receipt: the server counts arrivals, we count sends. When unset, the margin is the
+   * larger of 1% of the window (10 ms to 500 ms) and the recent round-trip time (decaying maximum),
+   * capped at 5% of the window. @default adaptive
    */
   readonly safetyMarginMs?: number;
 }
@@ -115,14 +123,24 @@ class OperationWindow {
   private timer: NodeJS.Timeout | undefined;
   private limit: number;
   private readonly configuredLimit: number;
-  private readonly span: number;
+  private readonly windowMs: number;
+  private readonly fixedMargin: number | undefined;
+  private recentLatency = 0;
   private readonly clock: Clock;
 
   constructor(rate: RateLimit, clock: Clock, marginMs: number | undefined) {
     this.limit = rate.limit;
     this.configuredLimit = rate.limit;
-    this.span = rate.windowMs + (marginMs ?? Math.min(500, Math.max(10, rate.windowMs * 0.01)));
+    this.windowMs = rate.windowMs;
+    this.fixedMargin = marginMs;
     this.clock = clock;
+  }
+
+  /** How long a send stays in our window. */
+  private get span(): number {
+    if (this.fixedMargin !== undefined) return this.windowMs + this.fixedMargin;
+    const floor = Math.min(500, Math.max(10, this.windowMs * 0.01));
+    return this.windowMs + Math.min(Math.max(floor, this.recentLatency), this.windowMs * 0.05);
   }
 
   acquire(signal: AbortSignal | undefined): Promise<void> {
@@ -144,6 +162,9 @@ class OperationWindow {
 
   observe(feedback: RateFeedback): void {
     const now = this.clock.now();
+    if (feedback.latencyMs !== undefined) {
+      this.recentLatency = Math.max(this.recentLatency * 0.9, feedback.latencyMs);
+    }
     if (feedback.limit !== undefined && feedback.limit > 0) {
       // The server's own limit wins when it is lower than ours; a higher one never raises ours.
       this.limit = Math.min(this.configuredLimit, feedback.limit);

@@ -211,6 +211,17 @@ describe('SlidingWindowRateBudget', () => {
     expect(grants).toEqual([0, 1_000, 1_000]);
   });
 
+  it('when round trips are slow, then the window widens by the recent latency, never by more than 5%', async () => {
+    const limits = resolveRateLimits({ [OP]: { limit: 1, windowMs: 1_000 } });
+    const budget = new SlidingWindowRateBudget({ limits });
+    await budget.acquire(OP);
+    budget.observe(OP, { status: 200, latencyMs: 30 });
+    expect(await grantTimes(budget, [0])).toEqual([1_030]);
+
+    budget.observe(OP, { status: 200, latencyMs: 400 });
+    expect(await grantTimes(budget, [0])).toEqual([1_050]);
+  });
+
   it('when a waiting caller aborts, then it is rejected and its slot goes to the next caller', async () => {
     const budget = budgetFor(1, 1_000);
     await budget.acquire(OP);
