@@ -7,7 +7,9 @@ import { registerSimulateCommand } from './commands/simulate.ts';
 
 const program = new Command()
   .name('amigo-qa')
-  .description('Archive, tag and follow up Amigo conversations: a nightly QA pipeline that also runs on a laptop.')
+  .description(
+    'Archive, tag and follow up Amigo conversations: a nightly QA pipeline that also runs on a laptop.',
+  )
   .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) });
 

@@ -10,7 +10,10 @@ export interface DemoOptions {
   conversations: number;
 }
 
-export async function runDemo(options: DemoOptions, out: (line: string) => void = console.log): Promise<void> {
+export async function runDemo(
+  options: DemoOptions,
+  out: (line: string) => void = console.log,
+): Promise<void> {
   const sim = await startSimulator({
     seed: options.seed,
     conversations: options.conversations,
@@ -37,16 +40,22 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
       let messages = 0;
       let voice: { id: string } | undefined;
       const interactions = new Set<string>();
-      for await (const message of client.messages(first.id, { message_type: ['user-message', 'agent-message'] })) {
+      for await (const message of client.messages(first.id, {
+        message_type: ['user-message', 'agent-message'],
+      })) {
         messages++;
         if (message.message_type === 'agent-message') interactions.add(message.interaction_id);
         if (message.format === 'voice') voice ??= message;
       }
-      out(`Newest finished conversation ${first.id}: ${messages} user/agent messages of ${first.num_messages} in all`);
+      out(
+        `Newest finished conversation ${first.id}: ${messages} user/agent messages of ${first.num_messages} in all`,
+      );
       const [interaction] = interactions;
       if (interaction) {
         const insights = await client.getInteractionInsights(first.id, interaction);
-        out(`  interaction ${interaction}: state "${insights.current_state_name}", ${insights.state_transition_logs.length} state transitions`);
+        out(
+          `  interaction ${interaction}: state "${insights.current_state_name}", ${insights.state_transition_logs.length} state transitions`,
+        );
       }
       if (voice) {
         const audio = await client.downloadMessageSource(first.id, voice.id);
@@ -57,7 +66,12 @@ export async function runDemo(options: DemoOptions, out: (line: string) => void 
     }
     const calls = sim.control.stats().calls;
     const summary = Object.entries(calls)
-      .map(([op, byStatus]) => `${op} ${Object.entries(byStatus).map(([s, n]) => `${s}x${n}`).join(' ')}`)
+      .map(
+        ([op, byStatus]) =>
+          `${op} ${Object.entries(byStatus)
+            .map(([s, n]) => `${s}x${n}`)
+            .join(' ')}`,
+      )
       .join('; ');
     out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Calls: ${summary}`);
   } finally {
@@ -70,7 +84,12 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('Start the Amigo simulator and run the client against it (what `npm start` does)')
     .option('--seed <n>', 'simulator seed', (v) => Number.parseInt(v, 10), 7)
-    .option('--conversations <n>', 'conversations in the simulated organisation', (v) => Number.parseInt(v, 10), 30)
+    .option(
+      '--conversations <n>',
+      'conversations in the simulated organisation',
+      (v) => Number.parseInt(v, 10),
+      30,
+    )
     .action(async (opts: DemoOptions) => {
       await runDemo(opts);
     });

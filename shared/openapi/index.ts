@@ -6,20 +6,24 @@ import addFormatsModule from 'ajv-formats';
 import type { components, operations as SpecOperations } from './amigo-api.gen.ts';
 import spec from './openapi.json' with { type: 'json' };
 
-export type { components, paths, operations as SpecOperations } from './amigo-api.gen.ts';
+export type { components, operations as SpecOperations, paths } from './amigo-api.gen.ts';
 export { spec };
 
 export type Schemas = components['schemas'];
 export type ConversationInstance = Schemas['ConversationInstance'];
 export type MessageInstance = Schemas['MessageInstance'];
 export type MessageType = Schemas['MessageType'];
-export type InteractionInsights = Schemas['src__app__endpoints__conversation__get_interaction_insights__Response'];
+export type InteractionInsights =
+  Schemas['src__app__endpoints__conversation__get_interaction_insights__Response'];
 export type ConversationsPage = Schemas['src__app__endpoints__conversation__get_conversations__Response'];
 export type MessagesPage = Schemas['src__app__endpoints__conversation__get_conversation_messages__Response'];
 export type SignInResponse = Schemas['src__app__endpoints__user__sign_in_with_api_key__Response'];
-export type ModifyTagsRequest = Schemas['src__app__endpoints__conversation__modify_tags_of_conversation__Request'];
-export type RecommendRequest = Schemas['src__app__endpoints__conversation__recommend_responses_for_interaction__Request'];
-export type RecommendResponse = Schemas['src__app__endpoints__conversation__recommend_responses_for_interaction__Response'];
+export type ModifyTagsRequest =
+  Schemas['src__app__endpoints__conversation__modify_tags_of_conversation__Request'];
+export type RecommendRequest =
+  Schemas['src__app__endpoints__conversation__recommend_responses_for_interaction__Request'];
+export type RecommendResponse =
+  Schemas['src__app__endpoints__conversation__recommend_responses_for_interaction__Response'];
 
 export type OperationId = keyof SpecOperations;
 
@@ -44,7 +48,10 @@ export interface OperationInfo {
 
 interface SpecOperation {
   operationId: string;
-  responses: Record<string, { description?: string; content?: Record<string, { schema?: { $ref?: string } }> }>;
+  responses: Record<
+    string,
+    { description?: string; content?: Record<string, { schema?: { $ref?: string } }> }
+  >;
   requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> };
   parameters?: unknown[];
 }
@@ -75,7 +82,9 @@ function buildOperations(): Record<OperationId, OperationInfo> {
         path,
         publishedLimit: parsePublishedLimit(operationId, raw.responses['429']?.description),
         successStatus,
-        responseSchema: refName(raw.responses[String(successStatus)]?.content?.['application/json']?.schema?.$ref),
+        responseSchema: refName(
+          raw.responses[String(successStatus)]?.content?.['application/json']?.schema?.$ref,
+        ),
         requestSchema: refName(raw.requestBody?.content?.['application/json']?.schema?.$ref),
       };
     }
@@ -117,7 +126,8 @@ function getAjv(): Ajv2020 {
 
 function issuesOf(errors: ErrorObject[] | null | undefined): SchemaIssue[] {
   return (errors ?? []).map((e) => {
-    const missing = e.keyword === 'required' ? `/${(e.params as { missingProperty: string }).missingProperty}` : '';
+    const missing =
+      e.keyword === 'required' ? `/${(e.params as { missingProperty: string }).missingProperty}` : '';
     return { path: `${e.instancePath}${missing}`, message: e.message ?? e.keyword };
   });
 }

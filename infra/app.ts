@@ -1,0 +1,24 @@
+import { App, Tags, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { AmigoQaStack } from './stacks/amigo-qa-stack.ts';
+
+const app = new App();
+
+// cdk-nag 3 runs as a policy-validation plugin: `cdk synth` fails while any AwsSolutions finding is
+// unacknowledged, and writes the details to cdk.out/validation-report.json.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+Tags.of(app).add('project', 'amigo-qa');
+
+new AmigoQaStack(app, 'AmigoQa', {
+  description: 'amigo-qa: QA pipeline for Amigo conversations (archive today; scheduler and workers next)',
+  env: {
+    // Unset without AWS credentials. Then the template stays account-agnostic (AWS::AccountId) instead of
+    // baking in a made-up account that a later `cdk deploy` would target. This stack does no lookups,
+    // so it needs no concrete account to synthesize.
+    account: process.env.CDK_DEFAULT_ACCOUNT,
+    region: process.env.CDK_DEFAULT_REGION ?? 'us-east-1',
+  },
+});
+
+app.synth();
