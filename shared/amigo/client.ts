@@ -418,10 +418,9 @@ export class AmigoClient {
         detail,
       });
       const token = authenticated ? await this.tokens.token() : undefined;
-      await this.budget.acquire(operationId, signal);
+      const grantedAt = await this.budget.acquire(operationId, signal);
       const timeout = AbortSignal.timeout(this.config.timeoutMs);
       const attemptSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
-      const sentAt = this.clock.now();
       try {
         const result = await send({
           signal: attemptSignal,
@@ -429,7 +428,7 @@ export class AmigoClient {
         });
         const { response } = result;
         const now = this.clock.now();
-        const feedback = { ...rateFeedbackFrom(response.status, response.headers, now), latencyMs: now - sentAt };
+        const feedback = { ...rateFeedbackFrom(response.status, response.headers, now), grantedAt };
         this.budget.observe(operationId, feedback);
         const status = response.status;
         if (response.ok) return this.parseBody(operationId, result.data, facts(status));
@@ -445,6 +444,7 @@ export class AmigoClient {
         }
         throw new AmigoRequestError({ ...facts(status, errorDetail(result.error)), status });
       } catch (error) {
+        if (isTransportError(error)) this.budget.observe(operationId, { status: 0, grantedAt, lost: true });
         if (signal?.aborted) throw signal.reason;
         if (!(error instanceof RetryableFailure) && !isTransportError(error)) throw error;
         const status = error instanceof RetryableFailure ? error.status : undefined;

@@ -81,18 +81,20 @@ export interface RateFeedback {
   readonly remaining?: number | undefined;
   /** From `X-RateLimit-Reset` (epoch seconds), in epoch milliseconds. */
   readonly resetAtMs?: number | undefined;
-  /** Time from sending the request to receiving the response headers. */
-  readonly latencyMs?: number | undefined;
+  /** The grant this response answers (the value `acquire` resolved with). */
+  readonly grantedAt?: number | undefined;
+  /** True when no response came (network error, timeout): the call may or may not have counted. */
+  readonly lost?: boolean | undefined;
 }
 
 /**
  * The port every Amigo call takes a token from. The in-process implementation below serves one
- * process; a shared implementation (a DynamoDB bucket per user and operation) serves many.
+ * process; a shared implementation (a DynamoDB table keyed by user and operation) serves many.
  */
 export interface RateBudget {
-  /** Resolves when one call of `operationId` may start now. */
-  acquire(operationId: OperationId, signal?: AbortSignal): Promise<void>;
-  /** Reports a response so the budget can follow the server when it is stricter than configured. */
+  /** Resolves when one call of `operationId` may start now, with the grant's time (epoch ms). */
+  acquire(operationId: OperationId, signal?: AbortSignal): Promise<number>;
+  /** Reports the outcome of a granted call so the budget can follow the server. */
   observe(operationId: OperationId, feedback: RateFeedback): void;
 }
 
@@ -100,52 +102,51 @@ export interface SlidingWindowOptions {
   readonly limits: Readonly<Record<OperationId, RateLimit>>;
   readonly clock?: Clock;
   /**
-   * Extra time added to every window, covering the spread of request latencies between our send and
-   * the server's receipt: the server counts arrivals, we count sends. When unset, the margin is the
-   * larger of 1% of the window (10 ms to 500 ms) and the recent round-trip time (decaying maximum),
-   * capped at 5% of the window. @default adaptive
+   * The longest a call may take from its grant to its arrival at the server. The server counts a
+   * call when it arrives and we only know it arrived by the time its response is back, so a call
+   * occupies our window from min(response time, grant + this bound). The bound only matters for
+   * calls slower than it (and for calls that never answer). @default 25% of the window
    */
-  readonly safetyMarginMs?: number;
+  readonly maxTransitMs?: number;
 }
 
 interface Waiter {
-  resolve: () => void;
+  resolve: (grantedAt: number) => void;
   reject: (reason: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 
+/**
+ * One operation's sliding-window log. Each entry is the latest moment the server can have counted
+ * a call: grant + maxTransit while the call is in flight, then the response time once it is back
+ * (capped by the same bound). A slot frees one window after its entry, so no window at the server
+ * (which counts arrivals) sees more than `limit` calls, whatever the latency, while the full budget
+ * is used. A 429 frees its entry: the server did not count that call.
+ */
 class OperationWindow {
-  /** Send times (and server-reported foreign use) within the last window, oldest first. */
-  private readonly sends: number[] = [];
+  /** Upper bounds of the server's arrival times, ascending. */
+  private readonly entries: number[] = [];
   private readonly waiters: Waiter[] = [];
   private blockedUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private limit: number;
   private readonly configuredLimit: number;
   private readonly windowMs: number;
-  private readonly fixedMargin: number | undefined;
-  private recentLatency = 0;
+  private readonly maxTransitMs: number;
   private readonly clock: Clock;
 
-  constructor(rate: RateLimit, clock: Clock, marginMs: number | undefined) {
+  constructor(rate: RateLimit, clock: Clock, maxTransitMs: number | undefined) {
     this.limit = rate.limit;
     this.configuredLimit = rate.limit;
     this.windowMs = rate.windowMs;
-    this.fixedMargin = marginMs;
+    this.maxTransitMs = maxTransitMs ?? Math.max(5, Math.round(rate.windowMs * 0.25));
     this.clock = clock;
   }
 
-  /** How long a send stays in our window. */
-  private get span(): number {
-    if (this.fixedMargin !== undefined) return this.windowMs + this.fixedMargin;
-    const floor = Math.min(500, Math.max(10, this.windowMs * 0.01));
-    return this.windowMs + Math.min(Math.max(floor, this.recentLatency), this.windowMs * 0.05);
-  }
-
-  acquire(signal: AbortSignal | undefined): Promise<void> {
+  acquire(signal: AbortSignal | undefined): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
       if (signal) {
         waiter.onAbort = () => {
@@ -162,8 +163,19 @@ class OperationWindow {
 
   observe(feedback: RateFeedback): void {
     const now = this.clock.now();
-    if (feedback.latencyMs !== undefined) {
-      this.recentLatency = Math.max(this.recentLatency * 0.9, feedback.latencyMs);
+    const { grantedAt } = feedback;
+    if (grantedAt !== undefined) {
+      const pending = this.entries.indexOf(grantedAt + this.maxTransitMs);
+      if (pending >= 0) {
+        this.entries.splice(pending, 1);
+        // Not counted by the server (429) frees the slot; a response bounds the arrival; a lost
+        // call keeps the pessimistic bound.
+        if (feedback.status !== 429) {
+          this.insert(
+            feedback.lost ? grantedAt + this.maxTransitMs : Math.min(now, grantedAt + this.maxTransitMs),
+          );
+        }
+      }
     }
     if (feedback.limit !== undefined && feedback.limit > 0) {
       // The server's own limit wins when it is lower than ours; a higher one never raises ours.
@@ -173,14 +185,14 @@ class OperationWindow {
       const until =
         feedback.retryAfterMs !== undefined
           ? now + feedback.retryAfterMs
-          : (feedback.resetAtMs ?? now + this.span / Math.max(1, this.limit));
+          : (feedback.resetAtMs ?? now + this.windowMs / Math.max(1, this.limit));
       this.blockedUntil = Math.max(this.blockedUntil, until);
     } else if (feedback.limit !== undefined && feedback.remaining !== undefined) {
       // Calls the server counts that we did not make (another process of the same user) take
       // slots in our window too.
       this.prune(now);
-      const foreign = feedback.limit - feedback.remaining - this.sends.length;
-      for (let i = 0; i < foreign && this.sends.length < this.limit; i++) this.sends.push(now);
+      const foreign = feedback.limit - feedback.remaining - this.entries.length;
+      for (let i = 0; i < foreign && this.entries.length < this.limit; i++) this.insert(now);
       if (feedback.remaining <= 0 && foreign > 0 && feedback.resetAtMs !== undefined) {
         this.blockedUntil = Math.max(this.blockedUntil, feedback.resetAtMs);
       }
@@ -188,8 +200,15 @@ class OperationWindow {
     this.pump();
   }
 
+  private insert(value: number): void {
+    let i = this.entries.length;
+    while (i > 0 && (this.entries[i - 1] as number) > value) i--;
+    this.entries.splice(i, 0, value);
+  }
+
   private prune(now: number): void {
-    while (this.sends.length > 0 && (this.sends[0] as number) <= now - this.span) this.sends.shift();
+    while (this.entries.length > 0 && (this.entries[0] as number) + this.windowMs <= now)
+      this.entries.shift();
   }
 
   private pump(): void {
@@ -199,14 +218,14 @@ class OperationWindow {
     }
     const now = this.clock.now();
     this.prune(now);
-    while (this.waiters.length > 0 && now >= this.blockedUntil && this.sends.length < this.limit) {
+    while (this.waiters.length > 0 && now >= this.blockedUntil && this.entries.length < this.limit) {
       const waiter = this.waiters.shift() as Waiter;
       if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      this.sends.push(now);
-      waiter.resolve();
+      this.insert(now + this.maxTransitMs);
+      waiter.resolve(now);
     }
     if (this.waiters.length === 0) return;
-    const nextSlot = this.sends.length < this.limit ? now : (this.sends[0] as number) + this.span;
+    const nextSlot = this.entries.length < this.limit ? now : (this.entries[0] as number) + this.windowMs;
     const wakeAt = Math.max(nextSlot, this.blockedUntil);
     this.timer = setTimeout(() => this.pump(), Math.max(1, wakeAt - now));
   }
@@ -221,7 +240,7 @@ export class SlidingWindowRateBudget implements RateBudget {
     this.options = options;
   }
 
-  acquire(operationId: OperationId, signal?: AbortSignal): Promise<void> {
+  acquire(operationId: OperationId, signal?: AbortSignal): Promise<number> {
     return this.window(operationId).acquire(signal);
   }
 
@@ -235,7 +254,7 @@ export class SlidingWindowRateBudget implements RateBudget {
       w = new OperationWindow(
         this.options.limits[operationId],
         this.options.clock ?? systemClock,
-        this.options.safetyMarginMs,
+        this.options.maxTransitMs,
       );
       this.windows.set(operationId, w);
     }

@@ -215,7 +215,7 @@ describe('pagination', () => {
 });
 
 describe('retries and errors', () => {
-  const retryable: ScriptedFault[] = [
+  const retryable: Array<Exclude<ScriptedFault, { kind: 'audio-fail' }>> = [
     { kind: 'status', status: 408 },
     { kind: 'status', status: 429, retryAfterSeconds: 0 },
     { kind: 'status', status: 500 },

@@ -12,9 +12,9 @@ import { operations } from '../../../shared/openapi/index.ts';
 
 const OP = 'get-conversations';
 
-function budgetFor(limit: number, windowMs: number, safetyMarginMs = 0) {
+function budgetFor(limit: number, windowMs: number, maxTransitMs = 0) {
   const limits = resolveRateLimits({ [OP]: { limit, windowMs } });
-  return new SlidingWindowRateBudget({ limits, safetyMarginMs });
+  return new SlidingWindowRateBudget({ limits, maxTransitMs });
 }
 
 /** Requests `count` tokens at the given offsets (ms) and returns when each was granted. */
@@ -158,7 +158,7 @@ describe('SlidingWindowRateBudget', () => {
           const budget = budgetFor(limit, windowMs, margin);
           const grants = await grantTimes(budget, arrivals);
 
-          // Safety: within any span of window + margin, at most `limit` calls started.
+          // Safety: calls never answered occupy window + in-flight bound: at most `limit` start within it.
           const sorted = [...grants].sort((a, b) => a - b);
           for (let i = limit; i < sorted.length; i++) {
             expect((sorted[i] as number) - (sorted[i - limit] as number)).toBeGreaterThanOrEqual(
@@ -211,15 +211,30 @@ describe('SlidingWindowRateBudget', () => {
     expect(grants).toEqual([0, 1_000, 1_000]);
   });
 
-  it('when round trips are slow, then the window widens by the recent latency, never by more than 5%', async () => {
-    const limits = resolveRateLimits({ [OP]: { limit: 1, windowMs: 1_000 } });
-    const budget = new SlidingWindowRateBudget({ limits });
-    await budget.acquire(OP);
-    budget.observe(OP, { status: 200, latencyMs: 30 });
-    expect(await grantTimes(budget, [0])).toEqual([1_030]);
+  it('when a response comes back, then its slot frees one window after the response, not after the in-flight bound', async () => {
+    const budget = budgetFor(1, 1_000, 50);
+    const grantedAt = await budget.acquire(OP);
+    await vi.advanceTimersByTimeAsync(10);
+    budget.observe(OP, { status: 200, grantedAt });
 
-    budget.observe(OP, { status: 200, latencyMs: 400 });
-    expect(await grantTimes(budget, [0])).toEqual([1_050]);
+    expect(await grantTimes(budget, [0])).toEqual([1_000]);
+  });
+
+  it('when no response comes (a lost call), then the slot stays taken for the whole in-flight bound', async () => {
+    const budget = budgetFor(1, 1_000, 50);
+    const grantedAt = await budget.acquire(OP);
+    await vi.advanceTimersByTimeAsync(10);
+    budget.observe(OP, { status: 0, grantedAt, lost: true });
+
+    expect(await grantTimes(budget, [0])).toEqual([1_040]);
+  });
+
+  it('when a call is answered 429, then its slot is freed (the server did not count it) but Retry-After holds', async () => {
+    const budget = budgetFor(1, 1_000, 50);
+    const grantedAt = await budget.acquire(OP);
+    budget.observe(OP, { status: 429, grantedAt, retryAfterMs: 300 });
+
+    expect(await grantTimes(budget, [0])).toEqual([300]);
   });
 
   it('when a waiting caller aborts, then it is rejected and its slot goes to the next caller', async () => {
@@ -233,6 +248,6 @@ describe('SlidingWindowRateBudget', () => {
     await vi.advanceTimersByTimeAsync(1_000);
 
     await abandoned;
-    await expect(next).resolves.toBeUndefined();
+    await expect(next).resolves.toBe(Date.parse('2026-11-26T00:00:01Z'));
   });
 });
