@@ -1,0 +1,280 @@
+// The shared rate budget against dynalite (in-process, over HTTP through the real AWS SDK). Each
+// budget instance has its own DynamoDBClient, standing in for one Lambda function.
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createRateBudgetTable,
+  DynamoDbRateBudget,
+  earliestSlot,
+} from '../../../shared/adapters/dynamodb-rate-budget.ts';
+import { type RateLimit, resolveRateLimits } from '../../../shared/amigo/rate-limit.ts';
+import type { OperationId } from '../../../shared/openapi/index.ts';
+
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (options: { createTableMs?: number }) => Server;
+
+const OP: OperationId = 'get-conversations';
+const OTHER_OP: OperationId = 'get-conversation-messages';
+const TABLE = 'amigo-qa-rate-budget';
+
+let server: Server;
+let endpoint: string;
+const clients: DynamoDBClient[] = [];
+let users = 0;
+
+function newClient(): DynamoDBClient {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  clients.push(client);
+  return client;
+}
+
+/** A fresh user id, so that every test has its own items. */
+function newUser(): string {
+  users++;
+  return `user-${users}-${Date.now()}`;
+}
+
+/** `n` budget instances for one user, each with its own client (one per simulated Lambda). */
+function instances(n: number, userId: string, rate: RateLimit, maxTransitMs?: number): DynamoDbRateBudget[] {
+  const limits = resolveRateLimits({ [OP]: rate, [OTHER_OP]: rate });
+  return Array.from(
+    { length: n },
+    () =>
+      new DynamoDbRateBudget({
+        client: newClient(),
+        tableName: TABLE,
+        userId,
+        limits,
+        ...(maxTransitMs !== undefined ? { maxTransitMs } : {}),
+      }),
+  );
+}
+
+/**
+ * Keeps `callers` callers per instance acquiring back to back for `durationMs`; returns the times
+ * (ms since the start) at which calls were granted.
+ */
+async function drive(
+  budgets: DynamoDbRateBudget[],
+  callers: number,
+  durationMs: number,
+  op: OperationId = OP,
+): Promise<number[]> {
+  const start = Date.now();
+  const grants: number[] = [];
+  const stop = AbortSignal.timeout(durationMs);
+  const loop = async (budget: DynamoDbRateBudget) => {
+    for (;;) {
+      try {
+        await budget.acquire(op, stop);
+      } catch (error) {
+        if (stop.aborted) return;
+        throw error;
+      }
+      grants.push(Date.now() - start);
+    }
+  };
+  await Promise.all(budgets.flatMap((b) => Array.from({ length: callers }, () => loop(b))));
+  await Promise.all(budgets.map((b) => b.flush()));
+  return grants.sort((a, b) => a - b);
+}
+
+/** The most grants in any half-open window of `windowMs`. */
+function maxInWindow(sortedGrants: number[], windowMs: number): number {
+  let max = 0;
+  let j = 0;
+  for (let i = 0; i < sortedGrants.length; i++) {
+    while ((sortedGrants[i] as number) - (sortedGrants[j] as number) >= windowMs) j++;
+    max = Math.max(max, i - j + 1);
+  }
+  return max;
+}
+
+beforeAll(async () => {
+  server = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await createRateBudgetTable(newClient(), TABLE);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('earliestSlot', () => {
+  it('when slots are free, then now; when full, then the oldest slot plus the span; gaps are refilled', () => {
+    expect(earliestSlot([], 100, 2, 50)).toBe(100);
+    expect(earliestSlot([90], 100, 2, 50)).toBe(100);
+    expect(earliestSlot([90, 95], 100, 2, 50)).toBe(140);
+    // A slot given back in the middle of reservations frees exactly that place.
+    expect(earliestSlot([100, 150, 200, 250], 100, 1, 50)).toBe(300);
+    expect(earliestSlot([100, 200, 250], 100, 1, 50)).toBe(150);
+  });
+});
+
+describe('DynamoDbRateBudget', () => {
+  it('when 8 instances saturate one (user, operation), then no window holds more than the limit and at least 90% of it is used', async () => {
+    const limit = 10;
+    const windowMs = 500;
+    const windows = 6;
+    const budgets = instances(8, newUser(), { limit, windowMs });
+
+    const grants = await drive(budgets, 2, windows * windowMs);
+
+    expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(limit);
+    expect(grants.length).toBeGreaterThanOrEqual(0.9 * limit * windows);
+    expect(budgets.reduce((n, b) => n + b.stats.errors, 0)).toBe(0);
+  });
+
+  it('when one operation of a user is exhausted, then other operations and other users are not held back', async () => {
+    const rate = { limit: 2, windowMs: 400 };
+    const [a] = instances(1, newUser(), rate) as [DynamoDbRateBudget];
+    const [b] = instances(1, newUser(), rate) as [DynamoDbRateBudget];
+    const start = Date.now();
+    await Promise.all([a.acquire(OP), a.acquire(OP)]);
+    const third = a.acquire(OP).then(() => Date.now() - start);
+
+    await a.acquire(OTHER_OP);
+    await b.acquire(OP);
+    const unrelated = Date.now() - start;
+
+    expect(unrelated).toBeLessThan(150);
+    expect(await third).toBeGreaterThanOrEqual(400);
+  });
+
+  it('when one instance observes a 429 with Retry-After, then no instance starts a call before it, even one already waiting', async () => {
+    const [a, b, c] = instances(3, newUser(), { limit: 1, windowMs: 300 }, 20) as [
+      DynamoDbRateBudget,
+      DynamoDbRateBudget,
+      DynamoDbRateBudget,
+    ];
+    await b.acquire(OP);
+    const waiting = b.acquire(OP).then(() => Date.now()); // reserved for ~320 ms from now
+    await new Promise((r) => setTimeout(r, 50));
+
+    const blockedUntil = Date.now() + 600;
+    a.observe(OP, { status: 429, retryAfterMs: 600 });
+    await a.flush();
+    const later = await c.acquire(OP).then(() => Date.now());
+
+    expect(await waiting).toBeGreaterThanOrEqual(blockedUntil);
+    expect(later).toBeGreaterThanOrEqual(blockedUntil);
+  });
+
+  it('when a call is answered 429, then its slot is free again once the block ends', async () => {
+    const [a, b] = instances(2, newUser(), { limit: 1, windowMs: 1_000 }, 20) as [
+      DynamoDbRateBudget,
+      DynamoDbRateBudget,
+    ];
+    const before = Date.now();
+    const slot = await a.acquire(OP);
+    expect(slot).toBeGreaterThanOrEqual(before - 1);
+    expect(slot).toBeLessThanOrEqual(Date.now());
+
+    a.observe(OP, { status: 429, retryAfterMs: 200, grantedAt: slot });
+    await a.flush();
+    await b.acquire(OP);
+
+    const waited = Date.now() - before;
+    expect(waited).toBeGreaterThanOrEqual(200);
+    expect(waited).toBeLessThan(600);
+  });
+
+  it('when the server reports a lower limit, then every instance keeps to it', async () => {
+    const windowMs = 500;
+    const [a, b] = instances(2, newUser(), { limit: 10, windowMs }, 20) as [
+      DynamoDbRateBudget,
+      DynamoDbRateBudget,
+    ];
+    const start = Date.now();
+    await a.acquire(OP);
+    a.observe(OP, { status: 200, limit: 2, remaining: 1 });
+    await a.flush();
+
+    const grants = await Promise.all(
+      [b.acquire(OP), b.acquire(OP), b.acquire(OP)].map((p) => p.then(() => Date.now() - start)),
+    );
+
+    grants.sort((x, y) => x - y);
+    expect(grants[0]).toBeLessThan(150);
+    expect(grants[1]).toBeGreaterThanOrEqual(windowMs);
+    expect(grants[2]).toBeGreaterThanOrEqual(windowMs);
+  });
+
+  it('when the server counts calls no instance made, then they take slots from every instance', async () => {
+    const windowMs = 500;
+    const [a, b] = instances(2, newUser(), { limit: 5, windowMs }, 20) as [
+      DynamoDbRateBudget,
+      DynamoDbRateBudget,
+    ];
+    const start = Date.now();
+    await a.acquire(OP);
+    // The server has seen 4 calls: 3 were made elsewhere.
+    a.observe(OP, { status: 200, limit: 5, remaining: 1 });
+    await a.flush();
+
+    const grants = await Promise.all(
+      [b.acquire(OP), b.acquire(OP)].map((p) => p.then(() => Date.now() - start)),
+    );
+
+    grants.sort((x, y) => x - y);
+    expect(grants[0]).toBeLessThan(150);
+    expect(grants[1]).toBeGreaterThanOrEqual(windowMs);
+  });
+
+  it('when a waiting caller aborts, then it is rejected with the reason and its slot goes to the next caller', async () => {
+    const windowMs = 1_000;
+    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, 20) as [
+      DynamoDbRateBudget,
+      DynamoDbRateBudget,
+    ];
+    const start = Date.now();
+    await a.acquire(OP);
+    const controller = new AbortController();
+    const abandoned = a.acquire(OP, controller.signal);
+    await new Promise((r) => setTimeout(r, 50));
+
+    controller.abort(new Error('cancelled'));
+    await expect(abandoned).rejects.toThrow('cancelled');
+    await a.flush();
+    await b.acquire(OP);
+
+    // The abandoned reservation (~1020 ms) was given back, so b did not wait for the one after it.
+    const waited = Date.now() - start;
+    expect(waited).toBeGreaterThanOrEqual(windowMs);
+    expect(waited).toBeLessThan(2 * windowMs);
+    await expect(b.acquire(OP, AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+  });
+
+  it('when any number of instances and callers compete at any limit and window, then no window holds more than the limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 150, max: 350 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 3 }),
+        async (limit, windowMs, count, callers) => {
+          const budgets = instances(count, newUser(), { limit, windowMs }, 20);
+
+          const grants = await drive(budgets, callers, 3 * windowMs);
+
+          // Calls start within maxTransit/4 (5 ms) after their slot, so at most `limit` of them in any
+          // window + 15 ms (less 1 ms of rounding between the budget's clock reading and ours).
+          expect(maxInWindow(grants, windowMs + 14)).toBeLessThanOrEqual(limit);
+          // Work was waiting the whole time, so at least the first two windows filled up.
+          expect(grants.length).toBeGreaterThanOrEqual(2 * limit);
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+});
