@@ -30,7 +30,8 @@ if (existsSync(handbookSpec)) {
   throw new Error(`No OpenAPI description: neither ${handbookSpec} nor ${specCopy} exists`);
 }
 
-const source = check && stale.includes(specCopy) ? readFileSync(handbookSpec, 'utf8') : readFileSync(specCopy, 'utf8');
+const source =
+  check && stale.includes(specCopy) ? readFileSync(handbookSpec, 'utf8') : readFileSync(specCopy, 'utf8');
 const ast = await openapiTS(JSON.parse(source), { alphabetize: false, exportType: false });
 sync(typesFile, header + astToString(ast));
 
