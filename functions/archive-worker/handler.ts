@@ -1,0 +1,106 @@
+// Archive worker: SQS batch of archive jobs -> one archived conversation each. Partial batch
+// failures report only the records that should come back.
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { writeOutcome } from '../../shared/archive/state.ts';
+import { type ArchiveJobMessage, ArchiveJobSchema, archiveJobId } from '../../shared/jobs.ts';
+import { logger, METRIC, metrics, tracer } from '../../shared/observability.ts';
+import type { AmigoApi } from '../../shared/ports/amigo-api.ts';
+import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
+import type { Clock } from '../../shared/ports/clock.ts';
+import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
+import type { JobQueue } from '../../shared/ports/job-queue.ts';
+import { archiveConversation } from '../../shared/stages/archive-conversation.ts';
+import { runJobRecord } from '../../shared/stages/job-record.ts';
+
+export interface ArchiveWorkerDeps {
+  readonly amigo: AmigoApi;
+  readonly store: ArchiveStore;
+  readonly clock: Clock;
+  /** This worker's own queue, for putting throttled jobs back. */
+  readonly jobs: JobQueue<ArchiveJobMessage>;
+  readonly deadLetters: DeadLetters;
+  readonly maxReceiveCount: number;
+  readonly strict: boolean;
+  readonly insightsConcurrency: number;
+}
+
+export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerDeps>) {
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    const deps = await getDeps();
+    await runJobRecord(
+      record,
+      {
+        schema: ArchiveJobSchema,
+        deadLetters: deps.deadLetters,
+        maxReceiveCount: deps.maxReceiveCount,
+        requeue: async (job, delaySeconds) => {
+          const { failed } = await deps.jobs.send([
+            { id: archiveJobId(job.conversationId), body: job, delaySeconds },
+          ]);
+          if (failed.length > 0) throw new Error(`Could not put the job back: ${failed[0]?.reason}`);
+        },
+        onDeadLetter: async (job, reason) => {
+          metrics.addMetric(METRIC.archiveFailed, 'Count', 1);
+          if (job.runId) {
+            await writeOutcome(deps.store, job.runId, {
+              conversation_id: job.conversationId,
+              status: 'failed',
+              reason: `${reason.code}: ${reason.message}`,
+              at: new Date(deps.clock.now()).toISOString(),
+            });
+          }
+        },
+      },
+      async (job) => {
+        logger.appendKeys({ conversationId: job.conversationId, runId: job.runId ?? undefined });
+        const outcome = await archiveConversation(job, {
+          amigo: deps.amigo,
+          store: deps.store,
+          clock: deps.clock,
+          strict: deps.strict,
+          insightsConcurrency: deps.insightsConcurrency,
+        });
+        const manifest = outcome.status === 'archived' ? outcome.manifest : undefined;
+        const audioBytes =
+          manifest?.files.filter((f) => f.path.startsWith('audio/')).reduce((n, f) => n + f.bytes, 0) ?? 0;
+        if (outcome.status === 'archived') {
+          metrics.addMetric(METRIC.archived, 'Count', 1);
+          metrics.addMetric(METRIC.audioBytes, 'Bytes', audioBytes);
+          if (manifest?.flags.includes('num_messages_mismatch')) {
+            metrics.addMetric(METRIC.numMessagesMismatch, 'Count', 1);
+            logger.warn('Archived message count differs from num_messages', {
+              archived: manifest.counts.messages,
+              numMessages: manifest.api.num_messages,
+            });
+          }
+        } else metrics.addMetric(METRIC.alreadyArchived, 'Count', 1);
+        if (job.runId) {
+          await writeOutcome(deps.store, job.runId, {
+            conversation_id: job.conversationId,
+            status: outcome.status,
+            duplicate: outcome.status === 'archived' ? outcome.duplicate : undefined,
+            flags: manifest?.flags,
+            audio_bytes: audioBytes,
+            at: new Date(deps.clock.now()).toISOString(),
+          });
+        }
+        logger.info('Conversation archived', { status: outcome.status, messages: manifest?.counts.messages });
+        logger.removeKeys(['conversationId', 'runId']);
+      },
+    );
+  };
+
+  return middy((event: SQSEvent, context: Context) =>
+    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false }),
+  )
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics));
+}

@@ -1,0 +1,39 @@
+// Branded ids: a ConversationId cannot be passed where an InteractionId is expected.
+import { z } from 'zod';
+
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+export type ConversationId = Brand<string, 'ConversationId'>;
+export type InteractionId = Brand<string, 'InteractionId'>;
+export type MessageId = Brand<string, 'MessageId'>;
+export type RunId = Brand<string, 'RunId'>;
+
+const objectId = z.string().regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex id');
+
+export const ConversationIdSchema = objectId.transform((s) => s as ConversationId);
+export const InteractionIdSchema = objectId.transform((s) => s as InteractionId);
+export const MessageIdSchema = objectId.transform((s) => s as MessageId);
+export const RunIdSchema = z
+  .string()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z_-]{5,80}$/, 'must be a run id (letters, digits, _ and -)')
+  .transform((s) => s as RunId);
+
+export function conversationId(value: string): ConversationId {
+  return ConversationIdSchema.parse(value);
+}
+export function interactionId(value: string): InteractionId {
+  return InteractionIdSchema.parse(value);
+}
+
+/** A sortable, unique run id: `2026-11-26T02-00-00Z-<6 hex>`. */
+export function newRunId(now: number, random: () => number = Math.random): RunId {
+  const stamp = new Date(now)
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replaceAll(':', '-');
+  const suffix = Math.floor(random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0');
+  return `${stamp}-${suffix}` as RunId;
+}

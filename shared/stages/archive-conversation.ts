@@ -1,0 +1,217 @@
+// Archive stage: one conversation, completely and verifiably. Messages (all pages, all types),
+// the insights of every interaction with an agent message, every recording streamed into the
+// store, then the manifest, last and create-only: its presence commits the folder.
+import { createHash } from 'node:crypto';
+import { ALL_MESSAGE_TYPES } from '../amigo/client.ts';
+import {
+  audioPath,
+  conversationPrefix,
+  FILES,
+  MANIFEST_SCHEMA,
+  MANIFEST_SCHEMA_VERSION,
+  manifestKey,
+} from '../archive/layout.ts';
+import {
+  type Manifest,
+  type ManifestFile,
+  parseManifest,
+  sameFiles,
+  serializeManifest,
+} from '../archive/manifest.ts';
+import { PermanentError } from '../errors.ts';
+import type { ConversationId, RunId } from '../ids.ts';
+import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
+import type { AmigoApi } from '../ports/amigo-api.ts';
+import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
+import type { Clock } from '../ports/clock.ts';
+
+export interface ArchiveJob {
+  readonly runId: RunId | null;
+  readonly organizationId: string;
+  readonly conversationId: ConversationId;
+  /** The conversation object as get-conversations returned it; archived as conversation.json. */
+  readonly conversation: ConversationInstance;
+}
+
+export interface ArchiveDeps {
+  readonly amigo: AmigoApi;
+  readonly store: ArchiveStore;
+  readonly clock: Clock;
+  /** Fail the conversation when the archived message count differs from the API's `num_messages`. */
+  readonly strict?: boolean;
+  /** Interactions whose insights are fetched at once. @default 4 */
+  readonly insightsConcurrency?: number;
+  readonly signal?: AbortSignal;
+}
+
+export type ArchiveOutcome =
+  | { readonly status: 'already-archived'; readonly manifestKey: string }
+  | {
+      readonly status: 'archived';
+      readonly manifestKey: string;
+      readonly manifest: Manifest;
+      /** The manifest existed already (a duplicate delivery committed first). */
+      readonly duplicate: boolean;
+    };
+
+/** The archived message count differs from the API's `num_messages` and `strict` is on. */
+export class ArchiveIntegrityError extends PermanentError {}
+
+export function sortMessages(messages: readonly MessageInstance[]): MessageInstance[] {
+  return [...messages].sort((a, b) => {
+    const t = Date.parse(a.created_at) - Date.parse(b.created_at);
+    return t !== 0 ? t : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  });
+}
+
+function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): Promise<ArchiveOutcome> {
+  const { amigo, store, clock, signal } = deps;
+  const { organizationId, conversationId, conversation } = job;
+  const key = manifestKey(organizationId, conversation.created_at, conversationId);
+  if (await store.head(key)) return { status: 'already-archived', manifestKey: key };
+
+  const prefix = conversationPrefix(organizationId, conversation.created_at, conversationId);
+  const files: ManifestFile[] = [];
+  const writeFile = async (path: string, body: string, contentType: string) => {
+    await store.put(prefix + path, body, { contentType });
+    files.push({ path, bytes: Buffer.byteLength(body), sha256: sha256(body), content_type: contentType });
+  };
+
+  // Messages: every page, every type (the API's default leaves out inner thoughts), ascending.
+  const byId = new Map<string, MessageInstance>();
+  for await (const message of amigo.messages(
+    conversationId,
+    { message_type: [...ALL_MESSAGE_TYPES], limit: 500 },
+    { signal },
+  )) {
+    byId.set(message.id, message);
+  }
+  const messages = sortMessages([...byId.values()]);
+
+  // Insights: one per interaction that has an agent message, in conversation order.
+  const interactions = [
+    ...new Set(messages.filter((m) => m.message_type === 'agent-message').map((m) => m.interaction_id)),
+  ];
+  const insights = await mapLimit(interactions, deps.insightsConcurrency ?? 4, async (interactionId) => ({
+    interaction_id: interactionId,
+    insights: await amigo.getInteractionInsights(conversationId, interactionId, { signal }),
+  }));
+
+  // Recordings: streamed from the signed URL into the store, one at a time (memory stays flat).
+  const voice = messages.filter((m) => m.format !== 'text');
+  for (const message of voice) {
+    const download = await amigo.downloadMessageSource(conversationId, message.id, { signal });
+    const path = audioPath(message.id, download.contentType);
+    const stored = await store.putStream(prefix + path, download.stream, {
+      contentType: download.contentType,
+    });
+    files.push({ path, bytes: stored.size, sha256: stored.sha256, content_type: download.contentType });
+  }
+
+  await writeFile(FILES.conversation, `${JSON.stringify(conversation, null, 2)}\n`, 'application/json');
+  await writeFile(FILES.messages, jsonl(messages), 'application/x-ndjson');
+  await writeFile(FILES.insights, jsonl(insights), 'application/x-ndjson');
+
+  const messagesByType: Record<string, number> = {};
+  for (const m of messages) messagesByType[m.message_type] = (messagesByType[m.message_type] ?? 0) + 1;
+  const mismatch = messages.length !== conversation.num_messages;
+  if (mismatch && deps.strict) {
+    throw new ArchiveIntegrityError(
+      `Conversation ${conversationId}: archived ${messages.length} messages but the API reports num_messages ${conversation.num_messages}`,
+      {
+        context: { conversationId, archived: messages.length, numMessages: conversation.num_messages },
+        hint: 'Turn off archive.strict to archive it with the mismatch flagged, or check the user can read every message',
+      },
+    );
+  }
+  const manifest: Manifest = {
+    schema: MANIFEST_SCHEMA,
+    schema_version: MANIFEST_SCHEMA_VERSION,
+    organization_id: organizationId,
+    conversation_id: conversationId,
+    service_id: conversation.service_id,
+    created_at: conversation.created_at,
+    archived_at: new Date(clock.now()).toISOString(),
+    run_id: job.runId,
+    counts: {
+      messages: messages.length,
+      messages_by_type: messagesByType,
+      interactions: new Set(messages.map((m) => m.interaction_id)).size,
+      insights: insights.length,
+      audio: voice.length,
+    },
+    api: { num_messages: conversation.num_messages },
+    flags: mismatch ? ['num_messages_mismatch'] : [],
+    files: files.sort((a, b) => (a.path < b.path ? -1 : 1)),
+  };
+  return commitManifest(store, key, prefix, manifest);
+}
+
+function jsonl(rows: readonly unknown[]): string {
+  return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+}
+
+/**
+ * Writes the manifest create-only. A 412 means another delivery of the same job committed first
+ * (or our own earlier attempt did): if its files are the ones now stored, that is success. If our
+ * writes replaced files under its manifest, the manifest is rebuilt from what is stored now and
+ * swapped in with a compare-and-swap, so a manifest never points at a different file.
+ */
+async function commitManifest(
+  store: ArchiveStore,
+  key: string,
+  prefix: string,
+  manifest: Manifest,
+): Promise<ArchiveOutcome> {
+  try {
+    await store.put(key, serializeManifest(manifest), { ifNoneMatch: '*', contentType: 'application/json' });
+    return { status: 'archived', manifestKey: key, manifest, duplicate: false };
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error;
+  }
+  const existing = await store.get(key);
+  if (!existing) throw new Error(`The manifest ${key} was refused as existing but cannot be read`);
+  const committed = parseManifest(existing.body.toString('utf8'));
+  if (sameFiles(committed.files, manifest.files)) {
+    return { status: 'archived', manifestKey: key, manifest: committed, duplicate: true };
+  }
+  const stored = await Promise.all(committed.files.map((f) => hashStored(store, prefix + f.path, f)));
+  if (sameFiles(committed.files, stored)) {
+    return { status: 'archived', manifestKey: key, manifest: committed, duplicate: true };
+  }
+  const repaired: Manifest = { ...committed, files: stored };
+  await store.put(key, serializeManifest(repaired), {
+    ifMatch: existing.etag,
+    contentType: 'application/json',
+  });
+  return { status: 'archived', manifestKey: key, manifest: repaired, duplicate: true };
+}
+
+async function hashStored(store: ArchiveStore, key: string, file: ManifestFile): Promise<ManifestFile> {
+  const stream = await store.getStream(key);
+  if (!stream) throw new Error(`The archived file ${key} is missing`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).byteLength;
+  }
+  return { ...file, bytes, sha256: hash.digest('hex') };
+}

@@ -1,0 +1,99 @@
+// What happens to one queued job whatever the worker: parse it (a bad body goes to the dead-letter
+// queue with the field and the problem), run it, and on failure decide between three fates.
+// - Amigo throttled it (429) or is in maintenance (503): put it back with a delay as a new
+//   message, so waiting on Amigo never uses up the job's receive count.
+// - A permanent error, or the last allowed receive: dead-letter it with its reason.
+// - Anything else: fail the record; SQS delivers it again after the visibility timeout.
+import type { SQSRecord } from 'aws-lambda';
+import type { z } from 'zod';
+import { AmigoUnavailableError } from '../amigo/errors.ts';
+import { AmigoQaError, redactText } from '../errors.ts';
+import { logger, METRIC, metrics } from '../observability.ts';
+import type { DeadLetters } from '../ports/dead-letters.ts';
+
+export interface JobRecordDeps<J> {
+  readonly schema: z.ZodType<J, unknown>;
+  readonly deadLetters: DeadLetters;
+  /** Sends the job again, visible after `delaySeconds`. */
+  readonly requeue: (job: J & { deferrals: number }, delaySeconds: number) => Promise<void>;
+  /** The queue's redrive maxReceiveCount: the receive that reaches it is the last. */
+  readonly maxReceiveCount: number;
+  /** @default 48 (with 5-15 minute delays: half a day of throttling or maintenance) */
+  readonly maxDeferrals?: number;
+  readonly random?: () => number;
+  /** Told when a parsed job is dead-lettered (the archive worker records it in the run). */
+  readonly onDeadLetter?: (job: J, reason: { code: string; message: string }) => Promise<void>;
+}
+
+export type JobFate = 'done' | 'deferred' | 'dead-lettered';
+
+function describe(error: unknown): { code: string; message: string } {
+  if (error instanceof AmigoQaError) return { code: error.name, message: error.message };
+  if (error instanceof Error) return { code: error.name, message: redactText(error.message) };
+  return { code: 'Unknown', message: 'non-error thrown' };
+}
+
+export async function runJobRecord<J extends { deferrals: number }>(
+  record: SQSRecord,
+  deps: JobRecordDeps<J>,
+  work: (job: J) => Promise<void>,
+): Promise<JobFate> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(record.body);
+  } catch {
+    await deadLetter(deps, record, { code: 'InvalidJob', message: 'The message body is not JSON' });
+    return 'dead-lettered';
+  }
+  const parsed = deps.schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.join('.') || '(root)';
+    await deadLetter(deps, record, {
+      code: 'InvalidJob',
+      message: `Field ${path}: ${issue?.message ?? 'invalid'}. The job was not written by this version of amigo-qa's scheduler`,
+    });
+    return 'dead-lettered';
+  }
+  const job = parsed.data;
+  try {
+    await work(job);
+    return 'done';
+  } catch (error) {
+    const throttled =
+      error instanceof AmigoUnavailableError && (error.status === 429 || error.status === 503);
+    if (throttled && job.deferrals < (deps.maxDeferrals ?? 48)) {
+      const delay = 300 + Math.floor((deps.random ?? Math.random)() * 600);
+      await deps.requeue({ ...job, deferrals: job.deferrals + 1 }, Math.min(900, delay));
+      metrics.addMetric(METRIC.throttleDeferrals, 'Count', 1);
+      logger.warn('Amigo throttled or in maintenance; job put back', {
+        status: error.status,
+        delaySeconds: delay,
+      });
+      return 'deferred';
+    }
+    const receives = Number(record.attributes.ApproximateReceiveCount ?? '1');
+    const permanent = error instanceof AmigoQaError && !error.retryable;
+    if (permanent || receives >= deps.maxReceiveCount) {
+      const reason = describe(error);
+      await deadLetter(deps, record, reason);
+      await deps.onDeadLetter?.(job, reason);
+      return 'dead-lettered';
+    }
+    logger.warn('Job failed; SQS will deliver it again', { ...describe(error), receives });
+    throw error;
+  }
+}
+
+async function deadLetter<J>(
+  deps: JobRecordDeps<J>,
+  record: SQSRecord,
+  reason: { code: string; message: string },
+) {
+  await deps.deadLetters.send(record.body, {
+    ...reason,
+    jobId: record.messageAttributes['job-id']?.stringValue ?? record.messageId,
+  });
+  metrics.addMetric(METRIC.deadLettered, 'Count', 1);
+  logger.error('Job dead-lettered', { ...reason, messageId: record.messageId });
+}

@@ -1,0 +1,231 @@
+// The archive stage against the simulator (real HTTP) and a real archive store: a temp folder, and
+// S3 on the embedded emulator behind the proxy that enforces create-only writes (the emulator
+// itself ignores If-None-Match, see test/integration/archive-store/emulator-gap.test.ts).
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
+import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
+import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
+import { conversationPrefix, manifestKey } from '../../../shared/archive/layout.ts';
+import { parseManifest, serializeManifest } from '../../../shared/archive/manifest.ts';
+import { conversationId } from '../../../shared/ids.ts';
+import type { ConversationInstance } from '../../../shared/openapi/index.ts';
+import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
+import { systemClock } from '../../../shared/ports/clock.ts';
+import {
+  ArchiveIntegrityError,
+  type ArchiveJob,
+  archiveConversation,
+} from '../../../shared/stages/archive-conversation.ts';
+import { clientFor } from '../../support/client.ts';
+import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
+import { startTestSimulator } from '../../support/simulator.ts';
+
+type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(options: { conversations?: number } = {}) {
+  const sim = await startTestSimulator({
+    rateLimits: { enabled: false },
+    conversations: options.conversations ?? 20,
+  });
+  cleanups.push(() => sim.stop());
+  const root = await mkdtemp(join(tmpdir(), 'archive-stage-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  const store = new FsArchiveStore(root);
+  const amigo = clientFor(sim);
+  return { sim, root, store, amigo };
+}
+
+async function s3Store(): Promise<ArchiveStore> {
+  const aws: LocalAws = await startLocalAws();
+  const proxy: ConditionalS3Proxy = await startConditionalS3Proxy(aws.endpoint);
+  cleanups.push(
+    () => aws.stop(),
+    () => proxy.stop(),
+  );
+  const client = aws.s3({ endpoint: proxy.endpoint });
+  await client.send(new CreateBucketCommand({ Bucket: 'archive' }));
+  return new S3ArchiveStore({ client, bucket: 'archive', prefix: 'qa' });
+}
+
+function job(sim: TestSim, conversation: ConversationInstance): ArchiveJob {
+  return {
+    runId: null,
+    organizationId: sim.organizationId,
+    conversationId: conversationId(conversation.id),
+    conversation,
+  };
+}
+
+function pick(sim: TestSim, predicate: (c: ConversationInstance) => boolean): ConversationInstance {
+  const found = sim.control.conversations().find(predicate);
+  if (!found) throw new Error('the simulated organisation has no such conversation');
+  return found;
+}
+
+const hasVoice = (sim: TestSim) => (c: ConversationInstance) =>
+  c.is_finished && sim.control.messages(c.id).some((m) => m.format === 'voice');
+
+function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+describe('archiveConversation', () => {
+  it('when a finished voice conversation is archived, then every file is complete, ordered and matches its manifest', async () => {
+    const { sim, root, store, amigo } = await setup();
+    const conversation = pick(sim, hasVoice(sim));
+
+    const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(outcome.status).toBe('archived');
+    const folder = join(
+      root,
+      conversationPrefix(sim.organizationId, conversation.created_at, conversation.id),
+    );
+    const manifest = parseManifest(await readFile(join(folder, 'manifest.json'), 'utf8'));
+    for (const file of manifest.files) {
+      const bytes = await readFile(join(folder, file.path));
+      expect(bytes.byteLength, file.path).toBe(file.bytes);
+      expect(sha256(bytes), file.path).toBe(file.sha256);
+    }
+    const truth = sim.control.messages(conversation.id);
+    const lines = (await readFile(join(folder, 'messages.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((m) => m.id)).toEqual(truth.map((m) => m.id));
+    expect(new Set(lines.map((m) => m.message_type))).toContain('agent-inner-thought');
+    expect(manifest.counts.messages).toBe(conversation.num_messages);
+    expect(manifest.flags).toEqual([]);
+    const agentInteractions = [
+      ...new Set(truth.filter((m) => m.message_type === 'agent-message').map((m) => m.interaction_id)),
+    ];
+    const insights = (await readFile(join(folder, 'insights.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(insights.map((i) => i.interaction_id)).toEqual(agentInteractions);
+    expect(insights[0].insights).toEqual(
+      sim.control.insights(conversation.id, agentInteractions[0] as string),
+    );
+    const voice = truth.filter((m) => m.format === 'voice');
+    expect(manifest.counts.audio).toBe(voice.length);
+    for (const message of voice) {
+      const bytes = await readFile(join(folder, 'audio', `${message.id}.wav`));
+      expect(sha256(bytes)).toBe(await sim.control.audio(message.id)?.sha256());
+    }
+    expect(JSON.parse(await readFile(join(folder, 'conversation.json'), 'utf8'))).toEqual(conversation);
+  });
+
+  it('when a conversation is already archived, then nothing is fetched and nothing is written', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.is_finished);
+    await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+    sim.control.resetStats();
+
+    const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(outcome.status).toBe('already-archived');
+    expect(sim.control.stats().requests).toHaveLength(0);
+  });
+
+  it('when a conversation has more than 500 messages, then all pages are archived', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.num_messages > 500);
+
+    const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(outcome.status === 'archived' && outcome.manifest.counts.messages).toBe(conversation.num_messages);
+  });
+
+  it('when the API reports more messages than it returns, then the gap is flagged, never silent', async () => {
+    const { sim, store, amigo } = await setup();
+    const listed = pick(sim, (c) => c.is_finished);
+    const conversation = { ...listed, num_messages: listed.num_messages + 1 };
+
+    const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(outcome.status === 'archived' && outcome.manifest.flags).toEqual(['num_messages_mismatch']);
+    expect(outcome.status === 'archived' && outcome.manifest.api.num_messages).toBe(listed.num_messages + 1);
+  });
+
+  it('when strict and the counts differ, then the conversation fails permanently and no manifest is written', async () => {
+    const { sim, store, amigo } = await setup();
+    const listed = pick(sim, (c) => c.is_finished);
+    const conversation = { ...listed, num_messages: listed.num_messages + 1 };
+
+    const act = archiveConversation(job(sim, conversation), {
+      amigo,
+      store,
+      clock: systemClock,
+      strict: true,
+    });
+
+    await expect(act).rejects.toBeInstanceOf(ArchiveIntegrityError);
+    expect(await store.head(manifestKey(sim.organizationId, listed.created_at, listed.id))).toBeUndefined();
+  });
+
+  it('when two deliveries of the same job run at once on S3, then one manifest commits and it matches the stored files', async () => {
+    const { sim, amigo } = await setup();
+    const store = await s3Store();
+    const conversation = pick(sim, hasVoice(sim));
+
+    const outcomes = await Promise.all([
+      archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock }),
+      archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock }),
+    ]);
+
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['archived', 'archived']);
+    expect(outcomes.filter((o) => o.status === 'archived' && o.duplicate)).toHaveLength(1);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const stored = await store.get(`${prefix}manifest.json`);
+    const manifest = parseManifest(String(stored?.body));
+    for (const file of manifest.files) {
+      const body = await store.get(prefix + file.path);
+      expect(sha256(body?.body as Buffer), file.path).toBe(file.sha256);
+    }
+  });
+
+  it('when an earlier delivery committed a manifest and this one rewrote a file differently, then the manifest is rebuilt from what is stored', async () => {
+    const { sim, store, amigo } = await setup();
+    const listed = pick(sim, (c) => c.is_finished);
+    const first = await archiveConversation(job(sim, listed), { amigo, store, clock: systemClock });
+    if (first.status !== 'archived') throw new Error('expected an archive');
+    // The earlier delivery saw different tags, so this one's conversation.json differs. A store
+    // that hides the manifest from head() stands in for a delivery that checked just before the
+    // other one committed.
+    const prefix = conversationPrefix(sim.organizationId, listed.created_at, listed.id);
+    const hidingHead: ArchiveStore = {
+      location: store.location,
+      get: (key) => store.get(key),
+      getStream: (key) => store.getStream(key),
+      head: async (key) => (key.endsWith('manifest.json') ? undefined : store.head(key)),
+      put: (key, body, options) => store.put(key, body, options),
+      putStream: (key, body, options) => store.putStream(key, body, options),
+      list: (prefix) => store.list(prefix),
+      delete: (key) => store.delete(key),
+    };
+    const retagged = { ...listed, tags: { ...listed.tags, reviewed: 'yes' } };
+
+    const second = await archiveConversation(job(sim, retagged), {
+      amigo,
+      store: hidingHead,
+      clock: systemClock,
+    });
+
+    expect(second.status === 'archived' && second.duplicate).toBe(true);
+    const manifest = parseManifest(String((await store.get(`${prefix}manifest.json`))?.body));
+    const conversationFile = manifest.files.find((f) => f.path === 'conversation.json');
+    const stored = await store.get(`${prefix}conversation.json`);
+    expect(conversationFile?.sha256).toBe(sha256(stored?.body as Buffer));
+    expect(serializeManifest(manifest)).not.toBe(serializeManifest(first.manifest));
+  });
+});

@@ -1,0 +1,157 @@
+// The scheduler stage against the simulator (real HTTP) and a folder archive store. Jobs go to an
+// in-memory queue: these tests are about what is enqueued; SQS has its own tests.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
+import { advanceWatermark, readRunRecord, readWatermark } from '../../../shared/archive/state.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs.ts';
+import { systemClock } from '../../../shared/ports/clock.ts';
+import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
+import { type ScheduleOptions, scheduleArchive } from '../../../shared/stages/schedule-archive.ts';
+import { clientFor } from '../../support/client.ts';
+import { MemoryQueue } from '../../support/memory-queue.ts';
+import { startTestSimulator } from '../../support/simulator.ts';
+
+const DAY = 86_400_000;
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(conversations = 60) {
+  const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations });
+  cleanups.push(() => sim.stop());
+  const root = await mkdtemp(join(tmpdir(), 'schedule-stage-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  const store = new FsArchiveStore(root);
+  const amigo = clientFor(sim);
+  const jobs = new MemoryQueue<ArchiveJobMessage>();
+  const continuation = new MemoryQueue<ContinueListingMessage>();
+  const options: ScheduleOptions = { organizationId: sim.organizationId, lookbackMs: 2 * DAY, pageSize: 7 };
+  const deps = { amigo, store, jobs, continuation, clock: systemClock, remainingTimeMs: () => 900_000 };
+  return { sim, store, amigo, jobs, continuation, options, deps };
+}
+
+describe('scheduleArchive', () => {
+  it('when it first runs, then every finished, analyzed conversation is enqueued once in batches of 10 and the unanalyzed ones wait', async () => {
+    const { sim, jobs, options, deps, store } = await setup();
+    const finished = sim.control.conversations().filter((c) => c.is_finished);
+
+    const result = await scheduleArchive(options, deps);
+
+    const expected = finished.filter((c) => c.is_analyzed).map((c) => c.id);
+    expect(jobs.jobs.map((j) => j.body.conversationId).sort()).toEqual(expected.sort());
+    expect(new Set(jobs.jobs.map((j) => j.id)).size).toBe(jobs.jobs.length);
+    expect(jobs.batches.every((n) => n <= 10)).toBe(true);
+    expect(result.counts.deferredUnanalyzed).toBe(finished.filter((c) => !c.is_analyzed).length);
+    expect(result.counts.deferredUnanalyzed).toBeGreaterThan(0);
+    const record = await readRunRecord(store, result.runId);
+    expect(record?.status).toBe('listed');
+    expect(record?.scheduler.enqueued).toBe(expected.length);
+  });
+
+  it('when a conversation is deferred, then the watermark stays low enough for the next run to list it again', async () => {
+    const { sim, options, deps, store } = await setup();
+    const unanalyzed = sim.control.conversations().filter((c) => c.is_finished && !c.is_analyzed);
+    const oldest = Math.min(...unanalyzed.map((c) => Date.parse(c.created_at)));
+
+    await scheduleArchive(options, deps);
+
+    const watermark = await readWatermark(store, sim.organizationId);
+    expect(Date.parse(watermark?.value.watermark as string) - options.lookbackMs).toBeLessThanOrEqual(oldest);
+  });
+
+  it('when everything listed is archived, then a rerun enqueues nothing and reads no conversation', async () => {
+    const { sim, jobs, options, deps, store, amigo } = await setup();
+    await scheduleArchive(options, deps);
+    for (const j of jobs.take()) await archiveConversation(j.body, { amigo, store, clock: systemClock });
+    sim.control.resetStats();
+
+    const rerun = await scheduleArchive(options, deps);
+
+    expect(jobs.jobs).toHaveLength(0);
+    expect(rerun.counts.alreadyArchived).toBeGreaterThan(0);
+    const ops = new Set(sim.control.stats().requests.map((r) => r.operationId));
+    expect([...ops]).toEqual(['get-conversations']);
+  });
+
+  it('when the watermark is recent, then paging stops at the watermark minus the lookback', async () => {
+    const { sim, jobs, options, deps, store } = await setup(120);
+    const newest = Date.parse(sim.control.conversations()[0]?.created_at as string);
+    await advanceWatermark(store, sim.organizationId, new Date(newest).toISOString(), {
+      runId: null,
+      now: Date.now(),
+    });
+
+    const result = await scheduleArchive({ ...options, lookbackMs: DAY }, deps);
+
+    const inWindow = sim.control
+      .conversations()
+      .filter((c) => c.is_finished && c.is_analyzed && Date.parse(c.created_at) >= newest - DAY);
+    expect(jobs.jobs.map((j) => j.body.conversationId).sort()).toEqual(inWindow.map((c) => c.id).sort());
+    const allPages = Math.ceil(sim.control.conversations().filter((c) => c.is_finished).length / 7);
+    expect(result.counts.pages).toBeLessThan(allPages);
+  });
+
+  it('when since is given, then it backfills down to that date whatever the watermark', async () => {
+    const { sim, jobs, options, deps, store } = await setup();
+    const newest = sim.control.conversations()[0]?.created_at as string;
+    await advanceWatermark(store, sim.organizationId, newest, { runId: null, now: Date.now() });
+
+    await scheduleArchive({ ...options, since: '2000-01-01T00:00:00Z' }, deps);
+
+    const all = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+    expect(jobs.jobs).toHaveLength(all.length);
+  });
+
+  it('when time runs short, then the listing is handed over and the next invocation finishes it exactly', async () => {
+    const { sim, jobs, continuation, options, deps, store } = await setup(90);
+    let invocations = 0;
+    const shortOfTime = { ...deps, remainingTimeMs: () => (invocations % 2 === 0 ? 1_000 : 900_000) };
+
+    let result = await scheduleArchive(options, shortOfTime);
+    expect(result.status).toBe('handed-over');
+    expect(await readWatermark(store, sim.organizationId)).toBeUndefined();
+    while (result.status === 'handed-over') {
+      const [handover] = continuation.take();
+      invocations++;
+      result = await scheduleArchive(options, shortOfTime, handover?.body);
+    }
+
+    const expected = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+    expect(jobs.jobs.map((j) => j.body.conversationId).sort()).toEqual(expected.map((c) => c.id).sort());
+    expect(result.counts.invocations).toBeGreaterThan(1);
+    expect(await readWatermark(store, sim.organizationId)).toBeDefined();
+  });
+
+  it('when some jobs cannot be enqueued, then the watermark does not pass them', async () => {
+    const { sim, jobs, options, deps, store } = await setup();
+    const target = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed)[0];
+    jobs.refuse.add(`archive-${target?.id}`);
+
+    const result = await scheduleArchive(options, deps);
+
+    expect(result.counts.failedToEnqueue).toBe(1);
+    const watermark = await readWatermark(store, sim.organizationId);
+    expect(Date.parse(watermark?.value.watermark as string) - options.lookbackMs).toBeLessThanOrEqual(
+      Date.parse(target?.created_at as string),
+    );
+  });
+
+  it('when runs race to advance the watermark, then it only ever moves forward', async () => {
+    const { sim, store } = await setup(10);
+    const base = Date.parse('2026-11-01T00:00:00Z');
+    const candidates = Array.from({ length: 12 }, (_, i) =>
+      new Date(base + ((i * 7) % 12) * 3_600_000).toISOString(),
+    );
+
+    await Promise.all(
+      candidates.map((c) => advanceWatermark(store, sim.organizationId, c, { runId: null, now: Date.now() })),
+    );
+
+    const final = await readWatermark(store, sim.organizationId);
+    expect(final?.value.watermark).toBe(new Date(base + 11 * 3_600_000).toISOString());
+  });
+});
