@@ -1,0 +1,765 @@
+// The pipeline configuration file (`--config amigo-qa.yaml`): what to archive, how hard to call
+// Amigo, when an interaction counts as stalled. YAML or JSON, validated once at start-up; every
+// mistake fails naming the field path, the file (and line), and the fix. Unknown keys are errors
+// with a "did you mean", so a typo never silently falls back to a default. Credentials never live
+// here: the AMIGO_* environment variables carry them (shared/amigo/config.ts).
+import { readFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { parseRate, resolveRateLimits } from '../amigo/rate-limit.ts';
+import { ConfigurationError } from '../errors.ts';
+import { type OperationId, operationIds, type RateLimit } from '../openapi/index.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The resolved configuration
+// ---------------------------------------------------------------------------------------------
+
+/** A tag written back to Amigo, e.g. `{ key: "stalled", value: "yes" }`; `value: null` is a bare tag. */
+export interface TagSpec {
+  readonly key: string;
+  readonly value: string | null;
+}
+
+/** The validated configuration, defaults filled in: durations in milliseconds, dates as ISO strings. */
+export interface PipelineConfig {
+  readonly amigo: {
+    /** Every operation's budget: the published limit, or the file's override. */
+    readonly rateLimits: Readonly<Record<OperationId, RateLimit>>;
+    /** Time allowed for one HTTP attempt. @default 30s */
+    readonly timeoutMs: number;
+    /** Attempts per call on failures (5xx, network, timeouts). @default 6 */
+    readonly maxAttempts: number;
+  };
+  readonly filters: {
+    /** Only conversations of these services (24-hex ids); empty means every service. */
+    readonly serviceIds: readonly string[];
+  };
+  readonly archive: {
+    /** How far back each run looks for finished conversations. @default 7d */
+    readonly lookbackMs: number;
+    /** Finished conversations Amigo has not analysed yet wait for a later run. @default true */
+    readonly deferUnanalyzed: boolean;
+    /** A message-count mismatch fails the conversation instead of flagging it. @default false */
+    readonly strict: boolean;
+    /** Backfill start (ISO datetime, UTC); when set it replaces `lookbackMs` as the window start. */
+    readonly since: string | null;
+    /** Archive voice recordings. @default true */
+    readonly audio: boolean;
+    /** Interactions whose insights are fetched at once, per conversation. @default 4 */
+    readonly insightsConcurrency: number;
+  };
+  readonly run: {
+    /** Local runner: archive invocations in parallel. @default 4 */
+    readonly workers: number;
+    /** Deliveries of one job before it goes to the dead-letter queue. @default 5 */
+    readonly maxReceiveCount: number;
+  };
+  readonly stall: {
+    /** An interaction with no reply for this long is stalled. @default 30m */
+    readonly afterMs: number;
+    /** Tag written on conversations with a stalled interaction; null: no tag. @default null */
+    readonly tag: TagSpec | null;
+    /** Service id -> the context text sent with recommend-responses for that service. */
+    readonly contexts: Readonly<Record<string, string>>;
+  };
+  /** Absolute path of the rules file (given relative to the config file), or null. */
+  readonly rules: string | null;
+}
+
+/** Command-line flags that override the file (`--since`, `--strict`, `--workers`, `--lookback`). */
+export interface PipelineOverrides {
+  readonly since?: string | undefined;
+  readonly strict?: boolean | undefined;
+  readonly workers?: number | string | undefined;
+  readonly lookback?: string | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values: durations, dates, ids
+// ---------------------------------------------------------------------------------------------
+
+/** A value that is not what its field needs: the problem and its fix, placed later. */
+class Invalid extends Error {
+  readonly problem: string;
+  readonly fix: string;
+  constructor(problem: string, fix: string) {
+    super(problem);
+    this.problem = problem;
+    this.fix = fix;
+  }
+}
+
+const DURATION_UNITS = [
+  ['w', 604_800_000],
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+  ['ms', 1],
+] as const;
+const DURATION = /^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/;
+const DURATION_PARTS = /^(?:\d+(?:ms|[wdhms]))+$/;
+const DURATION_FIX = 'Write it like "7d", "36h" or "30m"';
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'empty';
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a section';
+  return String(value);
+}
+
+function durationOf(value: unknown): number {
+  if (typeof value === 'number') {
+    throw new Invalid(`${value} has no unit, so it is not a duration`, DURATION_FIX);
+  }
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new Invalid(`${describe(value)} is not a duration`, DURATION_FIX);
+  }
+  const compact = value.trim().replace(/\s+/g, '');
+  const match = DURATION.exec(compact);
+  if (!match || compact === '') {
+    if (DURATION_PARTS.test(compact)) {
+      throw new Invalid(
+        `"${value}" repeats a unit or has them out of order`,
+        'Write the largest unit first and each unit once, like "1h30m" or "1d12h"',
+      );
+    }
+    throw new Invalid(`"${value}" is not a duration`, DURATION_FIX);
+  }
+  let ms = 0;
+  DURATION_UNITS.forEach(([, unitMs], i) => {
+    const n = match[i + 1];
+    if (n !== undefined) ms += Number(n) * unitMs;
+  });
+  if (!Number.isSafeInteger(ms)) throw new Invalid(`"${value}" is too long`, DURATION_FIX);
+  if (ms === 0) throw new Invalid(`"${value}" is zero`, `Give a duration longer than zero. ${DURATION_FIX}`);
+  return ms;
+}
+
+/** Parses `"30s"`, `"30m"`, `"36h"`, `"7d"`, `"2w"`, `"500ms"` or combinations (`"1h30m"`) into ms. */
+export function parseDuration(text: string, field = 'duration'): number {
+  try {
+    return durationOf(text);
+  } catch (error) {
+    throw asConfigurationError(error, field);
+  }
+}
+
+/** The shortest text `parseDuration` reads back as `ms`, largest unit first (`5_400_000` -> `"1h30m"`). */
+export function formatDuration(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`${ms} is not a whole number of ms`);
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let out = '';
+  for (const [unit, unitMs] of DURATION_UNITS) {
+    const n = Math.floor(rest / unitMs);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * unitMs;
+  }
+  return out;
+}
+
+/** A duration between two bounds, written as durations (`durationIn('1m', '366d')`). */
+function durationIn(min: string, max: string) {
+  const minMs = durationOf(min);
+  const maxMs = durationOf(max);
+  return (value: unknown): number => {
+    const ms = durationOf(value);
+    if (ms < minMs || ms > maxMs) {
+      throw new Invalid(
+        `"${value}" is ${ms < minMs ? 'shorter' : 'longer'} than allowed`,
+        `Use a duration from "${min}" to "${max}"`,
+      );
+    }
+    return ms;
+  };
+}
+
+const timeoutDuration = durationIn('1s', '15m');
+const lookbackDuration = durationIn('1m', '366d');
+const stallDuration = durationIn('1m', '30d');
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATETIME =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+const SINCE_FIX = 'Write a date like "2026-01-15" or a UTC time like "2026-01-15T02:00:00Z"';
+
+function validCalendar(y: string, m: string, d: string): boolean {
+  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  return (
+    date.getUTCFullYear() === Number(y) &&
+    date.getUTCMonth() === Number(m) - 1 &&
+    date.getUTCDate() === Number(d)
+  );
+}
+
+/** An ISO date (midnight UTC) or datetime with a zone, as an ISO UTC string. */
+function sinceOf(value: unknown): string {
+  if (value instanceof Date && Number.isFinite(value.getTime())) return value.toISOString();
+  if (typeof value !== 'string') throw new Invalid(`${describe(value)} is not a date`, SINCE_FIX);
+  const text = value.trim();
+  const date = DATE.exec(text);
+  if (date) {
+    const [, y = '', m = '', d = ''] = date;
+    if (!validCalendar(y, m, d)) throw new Invalid(`"${value}" is not a calendar date`, SINCE_FIX);
+    return new Date(`${y}-${m}-${d}T00:00:00.000Z`).toISOString();
+  }
+  const time = DATETIME.exec(text);
+  if (!time) throw new Invalid(`"${value}" is not a date`, SINCE_FIX);
+  const [, y = '', mo = '', d = '', h = '', mi = '', s = '00', , zone] = time;
+  if (!validCalendar(y, mo, d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+    throw new Invalid(`"${value}" is not a calendar date and time`, SINCE_FIX);
+  }
+  if (zone === undefined) {
+    throw new Invalid(
+      `"${value}" has no time zone`,
+      `Add Z for UTC ("${text}Z") or an offset like +01:00, or give just the date`,
+    );
+  }
+  const ms = Date.parse(
+    text
+      .toUpperCase()
+      .replace(' ', 'T')
+      .replace(/([+-]\d{2})(\d{2})$/, '$1:$2'),
+  );
+  if (!Number.isFinite(ms)) throw new Invalid(`"${value}" is not a date`, SINCE_FIX);
+  return new Date(ms).toISOString();
+}
+
+const SERVICE_ID = /^[a-f0-9]{24}$/;
+const SERVICE_ID_FIX =
+  'Copy the service id (24 characters, 0-9 and a-f) from the Amigo dashboard, e.g. "6650f0c1a2b3c4d5e6f70812"';
+
+function serviceIdOf(value: unknown): string {
+  if (typeof value === 'number') {
+    throw new Invalid(
+      `${value} is not a service id (it was read as a number)`,
+      'Put the id in quotes, like "6650f0c1a2b3c4d5e6f70812"',
+    );
+  }
+  if (typeof value !== 'string' || !SERVICE_ID.test(value.trim())) {
+    throw new Invalid(`${describe(value)} is not a service id`, SERVICE_ID_FIX);
+  }
+  return value.trim();
+}
+
+function booleanOf(value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  throw new Invalid(`must be true or false, not ${describe(value)}`, 'Write true or false, without quotes');
+}
+
+function integerIn(min: number, max: number) {
+  return (value: unknown): number => {
+    const fix = `Use a whole number from ${min} to ${max}, without quotes`;
+    if (typeof value !== 'number') throw new Invalid(`must be a number, not ${describe(value)}`, fix);
+    if (!Number.isInteger(value)) throw new Invalid(`must be a whole number, not ${value}`, fix);
+    if (value < min || value > max) {
+      throw new Invalid(
+        `must be ${value < min ? 'at least' : 'at most'} ${value < min ? min : max}, not ${value}`,
+        fix,
+      );
+    }
+    return value;
+  };
+}
+
+const TAG_PART = /^[\w\s]+$/;
+function tagPartOf(value: unknown): string {
+  const fix = 'Use letters, digits, _ and spaces, like "stalled" or "needs review"';
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new Invalid(`must be text, not ${describe(value)}`, fix);
+  }
+  if (!TAG_PART.test(value.trim())) throw new Invalid(`${describe(value)} is not a valid tag`, fix);
+  return value.trim();
+}
+
+function textOf(fix: string) {
+  return (value: unknown): string => {
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new Invalid(`must be text, not ${describe(value)}`, fix);
+    }
+    return value.trim();
+  };
+}
+
+function rateOf(value: unknown): RateLimit {
+  const fix = 'Write it as calls per unit, for example "20/min", "4/s" or "100/h"';
+  if (typeof value !== 'string') throw new Invalid(`${describe(value)} is not a rate`, fix);
+  try {
+    return parseRate(value, 'rate');
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw invalidFrom(error);
+    throw error;
+  }
+}
+
+/** Splits a ConfigurationError thrown by a shared parser back into its problem and fix. */
+function invalidFrom(error: ConfigurationError): Invalid {
+  let problem = error.message.slice(`Invalid configuration ${error.field}: `.length);
+  if (error.hint && problem.endsWith(`. ${error.hint}`)) {
+    problem = problem.slice(0, -(error.hint.length + 2));
+  }
+  return new Invalid(problem, error.hint ?? '');
+}
+
+function asConfigurationError(error: unknown, field: string): unknown {
+  return error instanceof Invalid ? new ConfigurationError(field, error.problem, error.fix) : error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------------------------
+
+/** A leaf read by one of the value functions above; its Invalid becomes a zod issue with the fix. */
+function leaf<T>(read: (value: unknown) => T) {
+  return z.unknown().transform((value, ctx): T => {
+    try {
+      return read(value);
+    } catch (error) {
+      if (!(error instanceof Invalid)) throw error;
+      ctx.issues.push({ code: 'custom', message: error.problem, input: value, params: { fix: error.fix } });
+      return z.NEVER;
+    }
+  });
+}
+
+function suggest(word: string, candidates: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
+  const exact = candidates.find((c) => norm(c) === norm(word));
+  if (exact) return exact;
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = levenshtein(norm(word), norm(c));
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 3))) ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (row[j - 1] as number) + 1,
+        (prev[j] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+const rateLimitsSchema = z.record(z.string(), leaf(rateOf)).superRefine((limits, ctx) => {
+  for (const key of Object.keys(limits)) {
+    if (operationIds.includes(key as OperationId)) continue;
+    const close = suggest(key, operationIds);
+    ctx.issues.push({
+      code: 'custom',
+      path: [key],
+      message: 'is not an Amigo operationId',
+      input: key,
+      params: { fix: `${close ? `Did you mean "${close}"? ` : ''}Use one of: ${operationIds.join(', ')}` },
+    });
+  }
+});
+
+const amigoSection = z.strictObject({
+  // Per-operation budgets, e.g. { get-conversations: "15/min" }; unlisted operations keep Amigo's
+  // published limit. Lower them when other tools share the same Amigo user.
+  rateLimits: rateLimitsSchema.default({}),
+  // Time allowed for one HTTP attempt.
+  timeout: leaf(timeoutDuration).default(30_000),
+  // Attempts per call on failures (5xx, network errors, timeouts).
+  maxAttempts: leaf(integerIn(1, 20)).default(6),
+});
+
+const filtersSection = z.strictObject({
+  // Only conversations of these services; empty: every service.
+  serviceIds: z.array(leaf(serviceIdOf)).default([]),
+});
+
+const archiveSection = z.strictObject({
+  // How far back each run looks for finished conversations.
+  lookback: leaf(lookbackDuration).default(7 * 86_400_000),
+  // Finished conversations that Amigo has not analysed yet wait for a later run.
+  deferUnanalyzed: leaf(booleanOf).default(true),
+  // A message-count mismatch (num_messages) fails the conversation instead of flagging it.
+  strict: leaf(booleanOf).default(false),
+  // Backfill start (date or datetime); replaces lookback when set. The --since flag overrides it.
+  since: leaf((v) => (v === null ? null : sinceOf(v))).default(null),
+  // Archive voice recordings.
+  audio: leaf(booleanOf).default(true),
+  // Interactions whose insights are fetched at once, per conversation.
+  insightsConcurrency: leaf(integerIn(1, 32)).default(4),
+});
+
+const runSection = z.strictObject({
+  // Local runner: archive invocations in parallel.
+  workers: leaf(integerIn(1, 64)).default(4),
+  // Deliveries of one job before it goes to the dead-letter queue (SQS allows 1 to 1000).
+  maxReceiveCount: leaf(integerIn(1, 1000)).default(5),
+});
+
+const tagSchema = z.strictObject({
+  key: leaf(tagPartOf),
+  value: leaf((v) => (v === null ? null : tagPartOf(v))).optional(),
+});
+
+const CONTEXT_FIX = 'Write the context Amigo should assume for that service, as text';
+const stallSection = z.strictObject({
+  // An interaction with no reply for this long is stalled.
+  after: leaf(stallDuration).default(30 * 60_000),
+  // Tag written on conversations with a stalled interaction, e.g. { key: stalled, value: "yes" }; null: off.
+  tag: tagSchema.nullable().default(null),
+  // Service id -> the context text sent with recommend-responses for that service.
+  contexts: z
+    .record(z.string(), leaf(textOf(CONTEXT_FIX)))
+    .default({})
+    .superRefine((contexts, ctx) => {
+      for (const key of Object.keys(contexts)) {
+        if (SERVICE_ID.test(key)) continue;
+        ctx.issues.push({
+          code: 'custom',
+          path: [key],
+          message: `${describe(key)} is not a service id`,
+          input: key,
+          params: { fix: SERVICE_ID_FIX },
+        });
+      }
+    }),
+});
+
+const SECTIONS = {
+  amigo: amigoSection,
+  filters: filtersSection,
+  archive: archiveSection,
+  run: runSection,
+  stall: stallSection,
+} as const;
+
+/** The file as written: every key optional, unknown keys refused. */
+export const pipelineConfigFileSchema = z.strictObject({
+  amigo: amigoSection.prefault({}),
+  filters: filtersSection.prefault({}),
+  archive: archiveSection.prefault({}),
+  run: runSection.prefault({}),
+  stall: stallSection.prefault({}),
+  // Path of the rules file, relative to this config file; null: no rules.
+  rules: leaf((v) => (v === null ? null : textOf('Write the path of the rules file, or null')(v))).default(
+    null,
+  ),
+});
+export type PipelineConfigFile = z.input<typeof pipelineConfigFileSchema>;
+
+/** Keys of each object, by path, for unknown-key suggestions. */
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(pipelineConfigFileSchema.shape),
+  ...Object.fromEntries(
+    Object.entries(SECTIONS).map(([name, section]) => [name, Object.keys(section.shape)]),
+  ),
+  'stall.tag': Object.keys(tagSchema.shape),
+};
+
+/** Fixes for a value of the wrong shape (a list where a section goes, and so on), by field pattern. */
+const SHAPE_FIXES: Record<string, string> = {
+  '': 'Write settings as sections, like "archive:" with "lookback: 7d" indented under it (see examples/amigo-qa.yaml)',
+  'amigo.rateLimits': 'Write one operation per line under it, like get-conversations: "15/min"',
+  'filters.serviceIds':
+    'Write a list, like serviceIds: ["6650f0c1a2b3c4d5e6f70812"], or [] for every service',
+  'stall.tag': 'Write it like tag: { key: stalled, value: "yes" }, or null for no tag',
+  'stall.tag.key': 'Write it like tag: { key: stalled, value: "yes" }, or null for no tag',
+  'stall.contexts':
+    'Write one service per line under it, like 6650f0c1a2b3c4d5e6f70812: "The caller is a patient..."',
+};
+const SECTION_FIX = 'Indent its settings under it, as in examples/amigo-qa.yaml';
+
+/** Names that hold credentials, compared without case, "-" or "_". */
+const SECRET_NAMES = new Set([
+  'apikey',
+  'apikeyid',
+  'amigoapikey',
+  'amigoapikeyid',
+  'token',
+  'accesstoken',
+  'authtoken',
+  'idtoken',
+  'bearertoken',
+  'refreshtoken',
+  'secret',
+  'clientsecret',
+  'secretkey',
+  'password',
+  'passwd',
+  'credentials',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+type Path = readonly (string | number)[];
+
+interface Problem {
+  readonly path: Path;
+  readonly problem: string;
+  readonly fix: string;
+}
+
+interface ParseContext {
+  readonly source: string;
+  readonly baseDir: string;
+  /** The line a path was written on, when the text is known. */
+  readonly lineOf?: ((path: Path) => number | undefined) | undefined;
+}
+
+function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[\w-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+function findSecrets(value: unknown, path: Path, out: Problem[]): void {
+  if (value === null || typeof value !== 'object') return;
+  const entries: [string | number, unknown][] = Array.isArray(value)
+    ? value.map((v, i) => [i, v])
+    : Object.entries(value);
+  for (const [key, child] of entries) {
+    if (typeof key === 'string' && SECRET_NAMES.has(key.toLowerCase().replace(/[-_\s]/g, ''))) {
+      out.push({
+        path: [...path, key],
+        problem: 'looks like a credential, and credentials never go in the config file',
+        fix: 'Delete it from the file and set AMIGO_API_KEY (with AMIGO_API_KEY_ID, AMIGO_USER_ID and AMIGO_ORGANIZATION_ID) in the environment',
+      });
+    } else {
+      findSecrets(child, [...path, key], out);
+    }
+  }
+}
+
+/** `archive:` with nothing under it (everything commented out) is an empty section, not an error. */
+function dropEmptySections(input: unknown): unknown {
+  if (input === null || input === undefined) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) return input;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (value === null && key in SECTIONS) continue;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && key in SECTIONS) {
+      const section: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) {
+        if (!(v === null && ['rateLimits', 'serviceIds', 'contexts'].includes(k))) section[k] = v;
+      }
+      out[key] = section;
+    } else out[key] = value;
+  }
+  return out;
+}
+
+function unknownKeyProblem(objectPath: Path, key: string): Problem {
+  const where = formatPath(objectPath);
+  const known = KNOWN_KEYS[where] ?? [];
+  const close = suggest(key, known);
+  let fix: string;
+  if (close) {
+    fix = `Did you mean "${close}"?`;
+  } else {
+    const elsewhere = Object.entries(KNOWN_KEYS).find(
+      ([section, keys]) => section !== where && section !== '' && suggest(key, keys) !== undefined,
+    );
+    const home = elsewhere ? `${elsewhere[0]}.${suggest(key, elsewhere[1])}` : undefined;
+    fix = home
+      ? `Did you mean ${home}? Move it under "${elsewhere?.[0]}:"`
+      : `Remove it, or use one of: ${known.join(', ')}`;
+  }
+  return { path: [...objectPath, key], problem: 'is not a setting', fix };
+}
+
+function problemsOf(issues: readonly z.core.$ZodIssue[]): Problem[] {
+  const out: Problem[] = [];
+  for (const issue of issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push(unknownKeyProblem(path, key));
+    } else if (issue.code === 'custom') {
+      out.push({ path, problem: issue.message, fix: String(issue.params?.fix ?? '') });
+    } else if (issue.code === 'invalid_type' && issue.expected === 'nonoptional') {
+      out.push({ path, problem: 'is missing', fix: SHAPE_FIXES[formatPath(path)] ?? SECTION_FIX });
+    } else if (issue.code === 'invalid_type') {
+      const input = (issue as { input?: unknown }).input;
+      const pattern = formatPath(path);
+      const fix = SHAPE_FIXES[pattern] ?? SECTION_FIX;
+      const shape = issue.expected === 'array' ? 'a list' : 'a section of settings';
+      out.push({ path, problem: `must be ${shape}, not ${describe(input)}`, fix });
+    } else {
+      out.push({ path, problem: issue.message, fix: 'See examples/amigo-qa.yaml for the expected form' });
+    }
+  }
+  return out;
+}
+
+function fail(problems: readonly Problem[], ctx: ParseContext): never {
+  const first = problems[0] as Problem;
+  const line = ctx.lineOf?.(first.path);
+  const rest = problems.length - 1;
+  const more = rest > 0 ? `; ${rest} more ${rest === 1 ? 'problem' : 'problems'} after this one` : '';
+  const where = `in ${ctx.source}${line === undefined ? '' : `, line ${line}`}${more}`;
+  throw new ConfigurationError(formatPath(first.path) || '(root)', `${first.problem} (${where})`, first.fix);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
+  const secrets: Problem[] = [];
+  findSecrets(input, [], secrets);
+  if (secrets.length > 0) fail(secrets, ctx);
+  const parsed = pipelineConfigFileSchema.safeParse(dropEmptySections(input), { reportInput: true });
+  if (!parsed.success) fail(problemsOf(parsed.error.issues), ctx);
+  const f = parsed.data;
+  return deepFreeze({
+    amigo: {
+      rateLimits: resolveRateLimits(f.amigo.rateLimits, 'amigo.rateLimits'),
+      timeoutMs: f.amigo.timeout,
+      maxAttempts: f.amigo.maxAttempts,
+    },
+    filters: { serviceIds: [...new Set(f.filters.serviceIds)] },
+    archive: {
+      lookbackMs: f.archive.lookback,
+      deferUnanalyzed: f.archive.deferUnanalyzed,
+      strict: f.archive.strict,
+      since: f.archive.since,
+      audio: f.archive.audio,
+      insightsConcurrency: f.archive.insightsConcurrency,
+    },
+    run: { workers: f.run.workers, maxReceiveCount: f.run.maxReceiveCount },
+    stall: {
+      afterMs: f.stall.after,
+      tag: f.stall.tag ? { key: f.stall.tag.key, value: f.stall.tag.value ?? null } : null,
+      contexts: { ...f.stall.contexts },
+    },
+    rules: f.rules === null ? null : resolve(ctx.baseDir, f.rules),
+  });
+}
+
+/**
+ * Validates a configuration object (already parsed from YAML or JSON) and fills the defaults.
+ * `source` names it in errors; a relative `rules` path is resolved against `baseDir`.
+ */
+export function parsePipelineConfig(
+  input: unknown,
+  source = 'the configuration',
+  baseDir: string = process.cwd(),
+): PipelineConfig {
+  return resolveConfig(input, { source, baseDir });
+}
+
+/** Every setting at its default. */
+export function defaultPipelineConfig(): PipelineConfig {
+  return parsePipelineConfig({}, 'the defaults');
+}
+
+/** Reads and validates a `.yaml`, `.yml` or `.json` config file. An empty file means every default. */
+export function loadPipelineConfig(path: string): PipelineConfig {
+  const ext = extname(path).toLowerCase();
+  if (!['.yaml', '.yml', '.json'].includes(ext)) {
+    throw new ConfigurationError(
+      path,
+      ext ? `has the extension "${ext}"` : 'has no extension',
+      'Name the config file with .yaml, .yml or .json',
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    throw new ConfigurationError(
+      path,
+      code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code})`,
+      'Check the path given to --config, or start from a copy of examples/amigo-qa.yaml',
+    );
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const lineOf = (p: Path): number | undefined => {
+    for (let n = p.length; n > 0; n--) {
+      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  let input: unknown;
+  if (ext === '.json') {
+    try {
+      input = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigurationError(
+        path,
+        `is not valid JSON: ${(error as Error).message}`,
+        'Check the commas and quotes near that position, or write the file as YAML',
+      );
+    }
+  } else {
+    const syntax = doc.errors[0];
+    if (syntax) {
+      throw new ConfigurationError(
+        path,
+        `is not valid YAML: ${syntax.message.split('\n')[0]}`,
+        'Check the indentation (spaces, not tabs), the colons and the quoting on that line',
+      );
+    }
+    input = doc.toJS({ maxAliasCount: 100 });
+  }
+  const resolved = resolve(path);
+  return resolveConfig(input, {
+    source: path,
+    baseDir: dirname(resolved),
+    lineOf: doc.errors.length === 0 ? lineOf : undefined,
+  });
+}
+
+/** The configuration with command-line flags applied, each validated like its file setting. */
+export function applyOverrides(config: PipelineConfig, flags: PipelineOverrides): PipelineConfig {
+  const read = <T>(field: string, value: unknown, parse: (v: unknown) => T): T => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw asConfigurationError(error, field);
+    }
+  };
+  const workers =
+    flags.workers === undefined
+      ? config.run.workers
+      : read('--workers', flags.workers, (v) =>
+          integerIn(1, 64)(typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+        );
+  return deepFreeze({
+    ...config,
+    archive: {
+      ...config.archive,
+      ...(flags.since === undefined ? {} : { since: read('--since', flags.since, sinceOf) }),
+      ...(flags.strict === undefined ? {} : { strict: read('--strict', flags.strict, booleanOf) }),
+      ...(flags.lookback === undefined
+        ? {}
+        : { lookbackMs: read('--lookback', flags.lookback, lookbackDuration) }),
+    },
+    run: { ...config.run, workers },
+  });
+}

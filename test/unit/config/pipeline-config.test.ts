@@ -1,0 +1,584 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  applyOverrides,
+  defaultPipelineConfig,
+  formatDuration,
+  loadPipelineConfig,
+  type PipelineConfig,
+  parseDuration,
+  parsePipelineConfig,
+} from '../../../shared/config/pipeline-config.ts';
+import { ConfigurationError } from '../../../shared/errors.ts';
+
+const SERVICE = '6650f0c1a2b3c4d5e6f70812';
+const DAY = 86_400_000;
+
+const dir = mkdtempSync(join(tmpdir(), 'amigo-qa-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The ConfigurationError `act` throws. */
+function errorOf(act: () => unknown): ConfigurationError {
+  try {
+    act();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return error as ConfigurationError;
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+const parse = (input: unknown) => parsePipelineConfig(input, 'amigo-qa.yaml');
+
+describe('defaultPipelineConfig', () => {
+  it('when nothing is configured, then every setting has its documented default', () => {
+    const config = defaultPipelineConfig();
+
+    expect(config.amigo.timeoutMs).toBe(30_000);
+    expect(config.amigo.maxAttempts).toBe(6);
+    expect(config.amigo.rateLimits['get-conversations']).toEqual({ limit: 15, windowMs: 60_000 });
+    expect(config.filters.serviceIds).toEqual([]);
+    expect(config.archive).toEqual({
+      lookbackMs: 7 * DAY,
+      deferUnanalyzed: true,
+      strict: false,
+      since: null,
+      audio: true,
+      insightsConcurrency: 4,
+    });
+    expect(config.run).toEqual({ workers: 4, maxReceiveCount: 5 });
+    expect(config.stall).toEqual({ afterMs: 30 * 60_000, tag: null, contexts: {} });
+    expect(config.rules).toBeNull();
+  });
+
+  it('when the config is resolved, then it is frozen all the way down', () => {
+    const config = defaultPipelineConfig();
+
+    expect(Object.isFrozen(config.archive)).toBe(true);
+    expect(Object.isFrozen(config.amigo.rateLimits['get-conversations'])).toBe(true);
+  });
+
+  it('when an empty object, null or empty sections are given, then they mean the defaults', () => {
+    expect(parse({})).toEqual(defaultPipelineConfig());
+    expect(parse(null)).toEqual(defaultPipelineConfig());
+    expect(parse({ archive: null, amigo: { rateLimits: null }, stall: { contexts: null } })).toEqual(
+      defaultPipelineConfig(),
+    );
+  });
+});
+
+describe('parsePipelineConfig', () => {
+  it('when every setting is given, then each is resolved (durations in ms, dates as ISO, rules absolute)', () => {
+    const config = parsePipelineConfig(
+      {
+        amigo: {
+          rateLimits: { 'get-conversations': '10/min', 'retrieve-message-source': '4/s' },
+          timeout: '45s',
+        },
+        filters: { serviceIds: [SERVICE, SERVICE] },
+        archive: {
+          lookback: '1h30m',
+          strict: true,
+          since: '2026-01-15',
+          audio: false,
+          insightsConcurrency: 2,
+        },
+        run: { workers: 8, maxReceiveCount: 3 },
+        stall: { after: '2h', tag: { key: 'stalled', value: 'yes' }, contexts: { [SERVICE]: 'A patient.' } },
+        rules: 'rules/tags.yaml',
+      },
+      'inline',
+      '/srv/qa',
+    );
+
+    expect(config.amigo.rateLimits['get-conversations']).toEqual({ limit: 10, windowMs: 60_000 });
+    expect(config.amigo.rateLimits['retrieve-message-source']).toEqual({ limit: 4, windowMs: 1_000 });
+    expect(config.amigo.rateLimits['get-conversation-messages']).toEqual({ limit: 20, windowMs: 60_000 });
+    expect(config.amigo.timeoutMs).toBe(45_000);
+    expect(config.filters.serviceIds).toEqual([SERVICE]);
+    expect(config.archive.lookbackMs).toBe(5_400_000);
+    expect(config.archive.since).toBe('2026-01-15T00:00:00.000Z');
+    expect(config.archive.audio).toBe(false);
+    expect(config.run).toEqual({ workers: 8, maxReceiveCount: 3 });
+    expect(config.stall).toEqual({
+      afterMs: 7_200_000,
+      tag: { key: 'stalled', value: 'yes' },
+      contexts: { [SERVICE]: 'A patient.' },
+    });
+    expect(config.rules).toBe(resolve('/srv/qa/rules/tags.yaml'));
+  });
+
+  it('when an unquoted YAML id was read as a number, then the error says to quote it', () => {
+    const path = file('numeric-id.yaml', 'filters:\n  serviceIds: [123456789012345678901234]\n');
+
+    const error = errorOf(() => loadPipelineConfig(path));
+
+    expect(error.field).toBe('filters.serviceIds[0]');
+    expect(error.hint).toMatch(/Put the id in quotes/);
+  });
+
+  it('when since is written with a lowercase z or a space, then it is still read as UTC', () => {
+    expect(parse({ archive: { since: '2026-01-15 02:00:00z' } }).archive.since).toBe(
+      '2026-01-15T02:00:00.000Z',
+    );
+  });
+
+  it('when since is a datetime with an offset, then it is stored as the same instant in UTC', () => {
+    expect(parse({ archive: { since: '2026-01-15T02:00:00+01:00' } }).archive.since).toBe(
+      '2026-01-15T01:00:00.000Z',
+    );
+  });
+
+  it('when the tag has no value, then it is a bare tag (value null)', () => {
+    expect(parse({ stall: { tag: { key: 'stalled' } } }).stall.tag).toEqual({ key: 'stalled', value: null });
+  });
+});
+
+describe('configuration errors name the field path, the file and the fix', () => {
+  const cases: [string, unknown, string, RegExp, RegExp][] = [
+    [
+      'a duration in words',
+      { archive: { lookback: '7 weeks' } },
+      'archive.lookback',
+      /"7 weeks" is not a duration/,
+      /Write it like "7d", "36h" or "30m"/,
+    ],
+    [
+      'a duration without a unit',
+      { amigo: { timeout: 30 } },
+      'amigo.timeout',
+      /30 has no unit/,
+      /Write it like "7d"/,
+    ],
+    [
+      'a duration with units out of order',
+      { stall: { after: '30m1h' } },
+      'stall.after',
+      /out of order/,
+      /largest unit first/,
+    ],
+    [
+      'a duration beyond its bound',
+      { amigo: { timeout: '1h' } },
+      'amigo.timeout',
+      /longer than allowed/,
+      /from "1s" to "15m"/,
+    ],
+    [
+      'a rate that is not calls per unit',
+      { amigo: { rateLimits: { 'get-conversations': '15 per minute' } } },
+      'amigo.rateLimits.get-conversations',
+      /"15 per minute" is not a rate/,
+      /"20\/min", "4\/s"/,
+    ],
+    [
+      'a rate written as a bare number',
+      { amigo: { rateLimits: { 'get-conversations': 15 } } },
+      'amigo.rateLimits.get-conversations',
+      /15 is not a rate/,
+      /"20\/min"/,
+    ],
+    [
+      'an unknown operation in rateLimits',
+      { amigo: { rateLimits: { 'get-conversation': '15/min' } } },
+      'amigo.rateLimits.get-conversation',
+      /is not an Amigo operationId/,
+      /Did you mean "get-conversations"\? Use one of: get-conversations,/,
+    ],
+    [
+      'a misspelt setting',
+      { archive: { lookbak: '7d' } },
+      'archive.lookbak',
+      /is not a setting/,
+      /Did you mean "lookback"\?/,
+    ],
+    [
+      'a setting in the wrong case',
+      { run: { Workers: 2 } },
+      'run.Workers',
+      /is not a setting/,
+      /Did you mean "workers"\?/,
+    ],
+    [
+      'a setting in the wrong section',
+      { lookback: '7d' },
+      'lookback',
+      /is not a setting/,
+      /Did you mean archive\.lookback\? Move it under "archive:"/,
+    ],
+    [
+      'an unknown setting with nothing close',
+      { run: { colour: 'blue' } },
+      'run.colour',
+      /is not a setting/,
+      /Remove it, or use one of: workers, maxReceiveCount/,
+    ],
+    [
+      'a malformed service id',
+      { filters: { serviceIds: [SERVICE, 'support-line'] } },
+      'filters.serviceIds[1]',
+      /"support-line" is not a service id/,
+      /24 characters, 0-9 and a-f/,
+    ],
+    [
+      'a service id that is not a list',
+      { filters: { serviceIds: SERVICE } },
+      'filters.serviceIds',
+      /must be a list/,
+      /Write a list/,
+    ],
+    [
+      'a malformed service id in stall contexts',
+      { stall: { contexts: { billing: 'text' } } },
+      'stall.contexts.billing',
+      /"billing" is not a service id/,
+      /from the Amigo dashboard/,
+    ],
+    [
+      'an apiKey in a section',
+      { amigo: { apiKey: 'sk-live-1234567890' } },
+      'amigo.apiKey',
+      /looks like a credential/,
+      /set AMIGO_API_KEY/,
+    ],
+    ['an api_key at the top', { api_key: 'x' }, 'api_key', /looks like a credential/, /AMIGO_API_KEY/],
+    [
+      'a token deep down',
+      { stall: { tag: { token: 'x' } } },
+      'stall.tag.token',
+      /credential/,
+      /AMIGO_API_KEY/,
+    ],
+    ['a secret', { run: { secret: 'x' } }, 'run.secret', /credential/, /AMIGO_API_KEY/],
+    [
+      'an impossible since date',
+      { archive: { since: '2026-02-30' } },
+      'archive.since',
+      /"2026-02-30" is not a calendar date/,
+      /Write a date like "2026-01-15"/,
+    ],
+    [
+      'a since date in another format',
+      { archive: { since: '15/01/2026' } },
+      'archive.since',
+      /"15\/01\/2026" is not a date/,
+      /Write a date like "2026-01-15"/,
+    ],
+    [
+      'a since datetime without a zone',
+      { archive: { since: '2026-01-15T02:00' } },
+      'archive.since',
+      /has no time zone/,
+      /Add Z for UTC/,
+    ],
+    [
+      'a quoted boolean',
+      { archive: { audio: 'yes' } },
+      'archive.audio',
+      /must be true or false, not "yes"/,
+      /Write true or false/,
+    ],
+    [
+      'a quoted number',
+      { run: { workers: '4' } },
+      'run.workers',
+      /must be a number, not "4"/,
+      /whole number from 1 to 64/,
+    ],
+    [
+      'a fraction',
+      { run: { workers: 2.5 } },
+      'run.workers',
+      /must be a whole number, not 2.5/,
+      /from 1 to 64/,
+    ],
+    [
+      'a number out of range',
+      { amigo: { maxAttempts: 50 } },
+      'amigo.maxAttempts',
+      /must be at most 20, not 50/,
+      /from 1 to 20/,
+    ],
+    ['a section that is a list', { archive: ['7d'] }, 'archive', /must be a section of settings/, /Indent/],
+    ['a tag that is text', { stall: { tag: 'stalled' } }, 'stall.tag', /must be a section/, /key: stalled/],
+    [
+      'a tag with characters Amigo refuses',
+      { stall: { tag: { key: 'stalled!' } } },
+      'stall.tag.key',
+      /"stalled!" is not a valid tag/,
+      /letters, digits/,
+    ],
+    ['a rules path that is a number', { rules: 5 }, 'rules', /must be text, not 5/, /path of the rules file/],
+    [
+      'a file that is a list',
+      ['archive'],
+      '(root)',
+      /must be a section of settings/,
+      /Write settings as sections/,
+    ],
+  ];
+
+  it.each(cases)(
+    'when the file has %s, then the error names the path and the fix',
+    (_, input, field, problem, fix) => {
+      const error = errorOf(() => parse(input));
+
+      expect(error.field).toBe(field);
+      expect(error.message).toContain(`Invalid configuration ${field}: `);
+      expect(error.message).toMatch(problem);
+      expect(error.message).toContain('(in amigo-qa.yaml');
+      expect(error.hint).toMatch(fix);
+      expect(error.retryable).toBe(false);
+    },
+  );
+
+  it('when a secret-looking key holds a value, then the error does not repeat the value', () => {
+    const error = errorOf(() => parse({ amigo: { apiKey: 'sk-live-1234567890' } }));
+
+    expect(JSON.stringify(error.toJSON())).not.toContain('sk-live-1234567890');
+  });
+
+  it('when an operationId mentions an API key, then it is not taken for a credential', () => {
+    expect(
+      parse({ amigo: { rateLimits: { 'sign-in-with-api-key': '5/min' } } }).amigo.rateLimits,
+    ).toMatchObject({
+      'sign-in-with-api-key': { limit: 5, windowMs: 60_000 },
+    });
+  });
+
+  it('when there are several problems, then the first is reported with a count of the rest', () => {
+    const error = errorOf(() => parse({ archive: { lookback: 'soon', audio: 'yes' }, run: { workers: 0 } }));
+
+    expect(error.field).toBe('archive.lookback');
+    expect(error.message).toContain('(in amigo-qa.yaml; 2 more problems after this one)');
+  });
+});
+
+describe('loadPipelineConfig', () => {
+  it('when a YAML file is given, then it is read and validated, and rules resolve next to it', () => {
+    const path = file(
+      'qa.yaml',
+      [
+        'archive:',
+        '  lookback: 36h',
+        '  since: 2026-01-15   # unquoted: still a date string',
+        'filters:',
+        `  serviceIds: [${SERVICE}]`,
+        'stall:',
+        '  tag: { key: stalled, value: "yes" }',
+        'rules: rules.yaml',
+      ].join('\n'),
+    );
+
+    const config = loadPipelineConfig(path);
+
+    expect(config.archive.lookbackMs).toBe(36 * 3_600_000);
+    expect(config.archive.since).toBe('2026-01-15T00:00:00.000Z');
+    expect(config.filters.serviceIds).toEqual([SERVICE]);
+    expect(config.stall.tag).toEqual({ key: 'stalled', value: 'yes' });
+    expect(config.rules).toBe(join(dir, 'rules.yaml'));
+  });
+
+  it('when a .yml file is given, then it is read as YAML', () => {
+    expect(loadPipelineConfig(file('qa.yml', 'run:\n  workers: 2\n')).run.workers).toBe(2);
+  });
+
+  it('when a JSON file is given, then it is read and validated the same way', () => {
+    const path = file('qa.json', JSON.stringify({ run: { workers: 16 }, stall: { after: '1h' } }));
+
+    const config = loadPipelineConfig(path);
+
+    expect(config.run.workers).toBe(16);
+    expect(config.stall.afterMs).toBe(3_600_000);
+  });
+
+  it('when the file is empty or only comments, then every default applies', () => {
+    expect(loadPipelineConfig(file('empty.yaml', '# nothing yet\n'))).toEqual(defaultPipelineConfig());
+  });
+
+  it('when a YAML value is wrong, then the error names the file and the line', () => {
+    const path = file('bad-duration.yaml', 'run:\n  workers: 2\narchive:\n  lookback: 7 weeks\n');
+
+    const error = errorOf(() => loadPipelineConfig(path));
+
+    expect(error.field).toBe('archive.lookback');
+    expect(error.message).toContain(`"7 weeks" is not a duration (in ${path}, line 4)`);
+    expect(error.hint).toBe('Write it like "7d", "36h" or "30m"');
+  });
+
+  it('when a YAML key is misspelt, then the error gives its line and a suggestion', () => {
+    const path = file('typo.yaml', 'archive:\n  deferUnanalysed: false\n');
+
+    const error = errorOf(() => loadPipelineConfig(path));
+
+    expect(error.field).toBe('archive.deferUnanalysed');
+    expect(error.message).toContain(`(in ${path}, line 2)`);
+    expect(error.hint).toBe('Did you mean "deferUnanalyzed"?');
+  });
+
+  it('when a JSON value is wrong, then the error names the field path and the file', () => {
+    const path = file('bad.json', JSON.stringify({ amigo: { rateLimits: { 'get-conversations': 'fast' } } }));
+
+    const error = errorOf(() => loadPipelineConfig(path));
+
+    expect(error.field).toBe('amigo.rateLimits.get-conversations');
+    expect(error.message).toContain(`(in ${path}`);
+  });
+
+  it('when the YAML does not parse, then the error names the file and says so', () => {
+    const path = file('broken.yaml', 'archive:\n  lookback: 7d\n   audio: [true\n');
+
+    const error = errorOf(() => loadPipelineConfig(path));
+
+    expect(error.field).toBe(path);
+    expect(error.message).toMatch(/is not valid YAML/);
+    expect(error.hint).toMatch(/indentation/);
+  });
+
+  it('when a YAML key appears twice, then it is an error rather than a silent overwrite', () => {
+    const path = file('twice.yaml', 'run:\n  workers: 2\n  workers: 3\n');
+
+    expect(errorOf(() => loadPipelineConfig(path)).message).toMatch(/is not valid YAML/);
+  });
+
+  it('when the JSON does not parse, then the error names the file and says so', () => {
+    const path = file('broken.json', '{ "run": { "workers": 2, } }');
+
+    expect(errorOf(() => loadPipelineConfig(path)).message).toMatch(/is not valid JSON/);
+  });
+
+  it('when the file does not exist, then the error names it and the fix', () => {
+    const path = join(dir, 'missing.yaml');
+
+    const error = errorOf(() => loadPipelineConfig(path));
+
+    expect(error.field).toBe(path);
+    expect(error.message).toMatch(/does not exist/);
+    expect(error.hint).toMatch(/--config/);
+  });
+
+  it('when the file has another extension, then it is refused naming the accepted ones', () => {
+    const error = errorOf(() => loadPipelineConfig(file('qa.toml', 'x = 1')));
+
+    expect(error.message).toMatch(/has the extension "\.toml"/);
+    expect(error.hint).toMatch(/\.yaml, \.yml or \.json/);
+  });
+
+  it('when the shipped example is loaded, then it is valid and documents the defaults', () => {
+    const config = loadPipelineConfig(resolve(import.meta.dirname, '../../../examples/amigo-qa.yaml'));
+    const defaults = defaultPipelineConfig();
+
+    expect(config.stall.tag).toEqual({ key: 'stalled', value: 'yes' });
+    expect({ ...config, stall: { ...config.stall, tag: null } }).toEqual(defaults);
+  });
+});
+
+describe('applyOverrides', () => {
+  const base: PipelineConfig = defaultPipelineConfig();
+
+  it('when flags are given, then they replace the file settings and nothing else', () => {
+    const config = applyOverrides(base, { since: '2026-03-01', strict: true, workers: 12, lookback: '2d' });
+
+    expect(config.archive.since).toBe('2026-03-01T00:00:00.000Z');
+    expect(config.archive.strict).toBe(true);
+    expect(config.archive.lookbackMs).toBe(2 * DAY);
+    expect(config.run.workers).toBe(12);
+    expect(config.run.maxReceiveCount).toBe(base.run.maxReceiveCount);
+    expect(config.archive.audio).toBe(base.archive.audio);
+    expect(base.run.workers).toBe(4);
+    expect(Object.isFrozen(config.archive)).toBe(true);
+  });
+
+  it('when no flags are given, then the configuration is unchanged', () => {
+    expect(applyOverrides(base, {})).toEqual(base);
+  });
+
+  it('when --workers comes as text from the command line, then digits are accepted', () => {
+    expect(applyOverrides(base, { workers: '6' }).run.workers).toBe(6);
+  });
+
+  it.each([
+    [{ since: 'last tuesday' }, '--since', /"last tuesday" is not a date/, /Write a date like/],
+    [{ lookback: '7 weeks' }, '--lookback', /"7 weeks" is not a duration/, /Write it like "7d"/],
+    [{ workers: 0 }, '--workers', /must be at least 1, not 0/, /from 1 to 64/],
+    [{ workers: 'many' }, '--workers', /must be a number, not "many"/, /from 1 to 64/],
+  ])(
+    'when a flag is invalid (%o), then the error names the flag and the fix',
+    (flags, field, problem, fix) => {
+      const error = errorOf(() => applyOverrides(base, flags));
+
+      expect(error.field).toBe(field);
+      expect(error.message).toMatch(problem);
+      expect(error.hint).toMatch(fix);
+    },
+  );
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['30s', 30_000],
+    ['30m', 1_800_000],
+    ['36h', 129_600_000],
+    ['7d', 7 * DAY],
+    ['2w', 14 * DAY],
+    ['1h30m', 5_400_000],
+    ['1h 30m', 5_400_000],
+    ['500ms', 500],
+    ['1m30s', 90_000],
+  ])('when given "%s", then it is %d ms', (text, ms) => {
+    expect(parseDuration(text, 'x')).toBe(ms);
+  });
+
+  it.each(['', '7', '7 days', '7D', '1.5h', '-1h', '0s', 'h', '1h1h'])(
+    'when given "%s", then it fails naming the field',
+    (text) => {
+      expect(() => parseDuration(text, 'archive.lookback')).toThrow(
+        /Invalid configuration archive\.lookback: /,
+      );
+    },
+  );
+
+  it('when any positive duration is formatted, then parsing the text gives it back', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000 * 365 * DAY }), (ms) => {
+        expect(parseDuration(formatDuration(ms), 'x')).toBe(ms);
+      }),
+    );
+  });
+
+  it('when any combination of units is written largest first, then it parses to their sum', () => {
+    const units = [
+      ['w', 7 * DAY],
+      ['d', DAY],
+      ['h', 3_600_000],
+      ['m', 60_000],
+      ['s', 1_000],
+      ['ms', 1],
+    ] as const;
+    fc.assert(
+      fc.property(
+        fc.array(fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }), {
+          minLength: units.length,
+          maxLength: units.length,
+        }),
+        (counts) => {
+          const parts = units.flatMap(([unit, ms], i) =>
+            counts[i] === undefined ? [] : [{ text: `${counts[i]}${unit}`, ms: (counts[i] as number) * ms }],
+          );
+          const total = parts.reduce((sum, p) => sum + p.ms, 0);
+          fc.pre(total > 0);
+          expect(parseDuration(parts.map((p) => p.text).join(''), 'x')).toBe(total);
+        },
+      ),
+    );
+  });
+});
