@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // amigo-qa command line: `npm run cli -- <command>` or the `amigo-qa` bin.
+import './env-defaults.ts';
 import { Command } from 'commander';
 import { AmigoQaError } from '../shared/errors.ts';
 import { registerDemoCommand } from './commands/demo.ts';
+import { registerRunCommand } from './commands/run.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
 
 const program = new Command()
@@ -14,6 +16,7 @@ const program = new Command()
   .configureOutput({ outputError: (text, write) => write(text) });
 
 registerDemoCommand(program);
+registerRunCommand(program);
 registerSimulateCommand(program);
 
 try {

@@ -8,7 +8,7 @@ export const SERVICE_NAME = 'amigo-qa';
 export const METRICS_NAMESPACE = 'AmigoQa';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, logger });
 export const tracer = new Tracer({ serviceName: SERVICE_NAME });
 
 /** Metric names the CDK stack alarms on. */

@@ -77,6 +77,8 @@ export interface DatasetConfig {
   startMs: number;
   largeRecordings: number;
   largeRecordingBytes: number;
+  /** Conversations at index 5 (and 6) with 300+ interactions. */
+  longConversations: number;
 }
 
 export interface Service {
@@ -193,9 +195,16 @@ export class Dataset {
     this.byId = new Map(this.headers.map((h) => [h.id, h]));
   }
 
+  private isLong(index: number): boolean {
+    return (
+      (index === 5 && this.config.longConversations >= 1) ||
+      (index === 6 && this.config.longConversations >= 2)
+    );
+  }
+
   private kindOf(index: number, rng: Rng): ScenarioKind {
     const n = this.config.conversations;
-    if (n >= 10 && (index === 5 || index === 6)) return 'finished-analyzed';
+    if (n >= 10 && this.isLong(index)) return 'finished-analyzed';
     if (index < SCENARIO_KINDS.length) {
       const order = createRng(this.config.seed, 'kind-order').sample(SCENARIO_KINDS, SCENARIO_KINDS.length);
       return order[index] as ScenarioKind;
@@ -212,7 +221,7 @@ export class Dataset {
     const { seed, startMs, conversations } = this.config;
     const rng = createRng(seed, 'conversation', index);
     const kind = this.kindOf(index, rng);
-    const giant = conversations >= 10 && (index === 5 || index === 6);
+    const giant = conversations >= 10 && this.isLong(index);
     const format: 'text' | 'voice' = index === 1 || index === 6 || rng.chance(0.3) ? 'voice' : 'text';
     const user = rng.pick(this.users);
     const service = rng.pick(this.services);

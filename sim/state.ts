@@ -103,6 +103,10 @@ export class SimState {
       startMs,
       largeRecordings: input.audio?.largeRecordings ?? 1,
       largeRecordingBytes: input.audio?.largeRecordingBytes ?? 300 * 1024 * 1024,
+      longConversations: Math.max(
+        0,
+        Math.min(2, input.longConversations ?? ((input.conversations ?? 40) >= 10 ? 2 : 0)),
+      ),
     });
     this.faults = new FaultEngine(seed, input.faults ?? {});
   }

@@ -20,6 +20,11 @@ export interface SimulatorOptions {
   seed?: number;
   /** Number of generated conversations (default 40). */
   conversations?: number;
+  /**
+   * Conversations with more than 500 messages (300+ interactions), 0 to 2. Default 2 when
+   * `conversations` >= 10, else 0. They dominate a run's API budget, so fast tests may turn them off.
+   */
+  longConversations?: number;
   /** The one organization the simulator serves (default `sim-org`). */
   organizationId?: string;
   /** Accepted API keys (default one: `sim-key-secret-000000` / `sim-key-id` / `sim-user`). */

@@ -1,79 +1,85 @@
-// `amigo-qa demo` (what `npm start` runs): starts the simulator with a seeded organisation and
-// drives the real client against it over HTTP, printing what it found. Later issues grow this into
-// the whole nightly pipeline on embedded S3/SQS.
+// `amigo-qa demo` (what `npm start` runs): a simulated Amigo organisation and one whole nightly
+// cycle against it on this machine, through the real SQS wire protocol of the embedded emulator,
+// with the same handlers as in Lambda. No credentials; the archive lands in a local folder.
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createAmigoClient } from '../../shared/amigo/index.ts';
+import { runLocalCycle } from '../../local/pipeline.ts';
+import { resolveAmigoConfig } from '../../shared/amigo/config.ts';
+import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
+import { operationIds, operations } from '../../shared/openapi/index.ts';
 import { startSimulator } from '../../sim/index.ts';
+import { createProgress } from '../progress.ts';
+import { printSummary } from './run.ts';
 
 export interface DemoOptions {
   seed: number;
   conversations: number;
+  archive: string;
+  /** Published limits are enforced per minute divided by this. */
+  rateScale: number;
+  recordingMib: number;
 }
 
 export async function runDemo(
   options: DemoOptions,
   out: (line: string) => void = console.log,
-): Promise<void> {
+): Promise<boolean> {
+  const archive = resolve(options.archive);
+  await rm(archive, { recursive: true, force: true });
   const sim = await startSimulator({
     seed: options.seed,
     conversations: options.conversations,
-    audio: { largeRecordings: 0 },
+    longConversations: 1,
+    audio: { largeRecordings: 1, largeRecordingBytes: options.recordingMib * 1_048_576 },
+    rateLimits: { enabled: true, scale: options.rateScale },
   });
   try {
-    out(`Amigo simulator listening on ${sim.url} (organization ${sim.organizationId}, seed ${options.seed})`);
-    const client = createAmigoClient({
+    const windowMs = 60_000 / options.rateScale;
+    out(
+      `Amigo simulator: ${sim.url}, organization ${sim.organizationId}, ${options.conversations} conversations (seed ${options.seed})`,
+    );
+    out(
+      `Rate limits: the published ones per ${windowMs} ms instead of per minute (a ${options.rateScale}x faster clock)`,
+    );
+    const amigo = resolveAmigoConfig({
       baseUrl: sim.url,
       organizationId: sim.organizationId,
       apiKey: sim.credentials.apiKey,
       apiKeyId: sim.credentials.apiKeyId,
       userId: sim.credentials.userId,
+      rateLimits: Object.fromEntries(
+        operationIds.map((id) => [id, { limit: operations[id].publishedLimit.limit, windowMs }]),
+      ),
     });
-    const started = performance.now();
-    let finished = 0;
-    let first: { id: string; num_messages: number } | undefined;
-    for await (const conversation of client.conversations({ is_finished: true, sort_by: ['-created_at'] })) {
-      finished++;
-      first ??= conversation;
-    }
-    out(`Finished conversations: ${finished}`);
-    if (first) {
-      let messages = 0;
-      let voice: { id: string } | undefined;
-      const interactions = new Set<string>();
-      for await (const message of client.messages(first.id, {
-        message_type: ['user-message', 'agent-message'],
-      })) {
-        messages++;
-        if (message.message_type === 'agent-message') interactions.add(message.interaction_id);
-        if (message.format === 'voice') voice ??= message;
-      }
+    const progress = createProgress();
+    const result = await runLocalCycle({
+      config: defaultPipelineConfig(),
+      amigo,
+      archive,
+      events: {
+        onListed: (r) => progress.listed(r),
+        onResult: (binding, failed, ok) => {
+          if (binding === 'archive-worker') progress.finished(ok, failed);
+        },
+      },
+    });
+    progress.done();
+    const complete = printSummary(result, out);
+    const stats = sim.control.stats();
+    out('');
+    out('Amigo calls (status x count):');
+    for (const [op, byStatus] of Object.entries(stats.calls)) {
       out(
-        `Newest finished conversation ${first.id}: ${messages} user/agent messages of ${first.num_messages} in all`,
+        `  ${op.padEnd(38)} ${Object.entries(byStatus)
+          .map(([s, n]) => `${s} x${n}`)
+          .join('  ')}`,
       );
-      const [interaction] = interactions;
-      if (interaction) {
-        const insights = await client.getInteractionInsights(first.id, interaction);
-        out(
-          `  interaction ${interaction}: state "${insights.current_state_name}", ${insights.state_transition_logs.length} state transitions`,
-        );
-      }
-      if (voice) {
-        const audio = await client.downloadMessageSource(first.id, voice.id);
-        let bytes = 0;
-        for await (const chunk of audio.stream) bytes += (chunk as Buffer).byteLength;
-        out(`  voice message ${voice.id}: ${bytes} bytes of ${audio.contentType}`);
-      }
     }
-    const calls = sim.control.stats().calls;
-    const summary = Object.entries(calls)
-      .map(
-        ([op, byStatus]) =>
-          `${op} ${Object.entries(byStatus)
-            .map(([s, n]) => `${s}x${n}`)
-            .join(' ')}`,
-      )
-      .join('; ');
-    out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Calls: ${summary}`);
+    out('');
+    out(`Look at: ${archive}/conversations/ (one folder per conversation; manifest.json lists every file)`);
+    out('Run it again (npm start) to see a rerun; `npm run cli -- --help` for the real thing.');
+    return complete;
   } finally {
     await sim.stop();
   }
@@ -82,15 +88,23 @@ export async function runDemo(
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('Start the Amigo simulator and run the client against it (what `npm start` does)')
+    .description('Run the whole pipeline against a simulated Amigo organisation (what `npm start` does)')
     .option('--seed <n>', 'simulator seed', (v) => Number.parseInt(v, 10), 7)
     .option(
       '--conversations <n>',
       'conversations in the simulated organisation',
       (v) => Number.parseInt(v, 10),
-      30,
+      40,
     )
+    .option('--archive <dir>', 'where the archive goes (emptied first)', '.amigo-qa/demo-archive')
+    .option(
+      '--rate-scale <x>',
+      'run the rate-limit clock this many times faster',
+      (v) => Number.parseFloat(v),
+      120,
+    )
+    .option('--recording-mib <n>', 'size of the one long recording', (v) => Number.parseInt(v, 10), 64)
     .action(async (opts: DemoOptions) => {
-      await runDemo(opts);
+      process.exitCode = (await runDemo(opts)) ? 0 : 1;
     });
 }

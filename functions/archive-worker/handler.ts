@@ -27,6 +27,9 @@ export interface ArchiveWorkerDeps {
   readonly maxReceiveCount: number;
   readonly strict: boolean;
   readonly insightsConcurrency: number;
+  readonly audio: boolean;
+  /** Delay range for jobs put back after throttling or maintenance. @default [300, 900] */
+  readonly deferralSeconds?: readonly [number, number];
 }
 
 export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerDeps>) {
@@ -40,6 +43,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
         schema: ArchiveJobSchema,
         deadLetters: deps.deadLetters,
         maxReceiveCount: deps.maxReceiveCount,
+        ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
         requeue: async (job, delaySeconds) => {
           const { failed } = await deps.jobs.send([
             { id: archiveJobId(job.conversationId), body: job, delaySeconds },
@@ -66,6 +70,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
           clock: deps.clock,
           strict: deps.strict,
           insightsConcurrency: deps.insightsConcurrency,
+          audio: deps.audio,
         });
         const manifest = outcome.status === 'archived' ? outcome.manifest : undefined;
         const audioBytes =

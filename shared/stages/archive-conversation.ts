@@ -41,6 +41,10 @@ export interface ArchiveDeps {
   readonly strict?: boolean;
   /** Interactions whose insights are fetched at once. @default 4 */
   readonly insightsConcurrency?: number;
+  /** Archive voice recordings. @default true */
+  readonly audio?: boolean;
+  /** Recordings streamed at once; memory grows with this, never with a recording's size. @default 4 */
+  readonly audioConcurrency?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -115,7 +119,7 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
   }));
 
   // Recordings: streamed from the signed URL into the store, one at a time (memory stays flat).
-  const voice = messages.filter((m) => m.format !== 'text');
+  const voice = deps.audio === false ? [] : messages.filter((m) => m.format !== 'text');
   for (const message of voice) {
     const download = await amigo.downloadMessageSource(conversationId, message.id, { signal });
     const path = audioPath(message.id, download.contentType);

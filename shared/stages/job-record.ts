@@ -20,6 +20,8 @@ export interface JobRecordDeps<J> {
   readonly maxReceiveCount: number;
   /** @default 48 (with 5-15 minute delays: half a day of throttling or maintenance) */
   readonly maxDeferrals?: number;
+  /** Delay of a put-back job, drawn uniformly from this range. @default [300, 900] */
+  readonly deferralSeconds?: readonly [number, number];
   readonly random?: () => number;
   /** Told when a parsed job is dead-lettered (the archive worker records it in the run). */
   readonly onDeadLetter?: (job: J, reason: { code: string; message: string }) => Promise<void>;
@@ -63,8 +65,9 @@ export async function runJobRecord<J extends { deferrals: number }>(
     const throttled =
       error instanceof AmigoUnavailableError && (error.status === 429 || error.status === 503);
     if (throttled && job.deferrals < (deps.maxDeferrals ?? 48)) {
-      const delay = 300 + Math.floor((deps.random ?? Math.random)() * 600);
-      await deps.requeue({ ...job, deferrals: job.deferrals + 1 }, Math.min(900, delay));
+      const [low, high] = deps.deferralSeconds ?? [300, 900];
+      const delay = Math.min(900, low + Math.floor((deps.random ?? Math.random)() * (high - low + 1)));
+      await deps.requeue({ ...job, deferrals: job.deferrals + 1 }, delay);
       metrics.addMetric(METRIC.throttleDeferrals, 'Count', 1);
       logger.warn('Amigo throttled or in maintenance; job put back', {
         status: error.status,

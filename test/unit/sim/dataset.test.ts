@@ -17,6 +17,7 @@ function dataset(overrides: Partial<DatasetConfig> = {}): Dataset {
     startMs: NOW,
     largeRecordings: 0,
     largeRecordingBytes: 1_000_000,
+    longConversations: 2,
     ...overrides,
   });
 }
@@ -220,5 +221,19 @@ describe('data generator', () => {
 
     expect(large).toHaveLength(2);
     expect(large.every((m) => m.instance.format === 'voice')).toBe(true);
+  });
+});
+
+describe('long conversations', () => {
+  it('when longConversations is 0, then no conversation has more than 500 messages; with 2, two do', () => {
+    const count = (long: number) => {
+      const ds = dataset({ longConversations: long });
+      return Array.from({ length: 40 }, (_, i) => ds.headerByIndex(i)).filter(
+        (h) => h !== undefined && ds.body(h).messages.length > 500,
+      ).length;
+    };
+
+    expect(count(0)).toBe(0);
+    expect(count(2)).toBe(2);
   });
 });

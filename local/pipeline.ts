@@ -1,0 +1,239 @@
+// One nightly cycle on this machine: the same scheduler and worker handlers as in Lambda, driven
+// by the local SQS runtime over the real SQS wire protocol of an embedded emulator (127.0.0.1
+// only). The archive goes to a folder (or to S3 when given s3://bucket/prefix).
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { createArchiveWorkerHandler } from '../functions/archive-worker/handler.ts';
+import { createSchedulerHandler } from '../functions/scheduler/handler.ts';
+import { FsArchiveStore } from '../shared/adapters/fs-archive-store.ts';
+import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
+import { SqsDeadLetters } from '../shared/adapters/sqs-dead-letters.ts';
+import { SqsJobQueue } from '../shared/adapters/sqs-job-queue.ts';
+import { AmigoClient } from '../shared/amigo/client.ts';
+import type { AmigoClientConfig } from '../shared/amigo/config.ts';
+import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
+import { type RunRecord, summarizeRun } from '../shared/archive/state.ts';
+import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
+import { ConfigurationError } from '../shared/errors.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
+import type { ArchiveStore } from '../shared/ports/archive-store.ts';
+import { type Clock, systemClock } from '../shared/ports/clock.ts';
+import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
+import { startLocalAws } from './fauxqs.ts';
+import { createQueueWithDlq, LocalSqsRuntime, type RuntimeEvents } from './sqs-runtime.ts';
+
+export interface LocalCycleOptions {
+  readonly config: PipelineConfig;
+  readonly amigo: AmigoClientConfig;
+  /** A folder, or `s3://bucket/prefix` (real S3, or an emulator named by AWS_ENDPOINT_URL_S3). */
+  readonly archive: string;
+  /** Use this store instead of opening `archive` (tests). */
+  readonly store?: ArchiveStore;
+  readonly clock?: Clock;
+  readonly events?: RuntimeEvents & { onListed?(result: ScheduleResult): void };
+  /** Lambda's limit for one scheduler invocation. @default 900000 */
+  readonly schedulerTimeoutMs?: number;
+  /** @default 600000 */
+  readonly workerTimeoutMs?: number;
+  /** Delay range for jobs put back after Amigo throttled them. @default [300, 900], as in AWS */
+  readonly deferralSeconds?: readonly [number, number];
+}
+
+export interface DeadLetter {
+  readonly queue: string;
+  readonly conversationId: string | undefined;
+  readonly code: string;
+  readonly reason: string;
+}
+
+export interface LocalCycleResult {
+  readonly runId: string;
+  readonly record: RunRecord;
+  readonly deadLetters: DeadLetter[];
+  readonly archive: string;
+  readonly seconds: number;
+}
+
+/**
+ * A folder, or `s3://bucket/prefix` through the AWS SDK's default credential chain (an emulator
+ * can be named with AWS_ENDPOINT_URL_S3, which the SDK reads itself).
+ */
+export function openArchiveStore(target: string, env: NodeJS.ProcessEnv = process.env): ArchiveStore {
+  if (!target.startsWith('s3://')) return new FsArchiveStore(resolve(target));
+  const [bucket = '', ...rest] = target.slice('s3://'.length).split('/');
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigurationError(
+      '--archive',
+      `"${target}" does not name a valid S3 bucket`,
+      'Write it as s3://bucket/prefix',
+    );
+  }
+  const client = new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL) });
+  const prefix = rest.filter(Boolean).join('/');
+  return new S3ArchiveStore({ client, bucket, ...(prefix ? { prefix } : {}) });
+}
+
+function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+async function drainDeadLetters(sqs: SQSClient, queue: string, url: string): Promise<DeadLetter[]> {
+  const out: DeadLetter[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 300,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) return out;
+    for (const m of Messages) {
+      let conversationId: string | undefined;
+      try {
+        conversationId = (JSON.parse(m.Body ?? '{}') as { conversationId?: string }).conversationId;
+      } catch {
+        conversationId = undefined;
+      }
+      out.push({
+        queue,
+        conversationId,
+        code: m.MessageAttributes?.['failure-code']?.StringValue ?? 'MaxReceiveCount',
+        reason: m.MessageAttributes?.['failure-reason']?.StringValue ?? 'delivered too often without success',
+      });
+    }
+  }
+}
+
+export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCycleResult> {
+  const started = Date.now();
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  if (!options.store && !options.archive.startsWith('s3://'))
+    await mkdir(resolve(options.archive), { recursive: true });
+  const store = options.store ?? openArchiveStore(options.archive);
+  const aws = await startLocalAws();
+  try {
+    const sqs = aws.sqs();
+    const maxReceiveCount = config.run.maxReceiveCount;
+    const archiveQueue = await createQueueWithDlq(sqs, 'amigo-qa-archive', {
+      maxReceiveCount,
+      visibilityTimeoutSeconds: 120,
+    });
+    const schedulerQueue = await createQueueWithDlq(sqs, 'amigo-qa-scheduler', { maxReceiveCount: 3 });
+
+    // One client, one in-process rate budget, shared by every local invocation: the same budget
+    // the functions in AWS share through DynamoDB.
+    const amigo = new AmigoClient(options.amigo, {
+      rateBudget: new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
+      clock,
+    });
+    const jobs = new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl });
+    const continuation = new SqsJobQueue<ContinueListingMessage>({
+      client: sqs,
+      queueUrl: schedulerQueue.queueUrl,
+    });
+    const workerDeps = {
+      amigo,
+      store,
+      clock,
+      jobs,
+      deadLetters: new SqsDeadLetters(sqs, archiveQueue.dlqUrl),
+      maxReceiveCount,
+      strict: config.archive.strict,
+      insightsConcurrency: config.archive.insightsConcurrency,
+      audio: config.archive.audio,
+      ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+    };
+    const schedulerDeps = {
+      amigo,
+      store,
+      jobs,
+      continuation,
+      clock,
+      options: {
+        organizationId: options.amigo.organizationId,
+        serviceIds: config.filters.serviceIds,
+        lookbackMs: config.archive.lookbackMs,
+        deferUnanalyzed: config.archive.deferUnanalyzed,
+        since: config.archive.since,
+      },
+    };
+    const archiveWorker = createArchiveWorkerHandler(async () => workerDeps);
+    const scheduler = createSchedulerHandler(async () => schedulerDeps);
+    const schedulerTimeout = options.schedulerTimeoutMs ?? 900_000;
+    const runIds = new Set<string>();
+    const noteResults = (results: ScheduleResult[]) => {
+      for (const r of results) {
+        runIds.add(r.runId);
+        options.events?.onListed?.(r);
+      }
+    };
+
+    const runtime = new LocalSqsRuntime(
+      sqs,
+      [
+        {
+          name: 'archive-worker',
+          queueUrl: archiveQueue.queueUrl,
+          queueArn: archiveQueue.queueArn,
+          handler: archiveWorker,
+          batchSize: 1,
+          concurrency: config.run.workers,
+          functionTimeoutMs: options.workerTimeoutMs ?? 600_000,
+        },
+        {
+          name: 'scheduler',
+          queueUrl: schedulerQueue.queueUrl,
+          queueArn: schedulerQueue.queueArn,
+          handler: async (event, context) => {
+            noteResults(await scheduler(event, context));
+          },
+          batchSize: 1,
+          concurrency: 1,
+          functionTimeoutMs: schedulerTimeout,
+        },
+      ],
+      options.events,
+    );
+    runtime.start();
+    try {
+      noteResults(
+        await scheduler({ 'detail-type': 'Scheduled Event' }, lambdaContext('scheduler', schedulerTimeout)),
+      );
+      await runtime.drain({ timeoutMs: 24 * 3_600_000 });
+    } finally {
+      await runtime.stop();
+    }
+    const [runId] = runIds;
+    if (!runId) throw new Error('The scheduler reported no run');
+    const record = await summarizeRun(store, runId, clock.now());
+    if (!record) throw new Error(`The run record of ${runId} is missing`);
+    const deadLetters = [
+      ...(await drainDeadLetters(sqs, 'archive', archiveQueue.dlqUrl)),
+      ...(await drainDeadLetters(sqs, 'scheduler', schedulerQueue.dlqUrl)),
+    ];
+    return { runId, record, deadLetters, archive: store.location, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await aws.stop();
+  }
+}

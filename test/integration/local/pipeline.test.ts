@@ -1,0 +1,164 @@
+// A whole nightly cycle on this machine: the real scheduler and worker handlers, driven through the
+// SQS wire protocol of the embedded emulator, against the simulator over HTTP, into a folder.
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startLocalAws } from '../../../local/fauxqs.ts';
+import { runLocalCycle } from '../../../local/pipeline.ts';
+import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
+import { resolveAmigoConfig } from '../../../shared/amigo/config.ts';
+import { conversationPrefix } from '../../../shared/archive/layout.ts';
+import { parseManifest } from '../../../shared/archive/manifest.ts';
+import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
+import { operationIds, operations } from '../../../shared/openapi/index.ts';
+import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
+import { startTestSimulator } from '../../support/simulator.ts';
+
+type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+// The simulator enforces every published limit per 500 ms instead of per minute (scale 120), and
+// the client is told the same limits: the pipeline runs at the real ratio between operations.
+// Conversations with 300+ interactions are left out here (the stage tests cover them): at these
+// limits each would take most of a minute.
+const SCALE = 120;
+const scaledLimits = Object.fromEntries(
+  operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/500ms`]),
+);
+
+async function setup(conversations = 24, amigoOverrides: { maxAttempts?: number } = {}) {
+  const sim = await startTestSimulator({
+    conversations,
+    longConversations: 0,
+    rateLimits: { enabled: true, scale: SCALE },
+  });
+  cleanups.push(() => sim.stop());
+  const root = await mkdtemp(join(tmpdir(), 'pipeline-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  const amigo = resolveAmigoConfig({
+    baseUrl: sim.url,
+    organizationId: sim.organizationId,
+    apiKey: sim.credentials.apiKey,
+    apiKeyId: sim.credentials.apiKeyId,
+    userId: sim.credentials.userId,
+    rateLimits: scaledLimits,
+    retryBaseDelayMs: 10,
+    ...amigoOverrides,
+  });
+  const config = { ...defaultPipelineConfig(), run: { workers: 4, maxReceiveCount: 3 } };
+  return { sim, root, amigo, config };
+}
+
+function eligible(sim: TestSim) {
+  return sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+}
+
+describe('local nightly cycle', () => {
+  it('when it runs, then every finished, analyzed conversation is archived completely, and a rerun archives and reads nothing more', async () => {
+    const { sim, root, amigo, config } = await setup();
+
+    const first = await runLocalCycle({ config, amigo, archive: root });
+
+    expect(first.deadLetters).toEqual([]);
+    expect(first.record.archive?.archived).toBe(eligible(sim).length);
+    expect(first.record.scheduler.enqueued).toBe(eligible(sim).length);
+    for (const conversation of eligible(sim)) {
+      const folder = join(
+        root,
+        conversationPrefix(sim.organizationId, conversation.created_at, conversation.id),
+      );
+      const manifest = parseManifest(await readFile(join(folder, 'manifest.json'), 'utf8'));
+      expect(manifest.counts.messages).toBe(conversation.num_messages);
+      for (const file of manifest.files) {
+        const bytes = await readFile(join(folder, file.path));
+        expect(createHash('sha256').update(bytes).digest('hex'), `${conversation.id}/${file.path}`).toBe(
+          file.sha256,
+        );
+      }
+    }
+    const throttled = sim.control.stats().requests.filter((r) => r.status === 429);
+    expect(throttled).toEqual([]);
+
+    sim.control.resetStats();
+    const second = await runLocalCycle({ config, amigo, archive: root });
+
+    expect(second.record.scheduler.enqueued).toBe(0);
+    expect(second.record.archive?.archived).toBe(0);
+    const operationsCalled = new Set(sim.control.stats().requests.map((r) => r.operationId));
+    expect([...operationsCalled].sort()).toEqual(['get-conversations', 'sign-in-with-api-key']);
+  });
+
+  it('when one conversation cannot be archived, then its batch-mates are, and it lands in the dead-letter queue with its reason', async () => {
+    const { sim, root, amigo, config } = await setup();
+    sim.control.enqueueFaults([{ operation: 'get-conversation-messages', kind: 'status', status: 404 }]);
+
+    const result = await runLocalCycle({ config, amigo, archive: root });
+
+    expect(result.deadLetters).toHaveLength(1);
+    expect(result.deadLetters[0]).toMatchObject({ queue: 'archive', code: 'AmigoRequestError' });
+    expect(result.deadLetters[0]?.reason).toMatch(/HTTP 404/);
+    expect(result.record.archive?.failed).toBe(1);
+    expect(result.record.archive?.archived).toBe(eligible(sim).length - 1);
+  });
+
+  it('when Amigo answers 503 for a while, then jobs are put back rather than spending their receives, and all complete', async () => {
+    // One attempt per call: every 503 reaches the worker, which must put the job back.
+    const { sim, root, amigo, config } = await setup(24, { maxAttempts: 1 });
+    const faults = Array.from({ length: 8 }, () => ({
+      operation: 'get-interaction-insights' as const,
+      kind: 'status' as const,
+      status: 503,
+      retryAfterSeconds: 0,
+    }));
+    sim.control.enqueueFaults(faults);
+
+    const result = await runLocalCycle({
+      config: { ...config, run: { workers: 4, maxReceiveCount: 2 } },
+      amigo,
+      archive: root,
+      deferralSeconds: [1, 1],
+    });
+
+    expect(result.deadLetters).toEqual([]);
+    expect(sim.control.stats().calls['get-interaction-insights']?.['503']).toBe(8);
+    expect(result.record.archive?.archived).toBe(eligible(sim).length);
+  });
+
+  it('when the archive is S3, then the same cycle writes the same contract there', async () => {
+    const { sim, amigo, config } = await setup();
+    // S3 on the embedded emulator behind the proxy that enforces create-only writes (the emulator
+    // ignores If-None-Match on its own).
+    const aws = await startLocalAws();
+    const proxy = await startConditionalS3Proxy(aws.endpoint);
+    cleanups.push(
+      () => aws.stop(),
+      () => proxy.stop(),
+    );
+    const client = aws.s3({ endpoint: proxy.endpoint });
+    await client.send(new CreateBucketCommand({ Bucket: 'qa-archive' }));
+    const store = new S3ArchiveStore({ client, bucket: 'qa-archive', prefix: 'amigo' });
+
+    const result = await runLocalCycle({ config, amigo, archive: 's3://qa-archive/amigo', store });
+
+    expect(result.deadLetters).toEqual([]);
+    expect(result.record.archive?.archived).toBe(eligible(sim).length);
+    for (const conversation of eligible(sim)) {
+      const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+      const manifest = parseManifest(String((await store.get(`${prefix}manifest.json`))?.body));
+      for (const file of manifest.files) {
+        const body = (await store.get(prefix + file.path))?.body as Buffer;
+        expect(createHash('sha256').update(body).digest('hex')).toBe(file.sha256);
+      }
+    }
+    expect(proxy.stats.conditionalWrites).toBeGreaterThanOrEqual(eligible(sim).length);
+    expect(proxy.stats.refused).toBe(0);
+    const { created, completed, aborted } = proxy.stats.multipart;
+    expect(created - completed - aborted).toBe(0);
+  });
+});
