@@ -14,10 +14,13 @@ import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
+import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { archiveConversation } from '../../shared/stages/archive-conversation.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 
 export interface ArchiveWorkerDeps {
+  /** Runs after every invocation (the shared rate budget flushes its pending writes). */
+  readonly afterInvocation?: () => Promise<void>;
   readonly amigo: AmigoApi;
   readonly store: ArchiveStore;
   readonly clock: Clock;
@@ -107,5 +110,16 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
   )
     .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics));
+    .use(logMetrics(metrics))
+    .use({
+      after: async () => {
+        await (await getDeps()).afterInvocation?.();
+      },
+      onError: async () => {
+        await (await getDeps()).afterInvocation?.();
+      },
+    });
 }
+
+// Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).
+export const handler = createArchiveWorkerHandler(lambdaArchiveWorkerDeps);

@@ -15,6 +15,7 @@ import type { AmigoApi } from '../../shared/ports/amigo-api.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
+import { lambdaSchedulerDeps } from '../../shared/runtime/lambda.ts';
 import {
   type ScheduleOptions,
   type ScheduleResult,
@@ -22,6 +23,8 @@ import {
 } from '../../shared/stages/schedule-archive.ts';
 
 export interface SchedulerDeps {
+  /** Runs after every invocation (the shared rate budget flushes its pending writes). */
+  readonly afterInvocation?: () => Promise<void>;
   readonly amigo: Pick<AmigoApi, 'conversationPages'>;
   readonly store: ArchiveStore;
   readonly jobs: JobQueue<ArchiveJobMessage>;
@@ -70,5 +73,16 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
   })
     .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics));
+    .use(logMetrics(metrics))
+    .use({
+      after: async () => {
+        await (await getDeps()).afterInvocation?.();
+      },
+      onError: async () => {
+        await (await getDeps()).afterInvocation?.();
+      },
+    });
 }
+
+// Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).
+export const handler = createSchedulerHandler(lambdaSchedulerDeps);
