@@ -18,6 +18,7 @@ import {
   sameFiles,
   serializeManifest,
 } from '../archive/manifest.ts';
+import { mapLimit } from '../concurrency.ts';
 import { PermanentError } from '../errors.ts';
 import type { ConversationId, RunId } from '../ids.ts';
 import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
@@ -70,19 +71,6 @@ export function sortMessages(messages: readonly MessageInstance[]): MessageInsta
 
 function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): Promise<ArchiveOutcome> {

@@ -10,6 +10,7 @@ import {
   readWatermark,
   writeRunRecord,
 } from '../archive/state.ts';
+import { mapLimit } from '../concurrency.ts';
 import { conversationId, newRunId, type RunId } from '../ids.ts';
 import {
   type ArchiveJobMessage,
@@ -81,20 +82,6 @@ function latest(a: string | null, b: string | null): string | null {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
 }
 
 /** Starts a run (`resume` absent) or continues one handed over by a previous invocation. */
