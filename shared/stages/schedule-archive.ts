@@ -8,6 +8,7 @@ import {
   type RunRecord,
   readRunRecord,
   readWatermark,
+  summarizeRun,
   writeRunRecord,
 } from '../archive/state.ts';
 import { mapLimit } from '../concurrency.ts';
@@ -100,6 +101,8 @@ export async function scheduleArchive(
     const runId = newRunId(clock.now(), deps.random);
     const previous = await readWatermark(store, organizationId);
     const previousWatermark = previous?.value.watermark ?? null;
+    // The last run's workers are long done: fold their outcomes into its record.
+    if (previous?.value.run_id) await summarizeRun(store, previous.value.run_id, clock.now());
     const cutoff = options.since
       ? iso(Date.parse(options.since))
       : previousWatermark

@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
-import { advanceWatermark, readRunRecord, readWatermark } from '../../../shared/archive/state.ts';
+import {
+  advanceWatermark,
+  readRunRecord,
+  readWatermark,
+  writeOutcome,
+} from '../../../shared/archive/state.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
@@ -65,12 +70,22 @@ describe('scheduleArchive', () => {
 
   it('when everything listed is archived, then a rerun enqueues nothing and reads no conversation', async () => {
     const { sim, jobs, options, deps, store, amigo } = await setup();
-    await scheduleArchive(options, deps);
-    for (const j of jobs.take()) await archiveConversation(j.body, { amigo, store, clock: systemClock });
+    const first = await scheduleArchive(options, deps);
+    for (const j of jobs.take()) {
+      const outcome = await archiveConversation(j.body, { amigo, store, clock: systemClock });
+      await writeOutcome(store, first.runId, {
+        conversation_id: j.body.conversationId,
+        status: outcome.status,
+        at: new Date().toISOString(),
+      });
+    }
     sim.control.resetStats();
 
     const rerun = await scheduleArchive(options, deps);
 
+    const summarized = await readRunRecord(store, first.runId);
+    expect(summarized?.status).toBe('summarized');
+    expect(summarized?.archive?.archived).toBe(first.counts.enqueued);
     expect(jobs.jobs).toHaveLength(0);
     expect(rerun.counts.alreadyArchived).toBeGreaterThan(0);
     const ops = new Set(sim.control.stats().requests.map((r) => r.operationId));
