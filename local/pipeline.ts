@@ -135,9 +135,11 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
   try {
     const sqs = aws.sqs();
     const maxReceiveCount = config.run.maxReceiveCount;
+    // As Lambda requires: a message stays invisible longer than the worker may run on it.
+    const workerTimeoutMs = options.workerTimeoutMs ?? 600_000;
     const archiveQueue = await createQueueWithDlq(sqs, 'amigo-qa-archive', {
       maxReceiveCount,
-      visibilityTimeoutSeconds: 120,
+      visibilityTimeoutSeconds: Math.ceil(workerTimeoutMs / 1000) + 30,
     });
     const schedulerQueue = await createQueueWithDlq(sqs, 'amigo-qa-scheduler', { maxReceiveCount: 3 });
 
@@ -199,7 +201,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
           handler: archiveWorker,
           batchSize: 1,
           concurrency: config.run.workers,
-          functionTimeoutMs: options.workerTimeoutMs ?? 600_000,
+          functionTimeoutMs: workerTimeoutMs,
         },
         {
           name: 'scheduler',

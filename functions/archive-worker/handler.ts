@@ -17,10 +17,13 @@ import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { archiveConversation } from '../../shared/stages/archive-conversation.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
+import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
 
 export interface ArchiveWorkerDeps {
   /** Runs after every invocation (the shared rate budget flushes its pending writes). */
   readonly afterInvocation?: () => Promise<void>;
+  /** Where to send each archived conversation for tagging; absent: no rules configured. */
+  readonly tagJobs?: JobQueue<TagJobMessage>;
   readonly amigo: AmigoApi;
   readonly store: ArchiveStore;
   readonly clock: Clock;
@@ -38,8 +41,13 @@ export interface ArchiveWorkerDeps {
 export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerDeps>) {
   const processor = new BatchProcessor(EventType.SQS);
 
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
+  const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
     const deps = await getDeps();
+    // Stop before Lambda does, so a slow conversation fails cleanly (and is delivered again)
+    // instead of running on in a frozen container.
+    const remaining = context?.getRemainingTimeInMillis();
+    const signal =
+      remaining === undefined ? undefined : AbortSignal.timeout(Math.max(1_000, remaining - 10_000));
     await runJobRecord(
       record,
       {
@@ -74,6 +82,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
           strict: deps.strict,
           insightsConcurrency: deps.insightsConcurrency,
           audio: deps.audio,
+          ...(signal ? { signal } : {}),
         });
         const manifest = outcome.status === 'archived' ? outcome.manifest : undefined;
         const audioBytes =
@@ -98,6 +107,24 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
             audio_bytes: audioBytes,
             at: new Date(deps.clock.now()).toISOString(),
           });
+        }
+        if (deps.tagJobs) {
+          // Also after 'already-archived': an earlier delivery may have stopped before this send.
+          const { failed } = await deps.tagJobs.send([
+            {
+              id: tagJobId(job.conversationId),
+              body: {
+                kind: 'tag',
+                v: 1,
+                runId: job.runId,
+                organizationId: job.organizationId,
+                conversationId: job.conversationId,
+                createdAt: job.conversation.created_at,
+                deferrals: 0,
+              },
+            },
+          ]);
+          if (failed.length > 0) throw new Error(`Could not enqueue the tag job: ${failed[0]?.reason}`);
         }
         logger.info('Conversation archived', { status: outcome.status, messages: manifest?.counts.messages });
         logger.removeKeys(['conversationId', 'runId']);

@@ -43,6 +43,34 @@ export function extractSignedUrl(body: unknown, depth = 0): string | undefined {
   return undefined;
 }
 
+class IdleTimeout {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout;
+  private readonly ms: number;
+  readonly signal: AbortSignal;
+
+  constructor(ms: number, outer: AbortSignal | undefined) {
+    this.ms = ms;
+    this.signal = outer ? AbortSignal.any([outer, this.controller.signal]) : this.controller.signal;
+    this.timer = this.arm();
+  }
+
+  private arm(): NodeJS.Timeout {
+    const timer = setTimeout(() => this.controller.abort(new Error(`no data for ${this.ms} ms`)), this.ms);
+    timer.unref();
+    return timer;
+  }
+
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = this.arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 export interface AudioDownload {
   /** As the storage answered, e.g. `audio/wav`. */
   readonly contentType: string;
@@ -84,13 +112,18 @@ export async function downloadSignedUrl(options: DownloadOptions): Promise<Audio
     );
   };
 
+  // Aborts an attempt that receives nothing for timeoutMs (headers or body): a stalled connection
+  // is treated like a broken one and resumed.
+  let attempt: IdleTimeout | undefined;
   const open = async (): Promise<Opened> => {
     for (;;) {
       let response: Response;
       try {
+        attempt?.clear();
+        attempt = new IdleTimeout(options.timeoutMs, options.signal);
         response = await options.fetch(url, {
           headers: received > 0 ? { Range: `bytes=${received}-` } : {},
-          signal: options.signal,
+          signal: attempt.signal,
         });
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
@@ -152,13 +185,18 @@ export async function downloadSignedUrl(options: DownloadOptions): Promise<Audio
               if (part.byteLength === 0) continue;
             }
             received += part.byteLength;
+            attempt?.touch();
             yield part;
           }
         }
-        if (total === undefined || received === total) return;
+        if (total === undefined || received === total) {
+          attempt?.clear();
+          return;
+        }
         if (received > total) fail(current.response.status, `received ${received} bytes of ${total}`);
         throw new Error(`the body ended after ${received} of ${total} bytes`);
       } catch (error) {
+        attempt?.clear();
         if (error instanceof DownloadError || options.signal?.aborted) throw error;
         if (++failures > options.maxResumes) fail(undefined, 'the recording stream kept breaking', error);
         options.logger?.warn('Recording stream broke; resuming', { conversationId, receivedBytes: received });

@@ -153,6 +153,7 @@ class OperationWindow {
           const i = this.waiters.indexOf(waiter);
           if (i >= 0) this.waiters.splice(i, 1);
           reject(signal.reason);
+          this.pump();
         };
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
@@ -228,6 +229,8 @@ class OperationWindow {
     const nextSlot = this.entries.length < this.limit ? now : (this.entries[0] as number) + this.windowMs;
     const wakeAt = Math.max(nextSlot, this.blockedUntil);
     this.timer = setTimeout(() => this.pump(), Math.max(1, wakeAt - now));
+    // Waiting callers keep the process alive through their own promises, not through this timer.
+    this.timer.unref();
   }
 }
 

@@ -100,6 +100,20 @@ export interface ArchiveOutcomeRecord {
   at: string;
 }
 
+function lastRunKey(organizationId: string): string {
+  return `state/org=${organizationId}/last-run.json`;
+}
+
+/** Remembers the run whose listing finished last, so the next run can summarise it. */
+export async function writeLastRun(store: ArchiveStore, organizationId: string, runId: string): Promise<void> {
+  await store.put(lastRunKey(organizationId), JSON.stringify({ run_id: runId }), { contentType: 'application/json' });
+}
+
+export async function readLastRun(store: ArchiveStore, organizationId: string): Promise<string | undefined> {
+  const found = await store.get(lastRunKey(organizationId));
+  return found ? (JSON.parse(found.body.toString('utf8')) as { run_id: string }).run_id : undefined;
+}
+
 export function outcomeKey(runId: string, conversationId: string): string {
   return `runs/${runId}/archive/${conversationId}.json`;
 }

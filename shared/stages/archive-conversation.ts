@@ -50,7 +50,12 @@ export interface ArchiveDeps {
 }
 
 export type ArchiveOutcome =
-  | { readonly status: 'already-archived'; readonly manifestKey: string }
+  | {
+      readonly status: 'already-archived';
+      readonly manifestKey: string;
+      /** The stored files had changed under the manifest (an interrupted racing delivery) and it was rebuilt. */
+      readonly repaired: boolean;
+    }
   | {
       readonly status: 'archived';
       readonly manifestKey: string;
@@ -77,9 +82,15 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
   const { amigo, store, clock, signal } = deps;
   const { organizationId, conversationId, conversation } = job;
   const key = manifestKey(organizationId, conversation.created_at, conversationId);
-  if (await store.head(key)) return { status: 'already-archived', manifestKey: key };
-
   const prefix = conversationPrefix(organizationId, conversation.created_at, conversationId);
+  // A job for an archived conversation is a redelivery (the scheduler skips archived ones): check
+  // that the committed folder still matches its manifest, since a racing delivery that stopped
+  // part-way may have rewritten files under it.
+  if (await store.head(key)) {
+    const { repaired } = await reconcile(store, key, prefix);
+    return { status: 'already-archived', manifestKey: key, repaired };
+  }
+
   const files: ManifestFile[] = [];
   const writeFile = async (path: string, body: string, contentType: string) => {
     await store.put(prefix + path, body, { contentType });
@@ -117,6 +128,11 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
     files.push({ path, bytes: stored.size, sha256: stored.sha256, content_type: download.contentType });
   }
 
+  // Another delivery may have committed while this one was fetching: leave its folder alone.
+  if (await store.head(key)) {
+    const { manifest } = await reconcile(store, key, prefix);
+    return { status: 'archived', manifestKey: key, manifest, duplicate: true };
+  }
   await writeFile(FILES.conversation, `${JSON.stringify(conversation, null, 2)}\n`, 'application/json');
   await writeFile(FILES.messages, jsonl(messages), 'application/x-ndjson');
   await writeFile(FILES.insights, jsonl(insights), 'application/x-ndjson');
@@ -162,9 +178,7 @@ function jsonl(rows: readonly unknown[]): string {
 
 /**
  * Writes the manifest create-only. A 412 means another delivery of the same job committed first
- * (or our own earlier attempt did): if its files are the ones now stored, that is success. If our
- * writes replaced files under its manifest, the manifest is rebuilt from what is stored now and
- * swapped in with a compare-and-swap, so a manifest never points at a different file.
+ * (or our own earlier attempt did): that is success once the committed folder is reconciled.
  */
 async function commitManifest(
   store: ArchiveStore,
@@ -178,22 +192,34 @@ async function commitManifest(
   } catch (error) {
     if (!(error instanceof PreconditionFailedError)) throw error;
   }
+  const reconciled = await reconcile(store, key, prefix, manifest.files);
+  return { status: 'archived', manifestKey: key, manifest: reconciled.manifest, duplicate: true };
+}
+
+/**
+ * Makes a committed manifest true to the stored files. When they match (our own files, or files
+ * hashed from the store) nothing changes. When a racing delivery replaced files under it, each
+ * replaced file is complete (every write is atomic), so the manifest is rebuilt from what is stored
+ * and swapped in with a compare-and-swap: a manifest never points at a missing or different file.
+ */
+async function reconcile(
+  store: ArchiveStore,
+  key: string,
+  prefix: string,
+  ours?: readonly ManifestFile[],
+): Promise<{ manifest: Manifest; repaired: boolean }> {
   const existing = await store.get(key);
-  if (!existing) throw new Error(`The manifest ${key} was refused as existing but cannot be read`);
+  if (!existing) throw new Error(`The manifest ${key} exists but cannot be read`);
   const committed = parseManifest(existing.body.toString('utf8'));
-  if (sameFiles(committed.files, manifest.files)) {
-    return { status: 'archived', manifestKey: key, manifest: committed, duplicate: true };
-  }
+  if (ours && sameFiles(committed.files, ours)) return { manifest: committed, repaired: false };
   const stored = await Promise.all(committed.files.map((f) => hashStored(store, prefix + f.path, f)));
-  if (sameFiles(committed.files, stored)) {
-    return { status: 'archived', manifestKey: key, manifest: committed, duplicate: true };
-  }
+  if (sameFiles(committed.files, stored)) return { manifest: committed, repaired: false };
   const repaired: Manifest = { ...committed, files: stored };
   await store.put(key, serializeManifest(repaired), {
     ifMatch: existing.etag,
     contentType: 'application/json',
   });
-  return { status: 'archived', manifestKey: key, manifest: repaired, duplicate: true };
+  return { manifest: repaired, repaired: true };
 }
 
 async function hashStored(store: ArchiveStore, key: string, file: ManifestFile): Promise<ManifestFile> {

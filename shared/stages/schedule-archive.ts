@@ -6,9 +6,11 @@ import { manifestKey } from '../archive/layout.ts';
 import {
   advanceWatermark,
   type RunRecord,
+  readLastRun,
   readRunRecord,
   readWatermark,
   summarizeRun,
+  writeLastRun,
   writeRunRecord,
 } from '../archive/state.ts';
 import { mapLimit } from '../concurrency.ts';
@@ -102,7 +104,8 @@ export async function scheduleArchive(
     const previous = await readWatermark(store, organizationId);
     const previousWatermark = previous?.value.watermark ?? null;
     // The last run's workers are long done: fold their outcomes into its record.
-    if (previous?.value.run_id) await summarizeRun(store, previous.value.run_id, clock.now());
+    const lastRun = await readLastRun(store, organizationId);
+    if (lastRun) await summarizeRun(store, lastRun, clock.now());
     const cutoff = options.since
       ? iso(Date.parse(options.since))
       : previousWatermark
@@ -214,6 +217,7 @@ export async function scheduleArchive(
   const previous = await readRunRecord(store, state.runId);
   const record = runRecord(state, 'listed', watermark, clock.now());
   await writeRunRecord(store, { ...record, archive: previous?.archive ?? null });
+  await writeLastRun(store, organizationId, state.runId);
   return { status: 'listed', runId: state.runId, counts, watermark };
 }
 

@@ -229,3 +229,35 @@ describe('archiveConversation', () => {
     expect(serializeManifest(manifest)).not.toBe(serializeManifest(first.manifest));
   });
 });
+
+describe('archiveConversation after an interrupted racing delivery', () => {
+  it('when files under a committed manifest were replaced and that delivery stopped, then the redelivery rebuilds the manifest from what is stored', async () => {
+    const { sim, store, amigo } = await setup();
+    const listed = pick(sim, (c) => c.is_finished);
+    await archiveConversation(job(sim, listed), { amigo, store, clock: systemClock });
+    const prefix = conversationPrefix(sim.organizationId, listed.created_at, listed.id);
+    // The racing delivery saw other tags, rewrote conversation.json, then died before its manifest.
+    const rewritten = `${JSON.stringify({ ...listed, tags: { ...listed.tags, late: 'yes' } }, null, 2)}\n`;
+    await store.put(`${prefix}conversation.json`, rewritten);
+
+    const redelivered = await archiveConversation(job(sim, listed), { amigo, store, clock: systemClock });
+
+    expect(redelivered).toMatchObject({ status: 'already-archived', repaired: true });
+    const manifest = parseManifest(String((await store.get(`${prefix}manifest.json`))?.body));
+    expect(manifest.files.find((f) => f.path === 'conversation.json')?.sha256).toBe(sha256(rewritten));
+  });
+
+  it('when the committed folder is intact, then a redelivery changes nothing', async () => {
+    const { sim, store, amigo } = await setup();
+    const listed = pick(sim, (c) => c.is_finished);
+    await archiveConversation(job(sim, listed), { amigo, store, clock: systemClock });
+    const before = (await store.head(manifestKey(sim.organizationId, listed.created_at, listed.id)))?.etag;
+
+    const redelivered = await archiveConversation(job(sim, listed), { amigo, store, clock: systemClock });
+
+    expect(redelivered).toMatchObject({ status: 'already-archived', repaired: false });
+    expect((await store.head(manifestKey(sim.organizationId, listed.created_at, listed.id)))?.etag).toBe(
+      before,
+    );
+  });
+});

@@ -169,4 +169,14 @@ describe('scheduleArchive', () => {
     const final = await readWatermark(store, sim.organizationId);
     expect(final?.value.watermark).toBe(new Date(base + 11 * 3_600_000).toISOString());
   });
+
+  it('when a run leaves the watermark where it was, then the next run still summarises it', async () => {
+    const { options, deps, store } = await setup(12);
+    await scheduleArchive(options, deps);
+    const quiet = await scheduleArchive(options, deps);
+
+    await scheduleArchive(options, deps);
+
+    expect((await readRunRecord(store, quiet.runId))?.status).toBe('summarized');
+  });
 });

@@ -250,4 +250,17 @@ describe('SlidingWindowRateBudget', () => {
     await abandoned;
     await expect(next).resolves.toBe(Date.parse('2026-11-26T00:00:01Z'));
   });
+
+  it('when the only waiting caller aborts, then no timer is left running', async () => {
+    const budget = budgetFor(1, 3_600_000);
+    await budget.acquire(OP);
+    const controller = new AbortController();
+    const waiting = expect(budget.acquire(OP, controller.signal)).rejects.toThrow('stop');
+    expect(vi.getTimerCount()).toBe(1);
+
+    controller.abort(new Error('stop'));
+    await waiting;
+
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
