@@ -21,4 +21,8 @@ export const METRIC = {
   throttleDeferrals: 'ThrottleDeferrals',
   enqueued: 'ArchiveJobsEnqueued',
   deadLettered: 'JobsDeadLettered',
+  tagsPosted: 'TagPosts',
+  tagsDropped: 'TagsDroppedAtLimit',
+  recommendationsRequested: 'RecommendationsRequested',
+  recommendationsRejected: 'RecommendationsRejected',
 } as const;
