@@ -105,8 +105,14 @@ function lastRunKey(organizationId: string): string {
 }
 
 /** Remembers the run whose listing finished last, so the next run can summarise it. */
-export async function writeLastRun(store: ArchiveStore, organizationId: string, runId: string): Promise<void> {
-  await store.put(lastRunKey(organizationId), JSON.stringify({ run_id: runId }), { contentType: 'application/json' });
+export async function writeLastRun(
+  store: ArchiveStore,
+  organizationId: string,
+  runId: string,
+): Promise<void> {
+  await store.put(lastRunKey(organizationId), JSON.stringify({ run_id: runId }), {
+    contentType: 'application/json',
+  });
 }
 
 export async function readLastRun(store: ArchiveStore, organizationId: string): Promise<string | undefined> {
