@@ -1,0 +1,182 @@
+// Stall scan (run by the scheduler): finds stalled interactions and enqueues one stall job each.
+// A stalled interaction: the conversation is unfinished, its latest interaction has concluded (the
+// newest user/agent message is the agent's), that message is older than `afterMs`, and Amigo has
+// not been asked about it yet (no stall record: shared/stall/layout.ts).
+//
+// Cheap by design, because every unfinished conversation is looked at on every run:
+// - one listing of unfinished conversations (`is_finished=false`), newest first;
+// - no message call when the listing already decides: no messages (`num_messages` 0), created
+//   less than `afterMs` ago (its newest message cannot be older), or a stall record of the
+//   conversation holds the same `num_messages` (nothing was said since Amigo was last asked);
+// - otherwise ONE newest-first page of at most 5 user/agent messages, never the whole history.
+import type { MessageQuery } from '../amigo/client.ts';
+import { mapLimit } from '../concurrency.ts';
+import { conversationId, interactionId, type MessageId, type RunId } from '../ids.ts';
+import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
+import type { AmigoApi } from '../ports/amigo-api.ts';
+import type { ArchiveStore } from '../ports/archive-store.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Job, JobQueue } from '../ports/job-queue.ts';
+import { type StallJobMessage, stallJobId } from '../stall/jobs.ts';
+import { interactionOfStallKey, parseStallRecord, stallConversationPrefix } from '../stall/layout.ts';
+
+export interface FindStallsOptions {
+  readonly organizationId: string;
+  /** An interaction whose agent message is at least this old is stalled (`stall.afterMs`). */
+  readonly afterMs: number;
+  /** Only these services (empty: all). */
+  readonly serviceIds?: readonly string[];
+  /** Conversations per listing page. @default 150 (the API's maximum) */
+  readonly pageSize?: number;
+  /** Carried by the jobs into the records. @default null */
+  readonly runId?: RunId | null;
+}
+
+export interface FindStallsDeps {
+  readonly amigo: Pick<AmigoApi, 'conversationPages' | 'messages'>;
+  readonly store: ArchiveStore;
+  readonly jobs: JobQueue<StallJobMessage>;
+  readonly clock: Clock;
+  readonly signal?: AbortSignal;
+  /** Conversations checked at once (store reads, one message page each). @default 8 */
+  readonly concurrency?: number;
+}
+
+export interface FindStallsCounts {
+  /** Unfinished conversations listed. */
+  unfinished: number;
+  /** Stalled interactions found (enqueued + failedToEnqueue). */
+  candidates: number;
+  /** Amigo was already asked (a stall record exists, or nothing happened since the last one). */
+  alreadyRequested: number;
+  /** No messages, or the newest user/agent message is the user's (the agent has not answered). */
+  notConcluded: number;
+  /** Concluded less than `afterMs` ago (or created less than `afterMs` ago). */
+  fresh: number;
+  enqueued: number;
+  failedToEnqueue: number;
+  /** Listing pages read. */
+  pages: number;
+  /** Message pages read (at most one per conversation). */
+  messageReads: number;
+}
+
+/** The newest user or agent message: the first item of one newest-first page, nothing more. */
+function newestQuery(): MessageQuery {
+  return { sort_by: ['-created_at'], limit: 5, message_type: ['user-message', 'agent-message'] };
+}
+
+interface Known {
+  /** Interactions that have a stall record. */
+  readonly interactions: ReadonlySet<string>;
+  /** `num_messages` values recorded in them. */
+  readonly numMessages: ReadonlySet<number>;
+}
+
+async function knownStalls(
+  store: ArchiveStore,
+  organizationId: string,
+  c: ConversationInstance,
+): Promise<Known> {
+  const interactions = new Set<string>();
+  const numMessages = new Set<number>();
+  for await (const object of store.list(stallConversationPrefix(organizationId, c.created_at, c.id))) {
+    const id = interactionOfStallKey(object.key);
+    if (id === undefined) continue;
+    interactions.add(id);
+    const found = await store.get(object.key);
+    if (!found) continue;
+    try {
+      numMessages.add(parseStallRecord(found.body).num_messages);
+    } catch {
+      // An unreadable record still blocks its interaction; it just cannot spare the message read.
+    }
+  }
+  return { interactions, numMessages };
+}
+
+type Verdict =
+  | { readonly kind: 'alreadyRequested' | 'notConcluded' | 'fresh' }
+  | { readonly kind: 'candidate'; readonly job: Job<StallJobMessage> };
+
+export async function findStalls(
+  options: FindStallsOptions,
+  deps: FindStallsDeps,
+): Promise<FindStallsCounts> {
+  const { organizationId, afterMs } = options;
+  const { amigo, store, clock, signal } = deps;
+  const counts: FindStallsCounts = {
+    unfinished: 0,
+    candidates: 0,
+    alreadyRequested: 0,
+    notConcluded: 0,
+    fresh: 0,
+    enqueued: 0,
+    failedToEnqueue: 0,
+    pages: 0,
+    messageReads: 0,
+  };
+  const query = {
+    is_finished: false,
+    sort_by: ['-created_at'],
+    limit: options.pageSize ?? 150,
+    ...(options.serviceIds?.length ? { service_id: [...options.serviceIds] } : {}),
+  };
+
+  const judge = async (c: ConversationInstance): Promise<Verdict> => {
+    const now = clock.now();
+    if (c.num_messages === 0) return { kind: 'notConcluded' };
+    if (now - Date.parse(c.created_at) < afterMs) return { kind: 'fresh' };
+    const known = await knownStalls(store, organizationId, c);
+    if (known.numMessages.has(c.num_messages)) return { kind: 'alreadyRequested' };
+
+    counts.messageReads++;
+    let newest: MessageInstance | undefined;
+    for await (const message of amigo.messages(c.id, newestQuery(), { signal })) {
+      newest = message;
+      break; // the first item of the first page is all we need
+    }
+    if (newest?.message_type !== 'agent-message') return { kind: 'notConcluded' };
+    if (clock.now() - Date.parse(newest.created_at) < afterMs) return { kind: 'fresh' };
+    if (known.interactions.has(newest.interaction_id)) return { kind: 'alreadyRequested' };
+    const body: StallJobMessage = {
+      kind: 'stall',
+      v: 1,
+      runId: options.runId ?? null,
+      organizationId,
+      conversationId: conversationId(c.id),
+      interactionId: interactionId(newest.interaction_id),
+      conversationCreatedAt: c.created_at,
+      serviceId: c.service_id,
+      lastAgentMessage: {
+        id: newest.id as MessageId,
+        created_at: newest.created_at,
+        message: newest.message,
+        format: newest.format,
+      },
+      numMessages: c.num_messages,
+      tagKeys: Object.keys(c.tags ?? {}),
+      deferrals: 0,
+    };
+    return { kind: 'candidate', job: { id: stallJobId(body.conversationId, body.interactionId), body } };
+  };
+
+  for await (const page of amigo.conversationPages(query, { signal })) {
+    counts.pages++;
+    counts.unfinished += page.items.length;
+    // The listing filters on is_finished; a conversation finishing meanwhile is Amigo's 400 later.
+    const verdicts = await mapLimit(page.items, deps.concurrency ?? 8, judge);
+    const jobs: Job<StallJobMessage>[] = [];
+    for (const verdict of verdicts) {
+      if (verdict.kind === 'candidate') jobs.push(verdict.job);
+      else counts[verdict.kind]++;
+    }
+    counts.candidates += jobs.length;
+    if (jobs.length > 0) {
+      const { failed } = await deps.jobs.send(jobs);
+      counts.enqueued += jobs.length - failed.length;
+      counts.failedToEnqueue += failed.length;
+    }
+  }
+  return counts;
+}
