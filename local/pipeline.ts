@@ -7,7 +7,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { createArchiveWorkerHandler } from '../functions/archive-worker/handler.ts';
-import { createSchedulerHandler } from '../functions/scheduler/handler.ts';
+import { createSchedulerHandler, type SchedulerOutput } from '../functions/scheduler/handler.ts';
+import { createStallWorkerHandler } from '../functions/stall-worker/handler.ts';
 import { FsArchiveStore } from '../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
 import { SqsDeadLetters } from '../shared/adapters/sqs-dead-letters.ts';
@@ -21,7 +22,10 @@ import { ConfigurationError } from '../shared/errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type Clock, systemClock } from '../shared/ports/clock.ts';
+import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
+import type { StallJobMessage } from '../shared/stall/jobs.ts';
+import { parseStallRecord } from '../shared/stall/layout.ts';
 import { startLocalAws } from './fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type RuntimeEvents } from './sqs-runtime.ts';
 
@@ -51,6 +55,10 @@ export interface DeadLetter {
 
 export interface LocalCycleResult {
   readonly runId: string;
+  /** What stall detection found (undefined when it did not run). */
+  readonly stalls: FindStallsCounts | undefined;
+  /** Stall records written during this cycle, by status. */
+  readonly recommendations: Record<string, number>;
   readonly record: RunRecord;
   readonly deadLetters: DeadLetter[];
   readonly archive: string;
@@ -124,6 +132,22 @@ async function drainDeadLetters(sqs: SQSClient, queue: string, url: string): Pro
   }
 }
 
+async function stallOutcomes(
+  store: ArchiveStore,
+  organizationId: string,
+  since: number,
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for await (const object of store.list(`stalled/org=${organizationId}/`)) {
+    const found = await store.get(object.key);
+    if (!found) continue;
+    const record = parseStallRecord(found.body);
+    if (Date.parse(record.requested_at) < since) continue;
+    counts[record.status] = (counts[record.status] ?? 0) + 1;
+  }
+  return counts;
+}
+
 export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCycleResult> {
   const started = Date.now();
   const { config } = options;
@@ -166,12 +190,26 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       audio: config.archive.audio,
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
     };
+    const stallQueue = await createQueueWithDlq(sqs, 'amigo-qa-stall', { maxReceiveCount });
+    const stallJobs = new SqsJobQueue<StallJobMessage>({ client: sqs, queueUrl: stallQueue.queueUrl });
+    const stallWorker = createStallWorkerHandler(async () => ({
+      amigo,
+      store,
+      clock,
+      jobs: stallJobs,
+      deadLetters: new SqsDeadLetters(sqs, stallQueue.dlqUrl),
+      maxReceiveCount,
+      contexts: config.stall.contexts,
+      tag: config.stall.tag,
+      ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+    }));
     const schedulerDeps = {
       amigo,
       store,
       jobs,
       continuation,
       clock,
+      stalls: { amigo, jobs: stallJobs, afterMs: config.stall.afterMs },
       options: {
         organizationId: options.amigo.organizationId,
         serviceIds: config.filters.serviceIds,
@@ -184,11 +222,13 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const scheduler = createSchedulerHandler(async () => schedulerDeps);
     const schedulerTimeout = options.schedulerTimeoutMs ?? 900_000;
     const runIds = new Set<string>();
-    const noteResults = (results: ScheduleResult[]) => {
-      for (const r of results) {
+    let stalls: FindStallsCounts | undefined;
+    const noteResults = (output: SchedulerOutput) => {
+      for (const r of output.archive) {
         runIds.add(r.runId);
         options.events?.onListed?.(r);
       }
+      stalls ??= output.stalls;
     };
 
     const runtime = new LocalSqsRuntime(
@@ -202,6 +242,15 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
           batchSize: 1,
           concurrency: config.run.workers,
           functionTimeoutMs: workerTimeoutMs,
+        },
+        {
+          name: 'stall-worker',
+          queueUrl: stallQueue.queueUrl,
+          queueArn: stallQueue.queueArn,
+          handler: stallWorker,
+          batchSize: 5,
+          concurrency: 2,
+          functionTimeoutMs: 120_000,
         },
         {
           name: 'scheduler',
@@ -233,8 +282,18 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const deadLetters = [
       ...(await drainDeadLetters(sqs, 'archive', archiveQueue.dlqUrl)),
       ...(await drainDeadLetters(sqs, 'scheduler', schedulerQueue.dlqUrl)),
+      ...(await drainDeadLetters(sqs, 'stall', stallQueue.dlqUrl)),
     ];
-    return { runId, record, deadLetters, archive: store.location, seconds: (Date.now() - started) / 1000 };
+    const recommendations = await stallOutcomes(store, options.amigo.organizationId, started);
+    return {
+      runId,
+      record,
+      deadLetters,
+      stalls,
+      recommendations,
+      archive: store.location,
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     await aws.stop();
   }

@@ -23,6 +23,7 @@ export const METRIC = {
   deadLettered: 'JobsDeadLettered',
   tagsPosted: 'TagPosts',
   tagsDropped: 'TagsDroppedAtLimit',
+  stallsEnqueued: 'StallJobsEnqueued',
   recommendationsRequested: 'RecommendationsRequested',
   recommendationsRejected: 'RecommendationsRejected',
 } as const;

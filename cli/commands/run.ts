@@ -57,6 +57,16 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   for (const d of result.deadLetters) {
     out(`  FAILED        ${d.conversationId ?? '(unreadable job)'} [${d.queue}] ${d.code}: ${d.reason}`);
   }
+  if (result.stalls) {
+    const st = result.stalls;
+    const r = result.recommendations;
+    out(
+      `  stalls        ${st.enqueued} stalled interaction(s) found among ${st.unfinished} unfinished conversations (${st.alreadyRequested} asked before, ${st.fresh} too recent)`,
+    );
+    out(
+      `  recommend     ${r.recommended ?? 0} recommended, ${r.rejected ?? 0} rejected (user answered or conversation ended)${r.requested ? `, ${r.requested} outcome unknown` : ''}${r.failed ? `, ${r.failed} failed` : ''}`,
+    );
+  }
   out(`  watermark     ${record.watermark.previous ?? '(none)'} -> ${record.watermark.next ?? '(none)'}`);
   out(`  archive       ${result.archive}`);
   out(`  run record    runs/${result.runId}.json`);

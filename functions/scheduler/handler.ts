@@ -16,11 +16,13 @@ import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaSchedulerDeps } from '../../shared/runtime/lambda.ts';
+import { type FindStallsCounts, findStalls } from '../../shared/stages/find-stalls.ts';
 import {
   type ScheduleOptions,
   type ScheduleResult,
   scheduleArchive,
 } from '../../shared/stages/schedule-archive.ts';
+import type { StallJobMessage } from '../../shared/stall/jobs.ts';
 
 export interface SchedulerDeps {
   /** Runs after every invocation (the shared rate budget flushes its pending writes). */
@@ -31,17 +33,33 @@ export interface SchedulerDeps {
   readonly continuation: JobQueue<ContinueListingMessage>;
   readonly clock: Clock;
   readonly options: ScheduleOptions;
+  /** Stall detection, run after the archive listing on scheduled starts; absent: off. */
+  readonly stalls?: {
+    readonly amigo: Pick<AmigoApi, 'conversationPages' | 'messages'>;
+    readonly jobs: JobQueue<StallJobMessage>;
+    readonly afterMs: number;
+  };
 }
 
-/** A manual start may carry `since` to backfill (e.g. from the CLI or a console test event). */
-export type SchedulerEvent = SQSEvent | (Partial<ScheduledEvent> & { since?: string });
+export interface SchedulerOutput {
+  readonly archive: ScheduleResult[];
+  readonly stalls?: FindStallsCounts;
+}
+
+/**
+ * A scheduled start (EventBridge) lists for the archive and then looks for stalled interactions;
+ * `tasks` narrows that (a more frequent stall-only schedule), `since` backfills.
+ */
+export type SchedulerEvent =
+  | SQSEvent
+  | (Partial<ScheduledEvent> & { since?: string; tasks?: Array<'archive' | 'stalls'> });
 
 function isSqs(event: SchedulerEvent): event is SQSEvent {
   return Array.isArray((event as SQSEvent).Records);
 }
 
 export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
-  return middy(async (event: SchedulerEvent, context: Context): Promise<ScheduleResult[]> => {
+  return middy(async (event: SchedulerEvent, context: Context): Promise<SchedulerOutput> => {
     const deps = await getDeps();
     const run = (resume?: ContinueListingMessage, since?: string) =>
       scheduleArchive(
@@ -58,8 +76,24 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
         logger.appendKeys({ runId: resume.runId });
         results.push(await run(resume));
       }
-    } else {
-      results.push(await run(undefined, (event as { since?: string }).since));
+    }
+    let stalls: FindStallsCounts | undefined;
+    if (!isSqs(event)) {
+      const tasks = event.tasks ?? ['archive', 'stalls'];
+      if (tasks.includes('archive')) results.push(await run(undefined, event.since));
+      if (tasks.includes('stalls') && deps.stalls) {
+        stalls = await findStalls(
+          {
+            organizationId: deps.options.organizationId,
+            afterMs: deps.stalls.afterMs,
+            ...(deps.options.serviceIds ? { serviceIds: deps.options.serviceIds } : {}),
+            runId: results[0]?.runId ?? null,
+          },
+          { amigo: deps.stalls.amigo, store: deps.store, jobs: deps.stalls.jobs, clock: deps.clock },
+        );
+        metrics.addMetric(METRIC.stallsEnqueued, 'Count', stalls.enqueued);
+        logger.info('Stall detection done', { ...stalls });
+      }
     }
     for (const result of results) {
       metrics.addMetric(METRIC.enqueued, 'Count', result.counts.enqueued);
@@ -69,7 +103,7 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
         ...result.counts,
       });
     }
-    return results;
+    return { archive: results, ...(stalls ? { stalls } : {}) };
   })
     .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))

@@ -14,6 +14,7 @@ import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
+import { lambdaStallWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { requestRecommendation } from '../../shared/stages/request-recommendation.ts';
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../shared/stall/jobs.ts';
@@ -108,3 +109,6 @@ export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>
       },
     });
 }
+
+// Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).
+export const handler = createStallWorkerHandler(lambdaStallWorkerDeps);

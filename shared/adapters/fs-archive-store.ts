@@ -16,7 +16,18 @@
 //   PermanentError naming the key.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import {
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -414,14 +425,24 @@ export class FsArchiveStore implements ArchiveStore {
     for (let attempt = 0; lockIno === undefined; attempt++) {
       try {
         await mkdir(dirname(path), { recursive: true });
-        const handle = await open(lockPath, 'wx', 0o600);
+        // The lock appears with its owner already in it (written to a temp file, then linked into
+        // place): a writer killed between creating and filling it would leave an empty lock that
+        // nobody can attribute, blocking the key until it goes stale.
+        const temp = join(dirname(path), `${RESERVED_SEGMENT_PREFIX}tmp.${randomBytes(8).toString('hex')}`);
+        await writeFile(
+          temp,
+          JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }),
+          {
+            mode: 0o600,
+            flag: 'wx',
+          },
+        );
         try {
-          await handle.writeFile(
-            JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }),
-          );
-          lockIno = (await handle.stat({ bigint: true })).ino;
+          const ino = (await lstat(temp, { bigint: true })).ino;
+          await link(temp, lockPath);
+          lockIno = ino;
         } finally {
-          await handle.close();
+          await rm(temp, { force: true });
         }
       } catch (error) {
         if (isCode(error, 'ENOTDIR')) throw objectFolderConflict(key);

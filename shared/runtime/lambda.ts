@@ -17,6 +17,7 @@ import { ConfigurationError } from '../errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs.ts';
 import { logger } from '../observability.ts';
 import { systemClock } from '../ports/clock.ts';
+import type { StallJobMessage } from '../stall/jobs.ts';
 
 const nonEmpty = z.string().trim().min(1, 'is not set');
 const url = z.url('must be a URL');
@@ -33,6 +34,9 @@ export const LambdaEnvSchema = z.object({
   /** The pipeline configuration (the config file's content as JSON), validated like the file. */
   PIPELINE_CONFIG: z.string().default('{}'),
   MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
+  /** The stall queue and its dead-letter queue; both unset: stall detection off. */
+  STALL_QUEUE_URL: url.optional(),
+  STALL_DLQ_URL: url.optional(),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
@@ -185,8 +189,38 @@ export async function lambdaArchiveWorkerDeps() {
   };
 }
 
+function stallQueue(r: LambdaRuntime): SqsJobQueue<StallJobMessage> | undefined {
+  return r.env.STALL_QUEUE_URL
+    ? new SqsJobQueue<StallJobMessage>({ client: r.sqs, queueUrl: r.env.STALL_QUEUE_URL })
+    : undefined;
+}
+
+export async function lambdaStallWorkerDeps() {
+  const r = await lambdaRuntime();
+  const jobs = stallQueue(r);
+  if (!jobs || !r.env.STALL_DLQ_URL) {
+    throw new ConfigurationError(
+      'STALL_QUEUE_URL',
+      'is not set for the stall worker',
+      'Set STALL_QUEUE_URL and STALL_DLQ_URL',
+    );
+  }
+  return {
+    amigo: r.amigo,
+    store: r.store,
+    clock: systemClock,
+    jobs,
+    deadLetters: new SqsDeadLetters(r.sqs, r.env.STALL_DLQ_URL),
+    maxReceiveCount: r.env.MAX_RECEIVE_COUNT,
+    contexts: r.pipeline.stall.contexts,
+    tag: r.pipeline.stall.tag,
+    afterInvocation: () => r.budget.flush(),
+  };
+}
+
 export async function lambdaSchedulerDeps() {
   const r = await lambdaRuntime();
+  const stalls = stallQueue(r);
   return {
     amigo: r.amigo,
     store: r.store,
@@ -196,6 +230,7 @@ export async function lambdaSchedulerDeps() {
       client: r.sqs,
       queueUrl: r.env.SCHEDULER_QUEUE_URL,
     }),
+    ...(stalls ? { stalls: { amigo: r.amigo, jobs: stalls, afterMs: r.pipeline.stall.afterMs } } : {}),
     options: {
       organizationId: r.amigoConfig.organizationId,
       serviceIds: r.pipeline.filters.serviceIds,

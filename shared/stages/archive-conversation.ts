@@ -108,25 +108,29 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
   }
   const messages = sortMessages([...byId.values()]);
 
+  // Insights and recordings spend different rate budgets: fetch them at the same time.
   // Insights: one per interaction that has an agent message, in conversation order.
   const interactions = [
     ...new Set(messages.filter((m) => m.message_type === 'agent-message').map((m) => m.interaction_id)),
   ];
-  const insights = await mapLimit(interactions, deps.insightsConcurrency ?? 4, async (interactionId) => ({
-    interaction_id: interactionId,
-    insights: await amigo.getInteractionInsights(conversationId, interactionId, { signal }),
-  }));
-
-  // Recordings: streamed from the signed URL into the store, one at a time (memory stays flat).
+  // Recordings: streamed from the signed URL into the store, a few at a time; each stream holds
+  // one chunk (or one multipart part) in memory, whatever the recording's size.
   const voice = deps.audio === false ? [] : messages.filter((m) => m.format !== 'text');
-  for (const message of voice) {
-    const download = await amigo.downloadMessageSource(conversationId, message.id, { signal });
-    const path = audioPath(message.id, download.contentType);
-    const stored = await store.putStream(prefix + path, download.stream, {
-      contentType: download.contentType,
-    });
-    files.push({ path, bytes: stored.size, sha256: stored.sha256, content_type: download.contentType });
-  }
+  const [insights, recordings] = await Promise.all([
+    mapLimit(interactions, deps.insightsConcurrency ?? 4, async (interactionId) => ({
+      interaction_id: interactionId,
+      insights: await amigo.getInteractionInsights(conversationId, interactionId, { signal }),
+    })),
+    mapLimit(voice, deps.audioConcurrency ?? 4, async (message) => {
+      const download = await amigo.downloadMessageSource(conversationId, message.id, { signal });
+      const path = audioPath(message.id, download.contentType);
+      const stored = await store.putStream(prefix + path, download.stream, {
+        contentType: download.contentType,
+      });
+      return { path, bytes: stored.size, sha256: stored.sha256, content_type: download.contentType };
+    }),
+  ]);
+  files.push(...recordings);
 
   // Another delivery may have committed while this one was fetching: leave its folder alone.
   if (await store.head(key)) {

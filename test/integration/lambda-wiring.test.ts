@@ -29,6 +29,7 @@ const savedEnv = { ...process.env };
 let sim: Awaited<ReturnType<typeof startTestSimulator>>;
 let s3Endpoint = '';
 let archiveQueueUrl = '';
+let stallQueueUrl = '';
 let sqsClient: ReturnType<Awaited<ReturnType<typeof startLocalAws>>['sqs']>;
 
 function context(name: string): Context {
@@ -63,6 +64,8 @@ beforeAll(async () => {
   sqsClient = aws.sqs();
   const archive = await createQueueWithDlq(sqsClient, 'archive', { maxReceiveCount: 3 });
   const scheduler = await createQueueWithDlq(sqsClient, 'scheduler');
+  const stall = await createQueueWithDlq(sqsClient, 'stall');
+  stallQueueUrl = stall.queueUrl;
   archiveQueueUrl = archive.queueUrl;
   await createRateBudgetTable(
     new DynamoDBClient({
@@ -97,6 +100,8 @@ beforeAll(async () => {
     ARCHIVE_QUEUE_URL: archive.queueUrl,
     ARCHIVE_DLQ_URL: archive.dlqUrl,
     SCHEDULER_QUEUE_URL: scheduler.queueUrl,
+    STALL_QUEUE_URL: stall.queueUrl,
+    STALL_DLQ_URL: stall.dlqUrl,
     RATE_BUDGET_TABLE: 'rate-budget',
     AMIGO_SECRET_ARN: secretArn,
     MAX_RECEIVE_COUNT: '3',
@@ -116,11 +121,15 @@ afterAll(async () => {
 });
 
 describe('Lambda wiring', () => {
-  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3', async () => {
+  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3 and asks once per stalled interaction', async () => {
     const { handler: scheduler } = await import('../../functions/scheduler/handler.ts');
     const { handler: archiveWorker } = await import('../../functions/archive-worker/handler.ts');
+    const { handler: stallWorker } = await import('../../functions/stall-worker/handler.ts');
 
-    const [listed] = await scheduler({ 'detail-type': 'Scheduled Event' }, context('scheduler'));
+    const {
+      archive: [listed],
+      stalls: found,
+    } = await scheduler({ 'detail-type': 'Scheduled Event' }, context('scheduler'));
     const runtime = new LocalSqsRuntime(sqsClient, [
       {
         name: 'archive-worker',
@@ -129,6 +138,7 @@ describe('Lambda wiring', () => {
         batchSize: 5,
         concurrency: 2,
       },
+      { name: 'stall-worker', queueUrl: stallQueueUrl, handler: stallWorker, batchSize: 5, concurrency: 1 },
     ]);
     runtime.start();
     await runtime.drain({ timeoutMs: 120_000 });
@@ -136,6 +146,12 @@ describe('Lambda wiring', () => {
 
     const eligible = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
     expect(listed?.counts.enqueued).toBe(eligible.length);
+    const stalled = sim.control.conversations().filter((c) => sim.control.scenario(c.id) === 'stalled');
+    expect(found?.enqueued).toBe(stalled.length);
+    const recommended = sim.control
+      .stats()
+      .writes.filter((w) => w.operationId === 'recommend-responses-for-interaction');
+    expect(recommended.map((w) => w.conversationId).sort()).toEqual(stalled.map((c) => c.id).sort());
     const { S3Client } = await import('@aws-sdk/client-s3');
     const store = new S3ArchiveStore({
       client: new S3Client({ endpoint: s3Endpoint, forcePathStyle: true }),

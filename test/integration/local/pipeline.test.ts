@@ -85,13 +85,29 @@ describe('local nightly cycle', () => {
     const throttled = sim.control.stats().requests.filter((r) => r.status === 429);
     expect(throttled).toEqual([]);
 
+    const stalled = sim.control.conversations().filter((c) => sim.control.scenario(c.id) === 'stalled');
+    expect(stalled.length).toBeGreaterThan(0);
+    const recommendCalls = sim.control
+      .stats()
+      .writes.filter((w) => w.operationId === 'recommend-responses-for-interaction');
+    expect(recommendCalls.map((w) => w.conversationId).sort()).toEqual(stalled.map((c) => c.id).sort());
+    expect(first.recommendations.recommended).toBe(stalled.length);
+
     sim.control.resetStats();
     const second = await runLocalCycle({ config, amigo, archive: root });
 
     expect(second.record.scheduler.enqueued).toBe(0);
     expect(second.record.archive?.archived).toBe(0);
-    const operationsCalled = new Set(sim.control.stats().requests.map((r) => r.operationId));
-    expect([...operationsCalled].sort()).toEqual(['get-conversations', 'sign-in-with-api-key']);
+    const calls = sim.control.stats().requests;
+    // No archive work and no second recommendation; stall detection reads at most one message
+    // page per unfinished conversation whose state changed or was never asked about.
+    expect(new Set(calls.map((r) => r.operationId))).not.toContain('get-interaction-insights');
+    expect(new Set(calls.map((r) => r.operationId))).not.toContain('retrieve-message-source');
+    expect(new Set(calls.map((r) => r.operationId))).not.toContain('recommend-responses-for-interaction');
+    const unfinished = sim.control.conversations().filter((c) => !c.is_finished).length;
+    expect(calls.filter((r) => r.operationId === 'get-conversation-messages').length).toBeLessThanOrEqual(
+      unfinished,
+    );
   });
 
   it('when one conversation cannot be archived, then its batch-mates are, and it lands in the dead-letter queue with its reason', async () => {
