@@ -4,6 +4,7 @@ import './env-defaults.ts';
 import { Command } from 'commander';
 import { AmigoQaError } from '../shared/errors.ts';
 import { registerDemoCommand } from './commands/demo.ts';
+import { registerRulesCommand } from './commands/rules.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
 
@@ -17,6 +18,7 @@ const program = new Command()
 
 registerDemoCommand(program);
 registerRunCommand(program);
+registerRulesCommand(program);
 registerSimulateCommand(program);
 
 try {

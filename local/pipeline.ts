@@ -9,6 +9,7 @@ import type { Context } from 'aws-lambda';
 import { createArchiveWorkerHandler } from '../functions/archive-worker/handler.ts';
 import { createSchedulerHandler, type SchedulerOutput } from '../functions/scheduler/handler.ts';
 import { createStallWorkerHandler } from '../functions/stall-worker/handler.ts';
+import { createTagWorkerHandler } from '../functions/tag-worker/handler.ts';
 import { FsArchiveStore } from '../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
 import { SqsDeadLetters } from '../shared/adapters/sqs-dead-letters.ts';
@@ -22,10 +23,13 @@ import { ConfigurationError } from '../shared/errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type Clock, systemClock } from '../shared/ports/clock.ts';
+import { loadRules, type RuleSet } from '../shared/rules/index.ts';
+import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 import type { StallJobMessage } from '../shared/stall/jobs.ts';
 import { parseStallRecord } from '../shared/stall/layout.ts';
+import type { TagJobMessage } from '../shared/tags/jobs.ts';
 import { startLocalAws } from './fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type RuntimeEvents } from './sqs-runtime.ts';
 
@@ -36,6 +40,8 @@ export interface LocalCycleOptions {
   readonly archive: string;
   /** Use this store instead of opening `archive` (tests). */
   readonly store?: ArchiveStore;
+  /** Rules to tag with, instead of the config's `rules` file. */
+  readonly rules?: RuleSet;
   readonly clock?: Clock;
   readonly events?: RuntimeEvents & { onListed?(result: ScheduleResult): void };
   /** Lambda's limit for one scheduler invocation. @default 900000 */
@@ -59,6 +65,8 @@ export interface LocalCycleResult {
   readonly stalls: FindStallsCounts | undefined;
   /** Stall records written during this cycle, by status. */
   readonly recommendations: Record<string, number>;
+  /** What the tag worker did (undefined when no rules are configured). */
+  readonly tagging: TagTally | undefined;
   readonly record: RunRecord;
   readonly deadLetters: DeadLetter[];
   readonly archive: string;
@@ -132,6 +140,29 @@ async function drainDeadLetters(sqs: SQSClient, queue: string, url: string): Pro
   }
 }
 
+export interface TagTally {
+  evaluated: number;
+  posted: number;
+  rejected: number;
+  tagsSet: number;
+  tagsDeleted: number;
+  dropped: number;
+  /** Rule name -> conversations it matched. */
+  matches: Record<string, number>;
+}
+
+function tallyTags(tally: TagTally, outcome: TagOutcome): void {
+  tally.evaluated++;
+  if (outcome.status === 'posted') tally.posted++;
+  if (outcome.status === 'rejected') tally.rejected++;
+  tally.tagsSet += Object.keys(outcome.record.applied.updates).length;
+  tally.tagsDeleted += outcome.record.applied.deletes.length;
+  tally.dropped += outcome.record.dropped.length;
+  for (const result of outcome.record.results) {
+    if (result.matched) tally.matches[result.rule] = (tally.matches[result.rule] ?? 0) + 1;
+  }
+}
+
 async function stallOutcomes(
   store: ArchiveStore,
   organizationId: string,
@@ -178,6 +209,36 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       client: sqs,
       queueUrl: schedulerQueue.queueUrl,
     });
+    // Tagging: only when rules are configured; every archived conversation is evaluated.
+    const rules = options.rules ?? (config.rules ? loadRules(config.rules) : undefined);
+    const tagQueue = rules ? await createQueueWithDlq(sqs, 'amigo-qa-tag', { maxReceiveCount }) : undefined;
+    const tagJobs = tagQueue
+      ? new SqsJobQueue<TagJobMessage>({ client: sqs, queueUrl: tagQueue.queueUrl })
+      : undefined;
+    const tagging: TagTally = {
+      evaluated: 0,
+      posted: 0,
+      rejected: 0,
+      tagsSet: 0,
+      tagsDeleted: 0,
+      dropped: 0,
+      matches: {},
+    };
+    const tagWorker =
+      rules && tagQueue && tagJobs
+        ? createTagWorkerHandler(async () => ({
+            amigo,
+            store,
+            clock,
+            rules,
+            jobs: tagJobs,
+            deadLetters: new SqsDeadLetters(sqs, tagQueue.dlqUrl),
+            maxReceiveCount,
+            ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+            onOutcome: (o) => tallyTags(tagging, o),
+          }))
+        : undefined;
+
     const workerDeps = {
       amigo,
       store,
@@ -189,6 +250,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       insightsConcurrency: config.archive.insightsConcurrency,
       audio: config.archive.audio,
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+      ...(tagJobs ? { tagJobs } : {}),
     };
     const stallQueue = await createQueueWithDlq(sqs, 'amigo-qa-stall', { maxReceiveCount });
     const stallJobs = new SqsJobQueue<StallJobMessage>({ client: sqs, queueUrl: stallQueue.queueUrl });
@@ -243,6 +305,19 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
           concurrency: config.run.workers,
           functionTimeoutMs: workerTimeoutMs,
         },
+        ...(tagWorker && tagQueue
+          ? [
+              {
+                name: 'tag-worker',
+                queueUrl: tagQueue.queueUrl,
+                queueArn: tagQueue.queueArn,
+                handler: tagWorker,
+                batchSize: 5,
+                concurrency: 2,
+                functionTimeoutMs: 120_000,
+              },
+            ]
+          : []),
         {
           name: 'stall-worker',
           queueUrl: stallQueue.queueUrl,
@@ -283,6 +358,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       ...(await drainDeadLetters(sqs, 'archive', archiveQueue.dlqUrl)),
       ...(await drainDeadLetters(sqs, 'scheduler', schedulerQueue.dlqUrl)),
       ...(await drainDeadLetters(sqs, 'stall', stallQueue.dlqUrl)),
+      ...(tagQueue ? await drainDeadLetters(sqs, 'tag', tagQueue.dlqUrl) : []),
     ];
     const recommendations = await stallOutcomes(store, options.amigo.organizationId, started);
     return {
@@ -291,6 +367,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       deadLetters,
       stalls,
       recommendations,
+      tagging: rules ? tagging : undefined,
       archive: store.location,
       seconds: (Date.now() - started) / 1000,
     };

@@ -8,6 +8,7 @@ import { runLocalCycle } from '../../local/pipeline.ts';
 import { resolveAmigoConfig } from '../../shared/amigo/config.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import { operationIds, operations } from '../../shared/openapi/index.ts';
+import { loadRules } from '../../shared/rules/index.ts';
 import { startSimulator } from '../../sim/index.ts';
 import { createProgress } from '../progress.ts';
 import { printSummary } from './run.ts';
@@ -19,6 +20,7 @@ export interface DemoOptions {
   /** Published limits are enforced per minute divided by this. */
   rateScale: number;
   recordingMib: number;
+  rules: string;
 }
 
 export async function runDemo(
@@ -53,8 +55,10 @@ export async function runDemo(
       ),
     });
     const progress = createProgress();
+    out(`Rules: ${options.rules} (docs/rules.md)`);
     const result = await runLocalCycle({
       config: defaultPipelineConfig(),
+      rules: loadRules(options.rules),
       amigo,
       archive,
       events: {
@@ -104,6 +108,7 @@ export function registerDemoCommand(program: Command): void {
       120,
     )
     .option('--recording-mib <n>', 'size of the one long recording', (v) => Number.parseInt(v, 10), 64)
+    .option('--rules <file>', 'tagging rules', 'examples/rules.yaml')
     .action(async (opts: DemoOptions) => {
       process.exitCode = (await runDemo(opts)) ? 0 : 1;
     });

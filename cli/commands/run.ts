@@ -57,6 +57,14 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   for (const d of result.deadLetters) {
     out(`  FAILED        ${d.conversationId ?? '(unreadable job)'} [${d.queue}] ${d.code}: ${d.reason}`);
   }
+  if (result.tagging) {
+    const t = result.tagging;
+    out(
+      `  tags          ${t.evaluated} conversations evaluated, ${t.posted} tagged (${t.tagsSet} tags set, ${t.tagsDeleted} removed${t.dropped ? `, ${t.dropped} dropped at the 20-tag limit` : ''}${t.rejected ? `, ${t.rejected} refused by Amigo` : ''})`,
+    );
+    const matches = Object.entries(t.matches);
+    if (matches.length > 0) out(`  rules matched ${matches.map(([rule, n]) => `${rule} x${n}`).join(', ')}`);
+  }
   if (result.stalls) {
     const st = result.stalls;
     const r = result.recommendations;

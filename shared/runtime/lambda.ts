@@ -5,6 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DynamoDbRateBudget } from '../adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../adapters/s3-archive-store.ts';
@@ -17,7 +18,9 @@ import { ConfigurationError } from '../errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs.ts';
 import { logger } from '../observability.ts';
 import { systemClock } from '../ports/clock.ts';
+import { parseRules, type RuleSet } from '../rules/index.ts';
 import type { StallJobMessage } from '../stall/jobs.ts';
+import type { TagJobMessage } from '../tags/jobs.ts';
 
 const nonEmpty = z.string().trim().min(1, 'is not set');
 const url = z.url('must be a URL');
@@ -37,6 +40,11 @@ export const LambdaEnvSchema = z.object({
   /** The stall queue and its dead-letter queue; both unset: stall detection off. */
   STALL_QUEUE_URL: url.optional(),
   STALL_DLQ_URL: url.optional(),
+  /** The tag queue and its dead-letter queue; both unset: no tagging. */
+  TAG_QUEUE_URL: url.optional(),
+  TAG_DLQ_URL: url.optional(),
+  /** The rules file's content (YAML or JSON), validated at cold start like the file (and at synth). */
+  RULES: z.string().optional(),
 });
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
@@ -175,6 +183,7 @@ export function lambdaRuntime(): Promise<LambdaRuntime> {
 
 export async function lambdaArchiveWorkerDeps() {
   const r = await lambdaRuntime();
+  const tags = tagQueue(r);
   return {
     amigo: r.amigo,
     store: r.store,
@@ -185,6 +194,57 @@ export async function lambdaArchiveWorkerDeps() {
     strict: r.pipeline.archive.strict,
     insightsConcurrency: r.pipeline.archive.insightsConcurrency,
     audio: r.pipeline.archive.audio,
+    ...(tags ? { tagJobs: tags } : {}),
+    afterInvocation: () => r.budget.flush(),
+  };
+}
+
+export function readRules(env: LambdaEnv): RuleSet | undefined {
+  if (!env.RULES?.trim()) return undefined;
+  let raw: unknown;
+  try {
+    raw = parseYaml(env.RULES);
+  } catch (error) {
+    throw new ConfigurationError(
+      'RULES',
+      `is not YAML or JSON (${(error as Error).message})`,
+      'Set it to the rules file content',
+    );
+  }
+  return parseRules(raw, 'RULES');
+}
+
+function tagQueue(r: LambdaRuntime): SqsJobQueue<TagJobMessage> | undefined {
+  return r.env.TAG_QUEUE_URL
+    ? new SqsJobQueue<TagJobMessage>({ client: r.sqs, queueUrl: r.env.TAG_QUEUE_URL })
+    : undefined;
+}
+
+export async function lambdaTagWorkerDeps() {
+  const r = await lambdaRuntime();
+  const jobs = tagQueue(r);
+  const rules = readRules(r.env);
+  if (!jobs || !r.env.TAG_DLQ_URL) {
+    throw new ConfigurationError(
+      'TAG_QUEUE_URL',
+      'is not set for the tag worker',
+      'Set TAG_QUEUE_URL and TAG_DLQ_URL',
+    );
+  }
+  if (!rules)
+    throw new ConfigurationError(
+      'RULES',
+      'is not set for the tag worker',
+      'Set RULES to the rules file content',
+    );
+  return {
+    amigo: r.amigo,
+    store: r.store,
+    clock: systemClock,
+    rules,
+    jobs,
+    deadLetters: new SqsDeadLetters(r.sqs, r.env.TAG_DLQ_URL),
+    maxReceiveCount: r.env.MAX_RECEIVE_COUNT,
     afterInvocation: () => r.budget.flush(),
   };
 }

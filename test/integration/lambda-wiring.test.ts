@@ -4,6 +4,7 @@
 // writes), DynamoDB (dynalite), Secrets Manager (an in-process fake: no emulator exists).
 // Lambda itself cannot run here: the local SQS runtime delivers the events.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -18,7 +19,7 @@ import { parseManifest } from '../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
 import { operationIds, operations } from '../../shared/openapi/index.ts';
-import { amigoConfigFromSecret, readLambdaEnv } from '../../shared/runtime/lambda.ts';
+import { amigoConfigFromSecret, readLambdaEnv, readRules } from '../../shared/runtime/lambda.ts';
 import { startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { startFakeSecretsManager } from '../support/fake-secrets-manager.ts';
@@ -30,6 +31,7 @@ let sim: Awaited<ReturnType<typeof startTestSimulator>>;
 let s3Endpoint = '';
 let archiveQueueUrl = '';
 let stallQueueUrl = '';
+let tagQueueUrl = '';
 let sqsClient: ReturnType<Awaited<ReturnType<typeof startLocalAws>>['sqs']>;
 
 function context(name: string): Context {
@@ -66,6 +68,8 @@ beforeAll(async () => {
   const scheduler = await createQueueWithDlq(sqsClient, 'scheduler');
   const stall = await createQueueWithDlq(sqsClient, 'stall');
   stallQueueUrl = stall.queueUrl;
+  const tag = await createQueueWithDlq(sqsClient, 'tag');
+  tagQueueUrl = tag.queueUrl;
   archiveQueueUrl = archive.queueUrl;
   await createRateBudgetTable(
     new DynamoDBClient({
@@ -102,6 +106,9 @@ beforeAll(async () => {
     SCHEDULER_QUEUE_URL: scheduler.queueUrl,
     STALL_QUEUE_URL: stall.queueUrl,
     STALL_DLQ_URL: stall.dlqUrl,
+    TAG_QUEUE_URL: tag.queueUrl,
+    TAG_DLQ_URL: tag.dlqUrl,
+    RULES: readFileSync('examples/rules.yaml', 'utf8'),
     RATE_BUDGET_TABLE: 'rate-budget',
     AMIGO_SECRET_ARN: secretArn,
     MAX_RECEIVE_COUNT: '3',
@@ -121,10 +128,11 @@ afterAll(async () => {
 });
 
 describe('Lambda wiring', () => {
-  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3 and asks once per stalled interaction', async () => {
+  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3, tags by the rules and asks once per stalled interaction', async () => {
     const { handler: scheduler } = await import('../../functions/scheduler/handler.ts');
     const { handler: archiveWorker } = await import('../../functions/archive-worker/handler.ts');
     const { handler: stallWorker } = await import('../../functions/stall-worker/handler.ts');
+    const { handler: tagWorker } = await import('../../functions/tag-worker/handler.ts');
 
     const {
       archive: [listed],
@@ -139,6 +147,7 @@ describe('Lambda wiring', () => {
         concurrency: 2,
       },
       { name: 'stall-worker', queueUrl: stallQueueUrl, handler: stallWorker, batchSize: 5, concurrency: 1 },
+      { name: 'tag-worker', queueUrl: tagQueueUrl, handler: tagWorker, batchSize: 5, concurrency: 1 },
     ]);
     runtime.start();
     await runtime.drain({ timeoutMs: 120_000 });
@@ -148,6 +157,9 @@ describe('Lambda wiring', () => {
     expect(listed?.counts.enqueued).toBe(eligible.length);
     const stalled = sim.control.conversations().filter((c) => sim.control.scenario(c.id) === 'stalled');
     expect(found?.enqueued).toBe(stalled.length);
+    const tagged = sim.control.stats().writes.filter((w) => w.operationId === 'modify-tags-of-conversation');
+    expect(tagged.length).toBeGreaterThan(0);
+    expect(tagged.every((w) => eligible.some((c) => c.id === w.conversationId))).toBe(true);
     const recommended = sim.control
       .stats()
       .writes.filter((w) => w.operationId === 'recommend-responses-for-interaction');
@@ -197,5 +209,14 @@ describe('Lambda wiring', () => {
     expect((error as Error).message).toMatch(/AMIGO_ORGANIZATION_ID/);
     expect(JSON.stringify(error)).not.toContain('very-secret-key-value');
     expect((error as Error).message).not.toContain('very-secret-key-value');
+  });
+
+  it('when the RULES variable holds an invalid rule, then the cold start fails naming the rule and the field', () => {
+    const env = readLambdaEnv({
+      ...process.env,
+      RULES: 'rules:\n  - name: broken\n    when: { messages: { contians: help } }\n    set: { a: b }\n',
+    });
+
+    expect(() => readRules(env)).toThrow(/broken.*contians/s);
   });
 });

@@ -14,6 +14,7 @@ import { conversationPrefix } from '../../../shared/archive/layout.ts';
 import { parseManifest } from '../../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
 import { operationIds, operations } from '../../../shared/openapi/index.ts';
+import { loadRules } from '../../../shared/rules/index.ts';
 import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
@@ -63,7 +64,8 @@ describe('local nightly cycle', () => {
   it('when it runs, then every finished, analyzed conversation is archived completely, and a rerun archives and reads nothing more', async () => {
     const { sim, root, amigo, config } = await setup();
 
-    const first = await runLocalCycle({ config, amigo, archive: root });
+    const rules = loadRules('examples/rules.yaml');
+    const first = await runLocalCycle({ config, amigo, archive: root, rules });
 
     expect(first.deadLetters).toEqual([]);
     expect(first.record.archive?.archived).toBe(eligible(sim).length);
@@ -92,9 +94,15 @@ describe('local nightly cycle', () => {
       .writes.filter((w) => w.operationId === 'recommend-responses-for-interaction');
     expect(recommendCalls.map((w) => w.conversationId).sort()).toEqual(stalled.map((c) => c.id).sort());
     expect(first.recommendations.recommended).toBe(stalled.length);
+    // Every archived conversation was evaluated; the rules' tags are in Amigo now.
+    expect(first.tagging?.evaluated).toBe(eligible(sim).length);
+    expect(first.tagging?.posted).toBeGreaterThan(0);
+    const posted = sim.control.stats().writes.filter((w) => w.operationId === 'modify-tags-of-conversation');
+    expect(posted.length).toBe(first.tagging?.posted);
+    expect(sim.control.stats().calls['modify-tags-of-conversation']?.['400'] ?? 0).toBe(0);
 
     sim.control.resetStats();
-    const second = await runLocalCycle({ config, amigo, archive: root });
+    const second = await runLocalCycle({ config, amigo, archive: root, rules });
 
     expect(second.record.scheduler.enqueued).toBe(0);
     expect(second.record.archive?.archived).toBe(0);
@@ -104,6 +112,7 @@ describe('local nightly cycle', () => {
     expect(new Set(calls.map((r) => r.operationId))).not.toContain('get-interaction-insights');
     expect(new Set(calls.map((r) => r.operationId))).not.toContain('retrieve-message-source');
     expect(new Set(calls.map((r) => r.operationId))).not.toContain('recommend-responses-for-interaction');
+    expect(new Set(calls.map((r) => r.operationId))).not.toContain('modify-tags-of-conversation');
     const unfinished = sim.control.conversations().filter((c) => !c.is_finished).length;
     expect(calls.filter((r) => r.operationId === 'get-conversation-messages').length).toBeLessThanOrEqual(
       unfinished,

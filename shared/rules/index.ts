@@ -1,0 +1,35 @@
+// Tagging rules: the language (schema.ts), its evaluation (evaluate.ts). Reference: docs/rules.md.
+export type {
+  ArchivedConversation,
+  ArchivedConversationRecord,
+  ArchivedConversationRef,
+} from '../archive/read.ts';
+export {
+  conversationDurationMs,
+  describeBounds,
+  type Evaluation,
+  evaluateRules,
+  type Reason,
+  type RuleResult,
+  resolveConflicts,
+  sanitizeFact,
+} from './evaluate.ts';
+export {
+  type Bounds,
+  type Condition,
+  FACTS,
+  FAMILIES,
+  type Fact,
+  formatRuleProblem,
+  loadRules,
+  MESSAGE_TYPES,
+  parseRules,
+  type Rule,
+  type RuleProblem,
+  type RuleSet,
+  RulesValidationError,
+  TAG_PATTERN,
+  type TextTest,
+  TOOL_SOURCES,
+  TRANSITION_TYPES,
+} from './schema.ts';

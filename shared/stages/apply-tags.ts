@@ -1,0 +1,157 @@
+// Tag stage: evaluates the rules over one archived conversation, plans the tag changes within
+// Amigo's 20-tag limit, posts them (or nothing, when nothing would change) and records the whole
+// decision in tags.json beside the archive. Idempotent: the same rules over the same archive post
+// nothing the second time.
+import { AmigoRequestError } from '../amigo/errors.ts';
+import { conversationPrefix } from '../archive/layout.ts';
+import { readArchivedConversation } from '../archive/read.ts';
+import type { ConversationId, RunId } from '../ids.ts';
+import type { AmigoApi } from '../ports/amigo-api.ts';
+import type { ArchiveStore } from '../ports/archive-store.ts';
+import type { Clock } from '../ports/clock.ts';
+import { type Evaluation, evaluateRules, type RuleSet } from '../rules/index.ts';
+
+export const MAX_TAGS = 20;
+export const TAGS_FILE = 'tags.json';
+
+export interface TagJob {
+  readonly runId: RunId | null;
+  readonly organizationId: string;
+  readonly conversationId: ConversationId;
+  readonly createdAt: string;
+}
+
+export interface TagDeps {
+  readonly amigo: Pick<AmigoApi, 'modifyTags'>;
+  readonly store: ArchiveStore;
+  readonly rules: RuleSet;
+  readonly clock: Clock;
+  /** Evaluate and record, but post nothing (`rules test`, dry runs). @default false */
+  readonly dryRun?: boolean;
+}
+
+export interface DroppedTag {
+  readonly key: string;
+  readonly value: string | null;
+  readonly reason: string;
+}
+
+export interface TagPlan {
+  /** Changes to send: only keys whose value differs from what the conversation holds. */
+  readonly updates: Record<string, string | null>;
+  readonly deletes: string[];
+  /** Tags the rules asked for that would take the conversation past the limit. */
+  readonly dropped: DroppedTag[];
+  /** Tag count after the change. */
+  readonly resultingCount: number;
+}
+
+export interface TagsRecord {
+  readonly schema_version: 1;
+  readonly conversation_id: string;
+  readonly evaluated_at: string;
+  readonly rules_source: string;
+  readonly run_id: string | null;
+  /** Tags the conversation held as far as amigo-qa knows (archived tags plus its own earlier posts). */
+  readonly before: Record<string, string | null>;
+  /** The same after this evaluation's post: the next evaluation starts from here. */
+  readonly after: Record<string, string | null>;
+  readonly applied: { readonly updates: Record<string, string | null>; readonly deletes: string[] };
+  readonly dropped: DroppedTag[];
+  readonly posted: boolean;
+  readonly rejected?: string;
+  readonly results: Evaluation['results'];
+}
+
+export type TagOutcome = {
+  readonly status: 'posted' | 'unchanged' | 'rejected' | 'dry-run';
+  readonly record: TagsRecord;
+};
+
+/**
+ * Plans the change: sets only what differs, deletes only what exists, and keeps the result within
+ * the limit by dropping the rules' later additions first (file order is priority). Deletes always
+ * go through: they only make room.
+ */
+export function planTags(current: Record<string, string | null>, evaluation: Evaluation): TagPlan {
+  const deletes = evaluation.deletes.filter((key) => Object.hasOwn(current, key));
+  const afterDeletes = new Set(Object.keys(current).filter((k) => !deletes.includes(k)));
+  const updates: Record<string, string | null> = {};
+  const dropped: DroppedTag[] = [];
+  let count = afterDeletes.size;
+  for (const [key, value] of Object.entries(evaluation.updates)) {
+    if (afterDeletes.has(key)) {
+      if (current[key] !== value) updates[key] = value;
+      continue;
+    }
+    if (count >= MAX_TAGS) {
+      dropped.push({
+        key,
+        value,
+        reason: `the conversation would hold more than ${MAX_TAGS} tags (Amigo's limit); rules earlier in the file keep their tags`,
+      });
+      continue;
+    }
+    updates[key] = value;
+    count++;
+  }
+  return { updates, deletes, dropped, resultingCount: count };
+}
+
+async function readPrevious(store: ArchiveStore, key: string): Promise<TagsRecord | undefined> {
+  const found = await store.get(key);
+  return found ? (JSON.parse(found.body.toString('utf8')) as TagsRecord) : undefined;
+}
+
+export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome> {
+  const prefix = conversationPrefix(job.organizationId, job.createdAt, job.conversationId);
+  const archived = await readArchivedConversation(deps.store, prefix);
+  const evaluation = evaluateRules(deps.rules, archived);
+
+  // What the conversation holds: the archived tags, or where our last evaluation left them.
+  const tagsKey = `${prefix}${TAGS_FILE}`;
+  const previous = await readPrevious(deps.store, tagsKey);
+  const current: Record<string, string | null> = { ...(previous?.after ?? archived.conversation.tags) };
+  const plan = planTags(current, evaluation);
+  const changes = Object.keys(plan.updates).length + plan.deletes.length;
+
+  let posted = false;
+  let rejected: string | undefined;
+  if (changes > 0 && !deps.dryRun) {
+    try {
+      await deps.amigo.modifyTags(job.conversationId, { updates: plan.updates, deletes: plan.deletes });
+      posted = true;
+    } catch (error) {
+      // A 400 means the conversation changed under us (someone else added tags): record it; a
+      // retry would only draw the same 400.
+      if (!(error instanceof AmigoRequestError && error.status === 400)) throw error;
+      rejected = error.message;
+    }
+  }
+  const after = { ...current };
+  if (posted) {
+    Object.assign(after, plan.updates);
+    for (const key of plan.deletes) delete after[key];
+  }
+  const record: TagsRecord = {
+    schema_version: 1,
+    conversation_id: job.conversationId,
+    evaluated_at: new Date(deps.clock.now()).toISOString(),
+    rules_source: deps.rules.source,
+    run_id: job.runId,
+    before: current,
+    after,
+    applied: posted ? { updates: plan.updates, deletes: plan.deletes } : { updates: {}, deletes: [] },
+    dropped: plan.dropped,
+    posted,
+    ...(rejected ? { rejected } : {}),
+    results: evaluation.results,
+  };
+  if (!deps.dryRun) {
+    await deps.store.put(tagsKey, `${JSON.stringify(record, null, 2)}\n`, {
+      contentType: 'application/json',
+    });
+  }
+  const status = deps.dryRun ? 'dry-run' : rejected ? 'rejected' : posted ? 'posted' : 'unchanged';
+  return { status, record };
+}
