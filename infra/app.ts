@@ -1,8 +1,12 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadDeploymentInputs } from './deployment-inputs.ts';
 import { AmigoQaStack } from './stacks/amigo-qa-stack.ts';
 
 const app = new App();
+
+// The operator's config and rules, validated now: a bad value fails the synth naming the field.
+loadDeploymentInputs({ config: app.node.tryGetContext('config'), rules: app.node.tryGetContext('rules') });
 
 // cdk-nag 3 runs as a policy-validation plugin: `cdk synth` fails while any AwsSolutions finding is
 // unacknowledged, and writes the details to cdk.out/validation-report.json.
