@@ -1,20 +1,16 @@
 // Archive worker: SQS batch of archive jobs -> one archived conversation each. Partial batch
 // failures report only the records that should come back.
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSRecord } from 'aws-lambda';
 import { writeOutcome } from '../../shared/archive/state.ts';
 import { type ArchiveJobMessage, ArchiveJobSchema, archiveJobId } from '../../shared/jobs.ts';
-import { logger, METRIC, metrics, tracer } from '../../shared/observability.ts';
+import { logger, METRIC, metrics } from '../../shared/observability.ts';
 import type { AmigoApi } from '../../shared/ports/amigo-api.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
+import { sqsBatchHandler } from '../../shared/runtime/middleware.ts';
 import { archiveConversation } from '../../shared/stages/archive-conversation.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
@@ -39,8 +35,6 @@ export interface ArchiveWorkerDeps {
 }
 
 export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerDeps>) {
-  const processor = new BatchProcessor(EventType.SQS);
-
   const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
     const deps = await getDeps();
     // Stop before Lambda does, so a slow conversation fails cleanly (and is delivered again)
@@ -132,20 +126,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
     );
   };
 
-  return middy((event: SQSEvent, context: Context) =>
-    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false }),
-  )
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
-    .use({
-      after: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-      onError: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-    });
+  return sqsBatchHandler(recordHandler, getDeps);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

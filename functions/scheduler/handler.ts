@@ -1,21 +1,18 @@
 // Scheduler: started nightly by EventBridge, or by its own hand-over message on the continuation
 // queue when the listing outgrew one invocation.
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context, ScheduledEvent, SQSEvent } from 'aws-lambda';
 import {
   type ArchiveJobMessage,
   type ContinueListingMessage,
   ContinueListingSchema,
 } from '../../shared/jobs.ts';
-import { logger, METRIC, metrics, tracer } from '../../shared/observability.ts';
+import { logger, METRIC, metrics } from '../../shared/observability.ts';
 import type { AmigoApi } from '../../shared/ports/amigo-api.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaSchedulerDeps } from '../../shared/runtime/lambda.ts';
+import { lambdaHandler } from '../../shared/runtime/middleware.ts';
 import { type FindStallsCounts, findStalls } from '../../shared/stages/find-stalls.ts';
 import {
   type ScheduleOptions,
@@ -59,7 +56,7 @@ function isSqs(event: SchedulerEvent): event is SQSEvent {
 }
 
 export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
-  return middy(async (event: SchedulerEvent, context: Context): Promise<SchedulerOutput> => {
+  return lambdaHandler(async (event: SchedulerEvent, context: Context): Promise<SchedulerOutput> => {
     const deps = await getDeps();
     const run = (resume?: ContinueListingMessage, since?: string) =>
       scheduleArchive(
@@ -104,18 +101,7 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
       });
     }
     return { archive: results, ...(stalls ? { stalls } : {}) };
-  })
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
-    .use({
-      after: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-      onError: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-    });
+  }, getDeps);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

@@ -1,20 +1,16 @@
 // Stall worker: SQS batch of stall jobs -> at most one recommend-responses call per stalled
 // interaction, recorded under stalled/ (shared/stages/request-recommendation.ts). Partial batch
 // failures report only the records that should come back.
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import type { TagSpec } from '../../shared/config/pipeline-config.ts';
-import { logger, METRIC, metrics, tracer } from '../../shared/observability.ts';
+import { logger, METRIC, metrics } from '../../shared/observability.ts';
 import type { AmigoApi } from '../../shared/ports/amigo-api.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaStallWorkerDeps } from '../../shared/runtime/lambda.ts';
+import { sqsBatchHandler } from '../../shared/runtime/middleware.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { requestRecommendation } from '../../shared/stages/request-recommendation.ts';
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../shared/stall/jobs.ts';
@@ -38,8 +34,6 @@ export interface StallWorkerDeps {
 }
 
 export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>) {
-  const processor = new BatchProcessor(EventType.SQS);
-
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     const deps = await getDeps();
     await runJobRecord(
@@ -94,20 +88,7 @@ export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>
     );
   };
 
-  return middy((event: SQSEvent, context: Context) =>
-    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false }),
-  )
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
-    .use({
-      after: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-      onError: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-    });
+  return sqsBatchHandler(recordHandler, getDeps);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

@@ -1,12 +1,7 @@
 // Tag worker: SQS batch of tag jobs -> the rules evaluated over each archived conversation and the
 // resulting tags written back to Amigo (within the 20-tag limit), with tags.json beside the archive.
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { logger, METRIC, metrics, tracer } from '../../shared/observability.ts';
+import type { SQSRecord } from 'aws-lambda';
+import { logger, METRIC, metrics } from '../../shared/observability.ts';
 import type { AmigoApi } from '../../shared/ports/amigo-api.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
@@ -14,6 +9,7 @@ import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import type { RuleSet } from '../../shared/rules/index.ts';
 import { lambdaTagWorkerDeps } from '../../shared/runtime/lambda.ts';
+import { sqsBatchHandler } from '../../shared/runtime/middleware.ts';
 import { applyTags, type TagOutcome } from '../../shared/stages/apply-tags.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { type TagJobMessage, TagJobSchema, tagJobId } from '../../shared/tags/jobs.ts';
@@ -34,8 +30,6 @@ export interface TagWorkerDeps {
 }
 
 export function createTagWorkerHandler(getDeps: () => Promise<TagWorkerDeps>) {
-  const processor = new BatchProcessor(EventType.SQS);
-
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     const deps = await getDeps();
     await runJobRecord(
@@ -76,20 +70,7 @@ export function createTagWorkerHandler(getDeps: () => Promise<TagWorkerDeps>) {
     );
   };
 
-  return middy((event: SQSEvent, context: Context) =>
-    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false }),
-  )
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
-    .use({
-      after: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-      onError: async () => {
-        await (await getDeps()).afterInvocation?.();
-      },
-    });
+  return sqsBatchHandler(recordHandler, getDeps);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

@@ -3,13 +3,12 @@
 // mistake fails naming the field path, the file (and line), and the fix. Unknown keys are errors
 // with a "did you mean", so a typo never silently falls back to a default. Credentials never live
 // here: the AMIGO_* environment variables carry them (shared/amigo/config.ts).
-import { readFileSync } from 'node:fs';
-import { dirname, extname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseRate, resolveRateLimits } from '../amigo/rate-limit.ts';
 import { ConfigurationError } from '../errors.ts';
 import { type OperationId, operationIds, type RateLimit } from '../openapi/index.ts';
+import { readSourceFile, suggest } from './source-file.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The resolved configuration
@@ -324,38 +323,6 @@ function leaf<T>(read: (value: unknown) => T) {
       return z.NEVER;
     }
   });
-}
-
-function suggest(word: string, candidates: readonly string[]): string | undefined {
-  const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
-  const exact = candidates.find((c) => norm(c) === norm(word));
-  if (exact) return exact;
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = levenshtein(norm(word), norm(c));
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 3))) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        (row[j - 1] as number) + 1,
-        (prev[j] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length] as number;
 }
 
 const rateLimitsSchema = z.record(z.string(), leaf(rateOf)).superRefine((limits, ctx) => {
@@ -677,62 +644,12 @@ export function defaultPipelineConfig(): PipelineConfig {
 
 /** Reads and validates a `.yaml`, `.yml` or `.json` config file. An empty file means every default. */
 export function loadPipelineConfig(path: string): PipelineConfig {
-  const ext = extname(path).toLowerCase();
-  if (!['.yaml', '.yml', '.json'].includes(ext)) {
-    throw new ConfigurationError(
-      path,
-      ext ? `has the extension "${ext}"` : 'has no extension',
-      'Name the config file with .yaml, .yml or .json',
-    );
-  }
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    throw new ConfigurationError(
-      path,
-      code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code})`,
-      'Check the path given to --config, or start from a copy of examples/amigo-qa.yaml',
-    );
-  }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  const lineOf = (p: Path): number | undefined => {
-    for (let n = p.length; n > 0; n--) {
-      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range) return lineCounter.linePos(node.range[0]).line;
-    }
-    return undefined;
-  };
-  let input: unknown;
-  if (ext === '.json') {
-    try {
-      input = JSON.parse(text);
-    } catch (error) {
-      throw new ConfigurationError(
-        path,
-        `is not valid JSON: ${(error as Error).message}`,
-        'Check the commas and quotes near that position, or write the file as YAML',
-      );
-    }
-  } else {
-    const syntax = doc.errors[0];
-    if (syntax) {
-      throw new ConfigurationError(
-        path,
-        `is not valid YAML: ${syntax.message.split('\n')[0]}`,
-        'Check the indentation (spaces, not tabs), the colons and the quoting on that line',
-      );
-    }
-    input = doc.toJS({ maxAliasCount: 100 });
-  }
-  const resolved = resolve(path);
-  return resolveConfig(input, {
-    source: path,
-    baseDir: dirname(resolved),
-    lineOf: doc.errors.length === 0 ? lineOf : undefined,
-  });
+  const { input, lineOf } = readSourceFile(
+    path,
+    'config file',
+    'Check the path given to --config, or start from a copy of examples/amigo-qa.yaml',
+  );
+  return resolveConfig(input, { source: path, baseDir: dirname(resolve(path)), lineOf });
 }
 
 /** The configuration with command-line flags applied, each validated like its file setting. */

@@ -29,11 +29,9 @@
 // condition that matched. A value may only use a fact that every way its `when` can match
 // captures (checked here). Rendered facts are sanitised to the tag pattern: every run of characters
 // outside letters, digits, _ and spaces becomes `_` (`verify-identity` -> `verify_identity`).
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from '../config/pipeline-config.ts';
+import { readSourceFile, suggest } from '../config/source-file.ts';
 import { ConfigurationError } from '../errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -276,39 +274,6 @@ function describe(value: unknown): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date);
-}
-
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        (row[j - 1] as number) + 1,
-        (prev[j] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length] as number;
-}
-
-/** The closest candidate to `word`, when one is close enough to be a typo. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
-  const exact = candidates.find((c) => norm(c) === norm(word));
-  if (exact) return exact;
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = levenshtein(norm(word), norm(c));
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 3))) ? best : undefined;
 }
 
 function didYouMean(word: string, candidates: readonly string[]): string {
@@ -1112,55 +1077,10 @@ export function parseRules(input: unknown, source: string): RuleSet {
 
 /** Reads and validates a `.yaml`, `.yml` or `.json` rules file. Throws a ConfigurationError. */
 export function loadRules(path: string): RuleSet {
-  const ext = extname(path).toLowerCase();
-  if (!['.yaml', '.yml', '.json'].includes(ext)) {
-    throw new ConfigurationError(
-      path,
-      ext ? `has the extension "${ext}"` : 'has no extension',
-      'Name the rules file with .yaml, .yml or .json',
-    );
-  }
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    throw new ConfigurationError(
-      path,
-      code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code})`,
-      'Check the path, or start from a copy of examples/rules.yaml',
-    );
-  }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  let input: unknown;
-  if (ext === '.json') {
-    try {
-      input = JSON.parse(text);
-    } catch (error) {
-      throw new ConfigurationError(
-        path,
-        `is not valid JSON: ${(error as Error).message}`,
-        'Check the commas and quotes near that position, or write the file as YAML',
-      );
-    }
-  } else {
-    const syntax = doc.errors[0];
-    if (syntax) {
-      throw new ConfigurationError(
-        path,
-        `is not valid YAML: ${syntax.message.split('\n')[0]}`,
-        'Check the indentation (spaces, not tabs), the colons and the quoting on that line',
-      );
-    }
-    input = doc.toJS({ maxAliasCount: 100 });
-  }
-  const lineOf = (p: Path): number | undefined => {
-    for (let n = p.length; n > 0; n--) {
-      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range) return lineCounter.linePos(node.range[0]).line;
-    }
-    return undefined;
-  };
-  return resolveRuleSet(input, path, doc.errors.length === 0 ? lineOf : undefined);
+  const { input, lineOf } = readSourceFile(
+    path,
+    'rules file',
+    'Check the path, or start from a copy of examples/rules.yaml',
+  );
+  return resolveRuleSet(input, path, lineOf);
 }
