@@ -55,6 +55,7 @@ export const USER_FOLLOW_UPS = [
   'How long will that take?',
   'Is there any cost involved?',
   'Please go ahead.',
+  'Can I speak to a real person about this?',
 ];
 
 export const AGENT_REPLIES = [

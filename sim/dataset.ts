@@ -618,7 +618,7 @@ export class Dataset {
 
   private toolCall(rng: Rng): ToolCallLog {
     const name = rng.pick(TOOLS);
-    const slow = rng.chance(0.12);
+    const slow = rng.chance(0.015);
     const duration = slow ? rng.float(10, 45) : rng.float(0.02, 3);
     return {
       tool_name: name,
