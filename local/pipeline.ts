@@ -170,9 +170,15 @@ async function stallOutcomes(
 ): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for await (const object of store.list(`stalled/org=${organizationId}/`)) {
+    if (!object.key.endsWith('.json')) continue;
     const found = await store.get(object.key);
     if (!found) continue;
-    const record = parseStallRecord(found.body);
+    let record: ReturnType<typeof parseStallRecord>;
+    try {
+      record = parseStallRecord(found.body);
+    } catch {
+      continue; // not a stall record (a stray file): the summary counts only ours
+    }
     if (Date.parse(record.requested_at) < since) continue;
     counts[record.status] = (counts[record.status] ?? 0) + 1;
   }

@@ -24,6 +24,7 @@ export const METRIC = {
   tagsPosted: 'TagPosts',
   tagsDropped: 'TagsDroppedAtLimit',
   stallsEnqueued: 'StallJobsEnqueued',
+  stallScanFailures: 'StallScanFailures',
   recommendationsRequested: 'RecommendationsRequested',
   recommendationsRejected: 'RecommendationsRejected',
 } as const;

@@ -268,11 +268,12 @@ export async function applyRules(
         },
         { amigo, store, rules: ruleSet, clock: systemClock, dryRun: Boolean(options.dryRun) },
       );
-      if (outcome.status === 'posted') tally.posted++;
+      const planned = Object.keys(outcome.plan.updates).length + outcome.plan.deletes.length;
+      if (outcome.status === 'posted' || (outcome.status === 'dry-run' && planned > 0)) tally.posted++;
       else if (outcome.status === 'rejected') tally.rejected++;
       else tally.unchanged++;
-      const applied = outcome.record.applied;
-      if (outcome.status === 'posted') {
+      const applied = outcome.status === 'dry-run' ? outcome.plan : outcome.record.applied;
+      if (outcome.status === 'posted' || (outcome.status === 'dry-run' && planned > 0)) {
         out(
           `${ref.conversationId}: set ${JSON.stringify(applied.updates)}${applied.deletes.length ? `, removed ${applied.deletes.join(', ')}` : ''}`,
         );
@@ -283,7 +284,7 @@ export async function applyRules(
     }
   }
   out(
-    `${refs.length} archived conversation(s) since ${options.since}: ${tally.posted} tagged, ${tally.unchanged} unchanged${options.dryRun ? ' (dry run: nothing posted)' : ''}, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
+    `${refs.length} archived conversation(s) since ${options.since}: ${tally.posted} ${options.dryRun ? 'would be tagged (dry run: nothing posted)' : 'tagged'}, ${tally.unchanged} unchanged, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
   );
   return tally.failed > 0 ? 1 : 0;
 }

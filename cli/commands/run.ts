@@ -54,8 +54,12 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
     for (const id of record.num_messages_mismatches) out(`                ${id}`);
   }
   if (s.failedToEnqueue > 0) out(`  NOT ENQUEUED  ${s.failedToEnqueue} (they are listed again next run)`);
+  // Archive failures fail the run; tag and stall failures are reported but do not (the archive,
+  // the run's promise, is complete without them).
+  const archiveFailures = result.deadLetters.filter((d) => d.queue === 'archive' || d.queue === 'scheduler');
   for (const d of result.deadLetters) {
-    out(`  FAILED        ${d.conversationId ?? '(unreadable job)'} [${d.queue}] ${d.code}: ${d.reason}`);
+    const label = archiveFailures.includes(d) ? 'FAILED       ' : 'WARNING      ';
+    out(`  ${label} ${d.conversationId ?? '(unreadable job)'} [${d.queue}] ${d.code}: ${d.reason}`);
   }
   if (result.tagging) {
     const t = result.tagging;
@@ -78,7 +82,7 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   out(`  watermark     ${record.watermark.previous ?? '(none)'} -> ${record.watermark.next ?? '(none)'}`);
   out(`  archive       ${result.archive}`);
   out(`  run record    runs/${result.runId}.json`);
-  return result.deadLetters.length === 0 && (a?.failed ?? 0) === 0 && s.failedToEnqueue === 0;
+  return archiveFailures.length === 0 && (a?.failed ?? 0) === 0 && s.failedToEnqueue === 0;
 }
 
 export function registerRunCommand(program: Command): void {

@@ -10,7 +10,7 @@ import type { Clock } from '../../shared/ports/clock.ts';
 import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
-import { sqsBatchHandler } from '../../shared/runtime/middleware.ts';
+import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { archiveConversation } from '../../shared/stages/archive-conversation.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
@@ -35,8 +35,9 @@ export interface ArchiveWorkerDeps {
 }
 
 export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerDeps>) {
+  const tracked = trackDeps(getDeps);
   const recordHandler = async (record: SQSRecord, context?: Context): Promise<void> => {
-    const deps = await getDeps();
+    const deps = await tracked.get();
     // Stop before Lambda does, so a slow conversation fails cleanly (and is delivered again)
     // instead of running on in a frozen container.
     const remaining = context?.getRemainingTimeInMillis();
@@ -126,7 +127,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
     );
   };
 
-  return sqsBatchHandler(recordHandler, getDeps);
+  return sqsBatchHandler(recordHandler, tracked);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

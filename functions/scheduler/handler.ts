@@ -1,6 +1,7 @@
 // Scheduler: started nightly by EventBridge, or by its own hand-over message on the continuation
 // queue when the listing outgrew one invocation.
 import type { Context, ScheduledEvent, SQSEvent } from 'aws-lambda';
+import { redactText } from '../../shared/errors.ts';
 import {
   type ArchiveJobMessage,
   type ContinueListingMessage,
@@ -12,7 +13,7 @@ import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import type { Clock } from '../../shared/ports/clock.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaSchedulerDeps } from '../../shared/runtime/lambda.ts';
-import { lambdaHandler } from '../../shared/runtime/middleware.ts';
+import { lambdaHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { type FindStallsCounts, findStalls } from '../../shared/stages/find-stalls.ts';
 import {
   type ScheduleOptions,
@@ -56,8 +57,9 @@ function isSqs(event: SchedulerEvent): event is SQSEvent {
 }
 
 export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
+  const tracked = trackDeps(getDeps);
   return lambdaHandler(async (event: SchedulerEvent, context: Context): Promise<SchedulerOutput> => {
-    const deps = await getDeps();
+    const deps = await tracked.get();
     const run = (resume?: ContinueListingMessage, since?: string) =>
       scheduleArchive(
         { ...deps.options, ...(since ? { since } : {}) },
@@ -75,10 +77,15 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
       }
     }
     let stalls: FindStallsCounts | undefined;
-    if (!isSqs(event)) {
-      const tasks = event.tasks ?? ['archive', 'stalls'];
-      if (tasks.includes('archive')) results.push(await run(undefined, event.since));
-      if (tasks.includes('stalls') && deps.stalls) {
+    // A hand-over's last invocation finishes the listing and then looks for stalls.
+    const tasks = isSqs(event) ? ['stalls'] : (event.tasks ?? ['archive', 'stalls']);
+    if (!isSqs(event) && tasks.includes('archive')) results.push(await run(undefined, event.since));
+    // Stall detection never puts the archive run at risk: it runs only when the listing finished
+    // in this invocation (not while a hand-over continues it), stops in time, and its failure
+    // is logged, not thrown (the archive jobs are already out and the watermark moved).
+    const listingDone = results.every((r) => r.status === 'listed');
+    if (tasks.includes('stalls') && deps.stalls && listingDone) {
+      try {
         stalls = await findStalls(
           {
             organizationId: deps.options.organizationId,
@@ -86,10 +93,22 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
             ...(deps.options.serviceIds ? { serviceIds: deps.options.serviceIds } : {}),
             runId: results[0]?.runId ?? null,
           },
-          { amigo: deps.stalls.amigo, store: deps.store, jobs: deps.stalls.jobs, clock: deps.clock },
+          {
+            amigo: deps.stalls.amigo,
+            store: deps.store,
+            jobs: deps.stalls.jobs,
+            clock: deps.clock,
+            remainingTimeMs: () => context.getRemainingTimeInMillis(),
+          },
         );
         metrics.addMetric(METRIC.stallsEnqueued, 'Count', stalls.enqueued);
         logger.info('Stall detection done', { ...stalls });
+      } catch (error) {
+        metrics.addMetric(METRIC.stallScanFailures, 'Count', 1);
+        logger.error('Stall detection failed; the next scan tries again', {
+          error: error instanceof Error ? error.name : 'unknown',
+          message: error instanceof Error ? redactText(error.message) : undefined,
+        });
       }
     }
     for (const result of results) {
@@ -101,7 +120,7 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
       });
     }
     return { archive: results, ...(stalls ? { stalls } : {}) };
-  }, getDeps);
+  }, tracked);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

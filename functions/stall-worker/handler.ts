@@ -10,7 +10,7 @@ import type { Clock } from '../../shared/ports/clock.ts';
 import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaStallWorkerDeps } from '../../shared/runtime/lambda.ts';
-import { sqsBatchHandler } from '../../shared/runtime/middleware.ts';
+import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { requestRecommendation } from '../../shared/stages/request-recommendation.ts';
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../shared/stall/jobs.ts';
@@ -34,8 +34,9 @@ export interface StallWorkerDeps {
 }
 
 export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>) {
+  const tracked = trackDeps(getDeps);
   const recordHandler = async (record: SQSRecord): Promise<void> => {
-    const deps = await getDeps();
+    const deps = await tracked.get();
     await runJobRecord(
       record,
       {
@@ -88,7 +89,7 @@ export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>
     );
   };
 
-  return sqsBatchHandler(recordHandler, getDeps);
+  return sqsBatchHandler(recordHandler, tracked);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

@@ -9,13 +9,13 @@ import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import type { RuleSet } from '../../shared/rules/index.ts';
 import { lambdaTagWorkerDeps } from '../../shared/runtime/lambda.ts';
-import { sqsBatchHandler } from '../../shared/runtime/middleware.ts';
+import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { applyTags, type TagOutcome } from '../../shared/stages/apply-tags.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
 import { type TagJobMessage, TagJobSchema, tagJobId } from '../../shared/tags/jobs.ts';
 
 export interface TagWorkerDeps {
-  readonly amigo: Pick<AmigoApi, 'modifyTags'>;
+  readonly amigo: Pick<AmigoApi, 'modifyTags' | 'conversationPages'>;
   readonly store: ArchiveStore;
   readonly clock: Clock;
   readonly rules: RuleSet;
@@ -30,8 +30,9 @@ export interface TagWorkerDeps {
 }
 
 export function createTagWorkerHandler(getDeps: () => Promise<TagWorkerDeps>) {
+  const tracked = trackDeps(getDeps);
   const recordHandler = async (record: SQSRecord): Promise<void> => {
-    const deps = await getDeps();
+    const deps = await tracked.get();
     await runJobRecord(
       record,
       {
@@ -70,7 +71,7 @@ export function createTagWorkerHandler(getDeps: () => Promise<TagWorkerDeps>) {
     );
   };
 
-  return sqsBatchHandler(recordHandler, getDeps);
+  return sqsBatchHandler(recordHandler, tracked);
 }
 
 // Lambda wiring: dependencies built once per cold start from the environment (shared/runtime).

@@ -25,27 +25,41 @@ import type { TagJobMessage } from '../tags/jobs.ts';
 const nonEmpty = z.string().trim().min(1, 'is not set');
 const url = z.url('must be a URL');
 
-export const LambdaEnvSchema = z.object({
-  ARCHIVE_BUCKET: nonEmpty,
-  ARCHIVE_PREFIX: z.string().default(''),
-  ARCHIVE_QUEUE_URL: url,
-  ARCHIVE_DLQ_URL: url,
-  SCHEDULER_QUEUE_URL: url,
-  RATE_BUDGET_TABLE: nonEmpty,
-  /** Secrets Manager secret holding AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and optionally AMIGO_BASE_URL) as JSON. */
-  AMIGO_SECRET_ARN: nonEmpty,
-  /** The pipeline configuration (the config file's content as JSON), validated like the file. */
-  PIPELINE_CONFIG: z.string().default('{}'),
-  MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
-  /** The stall queue and its dead-letter queue; both unset: stall detection off. */
-  STALL_QUEUE_URL: url.optional(),
-  STALL_DLQ_URL: url.optional(),
-  /** The tag queue and its dead-letter queue; both unset: no tagging. */
-  TAG_QUEUE_URL: url.optional(),
-  TAG_DLQ_URL: url.optional(),
-  /** The rules file's content (YAML or JSON), validated at cold start like the file (and at synth). */
-  RULES: z.string().optional(),
-});
+export const LambdaEnvSchema = z
+  .object({
+    ARCHIVE_BUCKET: nonEmpty,
+    ARCHIVE_PREFIX: z.string().default(''),
+    ARCHIVE_QUEUE_URL: url,
+    ARCHIVE_DLQ_URL: url,
+    SCHEDULER_QUEUE_URL: url,
+    RATE_BUDGET_TABLE: nonEmpty,
+    /** Secrets Manager secret holding AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and optionally AMIGO_BASE_URL) as JSON. */
+    AMIGO_SECRET_ARN: nonEmpty,
+    /** The pipeline configuration (the config file's content as JSON), validated like the file. */
+    PIPELINE_CONFIG: z.string().default('{}'),
+    MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
+    /** The stall queue and its dead-letter queue; both unset: stall detection off. */
+    STALL_QUEUE_URL: url.optional(),
+    STALL_DLQ_URL: url.optional(),
+    /** The tag queue and its dead-letter queue; both unset: no tagging. */
+    TAG_QUEUE_URL: url.optional(),
+    TAG_DLQ_URL: url.optional(),
+    /** The rules file's content (YAML or JSON), validated at cold start like the file (and at synth). */
+    RULES: z.string().optional(),
+  })
+  .refine((env) => Boolean(env.STALL_QUEUE_URL) === Boolean(env.STALL_DLQ_URL), {
+    message: 'must be set together with STALL_DLQ_URL (both or neither)',
+    path: ['STALL_QUEUE_URL'],
+  })
+  .refine(
+    (env) =>
+      Boolean(env.TAG_QUEUE_URL) === Boolean(env.TAG_DLQ_URL) &&
+      Boolean(env.TAG_QUEUE_URL) === Boolean(env.RULES?.trim()),
+    {
+      message: 'must be set together with TAG_DLQ_URL and RULES (all or none)',
+      path: ['TAG_QUEUE_URL'],
+    },
+  );
 export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
 
 export function readLambdaEnv(env: NodeJS.ProcessEnv = process.env): LambdaEnv {
@@ -140,6 +154,18 @@ export interface LambdaRuntime {
   readonly sqs: SQSClient;
 }
 
+/** Runs `build` once and keeps its result; a failure is not kept, so the next call tries again. */
+function once<T>(build: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= build().catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
+
 let runtime: Promise<LambdaRuntime> | undefined;
 
 /** Built once per cold start and reused by every invocation of the container. */
@@ -181,7 +207,7 @@ export function lambdaRuntime(): Promise<LambdaRuntime> {
   return runtime;
 }
 
-export async function lambdaArchiveWorkerDeps() {
+export const lambdaArchiveWorkerDeps = once(async () => {
   const r = await lambdaRuntime();
   const tags = tagQueue(r);
   return {
@@ -197,7 +223,7 @@ export async function lambdaArchiveWorkerDeps() {
     ...(tags ? { tagJobs: tags } : {}),
     afterInvocation: () => r.budget.flush(),
   };
-}
+});
 
 export function readRules(env: LambdaEnv): RuleSet | undefined {
   if (!env.RULES?.trim()) return undefined;
@@ -220,7 +246,7 @@ function tagQueue(r: LambdaRuntime): SqsJobQueue<TagJobMessage> | undefined {
     : undefined;
 }
 
-export async function lambdaTagWorkerDeps() {
+export const lambdaTagWorkerDeps = once(async () => {
   const r = await lambdaRuntime();
   const jobs = tagQueue(r);
   const rules = readRules(r.env);
@@ -247,7 +273,7 @@ export async function lambdaTagWorkerDeps() {
     maxReceiveCount: r.env.MAX_RECEIVE_COUNT,
     afterInvocation: () => r.budget.flush(),
   };
-}
+});
 
 function stallQueue(r: LambdaRuntime): SqsJobQueue<StallJobMessage> | undefined {
   return r.env.STALL_QUEUE_URL
@@ -255,7 +281,7 @@ function stallQueue(r: LambdaRuntime): SqsJobQueue<StallJobMessage> | undefined 
     : undefined;
 }
 
-export async function lambdaStallWorkerDeps() {
+export const lambdaStallWorkerDeps = once(async () => {
   const r = await lambdaRuntime();
   const jobs = stallQueue(r);
   if (!jobs || !r.env.STALL_DLQ_URL) {
@@ -276,9 +302,9 @@ export async function lambdaStallWorkerDeps() {
     tag: r.pipeline.stall.tag,
     afterInvocation: () => r.budget.flush(),
   };
-}
+});
 
-export async function lambdaSchedulerDeps() {
+export const lambdaSchedulerDeps = once(async () => {
   const r = await lambdaRuntime();
   const stalls = stallQueue(r);
   return {
@@ -300,4 +326,4 @@ export async function lambdaSchedulerDeps() {
     },
     afterInvocation: () => r.budget.flush(),
   };
-}
+});

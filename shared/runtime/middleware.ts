@@ -13,12 +13,35 @@ interface WithAfterInvocation {
   readonly afterInvocation?: () => Promise<void>;
 }
 
+/** A function's dependencies, remembering the last ones built so the after-hook never builds them. */
+export interface TrackedDeps<D> {
+  get(): Promise<D>;
+  built(): D | undefined;
+}
+
+export function trackDeps<D>(getDeps: () => Promise<D>): TrackedDeps<D> {
+  let built: D | undefined;
+  return {
+    get: async () => {
+      built = await getDeps();
+      return built;
+    },
+    built: () => built,
+  };
+}
+
 export function lambdaHandler<E, R>(
   fn: (event: E, context: Context) => Promise<R>,
-  getDeps: () => Promise<WithAfterInvocation>,
+  deps: TrackedDeps<WithAfterInvocation>,
 ) {
+  // Runs once per invocation, success or not; a failure here is logged, never allowed to replace
+  // the invocation's own error or result.
   const after = async () => {
-    await (await getDeps()).afterInvocation?.();
+    try {
+      await deps.built()?.afterInvocation?.();
+    } catch (error) {
+      logger.warn('After-invocation hook failed', { error: error instanceof Error ? error.name : 'unknown' });
+    }
   };
   return middy(fn)
     .use(captureLambdaHandler(tracer))
@@ -33,12 +56,12 @@ export function lambdaHandler<E, R>(
  */
 export function sqsBatchHandler(
   handleRecord: (record: SQSRecord, context?: Context) => Promise<void>,
-  getDeps: () => Promise<WithAfterInvocation>,
+  deps: TrackedDeps<WithAfterInvocation>,
 ) {
   const processor = new BatchProcessor(EventType.SQS);
   return lambdaHandler(
     (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
       processPartialResponse(event, handleRecord, processor, { context, processInParallel: false }),
-    getDeps,
+    deps,
   );
 }

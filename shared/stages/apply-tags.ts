@@ -22,7 +22,7 @@ export interface TagJob {
 }
 
 export interface TagDeps {
-  readonly amigo: Pick<AmigoApi, 'modifyTags'>;
+  readonly amigo: Pick<AmigoApi, 'modifyTags' | 'conversationPages'>;
   readonly store: ArchiveStore;
   readonly rules: RuleSet;
   readonly clock: Clock;
@@ -66,6 +66,8 @@ export interface TagsRecord {
 export type TagOutcome = {
   readonly status: 'posted' | 'unchanged' | 'rejected' | 'dry-run';
   readonly record: TagsRecord;
+  /** The changes planned (sent unless dry-run, rejected or empty). */
+  readonly plan: TagPlan;
 };
 
 /**
@@ -79,7 +81,15 @@ export function planTags(current: Record<string, string | null>, evaluation: Eva
   const updates: Record<string, string | null> = {};
   const dropped: DroppedTag[] = [];
   let count = afterDeletes.size;
-  for (const [key, value] of Object.entries(evaluation.updates)) {
+  // Rules earlier in the file come first when room runs out: order keys by the rule that set them.
+  const ruleOf = new Map<string, number>();
+  evaluation.results.forEach((result, index) => {
+    if (result.matched) for (const key of Object.keys(result.set)) ruleOf.set(key, index);
+  });
+  const ordered = Object.entries(evaluation.updates).sort(
+    ([a], [b]) => (ruleOf.get(a) ?? Number.MAX_SAFE_INTEGER) - (ruleOf.get(b) ?? Number.MAX_SAFE_INTEGER),
+  );
+  for (const [key, value] of ordered) {
     if (afterDeletes.has(key)) {
       if (current[key] !== value) updates[key] = value;
       continue;
@@ -98,6 +108,16 @@ export function planTags(current: Record<string, string | null>, evaluation: Eva
   return { updates, deletes, dropped, resultingCount: count };
 }
 
+async function currentTags(
+  amigo: Pick<AmigoApi, 'conversationPages'>,
+  id: string,
+): Promise<Record<string, string | null> | undefined> {
+  for await (const page of amigo.conversationPages({ id: [id], limit: 1 })) {
+    return page.items[0] ? { ...page.items[0].tags } : undefined;
+  }
+  return undefined;
+}
+
 async function readPrevious(store: ArchiveStore, key: string): Promise<TagsRecord | undefined> {
   const found = await store.get(key);
   return found ? (JSON.parse(found.body.toString('utf8')) as TagsRecord) : undefined;
@@ -111,21 +131,34 @@ export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome>
   // What the conversation holds: the archived tags, or where our last evaluation left them.
   const tagsKey = `${prefix}${TAGS_FILE}`;
   const previous = await readPrevious(deps.store, tagsKey);
-  const current: Record<string, string | null> = { ...(previous?.after ?? archived.conversation.tags) };
-  const plan = planTags(current, evaluation);
-  const changes = Object.keys(plan.updates).length + plan.deletes.length;
+  let current: Record<string, string | null> = { ...(previous?.after ?? archived.conversation.tags) };
+  let plan = planTags(current, evaluation);
+  const changes = (p: TagPlan) => Object.keys(p.updates).length + p.deletes.length;
 
   let posted = false;
   let rejected: string | undefined;
-  if (changes > 0 && !deps.dryRun) {
+  if (changes(plan) > 0 && !deps.dryRun) {
     try {
       await deps.amigo.modifyTags(job.conversationId, { updates: plan.updates, deletes: plan.deletes });
       posted = true;
     } catch (error) {
-      // A 400 means the conversation changed under us (someone else added tags): record it; a
-      // retry would only draw the same 400.
       if (!(error instanceof AmigoRequestError && error.status === 400)) throw error;
-      rejected = error.message;
+      // The conversation holds tags we did not know of (someone added them since the archive):
+      // read what it holds now (one call) and plan once more within the limit.
+      const live = await currentTags(deps.amigo, job.conversationId);
+      if (live) {
+        current = live;
+        plan = planTags(current, evaluation);
+        try {
+          if (changes(plan) > 0) {
+            await deps.amigo.modifyTags(job.conversationId, { updates: plan.updates, deletes: plan.deletes });
+            posted = true;
+          }
+        } catch (again) {
+          if (!(again instanceof AmigoRequestError && again.status === 400)) throw again;
+          rejected = again.message;
+        }
+      } else rejected = error.message;
     }
   }
   const after = { ...current };
@@ -153,5 +186,5 @@ export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome>
     });
   }
   const status = deps.dryRun ? 'dry-run' : rejected ? 'rejected' : posted ? 'posted' : 'unchanged';
-  return { status, record };
+  return { status, record, plan };
 }

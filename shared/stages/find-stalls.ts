@@ -12,6 +12,7 @@
 import type { MessageQuery } from '../amigo/client.ts';
 import { mapLimit } from '../concurrency.ts';
 import { conversationId, interactionId, type MessageId, type RunId } from '../ids.ts';
+import { logger } from '../observability.ts';
 import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
@@ -40,6 +41,8 @@ export interface FindStallsDeps {
   readonly signal?: AbortSignal;
   /** Conversations checked at once (store reads, one message page each). @default 8 */
   readonly concurrency?: number;
+  /** Milliseconds the invocation has left; the scan stops between pages below 30 s. */
+  readonly remainingTimeMs?: () => number;
 }
 
 export interface FindStallsCounts {
@@ -59,6 +62,10 @@ export interface FindStallsCounts {
   pages: number;
   /** Message pages read (at most one per conversation). */
   messageReads: number;
+  /** Conversations whose check failed (deleted meanwhile, a refused read): tried again next scan. */
+  failed: number;
+  /** The scan stopped early to stay within the invocation's time; the rest waits for the next scan. */
+  stoppedForTime: boolean;
 }
 
 /** The newest user or agent message: the first item of one newest-first page, nothing more. */
@@ -97,7 +104,8 @@ async function knownStalls(
 
 type Verdict =
   | { readonly kind: 'alreadyRequested' | 'notConcluded' | 'fresh' }
-  | { readonly kind: 'candidate'; readonly job: Job<StallJobMessage> };
+  | { readonly kind: 'candidate'; readonly job: Job<StallJobMessage> }
+  | { readonly kind: 'failed' };
 
 export async function findStalls(
   options: FindStallsOptions,
@@ -115,6 +123,8 @@ export async function findStalls(
     failedToEnqueue: 0,
     pages: 0,
     messageReads: 0,
+    failed: 0,
+    stoppedForTime: false,
   };
   const query = {
     is_finished: false,
@@ -165,7 +175,17 @@ export async function findStalls(
     counts.pages++;
     counts.unfinished += page.items.length;
     // The listing filters on is_finished; a conversation finishing meanwhile is Amigo's 400 later.
-    const verdicts = await mapLimit(page.items, deps.concurrency ?? 8, judge);
+    // One conversation that cannot be checked must not cost the others their check.
+    const verdicts = await mapLimit(page.items, deps.concurrency ?? 8, (c) =>
+      judge(c).catch((error: unknown): Verdict => {
+        if (signal?.aborted) throw error;
+        logger.warn('Stall check failed; the next scan tries again', {
+          conversationId: c.id,
+          error: error instanceof Error ? error.name : 'unknown',
+        });
+        return { kind: 'failed' };
+      }),
+    );
     const jobs: Job<StallJobMessage>[] = [];
     for (const verdict of verdicts) {
       if (verdict.kind === 'candidate') jobs.push(verdict.job);
@@ -176,6 +196,10 @@ export async function findStalls(
       const { failed } = await deps.jobs.send(jobs);
       counts.enqueued += jobs.length - failed.length;
       counts.failedToEnqueue += failed.length;
+    }
+    if (deps.remainingTimeMs && deps.remainingTimeMs() < 30_000) {
+      counts.stoppedForTime = true;
+      break;
     }
   }
   return counts;

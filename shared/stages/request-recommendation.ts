@@ -91,6 +91,9 @@ function describe(error: unknown): { code: string; message: string } {
 /** Errors after which Amigo certainly did not generate anything. */
 function certainlyNotProcessed(error: unknown): boolean {
   if (error instanceof AuthenticationError) return true;
+  // A failure of another call (the sign-in before it) means the recommend request was never sent.
+  const operationId = error instanceof AmigoQaError ? error.context.operationId : undefined;
+  if (typeof operationId === 'string' && operationId !== 'recommend-responses-for-interaction') return true;
   return (
     error instanceof AmigoUnavailableError &&
     (error.status === 408 || error.status === 429 || error.status === 503)

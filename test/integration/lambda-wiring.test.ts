@@ -190,6 +190,12 @@ describe('Lambda wiring', () => {
     expect(() => readLambdaEnv({ ...process.env, ARCHIVE_QUEUE_URL: 'not a url' })).toThrow(
       /ARCHIVE_QUEUE_URL: must be a URL/,
     );
+    expect(() => readLambdaEnv({ ...process.env, STALL_DLQ_URL: undefined })).toThrow(
+      /STALL_QUEUE_URL: must be set together with STALL_DLQ_URL/,
+    );
+    expect(() => readLambdaEnv({ ...process.env, RULES: undefined })).toThrow(
+      /TAG_QUEUE_URL: must be set together/,
+    );
   });
 
   it('when the secret lacks a key, then the error names the key and never shows a value', async () => {

@@ -156,6 +156,35 @@ describe('applyTags', () => {
     expect(sim.control.stats().calls['modify-tags-of-conversation']?.['400'] ?? 0).toBe(0);
   });
 
+  it('when someone added tags since the archive and the post is refused, then the live tags are read once and the plan fits', async () => {
+    const { sim, store, amigo, archive } = await setup();
+    const crowded = sim.control.conversations().find((c) => {
+      const n = Object.keys(c.tags).length;
+      return c.is_finished && c.is_analyzed && n >= 10 && n < MAX_TAGS;
+    }) as ConversationInstance;
+    expect(crowded).toBeDefined();
+    const job = await archive(crowded);
+    // Another tool fills the conversation to the limit after the archive.
+    const room = MAX_TAGS - Object.keys(crowded.tags).length;
+    const others = Object.fromEntries(Array.from({ length: room }, (_, i) => [`other_${i}`, 'x']));
+    await amigo.modifyTags(crowded.id, { updates: others, deletes: [] });
+    const two = parseRules(
+      {
+        rules: [
+          { name: 'two', when: { conversation: { analyzed: true } }, set: { qa_one: 'yes', qa_two: 'yes' } },
+        ],
+      },
+      'inline',
+    );
+
+    const outcome = await applyTags(job, { amigo, store, rules: two, clock: systemClock });
+
+    expect(Object.keys(sim.control.conversation(crowded.id)?.tags ?? {})).toHaveLength(MAX_TAGS);
+    expect(outcome.record.dropped.map((d) => d.key)).toEqual(['qa_one', 'qa_two']);
+    expect(outcome.record.after).toEqual(sim.control.conversation(crowded.id)?.tags);
+    expect(sim.control.stats().calls['modify-tags-of-conversation']?.['400']).toBe(1);
+  });
+
   it('when the example rules file runs over archived conversations, then it loads and tags without errors', async () => {
     const { sim, store, amigo, archive } = await setup();
     const rules = loadRules('examples/rules.yaml');
@@ -198,6 +227,25 @@ describe('planTags', () => {
   it('when the conversation is full, then changing an existing tag still goes through', () => {
     const current = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`t${i}`, 'v']));
     expect(planTags(current, evaluation({ t3: 'changed' })).updates).toEqual({ t3: 'changed' });
+  });
+
+  it('when room runs out, then the tags of rules earlier in the file are kept, whatever the keys', () => {
+    const current = Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`t${i}`, 'v']));
+    const result = (rule: string, set: Record<string, string>) => ({
+      rule,
+      matched: true,
+      reasons: [],
+      set,
+      remove: [],
+    });
+    const plan = planTags(current, {
+      results: [result('first', { zzz_first: 'yes' }), result('last', { aaa_last: 'yes' })],
+      updates: { aaa_last: 'yes', zzz_first: 'yes' },
+      deletes: [],
+    });
+
+    expect(Object.keys(plan.updates)).toEqual(['zzz_first']);
+    expect(plan.dropped.map((d) => d.key)).toEqual(['aaa_last']);
   });
 
   it('when a delete names a tag the conversation lacks, then it is not sent', () => {

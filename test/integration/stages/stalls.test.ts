@@ -258,9 +258,44 @@ describe('findStalls', () => {
     await findStalls(options, scanDeps);
     expect(jobs.jobs.map((j) => j.body.conversationId)).toContain(first[0]);
   });
+
+  it('when one conversation cannot be checked, then it is counted and every other one still is', async () => {
+    const { sim, jobs, options, scanDeps } = await setup();
+    const expected = expectedStalls(sim, options.afterMs);
+    sim.control.enqueueFaults([{ operation: 'get-conversation-messages', kind: 'status', status: 404 }]);
+
+    const counts = await findStalls(options, scanDeps);
+
+    expect(counts.failed).toBe(1);
+    expect(jobs.jobs.length).toBeGreaterThanOrEqual(expected.size - 1);
+    expect(counts.enqueued + counts.failed).toBeGreaterThanOrEqual(expected.size);
+  });
 });
 
 describe('requestRecommendation', () => {
+  it('when the sign-in before the request fails, then the claim is released and a redelivery asks', async () => {
+    const { sim, jobs, options, scanDeps, requestDeps } = await setup();
+    await findStalls(options, scanDeps);
+    const [job] = jobs.take();
+    const fresh = clientFor(sim, { maxAttempts: 2 });
+    sim.control.enqueueFaults([
+      { operation: 'sign-in-with-api-key', kind: 'status', status: 500 },
+      { operation: 'sign-in-with-api-key', kind: 'status', status: 500 },
+    ]);
+    sim.control.resetStats();
+
+    await expect(
+      requestRecommendation(received(job?.body as StallJobMessage), { ...requestDeps, amigo: fresh }),
+    ).rejects.toThrow();
+    const retried = await requestRecommendation(received(job?.body as StallJobMessage), {
+      ...requestDeps,
+      amigo: fresh,
+    });
+
+    expect(retried.status).toBe('recommended');
+    expect(recommendWrites(sim)).toHaveLength(1);
+  });
+
   it('when every stalled interaction is requested, then each gets exactly one recommend call and a record at its key', async () => {
     const { sim, jobs, options, scanDeps, requestDeps, store } = await setup();
     await findStalls(options, scanDeps);
