@@ -78,6 +78,8 @@ interface Known {
   readonly interactions: ReadonlySet<string>;
   /** `num_messages` values recorded in them. */
   readonly numMessages: ReadonlySet<number>;
+  /** The count at which the user was found to have spoken last (checked.json), if any. */
+  readonly notConcludedAt: number | undefined;
 }
 
 async function knownStalls(
@@ -87,7 +89,17 @@ async function knownStalls(
 ): Promise<Known> {
   const interactions = new Set<string>();
   const numMessages = new Set<number>();
+  let notConcludedAt: number | undefined;
   for await (const object of store.list(stallConversationPrefix(organizationId, c.created_at, c.id))) {
+    if (object.key.endsWith(`/${CHECKED_FILE}`)) {
+      const found = await store.get(object.key);
+      try {
+        notConcludedAt = (JSON.parse(String(found?.body)) as { num_messages?: number }).num_messages;
+      } catch {
+        notConcludedAt = undefined;
+      }
+      continue;
+    }
     const id = interactionOfStallKey(object.key);
     if (id === undefined) continue;
     interactions.add(id);
@@ -99,8 +111,14 @@ async function knownStalls(
       // An unreadable record still blocks its interaction; it just cannot spare the message read.
     }
   }
-  return { interactions, numMessages };
+  return { interactions, numMessages, notConcludedAt };
 }
+
+/**
+ * Beside a conversation's stall records: "the user spoke last when it had N messages". Until the
+ * count changes, nothing new was said, so the next scan needs no message read for it.
+ */
+const CHECKED_FILE = 'checked.json';
 
 type Verdict =
   | { readonly kind: 'alreadyRequested' | 'notConcluded' | 'fresh' }
@@ -139,6 +157,7 @@ export async function findStalls(
     if (now - Date.parse(c.created_at) < afterMs) return { kind: 'fresh' };
     const known = await knownStalls(store, organizationId, c);
     if (known.numMessages.has(c.num_messages)) return { kind: 'alreadyRequested' };
+    if (known.notConcludedAt === c.num_messages) return { kind: 'notConcluded' };
 
     counts.messageReads++;
     let newest: MessageInstance | undefined;
@@ -146,7 +165,18 @@ export async function findStalls(
       newest = message;
       break; // the first item of the first page is all we need
     }
-    if (newest?.message_type !== 'agent-message') return { kind: 'notConcluded' };
+    if (newest?.message_type !== 'agent-message') {
+      await store.put(
+        `${stallConversationPrefix(organizationId, c.created_at, c.id)}${CHECKED_FILE}`,
+        JSON.stringify({
+          num_messages: c.num_messages,
+          verdict: 'not-concluded',
+          checked_at: new Date(now).toISOString(),
+        }),
+        { contentType: 'application/json' },
+      );
+      return { kind: 'notConcluded' };
+    }
     if (clock.now() - Date.parse(newest.created_at) < afterMs) return { kind: 'fresh' };
     if (known.interactions.has(newest.interaction_id)) return { kind: 'alreadyRequested' };
     const body: StallJobMessage = {

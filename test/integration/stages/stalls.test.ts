@@ -243,6 +243,10 @@ describe('findStalls', () => {
       expect(enqueued.has(c.id)).toBe(false);
       expect(messageReads.filter((id) => id === c.id)).toHaveLength(1);
     }
+
+    // Nothing was said since: the next scan reads no message of theirs.
+    await findStalls({ ...options, afterMs: 1 }, scanDeps);
+    for (const c of waiting) expect(messageReads.filter((id) => id === c.id)).toHaveLength(1);
   });
 
   it('when a job cannot be enqueued, then it is counted and the next scan enqueues it', async () => {
