@@ -3,11 +3,12 @@
 // generated on demand from per-conversation PRNG streams and cached, so 10,000 conversations start fast.
 // What the API shows depends on the sim time: messages dated in the future are not yet visible, and
 // `finishes-during-run` conversations finish and get analyzed as the clock moves.
-import type {
-  ConversationInstance,
-  InteractionInsights,
-  MessageInstance,
-  Schemas,
+import {
+  type ConversationInstance,
+  type InteractionInsights,
+  type MessageInstance,
+  type Schemas,
+  transitionKinds,
 } from '../shared/openapi/index.ts';
 import {
   AGENT_GOODBYES,
@@ -46,15 +47,7 @@ export const SCENARIO_KINDS: readonly ScenarioKind[] = [
   'finishes-during-run',
 ];
 
-export const TRANSITION_KINDS = [
-  'action',
-  'decision',
-  'recall',
-  'jumpback',
-  'annotation',
-  'reflection',
-  'tool-call',
-] as const;
+export const TRANSITION_KINDS = transitionKinds;
 
 const ALL_POST_PROCESSINGS: PostAnalysisType[] = [
   'generate-user-models',

@@ -7,6 +7,7 @@ import {
   type InteractionInsights,
   type MessageInstance,
   type ModifyTagsRequest,
+  messageTypes,
   type OperationId,
   type paths,
   type SpecOperations,
@@ -28,12 +29,7 @@ export type ConversationQuery = NonNullable<SpecOperations['get-conversations'][
 export type MessageQuery = NonNullable<SpecOperations['get-conversation-messages']['parameters']['query']>;
 
 /** Every message type: the API's default leaves out the agent's inner thoughts. */
-export const ALL_MESSAGE_TYPES = [
-  'user-message',
-  'agent-message',
-  'agent-inner-thought',
-  'external-event',
-] as const satisfies MessageInstance['message_type'][];
+export const ALL_MESSAGE_TYPES = messageTypes;
 
 export interface Page<T> {
   readonly items: T[];

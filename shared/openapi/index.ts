@@ -26,6 +26,15 @@ export type RecommendResponse =
   Schemas['src__app__endpoints__conversation__recommend_responses_for_interaction__Response'];
 
 export type OperationId = keyof SpecOperations;
+export type MessageFormat = Schemas['Format'];
+export type TransitionKind = NonNullable<Schemas['StateTransitionLog']['type']>;
+
+/** Every message type, message format and state-transition kind, as the spec lists them. */
+export const messageTypes = spec.components.schemas.MessageType.enum as readonly MessageType[];
+export const messageFormats = spec.components.schemas.Format.enum as readonly MessageFormat[];
+export const transitionKinds = Object.keys(
+  spec.components.schemas.StateTransitionLog.discriminator.mapping,
+) as readonly TransitionKind[];
 
 export interface RateLimit {
   /** Calls allowed per window. */

@@ -33,35 +33,31 @@ import { z } from 'zod';
 import { parseDuration } from '../config/pipeline-config.ts';
 import { readSourceFile, suggest } from '../config/source-file.ts';
 import { ConfigurationError } from '../errors.ts';
+import {
+  type MessageFormat,
+  type MessageType,
+  messageFormats,
+  messageTypes as specMessageTypes,
+  type TransitionKind,
+  transitionKinds,
+} from '../openapi/index.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The compiled rule set
 // ---------------------------------------------------------------------------------------------
 
-export const MESSAGE_TYPES = [
-  'user-message',
-  'agent-message',
-  'agent-inner-thought',
-  'external-event',
-] as const;
-export const MESSAGE_FORMATS = ['text', 'voice'] as const;
-export const TRANSITION_TYPES = [
-  'action',
-  'decision',
-  'recall',
-  'jumpback',
-  'annotation',
-  'reflection',
-  'tool-call',
-] as const;
+// The spec's own lists (shared/openapi), not retyped here.
+export const MESSAGE_TYPES = specMessageTypes;
+export const MESSAGE_FORMATS = messageFormats;
+export const TRANSITION_TYPES = transitionKinds;
 /** Where a tool call log sits in the insights. */
 export const TOOL_SOURCES = ['select-next-action', 'engage-user', 'transition'] as const;
 /** Facts a matching condition captures for templated tag values. */
 export const FACTS = ['state', 'tool', 'behavior_set'] as const;
 
-export type MessageTypeName = (typeof MESSAGE_TYPES)[number];
-export type MessageFormat = (typeof MESSAGE_FORMATS)[number];
-export type TransitionType = (typeof TRANSITION_TYPES)[number];
+export type MessageTypeName = MessageType;
+export type { MessageFormat };
+export type TransitionType = TransitionKind;
 export type ToolSource = (typeof TOOL_SOURCES)[number];
 export type Fact = (typeof FACTS)[number];
 

@@ -5,7 +5,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ArchivedConversation } from '../../../shared/archive/read.ts';
-import type { InteractionInsights, MessageInstance } from '../../../shared/openapi/index.ts';
+import {
+  type InteractionInsights,
+  type MessageInstance,
+  transitionKinds,
+} from '../../../shared/openapi/index.ts';
 import { evaluateRules, parseRules } from '../../../shared/rules/index.ts';
 import { conversation, insights, START, tool, transition } from './fixtures.ts';
 
@@ -13,15 +17,7 @@ const WORDS = ['human', 'bill', 'refill', 'please', 'help?', 'appointment', 'tha
 const STATES = ['greeting', 'identify_need', 'verify_identity', 'schedule', 'wrap_up'];
 const TOOLS = ['lookup_appointment', 'send_sms', 'create_ticket', 'get_invoice'];
 const INTERACTIONS = ['i0', 'i1', 'i2', 'i3', 'i4', 'i5'];
-const TRANSITIONS = [
-  'action',
-  'decision',
-  'recall',
-  'jumpback',
-  'annotation',
-  'reflection',
-  'tool-call',
-] as const;
+const TRANSITIONS = transitionKinds;
 
 const text = fc.array(fc.constantFrom(...WORDS), { minLength: 0, maxLength: 6 }).map((w) => w.join(' '));
 
