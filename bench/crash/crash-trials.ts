@@ -22,9 +22,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
-import { RESERVED_SEGMENT_PREFIX } from '../../shared/adapters/fs-archive-store.ts';
 import { conversationPrefix, FILES } from '../../shared/archive/layout.ts';
 import { type Manifest, parseManifest } from '../../shared/archive/manifest.ts';
+import { RESERVED_SEGMENT_PREFIX } from '../../shared/ports/archive-keys.ts';
 import { type ConversationInstance, type RunningSimulator, startSimulator } from '../../sim/index.ts';
 import { createRng } from '../../sim/prng.ts';
 

@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { type AmigoQaError, PermanentError, RetryableError, redactText } from '../errors.ts';
+import { validateArchiveKey, validateArchivePrefix } from '../ports/archive-keys.ts';
 import {
   type ArchiveStore,
   PreconditionFailedError,
@@ -35,7 +36,6 @@ import {
   type StoredObject,
   type StreamedObject,
 } from '../ports/archive-store.ts';
-import { validateArchiveKey, validateArchivePrefix } from './fs-archive-store.ts';
 
 export interface S3ArchiveStoreOptions {
   readonly client: S3Client;

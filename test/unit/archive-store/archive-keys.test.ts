@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  FsArchiveStore,
-  validateArchiveKey,
-  validateArchivePrefix,
-} from '../../../shared/adapters/fs-archive-store.ts';
+import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { PermanentError } from '../../../shared/errors.ts';
+import { validateArchiveKey, validateArchivePrefix } from '../../../shared/ports/archive-keys.ts';
 
 function failure(fn: () => unknown): unknown {
   try {
