@@ -28,7 +28,6 @@ import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 import type { StallJobMessage } from '../shared/stall/jobs.ts';
-import { parseStallRecord } from '../shared/stall/layout.ts';
 import type { TagJobMessage } from '../shared/tags/jobs.ts';
 import { startLocalAws } from './fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type RuntimeEvents } from './sqs-runtime.ts';
@@ -151,38 +150,35 @@ export interface TagTally {
   matches: Record<string, number>;
 }
 
-function tallyTags(tally: TagTally, outcome: TagOutcome): void {
-  tally.evaluated++;
-  if (outcome.status === 'posted') tally.posted++;
-  if (outcome.status === 'rejected') tally.rejected++;
-  tally.tagsSet += Object.keys(outcome.record.applied.updates).length;
-  tally.tagsDeleted += outcome.record.applied.deletes.length;
-  tally.dropped += outcome.record.dropped.length;
-  for (const result of outcome.record.results) {
-    if (result.matched) tally.matches[result.rule] = (tally.matches[result.rule] ?? 0) + 1;
-  }
-}
-
-async function stallOutcomes(
-  store: ArchiveStore,
-  organizationId: string,
-  since: number,
-): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for await (const object of store.list(`stalled/org=${organizationId}/`)) {
-    if (!object.key.endsWith('.json')) continue;
-    const found = await store.get(object.key);
-    if (!found) continue;
-    let record: ReturnType<typeof parseStallRecord>;
-    try {
-      record = parseStallRecord(found.body);
-    } catch {
-      continue; // not a stall record (a stray file): the summary counts only ours
+/**
+ * Folds tag outcomes per conversation: a duplicate delivery evaluates a conversation again (and
+ * posts nothing), which must not count it twice.
+ */
+function tallyTags(outcomes: ReadonlyMap<string, TagOutcome[]>): TagTally {
+  const tally: TagTally = {
+    evaluated: 0,
+    posted: 0,
+    rejected: 0,
+    tagsSet: 0,
+    tagsDeleted: 0,
+    dropped: 0,
+    matches: {},
+  };
+  for (const list of outcomes.values()) {
+    const last = list.at(-1) as TagOutcome;
+    tally.evaluated++;
+    if (list.some((o) => o.status === 'posted')) tally.posted++;
+    if (last.status === 'rejected') tally.rejected++;
+    for (const o of list) {
+      tally.tagsSet += Object.keys(o.record.applied.updates).length;
+      tally.tagsDeleted += o.record.applied.deletes.length;
     }
-    if (Date.parse(record.requested_at) < since) continue;
-    counts[record.status] = (counts[record.status] ?? 0) + 1;
+    tally.dropped += last.record.dropped.length;
+    for (const result of last.record.results) {
+      if (result.matched) tally.matches[result.rule] = (tally.matches[result.rule] ?? 0) + 1;
+    }
   }
-  return counts;
+  return tally;
 }
 
 export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCycleResult> {
@@ -221,15 +217,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const tagJobs = tagQueue
       ? new SqsJobQueue<TagJobMessage>({ client: sqs, queueUrl: tagQueue.queueUrl })
       : undefined;
-    const tagging: TagTally = {
-      evaluated: 0,
-      posted: 0,
-      rejected: 0,
-      tagsSet: 0,
-      tagsDeleted: 0,
-      dropped: 0,
-      matches: {},
-    };
+    const tagOutcomes = new Map<string, TagOutcome[]>();
     const tagWorker =
       rules && tagQueue && tagJobs
         ? createTagWorkerHandler(async () => ({
@@ -241,7 +229,12 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
             deadLetters: new SqsDeadLetters(sqs, tagQueue.dlqUrl),
             maxReceiveCount,
             ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
-            onOutcome: (o) => tallyTags(tagging, o),
+            onOutcome: (o) => {
+              tagOutcomes.set(o.record.conversation_id, [
+                ...(tagOutcomes.get(o.record.conversation_id) ?? []),
+                o,
+              ]);
+            },
           }))
         : undefined;
 
@@ -259,6 +252,8 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       ...(tagJobs ? { tagJobs } : {}),
     };
     const stallQueue = await createQueueWithDlq(sqs, 'amigo-qa-stall', { maxReceiveCount });
+    // The final status of each stall record this cycle's worker handled, by key.
+    const stallStatus = new Map<string, string>();
     const stallJobs = new SqsJobQueue<StallJobMessage>({ client: sqs, queueUrl: stallQueue.queueUrl });
     const stallWorker = createStallWorkerHandler(async () => ({
       amigo,
@@ -270,6 +265,9 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       contexts: config.stall.contexts,
       tag: config.stall.tag,
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+      onOutcome: (o) => {
+        if (o.record) stallStatus.set(o.key, o.record.status);
+      },
     }));
     const schedulerDeps = {
       amigo,
@@ -366,14 +364,15 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       ...(await drainDeadLetters(sqs, 'stall', stallQueue.dlqUrl)),
       ...(tagQueue ? await drainDeadLetters(sqs, 'tag', tagQueue.dlqUrl) : []),
     ];
-    const recommendations = await stallOutcomes(store, options.amigo.organizationId, started);
+    const recommendations: Record<string, number> = {};
+    for (const status of stallStatus.values()) recommendations[status] = (recommendations[status] ?? 0) + 1;
     return {
       runId,
       record,
       deadLetters,
       stalls,
       recommendations,
-      tagging: rules ? tagging : undefined,
+      tagging: rules ? tallyTags(tagOutcomes) : undefined,
       archive: store.location,
       seconds: (Date.now() - started) / 1000,
     };

@@ -12,7 +12,10 @@ import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaStallWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { runJobRecord } from '../../shared/stages/job-record.ts';
-import { requestRecommendation } from '../../shared/stages/request-recommendation.ts';
+import {
+  type RecommendationOutcome,
+  requestRecommendation,
+} from '../../shared/stages/request-recommendation.ts';
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../shared/stall/jobs.ts';
 
 export interface StallWorkerDeps {
@@ -31,6 +34,8 @@ export interface StallWorkerDeps {
   readonly tag: TagSpec | null;
   /** Delay range for jobs put back after throttling or maintenance. @default [300, 900] */
   readonly deferralSeconds?: readonly [number, number];
+  /** Told every handled interaction's outcome (the local runner's summary). */
+  readonly onOutcome?: (outcome: RecommendationOutcome) => void;
 }
 
 export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>) {
@@ -72,6 +77,7 @@ export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>
             contexts: deps.contexts,
             tag: deps.tag,
           });
+          deps.onOutcome?.(outcome);
           // Requested: calls Amigo answered (recommended or 400); rejected: the 400s among them.
           if (outcome.status !== 'already-requested') {
             metrics.addMetric(METRIC.recommendationsRequested, 'Count', 1);
