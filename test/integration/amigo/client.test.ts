@@ -247,9 +247,13 @@ describe('retries and errors', () => {
     const client = clientFor(sim, { timeoutMs: 300 });
     sim.control.enqueueFaults([{ operation: 'get-conversations', kind: 'delay', ms: 1_500 }]);
 
+    const started = Date.now();
     const listed = await collect(client.conversations());
 
     expect(listed.length).toBeGreaterThan(0);
+    // The delayed attempt (1.5 s) was abandoned, not waited out: a second attempt answered first.
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(calls(sim, 'get-conversations', 200)).toBeGreaterThanOrEqual(1);
   });
 
   it.each([400, 403, 404, 422])(
@@ -348,6 +352,17 @@ describe('retries and errors', () => {
   });
 });
 
+/** A fetch that lets a test edit the simulator's real get-conversations answers. */
+function editingConversations(edit: (conversations: Array<Record<string, unknown>>) => void): typeof fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    if (!new URL((input as Request).url).pathname.endsWith('/conversation/')) return response;
+    const body = (await response.json()) as { conversations: Array<Record<string, unknown>> };
+    edit(body.conversations);
+    return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
+  };
+}
+
 describe('response validation', () => {
   it('when a 200 body breaks the spec, then the error names the field path', async () => {
     const sim = await simulator();
@@ -357,13 +372,9 @@ describe('response validation', () => {
       sim,
       {},
       {
-        fetch: async (input, init) => {
-          const response = await fetch(input, init);
-          if (!new URL((input as Request).url).pathname.endsWith('/conversation/')) return response;
-          const body = (await response.json()) as { conversations: Array<Record<string, unknown>> };
-          delete body.conversations[1]?.created_at;
-          return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
-        },
+        fetch: editingConversations((conversations) => {
+          delete conversations[1]?.created_at;
+        }),
       },
     );
 
@@ -380,13 +391,9 @@ describe('response validation', () => {
       sim,
       {},
       {
-        fetch: async (input, init) => {
-          const response = await fetch(input, init);
-          if (!new URL((input as Request).url).pathname.endsWith('/conversation/')) return response;
-          const body = (await response.json()) as { conversations: Array<Record<string, unknown>> };
-          for (const c of body.conversations) c.channel = { kind: 'sms' };
-          return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
-        },
+        fetch: editingConversations((conversations) => {
+          for (const c of conversations) c.channel = { kind: 'sms' };
+        }),
       },
     );
 
@@ -426,6 +433,11 @@ describe('rate limiting against the server', () => {
     const results = await Promise.all(ids.map((id) => collect(client.messages(id, { limit: 500 }))));
 
     expect(results.every((r) => r.length > 0)).toBe(true);
+    // The server's X-RateLimit-Limit replaced the client's belief after the first answers, and each
+    // 429 held the operation until Retry-After: a handful of 429s, not one per call and retry.
+    const throttled = calls(sim, 'get-conversation-messages', 429);
+    expect(throttled).toBeGreaterThan(0);
+    expect(throttled).toBeLessThan(ids.length);
     expect(calls(sim, 'get-conversation-messages', 200)).toBeGreaterThanOrEqual(20);
   });
 
