@@ -1,5 +1,5 @@
 // Branded ids: a ConversationId cannot be passed where an InteractionId is expected.
-import { z } from 'zod';
+import * as z from 'zod';
 
 declare const brand: unique symbol;
 type Brand<T, B extends string> = T & { readonly [brand]: B };

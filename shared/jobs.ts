@@ -1,5 +1,5 @@
 // Messages between the pipeline's functions, parsed with zod at every receiving end.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConversationIdSchema, RunIdSchema } from './ids.ts';
 import type { ConversationInstance } from './openapi/index.ts';
 

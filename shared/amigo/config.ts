@@ -1,6 +1,6 @@
 // Amigo client configuration: from the same environment variables as the official SDKs, or from an
 // object. Validated once; a bad value fails naming the variable or field and the fix.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigurationError, registerSecret } from '../errors.ts';
 import type { OperationId, RateLimit } from '../openapi/index.ts';
 import { resolveRateLimits } from './rate-limit.ts';

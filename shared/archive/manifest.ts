@@ -1,5 +1,5 @@
 // The manifest: written last, create-only; its presence commits a conversation's archive folder.
-import { z } from 'zod';
+import * as z from 'zod';
 import { MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION } from './layout.ts';
 
 export const ManifestFileSchema = z.object({

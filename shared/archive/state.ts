@@ -1,5 +1,5 @@
 // Pipeline state kept in the archive store: the listing watermark and run records.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunId } from '../ids.ts';
 import type { SchedulerCounts } from '../jobs.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';

@@ -5,7 +5,7 @@
 // - A permanent error, or the last allowed receive: dead-letter it with its reason.
 // - Anything else: fail the record; SQS delivers it again after the visibility timeout.
 import type { SQSRecord } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { AmigoUnavailableError } from '../amigo/errors.ts';
 import { AmigoQaError, redactText } from '../errors.ts';
 import { logger, METRIC, metrics } from '../observability.ts';

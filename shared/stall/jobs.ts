@@ -1,6 +1,6 @@
 // The stall job: one stalled interaction to ask Amigo for recommended responses about. Sent by the
 // stall scan (shared/stages/find-stalls.ts), parsed with zod by the stall worker.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConversationIdSchema, InteractionIdSchema, MessageIdSchema, RunIdSchema } from '../ids.ts';
 
 const isoDate = z.iso.datetime({ offset: true });

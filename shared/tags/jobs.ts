@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConversationIdSchema, RunIdSchema } from '../ids.ts';
 
 /** Evaluate the rules over one archived conversation and write the tags back to Amigo. */
