@@ -1,14 +1,15 @@
 // `amigo-qa demo` (what `npm start` runs): a simulated Amigo organisation and one whole nightly
 // cycle against it on this machine, through the real SQS wire protocol of the embedded emulator,
 // with the same handlers as in Lambda. No credentials; the archive lands in a local folder.
+
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runLocalCycle } from '../../local/pipeline.ts';
 import { resolveAmigoConfig } from '../../shared/amigo/config.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
+import { loadRules } from '../../shared/config/source-file.ts';
 import { operationIds, operations } from '../../shared/openapi/index.ts';
-import { loadRules } from '../../shared/rules/index.ts';
 import { startSimulator } from '../../sim/index.ts';
 import { createProgress } from '../progress.ts';
 import { printSummary } from './run.ts';

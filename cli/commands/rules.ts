@@ -1,6 +1,7 @@
 // `amigo-qa rules check <file>` validates a tagging rules file; `amigo-qa rules test <file>
 // --archive <dir>` shows what the rules would do to archived conversations, rule by rule and why,
 // without calling Amigo. The language: docs/rules.md.
+
 import type { Command } from 'commander';
 import { openArchiveStore } from '../../local/pipeline.ts';
 import { type AmigoClient, createAmigoClient } from '../../shared/amigo/index.ts';
@@ -9,6 +10,7 @@ import {
   listArchivedConversations,
   readArchivedConversation,
 } from '../../shared/archive/read.ts';
+import { loadRules } from '../../shared/config/source-file.ts';
 import { AmigoQaError, ConfigurationError } from '../../shared/errors.ts';
 import { conversationId } from '../../shared/ids.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
@@ -16,7 +18,6 @@ import {
   type Evaluation,
   evaluateRules,
   formatRuleProblem,
-  loadRules,
   type RuleSet,
   RulesValidationError,
 } from '../../shared/rules/index.ts';

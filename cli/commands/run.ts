@@ -1,13 +1,14 @@
 // `amigo-qa run`: one nightly cycle on this machine against the Amigo API named by AMIGO_*.
+
 import type { Command } from 'commander';
 import { type LocalCycleResult, runLocalCycle } from '../../local/pipeline.ts';
 import { amigoConfigFromEnv } from '../../shared/amigo/config.ts';
 import {
   applyOverrides,
   defaultPipelineConfig,
-  loadPipelineConfig,
   type PipelineConfig,
 } from '../../shared/config/pipeline-config.ts';
+import { loadPipelineConfig } from '../../shared/config/source-file.ts';
 import { createProgress } from '../progress.ts';
 
 export interface RunFlags {

@@ -3,12 +3,12 @@
 // mistake fails naming the field path, the file (and line), and the fix. Unknown keys are errors
 // with a "did you mean", so a typo never silently falls back to a default. Credentials never live
 // here: the AMIGO_* environment variables carry them (shared/amigo/config.ts).
-import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
+import { resolve } from 'node:path';
+import * as z from 'zod';
 import { parseRate, resolveRateLimits } from '../amigo/rate-limit.ts';
 import { ConfigurationError } from '../errors.ts';
 import { type OperationId, operationIds, type RateLimit } from '../openapi/index.ts';
-import { readSourceFile, suggest } from './source-file.ts';
+import { suggest } from './suggest.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The resolved configuration
@@ -49,9 +49,12 @@ export interface PipelineConfig {
     readonly insightsConcurrency: number;
   };
   readonly run: {
-    /** Local runner: archive invocations in parallel. @default 4 */
-    readonly workers: number;
-    /** Deliveries of one job before it goes to the dead-letter queue. @default 5 */
+    /**
+     * Local runner: archive invocations in parallel; null: as many as in AWS (shared/topology.ts
+     * derives it from the insights budget). @default null
+     */
+    readonly workers: number | null;
+    /** Deliveries of one job before it goes to the dead-letter queue, in AWS and locally. @default 5 */
     readonly maxReceiveCount: number;
   };
   readonly stall: {
@@ -64,6 +67,50 @@ export interface PipelineConfig {
   };
   /** Absolute path of the rules file (given relative to the config file), or null. */
   readonly rules: string | null;
+  /** How `cdk deploy` builds the pipeline in AWS (the local runner ignores it). */
+  readonly deploy: DeploySettings;
+}
+
+/** S3 storage classes a lifecycle rule can move archived objects to. */
+export const STORAGE_CLASSES = [
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+] as const;
+export type StorageClassName = (typeof STORAGE_CLASSES)[number];
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+export interface DeploySettings {
+  /** When the nightly run starts, in `timezone`. @default 02:00 UTC */
+  readonly nightly: { readonly hour: number; readonly minute: number; readonly timezone: string };
+  /** How often the stall-only scan runs; null: only with the nightly run. @default 15m */
+  readonly stallScanEveryMs: number | null;
+  /** Subscribed to the alarm topic (SNS asks it to confirm); null: subscribe later. @default null */
+  readonly alarmEmail: string | null;
+  /** An existing Secrets Manager secret with the AMIGO_* values; null: the stack creates one. */
+  readonly secretArn: string | null;
+  /** Alarm when the oldest waiting archive job is older than this. @default 6h */
+  readonly maxArchiveJobAgeMs: number;
+  /** Retention of the functions' logs (logs can carry ids and reasons, never message text). @default 30 */
+  readonly logRetentionDays: (typeof LOG_RETENTION_DAYS)[number];
+  readonly archive: {
+    /** Lifecycle transitions of archived objects, by age. @default none */
+    readonly transitions: readonly { readonly storageClass: StorageClassName; readonly afterDays: number }[];
+    /** Overwritten or deleted versions (watermark, run records) are removed after this. @default 30 */
+    readonly noncurrentVersionExpiryDays: number;
+    /** S3 Object Lock default retention for regulated archives; null: off. @default null */
+    readonly objectLock: {
+      readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
+      readonly retentionDays: number;
+    } | null;
+  };
 }
 
 /** Command-line flags that override the file (`--since`, `--strict`, `--workers`, `--lookback`). */
@@ -308,6 +355,91 @@ function asConfigurationError(error: unknown, field: string): unknown {
   return error instanceof Invalid ? new ConfigurationError(field, error.problem, error.fix) : error;
 }
 
+function wholeDaysIn(min: string, max: string) {
+  const within = durationIn(min, max);
+  return (value: unknown): number => {
+    const ms = within(value);
+    if (ms % 86_400_000 !== 0) {
+      throw new Invalid(
+        `"${value}" is not a whole number of days`,
+        'S3 lifecycle rules count whole days: write it like "30d" or "2w"',
+      );
+    }
+    return ms / 86_400_000;
+  };
+}
+
+const TIME_OF_DAY = /^([01]?\d|2[0-3]):([0-5]\d)$/;
+function timeOfDayOf(value: unknown): { hour: number; minute: number } {
+  const fix = 'Write a 24-hour time in quotes, like "02:00" or "23:30"';
+  if (typeof value === 'number')
+    throw new Invalid(`${value} is not a time of day (it was read as a number)`, fix);
+  const match = typeof value === 'string' ? TIME_OF_DAY.exec(value.trim()) : null;
+  if (!match) throw new Invalid(`${describe(value)} is not a time of day`, fix);
+  return { hour: Number(match[1]), minute: Number(match[2]) };
+}
+
+function timeZoneOf(value: unknown): string {
+  const fix = 'Use an IANA time zone name, like "UTC", "Europe/Berlin" or "America/New_York"';
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new Invalid(`${describe(value)} is not a time zone`, fix);
+  const zone = value.trim();
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+  } catch {
+    const close = suggest(zone, Intl.supportedValuesOf('timeZone'));
+    throw new Invalid(`"${zone}" is not a time zone`, close ? `Did you mean "${close}"?` : fix);
+  }
+  return zone;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+function emailOf(value: unknown): string {
+  if (typeof value !== 'string' || !EMAIL.test(value.trim())) {
+    throw new Invalid(
+      `${describe(value)} is not an e-mail address`,
+      'Write an address like "qa-oncall@example.com", or null',
+    );
+  }
+  return value.trim();
+}
+
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/;
+function secretArnOf(value: unknown): string {
+  if (typeof value !== 'string' || !SECRET_ARN.test(value.trim())) {
+    throw new Invalid(
+      `${describe(value)} is not a Secrets Manager secret ARN`,
+      'Copy the ARN from the Secrets Manager console, like "arn:aws:secretsmanager:us-east-1:123456789012:secret:amigo-qa-AbCdEf", or null to let the stack create the secret',
+    );
+  }
+  return value.trim();
+}
+
+function oneOf<T extends string>(values: readonly T[], what: string) {
+  return (value: unknown): T => {
+    const text = typeof value === 'string' ? value.trim().toUpperCase() : '';
+    const found = values.find((v) => v === text);
+    if (found) return found;
+    const close = typeof value === 'string' ? suggest(value.toUpperCase(), values) : undefined;
+    throw new Invalid(
+      `${describe(value)} is not ${what}`,
+      `${close ? `Did you mean "${close}"? ` : ''}Use one of: ${values.join(', ')}`,
+    );
+  };
+}
+
+function logRetentionOf(value: unknown): (typeof LOG_RETENTION_DAYS)[number] {
+  const days = durationIn('1d', '3653d')(value) / 86_400_000;
+  const allowed = LOG_RETENTION_DAYS.find((d) => d === days);
+  if (allowed === undefined) {
+    throw new Invalid(
+      `"${value}" is not a retention CloudWatch Logs offers`,
+      `Use one of these numbers of days: ${LOG_RETENTION_DAYS.map((d) => `${d}d`).join(', ')}`,
+    );
+  }
+  return allowed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The schema
 // ---------------------------------------------------------------------------------------------
@@ -370,8 +502,8 @@ const archiveSection = z.strictObject({
 });
 
 const runSection = z.strictObject({
-  // Local runner: archive invocations in parallel.
-  workers: leaf(integerIn(1, 64)).default(4),
+  // Local runner: archive invocations in parallel; null: as many as the stack runs in AWS.
+  workers: leaf((v) => (v === null ? null : integerIn(1, 64)(v))).default(null),
   // Deliveries of one job before it goes to the dead-letter queue (SQS allows 1 to 1000).
   maxReceiveCount: leaf(integerIn(1, 1000)).default(5),
 });
@@ -405,12 +537,49 @@ const stallSection = z.strictObject({
     }),
 });
 
+const transitionSchema = z.strictObject({
+  after: leaf(wholeDaysIn('1d', '36500d')),
+  storageClass: leaf(oneOf(STORAGE_CLASSES, 'an S3 storage class')),
+});
+
+const objectLockSchema = z.strictObject({
+  mode: leaf(oneOf(['GOVERNANCE', 'COMPLIANCE'] as const, 'an Object Lock mode')),
+  retention: leaf(wholeDaysIn('1d', '36500d')),
+});
+
+const deployArchiveSchema = z.strictObject({
+  // Move archived objects to cheaper storage as they age, e.g. [{ after: 90d, storageClass: GLACIER_IR }].
+  transitions: z.array(transitionSchema).default([]),
+  // Overwritten or deleted versions are kept this long, then removed.
+  noncurrentVersionsExpireAfter: leaf(wholeDaysIn('1d', '36500d')).default(30),
+  // Object Lock default retention (a regulated archive); null: off. Choose before the first deploy.
+  objectLock: objectLockSchema.nullable().default(null),
+});
+
+const deploySection = z.strictObject({
+  // The nightly run's start, a 24-hour time in `timezone`.
+  nightlyAt: leaf(timeOfDayOf).default({ hour: 2, minute: 0 }),
+  timezone: leaf(timeZoneOf).default('UTC'),
+  // The stall-only scan between nightly runs; null: stalls are looked for only nightly.
+  stallScanEvery: leaf((v) => (v === null ? null : durationIn('1m', '1d')(v))).default(15 * 60_000),
+  // An address subscribed to the alarm topic; null: none.
+  alarmEmail: leaf((v) => (v === null ? null : emailOf(v))).default(null),
+  // An existing secret holding the AMIGO_* values; null: the stack creates an empty one.
+  secretArn: leaf((v) => (v === null ? null : secretArnOf(v))).default(null),
+  // Alarm when the oldest waiting archive job is older than this.
+  maxArchiveJobAge: leaf(durationIn('5m', '14d')).default(6 * 3_600_000),
+  // How long the functions' logs are kept.
+  logRetention: leaf(logRetentionOf).default(30),
+  archive: deployArchiveSchema.prefault({}),
+});
+
 const SECTIONS = {
   amigo: amigoSection,
   filters: filtersSection,
   archive: archiveSection,
   run: runSection,
   stall: stallSection,
+  deploy: deploySection,
 } as const;
 
 /** The file as written: every key optional, unknown keys refused. */
@@ -420,6 +589,7 @@ export const pipelineConfigFileSchema = z.strictObject({
   archive: archiveSection.prefault({}),
   run: runSection.prefault({}),
   stall: stallSection.prefault({}),
+  deploy: deploySection.prefault({}),
   // Path of the rules file, relative to this config file; null: no rules.
   rules: leaf((v) => (v === null ? null : textOf('Write the path of the rules file, or null')(v))).default(
     null,
@@ -434,6 +604,8 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
     Object.entries(SECTIONS).map(([name, section]) => [name, Object.keys(section.shape)]),
   ),
   'stall.tag': Object.keys(tagSchema.shape),
+  'deploy.archive': Object.keys(deployArchiveSchema.shape),
+  'deploy.archive.objectLock': Object.keys(objectLockSchema.shape),
 };
 
 /** Fixes for a value of the wrong shape (a list where a section goes, and so on), by field pattern. */
@@ -446,6 +618,8 @@ const SHAPE_FIXES: Record<string, string> = {
   'stall.tag.key': 'Write it like tag: { key: stalled, value: "yes" }, or null for no tag',
   'stall.contexts':
     'Write one service per line under it, like 6650f0c1a2b3c4d5e6f70812: "The caller is a patient..."',
+  'deploy.archive.transitions': 'Write a list, like transitions: [{ after: 90d, storageClass: GLACIER_IR }]',
+  'deploy.archive.objectLock': 'Write it like objectLock: { mode: GOVERNANCE, retention: 365d }, or null',
 };
 const SECTION_FIX = 'Indent its settings under it, as in examples/amigo-qa.yaml';
 
@@ -622,6 +796,24 @@ function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
       contexts: { ...f.stall.contexts },
     },
     rules: f.rules === null ? null : resolve(ctx.baseDir, f.rules),
+    deploy: {
+      nightly: { ...f.deploy.nightlyAt, timezone: f.deploy.timezone },
+      stallScanEveryMs: f.deploy.stallScanEvery,
+      alarmEmail: f.deploy.alarmEmail,
+      secretArn: f.deploy.secretArn,
+      maxArchiveJobAgeMs: f.deploy.maxArchiveJobAge,
+      logRetentionDays: f.deploy.logRetention,
+      archive: {
+        transitions: f.deploy.archive.transitions.map((t) => ({
+          storageClass: t.storageClass,
+          afterDays: t.after,
+        })),
+        noncurrentVersionExpiryDays: f.deploy.archive.noncurrentVersionsExpireAfter,
+        objectLock: f.deploy.archive.objectLock
+          ? { mode: f.deploy.archive.objectLock.mode, retentionDays: f.deploy.archive.objectLock.retention }
+          : null,
+      },
+    },
   });
 }
 
@@ -633,23 +825,14 @@ export function parsePipelineConfig(
   input: unknown,
   source = 'the configuration',
   baseDir: string = process.cwd(),
+  lineOf?: (path: Path) => number | undefined,
 ): PipelineConfig {
-  return resolveConfig(input, { source, baseDir });
+  return resolveConfig(input, { source, baseDir, lineOf });
 }
 
 /** Every setting at its default. */
 export function defaultPipelineConfig(): PipelineConfig {
   return parsePipelineConfig({}, 'the defaults');
-}
-
-/** Reads and validates a `.yaml`, `.yml` or `.json` config file. An empty file means every default. */
-export function loadPipelineConfig(path: string): PipelineConfig {
-  const { input, lineOf } = readSourceFile(
-    path,
-    'config file',
-    'Check the path given to --config, or start from a copy of examples/amigo-qa.yaml',
-  );
-  return resolveConfig(input, { source: path, baseDir: dirname(resolve(path)), lineOf });
 }
 
 /** The configuration with command-line flags applied, each validated like its file setting. */

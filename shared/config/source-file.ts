@@ -1,10 +1,14 @@
 // Reading the files operators write (the pipeline config, the rules): YAML or JSON by extension,
 // syntax errors and unreadable paths reported with the path and the fix, and a way back from a
-// value's path to its line so that validation errors can point at it. Also the typo suggester.
+// value's path to its line so that validation errors can point at it. The parsers themselves take
+// plain values (pipeline-config.ts, rules/schema.ts): the Lambda functions parse what their bundle
+// carries and never import this module, so the YAML parser stays out of their bundles.
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigurationError } from '../errors.ts';
+import { parseRules, type RuleSet } from '../rules/schema.ts';
+import { type PipelineConfig, parsePipelineConfig } from './pipeline-config.ts';
 
 export type ValuePath = ReadonlyArray<string | number>;
 
@@ -70,35 +74,22 @@ export function readSourceFile(path: string, what: string, pathFix: string): Sou
   return { input: doc.toJS({ maxAliasCount: 100 }), lineOf };
 }
 
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        (row[j - 1] as number) + 1,
-        (prev[j] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length] as number;
+/** Reads and validates a `.yaml`, `.yml` or `.json` config file. An empty file means every default. */
+export function loadPipelineConfig(path: string): PipelineConfig {
+  const { input, lineOf } = readSourceFile(
+    path,
+    'config file',
+    'Check the path given to --config, or start from a copy of examples/amigo-qa.yaml',
+  );
+  return parsePipelineConfig(input, path, dirname(resolve(path)), lineOf);
 }
 
-/** The closest candidate to `word`, when one is close enough to be a typo. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
-  const exact = candidates.find((c) => norm(c) === norm(word));
-  if (exact) return exact;
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = levenshtein(norm(word), norm(c));
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 3))) ? best : undefined;
+/** Reads and validates a `.yaml`, `.yml` or `.json` rules file. Throws a ConfigurationError. */
+export function loadRules(path: string): RuleSet {
+  const { input, lineOf } = readSourceFile(
+    path,
+    'rules file',
+    'Check the path, or start from a copy of examples/rules.yaml',
+  );
+  return parseRules(input, path, lineOf);
 }

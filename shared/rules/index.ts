@@ -21,7 +21,6 @@ export {
   FAMILIES,
   type Fact,
   formatRuleProblem,
-  loadRules,
   MESSAGE_TYPES,
   parseRules,
   type Rule,

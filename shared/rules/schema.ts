@@ -29,9 +29,9 @@
 // condition that matched. A value may only use a fact that every way its `when` can match
 // captures (checked here). Rendered facts are sanitised to the tag pattern: every run of characters
 // outside letters, digits, _ and spaces becomes `_` (`verify-identity` -> `verify_identity`).
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from '../config/pipeline-config.ts';
-import { readSourceFile, suggest } from '../config/source-file.ts';
+import { suggest } from '../config/suggest.ts';
 import { ConfigurationError } from '../errors.ts';
 import {
   type MessageFormat,
@@ -1067,16 +1067,10 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Validates a rules object (already parsed from YAML or JSON). Throws {@link RulesValidationError}. */
-export function parseRules(input: unknown, source: string): RuleSet {
-  return resolveRuleSet(input, source);
-}
-
-/** Reads and validates a `.yaml`, `.yml` or `.json` rules file. Throws a ConfigurationError. */
-export function loadRules(path: string): RuleSet {
-  const { input, lineOf } = readSourceFile(
-    path,
-    'rules file',
-    'Check the path, or start from a copy of examples/rules.yaml',
-  );
-  return resolveRuleSet(input, path, lineOf);
+export function parseRules(
+  input: unknown,
+  source: string,
+  lineOf?: (path: Path) => number | undefined,
+): RuleSet {
+  return resolveRuleSet(input, source, lineOf);
 }

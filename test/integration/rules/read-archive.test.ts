@@ -1,6 +1,7 @@
 // Reading committed archive folders back (shared/archive/read.ts) from a real folder store, and the
 // `rules check` / `rules test` commands on top of it. Folders are written two ways: by hand with
 // a manifest of correct sha256s, and by the archive stage itself against the simulator.
+
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import {
   listArchivedConversations,
   readArchivedConversation,
 } from '../../../shared/archive/read.ts';
+import { loadRules } from '../../../shared/config/source-file.ts';
 import { conversationId } from '../../../shared/ids.ts';
 import type {
   ConversationInstance,
@@ -27,7 +29,7 @@ import type {
   MessageInstance,
 } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
-import { evaluateRules, loadRules } from '../../../shared/rules/index.ts';
+import { evaluateRules } from '../../../shared/rules/index.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';
 import { startTestSimulator } from '../../support/simulator.ts';

@@ -1,14 +1,16 @@
 // The tag stage over archives written by the real archive stage, posting to the simulator (real
 // HTTP), into a folder store.
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
+import { loadRules } from '../../../shared/config/source-file.ts';
 import { conversationId } from '../../../shared/ids.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
-import { loadRules, parseRules } from '../../../shared/rules/index.ts';
+import { parseRules } from '../../../shared/rules/index.ts';
 import { applyTags, MAX_TAGS, planTags, type TagJob } from '../../../shared/stages/apply-tags.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';

@@ -7,11 +7,11 @@ import {
   applyOverrides,
   defaultPipelineConfig,
   formatDuration,
-  loadPipelineConfig,
   type PipelineConfig,
   parseDuration,
   parsePipelineConfig,
 } from '../../../shared/config/pipeline-config.ts';
+import { loadPipelineConfig } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
 
 const SERVICE = '6650f0c1a2b3c4d5e6f70812';
@@ -55,9 +55,18 @@ describe('defaultPipelineConfig', () => {
       audio: true,
       insightsConcurrency: 4,
     });
-    expect(config.run).toEqual({ workers: 4, maxReceiveCount: 5 });
+    expect(config.run).toEqual({ workers: null, maxReceiveCount: 5 });
     expect(config.stall).toEqual({ afterMs: 30 * 60_000, tag: null, contexts: {} });
     expect(config.rules).toBeNull();
+    expect(config.deploy).toEqual({
+      nightly: { hour: 2, minute: 0, timezone: 'UTC' },
+      stallScanEveryMs: 15 * 60_000,
+      alarmEmail: null,
+      secretArn: null,
+      maxArchiveJobAgeMs: 6 * 3_600_000,
+      logRetentionDays: 30,
+      archive: { transitions: [], noncurrentVersionExpiryDays: 30, objectLock: null },
+    });
   });
 
   it('when the config is resolved, then it is frozen all the way down', () => {
@@ -494,7 +503,7 @@ describe('applyOverrides', () => {
     expect(config.run.workers).toBe(12);
     expect(config.run.maxReceiveCount).toBe(base.run.maxReceiveCount);
     expect(config.archive.audio).toBe(base.archive.audio);
-    expect(base.run.workers).toBe(4);
+    expect(base.run.workers).toBeNull();
     expect(Object.isFrozen(config.archive)).toBe(true);
   });
 

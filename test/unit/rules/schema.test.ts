@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadRules } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
 import {
   formatRuleProblem,
-  loadRules,
   parseRules,
   type RuleProblem,
   RulesValidationError,
