@@ -1,6 +1,7 @@
 // One nightly cycle on this machine: the same scheduler and worker handlers as in Lambda, driven
 // by the local SQS runtime over the real SQS wire protocol of an embedded emulator (127.0.0.1
 // only). The archive goes to a folder (or to S3 when given s3://bucket/prefix).
+
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -19,18 +20,29 @@ import type { AmigoClientConfig } from '../shared/amigo/config.ts';
 import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
 import { type RunRecord, summarizeRun } from '../shared/archive/state.ts';
 import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
+import { loadRules } from '../shared/config/source-file.ts';
 import { ConfigurationError } from '../shared/errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type Clock, systemClock } from '../shared/ports/clock.ts';
-import { loadRules, type RuleSet } from '../shared/rules/index.ts';
+import type { RuleSet } from '../shared/rules/index.ts';
 import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 import type { StallJobMessage } from '../shared/stall/jobs.ts';
 import type { TagJobMessage } from '../shared/tags/jobs.ts';
+import {
+  consumerOf,
+  FUNCTIONS,
+  type FunctionId,
+  maxConcurrency,
+  NIGHTLY_INPUT,
+  type QueueId,
+  queueSettings,
+  type TopologySettings,
+} from '../shared/topology.ts';
 import { startLocalAws } from './fauxqs.ts';
-import { createQueueWithDlq, LocalSqsRuntime, type RuntimeEvents } from './sqs-runtime.ts';
+import { createQueueWithDlq, LocalSqsRuntime, type QueueBinding, type RuntimeEvents } from './sqs-runtime.ts';
 
 export interface LocalCycleOptions {
   readonly config: PipelineConfig;
@@ -43,10 +55,11 @@ export interface LocalCycleOptions {
   readonly rules?: RuleSet;
   readonly clock?: Clock;
   readonly events?: RuntimeEvents & { onListed?(result: ScheduleResult): void };
-  /** Lambda's limit for one scheduler invocation. @default 900000 */
-  readonly schedulerTimeoutMs?: number;
-  /** @default 600000 */
-  readonly workerTimeoutMs?: number;
+  /**
+   * Function timeouts that differ from the deployed ones (tests); queue visibility follows them as
+   * in AWS. @default each function's timeout in shared/topology.ts
+   */
+  readonly timeoutsMs?: Partial<Record<FunctionId, number>>;
   /** Delay range for jobs put back after Amigo throttled them. @default [300, 900], as in AWS */
   readonly deferralSeconds?: readonly [number, number];
 }
@@ -192,13 +205,40 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
   try {
     const sqs = aws.sqs();
     const maxReceiveCount = config.run.maxReceiveCount;
-    // As Lambda requires: a message stays invisible longer than the worker may run on it.
-    const workerTimeoutMs = options.workerTimeoutMs ?? 600_000;
-    const archiveQueue = await createQueueWithDlq(sqs, 'amigo-qa-archive', {
-      maxReceiveCount,
-      visibilityTimeoutSeconds: Math.ceil(workerTimeoutMs / 1000) + 30,
+    // The deployed numbers (shared/topology.ts): timeouts, visibility (6x the consumer's timeout),
+    // retention, receive count, batch sizes and concurrency, as the stack gives them to AWS.
+    const timeoutMs = (fn: FunctionId) => options.timeoutsMs?.[fn] ?? FUNCTIONS[fn].timeoutSeconds * 1000;
+    const createQueue = (queue: QueueId) => {
+      const settings = queueSettings(
+        queue,
+        maxReceiveCount,
+        Math.ceil(timeoutMs(consumerOf(queue).id) / 1000),
+      );
+      return createQueueWithDlq(sqs, `amigo-qa-${queue}`, {
+        maxReceiveCount: settings.maxReceiveCount,
+        visibilityTimeoutSeconds: settings.visibilityTimeoutSeconds,
+        retentionSeconds: settings.retentionSeconds,
+      });
+    };
+    const topology: TopologySettings = {
+      rateLimits: options.amigo.rateLimits,
+      insightsConcurrency: config.archive.insightsConcurrency,
+    };
+    const binding = (
+      fn: FunctionId,
+      queue: { queueUrl: string; queueArn: string },
+      handler: QueueBinding['handler'],
+    ): QueueBinding => ({
+      name: FUNCTIONS[fn].name,
+      queueUrl: queue.queueUrl,
+      queueArn: queue.queueArn,
+      handler,
+      batchSize: FUNCTIONS[fn].batchSize,
+      concurrency: (fn === 'archiveWorker' ? config.run.workers : null) ?? maxConcurrency(fn, topology),
+      functionTimeoutMs: timeoutMs(fn),
     });
-    const schedulerQueue = await createQueueWithDlq(sqs, 'amigo-qa-scheduler', { maxReceiveCount: 3 });
+    const archiveQueue = await createQueue('archive');
+    const schedulerQueue = await createQueue('scheduler');
 
     // One client, one in-process rate budget, shared by every local invocation: the same budget
     // the functions in AWS share through DynamoDB.
@@ -213,7 +253,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     });
     // Tagging: only when rules are configured; every archived conversation is evaluated.
     const rules = options.rules ?? (config.rules ? loadRules(config.rules) : undefined);
-    const tagQueue = rules ? await createQueueWithDlq(sqs, 'amigo-qa-tag', { maxReceiveCount }) : undefined;
+    const tagQueue = rules ? await createQueue('tag') : undefined;
     const tagJobs = tagQueue
       ? new SqsJobQueue<TagJobMessage>({ client: sqs, queueUrl: tagQueue.queueUrl })
       : undefined;
@@ -251,7 +291,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
       ...(tagJobs ? { tagJobs } : {}),
     };
-    const stallQueue = await createQueueWithDlq(sqs, 'amigo-qa-stall', { maxReceiveCount });
+    const stallQueue = await createQueue('stall');
     // The final status of each stall record this cycle's worker handled, by key.
     const stallStatus = new Map<string, string>();
     const stallJobs = new SqsJobQueue<StallJobMessage>({ client: sqs, queueUrl: stallQueue.queueUrl });
@@ -286,7 +326,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     };
     const archiveWorker = createArchiveWorkerHandler(async () => workerDeps);
     const scheduler = createSchedulerHandler(async () => schedulerDeps);
-    const schedulerTimeout = options.schedulerTimeoutMs ?? 900_000;
+    const schedulerTimeout = timeoutMs('scheduler');
     const runIds = new Set<string>();
     let stalls: FindStallsCounts | undefined;
     const noteResults = (output: SchedulerOutput) => {
@@ -300,56 +340,18 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const runtime = new LocalSqsRuntime(
       sqs,
       [
-        {
-          name: 'archive-worker',
-          queueUrl: archiveQueue.queueUrl,
-          queueArn: archiveQueue.queueArn,
-          handler: archiveWorker,
-          batchSize: 1,
-          concurrency: config.run.workers,
-          functionTimeoutMs: workerTimeoutMs,
-        },
-        ...(tagWorker && tagQueue
-          ? [
-              {
-                name: 'tag-worker',
-                queueUrl: tagQueue.queueUrl,
-                queueArn: tagQueue.queueArn,
-                handler: tagWorker,
-                batchSize: 5,
-                concurrency: 2,
-                functionTimeoutMs: 120_000,
-              },
-            ]
-          : []),
-        {
-          name: 'stall-worker',
-          queueUrl: stallQueue.queueUrl,
-          queueArn: stallQueue.queueArn,
-          handler: stallWorker,
-          batchSize: 5,
-          concurrency: 2,
-          functionTimeoutMs: 120_000,
-        },
-        {
-          name: 'scheduler',
-          queueUrl: schedulerQueue.queueUrl,
-          queueArn: schedulerQueue.queueArn,
-          handler: async (event, context) => {
-            noteResults(await scheduler(event, context));
-          },
-          batchSize: 1,
-          concurrency: 1,
-          functionTimeoutMs: schedulerTimeout,
-        },
+        binding('archiveWorker', archiveQueue, archiveWorker),
+        ...(tagWorker && tagQueue ? [binding('tagWorker', tagQueue, tagWorker)] : []),
+        binding('stallWorker', stallQueue, stallWorker),
+        binding('scheduler', schedulerQueue, async (event, context) => {
+          noteResults(await scheduler(event, context));
+        }),
       ],
       options.events,
     );
     runtime.start();
     try {
-      noteResults(
-        await scheduler({ 'detail-type': 'Scheduled Event' }, lambdaContext('scheduler', schedulerTimeout)),
-      );
+      noteResults(await scheduler(NIGHTLY_INPUT, lambdaContext('scheduler', schedulerTimeout)));
       await runtime.drain({ timeoutMs: 24 * 3_600_000 });
     } finally {
       await runtime.stop();

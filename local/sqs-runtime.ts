@@ -395,7 +395,7 @@ export class LocalSqsRuntime {
 export async function createQueueWithDlq(
   sqs: SQSClient,
   name: string,
-  options: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number } = {},
+  options: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number; retentionSeconds?: number } = {},
 ): Promise<{ queueUrl: string; queueArn: string; dlqUrl: string; dlqArn: string }> {
   const fifo = name.endsWith('.fifo');
   const dlqName = fifo ? `${name.slice(0, -'.fifo'.length)}-dlq.fifo` : `${name}-dlq`;
@@ -404,6 +404,7 @@ export async function createQueueWithDlq(
   const main = await createQueue(sqs, name, {
     ...fifoAttributes,
     VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+    ...(options.retentionSeconds ? { MessageRetentionPeriod: String(options.retentionSeconds) } : {}),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: dlq.arn,
       maxReceiveCount: options.maxReceiveCount ?? 5,

@@ -1,30 +1,14 @@
-// Powertools logger, metrics and tracer, created once per process and shared by every handler.
+// Powertools logger and metrics, created once per process and shared by every handler.
 // Conversation text is health data: log ids, counts and reasons, never bodies or whole events.
+//
+// No Powertools Tracer: it is built on the AWS X-Ray SDK for Node.js, in maintenance since
+// 2026-02-25 and out of support from 2027-02-25 (AWS recommends OpenTelemetry), and it was 135 KB
+// of every Lambda bundle. The functions keep X-Ray active tracing, which Lambda records itself.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './metric-names.ts';
 
-export const SERVICE_NAME = 'amigo-qa';
-export const METRICS_NAMESPACE = 'AmigoQa';
+export { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './metric-names.ts';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, logger });
-export const tracer = new Tracer({ serviceName: SERVICE_NAME });
-
-/** Metric names the CDK stack alarms on. */
-export const METRIC = {
-  archived: 'ConversationsArchived',
-  alreadyArchived: 'ConversationsAlreadyArchived',
-  archiveFailed: 'ConversationArchiveFailures',
-  numMessagesMismatch: 'NumMessagesMismatch',
-  audioBytes: 'AudioBytesArchived',
-  throttleDeferrals: 'ThrottleDeferrals',
-  enqueued: 'ArchiveJobsEnqueued',
-  deadLettered: 'JobsDeadLettered',
-  tagsPosted: 'TagPosts',
-  tagsDropped: 'TagsDroppedAtLimit',
-  stallsEnqueued: 'StallJobsEnqueued',
-  stallScanFailures: 'StallScanFailures',
-  recommendationsRequested: 'RecommendationsRequested',
-  recommendationsRejected: 'RecommendationsRejected',
-} as const;

@@ -1,7 +1,8 @@
 // Scheduler: started nightly by EventBridge, or by its own hand-over message on the continuation
 // queue when the listing outgrew one invocation.
-import type { Context, ScheduledEvent, SQSEvent } from 'aws-lambda';
-import { redactText } from '../../shared/errors.ts';
+import type { Context, SQSEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { ConfigurationError, redactText } from '../../shared/errors.ts';
 import {
   type ArchiveJobMessage,
   type ContinueListingMessage,
@@ -45,12 +46,30 @@ export interface SchedulerOutput {
 }
 
 /**
- * A scheduled start (EventBridge) lists for the archive and then looks for stalled interactions;
- * `tasks` narrows that (a more frequent stall-only schedule), `since` backfills.
+ * A scheduled start (EventBridge Scheduler, or `aws lambda invoke` by hand) lists for the archive
+ * and then looks for stalled interactions; `tasks` narrows that (the frequent stall-only
+ * schedule sends ["stalls"]), `since` backfills. Other fields (an EventBridge envelope) are ignored.
  */
-export type SchedulerEvent =
-  | SQSEvent
-  | (Partial<ScheduledEvent> & { since?: string; tasks?: Array<'archive' | 'stalls'> });
+export const SchedulerInvokeSchema = z.looseObject({
+  tasks: z
+    .array(z.enum(['archive', 'stalls']))
+    .min(1)
+    .optional(),
+  since: z.union([z.iso.date(), z.iso.datetime({ offset: true })]).optional(),
+});
+export type SchedulerInvoke = z.infer<typeof SchedulerInvokeSchema>;
+export type SchedulerEvent = SQSEvent | SchedulerInvoke;
+
+function parseInvoke(event: unknown): SchedulerInvoke {
+  const parsed = SchedulerInvokeSchema.safeParse(event ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new ConfigurationError(
+    `event.${issue?.path.join('.') || '(root)'}`,
+    issue?.message ?? 'is invalid',
+    'Invoke with {"tasks": ["archive", "stalls"]}, {"tasks": ["stalls"]} or {"since": "2026-01-15"}',
+  );
+}
 
 function isSqs(event: SchedulerEvent): event is SQSEvent {
   return Array.isArray((event as SQSEvent).Records);
@@ -60,6 +79,7 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
   const tracked = trackDeps(getDeps);
   return lambdaHandler(async (event: SchedulerEvent, context: Context): Promise<SchedulerOutput> => {
     const deps = await tracked.get();
+    const invoke = isSqs(event) ? undefined : parseInvoke(event);
     const run = (resume?: ContinueListingMessage, since?: string) =>
       scheduleArchive(
         { ...deps.options, ...(since ? { since } : {}) },
@@ -78,8 +98,8 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
     }
     let stalls: FindStallsCounts | undefined;
     // A hand-over's last invocation finishes the listing and then looks for stalls.
-    const tasks = isSqs(event) ? ['stalls'] : (event.tasks ?? ['archive', 'stalls']);
-    if (!isSqs(event) && tasks.includes('archive')) results.push(await run(undefined, event.since));
+    const tasks = invoke ? (invoke.tasks ?? ['archive', 'stalls']) : ['stalls'];
+    if (invoke && tasks.includes('archive')) results.push(await run(undefined, invoke.since));
     // Stall detection never puts the archive run at risk: it runs only when the listing finished
     // in this invocation (not while a hand-over continues it), stops in time, and its failure
     // is logged, not thrown (the archive jobs are already out and the watermark moved).
@@ -113,6 +133,7 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
     }
     for (const result of results) {
       metrics.addMetric(METRIC.enqueued, 'Count', result.counts.enqueued);
+      if (result.status === 'listed') metrics.addMetric(METRIC.listingsCompleted, 'Count', 1);
       logger.info('Scheduler invocation done', {
         runId: result.runId,
         status: result.status,

@@ -1,93 +1,90 @@
-// The Lambda functions' wiring: environment read and validated once per cold start (a missing or
-// bad value fails naming the variable), AWS clients created once, the Amigo credentials read from
-// Secrets Manager, one DynamoDB rate budget shared by every function.
+// The Lambda functions' wiring. Per cold start and per function: the environment that function
+// declares (shared/topology.ts) read and validated (a missing or bad variable fails naming it), the
+// config and rules built into its bundle (./deployment.ts), the Amigo credentials from Secrets
+// Manager, one DynamoDB rate budget shared by every function, AWS clients created once.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoDbRateBudget } from '../adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../adapters/s3-archive-store.ts';
 import { SqsDeadLetters } from '../adapters/sqs-dead-letters.ts';
 import { SqsJobQueue } from '../adapters/sqs-job-queue.ts';
 import { AmigoClient } from '../amigo/client.ts';
 import { type AmigoClientConfig, resolveAmigoConfig } from '../amigo/config.ts';
-import { type PipelineConfig, parsePipelineConfig } from '../config/pipeline-config.ts';
+import type { PipelineConfig } from '../config/pipeline-config.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs.ts';
 import { logger } from '../observability.ts';
 import { systemClock } from '../ports/clock.ts';
-import { parseRules, type RuleSet } from '../rules/index.ts';
+import type { RuleSet } from '../rules/index.ts';
 import type { StallJobMessage } from '../stall/jobs.ts';
 import type { TagJobMessage } from '../tags/jobs.ts';
+import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../topology.ts';
+import { embeddedDeployment } from './deployment.ts';
+import { MeteredRateBudget } from './metered-budget.ts';
 
 const nonEmpty = z.string().trim().min(1, 'is not set');
 const url = z.url('must be a URL');
 
-export const LambdaEnvSchema = z
-  .object({
-    ARCHIVE_BUCKET: nonEmpty,
-    ARCHIVE_PREFIX: z.string().default(''),
-    ARCHIVE_QUEUE_URL: url,
-    ARCHIVE_DLQ_URL: url,
-    SCHEDULER_QUEUE_URL: url,
-    RATE_BUDGET_TABLE: nonEmpty,
-    /** Secrets Manager secret holding AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and optionally AMIGO_BASE_URL) as JSON. */
-    AMIGO_SECRET_ARN: nonEmpty,
-    /** The pipeline configuration (the config file's content as JSON), validated like the file. */
-    PIPELINE_CONFIG: z.string().default('{}'),
-    MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000).default(5),
-    /** The stall queue and its dead-letter queue; both unset: stall detection off. */
-    STALL_QUEUE_URL: url.optional(),
-    STALL_DLQ_URL: url.optional(),
-    /** The tag queue and its dead-letter queue; both unset: no tagging. */
-    TAG_QUEUE_URL: url.optional(),
-    TAG_DLQ_URL: url.optional(),
-    /** The rules file's content (YAML or JSON), validated at cold start like the file (and at synth). */
-    RULES: z.string().optional(),
-  })
-  .refine((env) => Boolean(env.STALL_QUEUE_URL) === Boolean(env.STALL_DLQ_URL), {
-    message: 'must be set together with STALL_DLQ_URL (both or neither)',
-    path: ['STALL_QUEUE_URL'],
-  })
-  .refine(
-    (env) =>
-      Boolean(env.TAG_QUEUE_URL) === Boolean(env.TAG_DLQ_URL) &&
-      Boolean(env.TAG_QUEUE_URL) === Boolean(env.RULES?.trim()),
-    {
-      message: 'must be set together with TAG_DLQ_URL and RULES (all or none)',
-      path: ['TAG_QUEUE_URL'],
-    },
-  );
-export type LambdaEnv = z.infer<typeof LambdaEnvSchema>;
+/** How each variable is read; which ones a function needs is the topology's business. */
+const VARIABLES = {
+  [ENV.archiveBucket]: nonEmpty,
+  [ENV.archivePrefix]: z.string(),
+  [ENV.rateBudgetTable]: nonEmpty,
+  /** A secret holding AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and optionally AMIGO_BASE_URL) as JSON. */
+  [ENV.amigoSecretArn]: nonEmpty,
+  /** The queues' redrive maxReceiveCount: the receive that reaches it is a job's last. */
+  [ENV.maxReceiveCount]: z.coerce.number<string>().int('must be a whole number').min(1).max(1000),
+  [ENV.schedulerQueueUrl]: url,
+  [ENV.archiveQueueUrl]: url,
+  [ENV.archiveDlqUrl]: url,
+  [ENV.tagQueueUrl]: url,
+  [ENV.tagDlqUrl]: url,
+  [ENV.stallQueueUrl]: url,
+  [ENV.stallDlqUrl]: url,
+} satisfies Record<EnvName, z.ZodType>;
 
-export function readLambdaEnv(env: NodeJS.ProcessEnv = process.env): LambdaEnv {
-  const parsed = LambdaEnvSchema.safeParse(env);
+/** A function's environment, validated: only the variables it declares, numbers as numbers. */
+export type FunctionEnv = {
+  readonly [K in EnvName]?: z.output<(typeof VARIABLES)[K]>;
+};
+
+/** The zod schema of one function's environment (required and optional variables from the topology). */
+export function functionEnvSchema(fn: FunctionId) {
+  const { required, optional } = FUNCTIONS[fn].env;
+  const shape: Record<string, z.ZodType> = {};
+  for (const name of required) shape[name] = VARIABLES[name];
+  // An optional variable set to '' counts as unset.
+  for (const name of optional) {
+    shape[name] = z.preprocess((v) => (v === '' ? undefined : v), VARIABLES[name].optional());
+  }
+  return z.object(shape);
+}
+
+/** Reads and validates `fn`'s environment; the first problem fails naming the variable. */
+export function readFunctionEnv(fn: FunctionId, env: NodeJS.ProcessEnv = process.env): FunctionEnv {
+  const parsed = functionEnvSchema(fn).safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'environment');
+    const message =
+      issue?.code === 'invalid_type' && issue.input === undefined ? 'is not set' : issue?.message;
     throw new ConfigurationError(
       name,
-      issue?.message ?? 'is invalid',
-      'The CDK stack sets it; check the function configuration',
+      `${message ?? 'is invalid'} (the ${FUNCTIONS[fn].name} function reads it at start-up)`,
+      'The CDK stack sets it: deploy again with `npx cdk deploy`, or check the function configuration',
     );
   }
-  return parsed.data;
+  return parsed.data as FunctionEnv;
 }
 
-export function readPipelineConfig(env: LambdaEnv): PipelineConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(env.PIPELINE_CONFIG);
-  } catch {
-    throw new ConfigurationError(
-      'PIPELINE_CONFIG',
-      'is not JSON',
-      'It must hold the pipeline config file as JSON',
-    );
-  }
-  return parsePipelineConfig(raw, 'PIPELINE_CONFIG');
+/** A variable the schema made required: present once `readFunctionEnv` returned. */
+function required<K extends EnvName>(env: FunctionEnv, name: K): NonNullable<FunctionEnv[K]> {
+  const value = env[name];
+  if (value === undefined) throw new ConfigurationError(name, 'is not set');
+  return value as NonNullable<FunctionEnv[K]>;
 }
 
 const SecretSchema = z.object({
@@ -97,6 +94,9 @@ const SecretSchema = z.object({
   AMIGO_ORGANIZATION_ID: nonEmpty,
   AMIGO_BASE_URL: z.string().optional(),
 });
+
+const PUT_SECRET_HINT =
+  'Put the AMIGO_* values into it (docs/deploy.md, "Put the Amigo credentials"), then invoke again';
 
 export async function amigoConfigFromSecret(
   secrets: SecretsManagerClient,
@@ -108,11 +108,7 @@ export async function amigoConfigFromSecret(
   try {
     raw = JSON.parse(answer.SecretString ?? '');
   } catch {
-    throw new ConfigurationError(
-      'AMIGO_SECRET_ARN',
-      'names a secret that is not JSON',
-      'Store the AMIGO_* values as a JSON object',
-    );
+    throw new ConfigurationError('AMIGO_SECRET_ARN', 'names a secret that is not JSON', PUT_SECRET_HINT);
   }
   const parsed = SecretSchema.safeParse(raw);
   if (!parsed.success) {
@@ -121,7 +117,7 @@ export async function amigoConfigFromSecret(
     throw new ConfigurationError(
       `AMIGO_SECRET_ARN:${key}`,
       'is missing from the secret',
-      `Add ${key} to the secret's JSON`,
+      `Add ${key} to the secret's JSON. ${PUT_SECRET_HINT}`,
     );
   }
   const s = parsed.data;
@@ -145,13 +141,15 @@ export async function amigoConfigFromSecret(
 }
 
 export interface LambdaRuntime {
-  readonly env: LambdaEnv;
+  readonly env: FunctionEnv;
   readonly pipeline: PipelineConfig;
+  readonly rules: RuleSet | undefined;
   readonly amigoConfig: AmigoClientConfig;
   readonly amigo: AmigoClient;
-  readonly budget: DynamoDbRateBudget;
   readonly store: S3ArchiveStore;
   readonly sqs: SQSClient;
+  /** Flushes the shared budget's pending writes and publishes the Amigo call metrics. */
+  readonly afterInvocation: () => Promise<void>;
 }
 
 /** Runs `build` once and keeps its result; a failure is not kept, so the next call tries again. */
@@ -166,157 +164,138 @@ function once<T>(build: () => Promise<T>): () => Promise<T> {
   };
 }
 
-let runtime: Promise<LambdaRuntime> | undefined;
-
-/** Built once per cold start and reused by every invocation of the container. */
-export function lambdaRuntime(): Promise<LambdaRuntime> {
-  runtime ??= (async () => {
-    const env = readLambdaEnv();
-    const pipeline = readPipelineConfig(env);
-    const amigoConfig = await amigoConfigFromSecret(
-      new SecretsManagerClient({}),
-      env.AMIGO_SECRET_ARN,
-      pipeline,
-    );
-    const budget = new DynamoDbRateBudget({
-      client: new DynamoDBClient({}),
-      tableName: env.RATE_BUDGET_TABLE,
-      userId: amigoConfig.userId,
-      limits: amigoConfig.rateLimits,
-    });
-    const amigo = new AmigoClient(amigoConfig, {
-      rateBudget: budget,
-      logger: {
-        debug: (m, extra) => logger.debug(m, extra ?? {}),
-        warn: (m, extra) => logger.warn(m, extra ?? {}),
-      },
-    });
-    const store = new S3ArchiveStore({
-      client: new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3) }),
-      bucket: env.ARCHIVE_BUCKET,
-      ...(env.ARCHIVE_PREFIX ? { prefix: env.ARCHIVE_PREFIX } : {}),
-    });
-    // Queue URLs are passed whole; the endpoint comes from the region (or AWS_ENDPOINT_URL_SQS).
-    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
-    return { env, pipeline, amigoConfig, amigo, budget, store, sqs };
-  })();
-  // A failed cold start must not be cached: the next invocation tries again (and fails loudly).
-  runtime.catch(() => {
-    runtime = undefined;
+async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
+  const env = readFunctionEnv(fn);
+  const { config: pipeline, rules } = embeddedDeployment();
+  const amigoConfig = await amigoConfigFromSecret(
+    new SecretsManagerClient({}),
+    required(env, ENV.amigoSecretArn),
+    pipeline,
+  );
+  const shared = new DynamoDbRateBudget({
+    client: new DynamoDBClient({}),
+    tableName: required(env, ENV.rateBudgetTable),
+    userId: amigoConfig.userId,
+    limits: amigoConfig.rateLimits,
   });
-  return runtime;
+  const budget = new MeteredRateBudget(shared);
+  const amigo = new AmigoClient(amigoConfig, {
+    rateBudget: budget,
+    logger: {
+      debug: (m, extra) => logger.debug(m, extra ?? {}),
+      warn: (m, extra) => logger.warn(m, extra ?? {}),
+    },
+  });
+  const prefix = env[ENV.archivePrefix];
+  const store = new S3ArchiveStore({
+    client: new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3) }),
+    bucket: required(env, ENV.archiveBucket),
+    ...(prefix ? { prefix } : {}),
+  });
+  // Queue URLs are passed whole; the endpoint comes from the region (or AWS_ENDPOINT_URL_SQS).
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  return {
+    env,
+    pipeline,
+    rules,
+    amigoConfig,
+    amigo,
+    store,
+    sqs,
+    afterInvocation: async () => {
+      budget.publish();
+      await shared.flush();
+    },
+  };
+}
+
+const runtimes = new Map<FunctionId, () => Promise<LambdaRuntime>>();
+
+/** `fn`'s runtime, built once per cold start (a failed build is retried by the next invocation). */
+export function lambdaRuntime(fn: FunctionId): Promise<LambdaRuntime> {
+  let get = runtimes.get(fn);
+  if (!get) {
+    get = once(() => buildRuntime(fn));
+    runtimes.set(fn, get);
+  }
+  return get();
+}
+
+function queue<J>(r: LambdaRuntime, name: EnvName): SqsJobQueue<J> {
+  return new SqsJobQueue<J>({ client: r.sqs, queueUrl: String(required(r.env, name)) });
 }
 
 export const lambdaArchiveWorkerDeps = once(async () => {
-  const r = await lambdaRuntime();
-  const tags = tagQueue(r);
+  const r = await lambdaRuntime('archiveWorker');
   return {
     amigo: r.amigo,
     store: r.store,
     clock: systemClock,
-    jobs: new SqsJobQueue<ArchiveJobMessage>({ client: r.sqs, queueUrl: r.env.ARCHIVE_QUEUE_URL }),
-    deadLetters: new SqsDeadLetters(r.sqs, r.env.ARCHIVE_DLQ_URL),
-    maxReceiveCount: r.env.MAX_RECEIVE_COUNT,
+    jobs: queue<ArchiveJobMessage>(r, ENV.archiveQueueUrl),
+    deadLetters: new SqsDeadLetters(r.sqs, required(r.env, ENV.archiveDlqUrl)),
+    maxReceiveCount: required(r.env, ENV.maxReceiveCount),
     strict: r.pipeline.archive.strict,
     insightsConcurrency: r.pipeline.archive.insightsConcurrency,
     audio: r.pipeline.archive.audio,
-    ...(tags ? { tagJobs: tags } : {}),
-    afterInvocation: () => r.budget.flush(),
+    // Set by the stack only when a rules file is deployed.
+    ...(r.env[ENV.tagQueueUrl] ? { tagJobs: queue<TagJobMessage>(r, ENV.tagQueueUrl) } : {}),
+    afterInvocation: r.afterInvocation,
   };
 });
-
-export function readRules(env: LambdaEnv): RuleSet | undefined {
-  if (!env.RULES?.trim()) return undefined;
-  let raw: unknown;
-  try {
-    raw = parseYaml(env.RULES);
-  } catch (error) {
-    throw new ConfigurationError(
-      'RULES',
-      `is not YAML or JSON (${(error as Error).message})`,
-      'Set it to the rules file content',
-    );
-  }
-  return parseRules(raw, 'RULES');
-}
-
-function tagQueue(r: LambdaRuntime): SqsJobQueue<TagJobMessage> | undefined {
-  return r.env.TAG_QUEUE_URL
-    ? new SqsJobQueue<TagJobMessage>({ client: r.sqs, queueUrl: r.env.TAG_QUEUE_URL })
-    : undefined;
-}
 
 export const lambdaTagWorkerDeps = once(async () => {
-  const r = await lambdaRuntime();
-  const jobs = tagQueue(r);
-  const rules = readRules(r.env);
-  if (!jobs || !r.env.TAG_DLQ_URL) {
+  const r = await lambdaRuntime('tagWorker');
+  if (!r.rules) {
     throw new ConfigurationError(
-      'TAG_QUEUE_URL',
-      'is not set for the tag worker',
-      'Set TAG_QUEUE_URL and TAG_DLQ_URL',
+      'rules',
+      'are not built into the tag worker',
+      'Name the rules file in the config (rules: ...) or with -c rules=<file>, then `npx cdk deploy`',
     );
   }
-  if (!rules)
-    throw new ConfigurationError(
-      'RULES',
-      'is not set for the tag worker',
-      'Set RULES to the rules file content',
-    );
   return {
     amigo: r.amigo,
     store: r.store,
     clock: systemClock,
-    rules,
-    jobs,
-    deadLetters: new SqsDeadLetters(r.sqs, r.env.TAG_DLQ_URL),
-    maxReceiveCount: r.env.MAX_RECEIVE_COUNT,
-    afterInvocation: () => r.budget.flush(),
+    rules: r.rules,
+    jobs: queue<TagJobMessage>(r, ENV.tagQueueUrl),
+    deadLetters: new SqsDeadLetters(r.sqs, required(r.env, ENV.tagDlqUrl)),
+    maxReceiveCount: required(r.env, ENV.maxReceiveCount),
+    afterInvocation: r.afterInvocation,
   };
 });
 
-function stallQueue(r: LambdaRuntime): SqsJobQueue<StallJobMessage> | undefined {
-  return r.env.STALL_QUEUE_URL
-    ? new SqsJobQueue<StallJobMessage>({ client: r.sqs, queueUrl: r.env.STALL_QUEUE_URL })
-    : undefined;
-}
-
 export const lambdaStallWorkerDeps = once(async () => {
-  const r = await lambdaRuntime();
-  const jobs = stallQueue(r);
-  if (!jobs || !r.env.STALL_DLQ_URL) {
-    throw new ConfigurationError(
-      'STALL_QUEUE_URL',
-      'is not set for the stall worker',
-      'Set STALL_QUEUE_URL and STALL_DLQ_URL',
-    );
-  }
+  const r = await lambdaRuntime('stallWorker');
   return {
     amigo: r.amigo,
     store: r.store,
     clock: systemClock,
-    jobs,
-    deadLetters: new SqsDeadLetters(r.sqs, r.env.STALL_DLQ_URL),
-    maxReceiveCount: r.env.MAX_RECEIVE_COUNT,
+    jobs: queue<StallJobMessage>(r, ENV.stallQueueUrl),
+    deadLetters: new SqsDeadLetters(r.sqs, required(r.env, ENV.stallDlqUrl)),
+    maxReceiveCount: required(r.env, ENV.maxReceiveCount),
     contexts: r.pipeline.stall.contexts,
     tag: r.pipeline.stall.tag,
-    afterInvocation: () => r.budget.flush(),
+    afterInvocation: r.afterInvocation,
   };
 });
 
 export const lambdaSchedulerDeps = once(async () => {
-  const r = await lambdaRuntime();
-  const stalls = stallQueue(r);
+  const r = await lambdaRuntime('scheduler');
   return {
     amigo: r.amigo,
     store: r.store,
     clock: systemClock,
-    jobs: new SqsJobQueue<ArchiveJobMessage>({ client: r.sqs, queueUrl: r.env.ARCHIVE_QUEUE_URL }),
-    continuation: new SqsJobQueue<ContinueListingMessage>({
-      client: r.sqs,
-      queueUrl: r.env.SCHEDULER_QUEUE_URL,
-    }),
-    ...(stalls ? { stalls: { amigo: r.amigo, jobs: stalls, afterMs: r.pipeline.stall.afterMs } } : {}),
+    jobs: queue<ArchiveJobMessage>(r, ENV.archiveQueueUrl),
+    continuation: queue<ContinueListingMessage>(r, ENV.schedulerQueueUrl),
+    ...(r.env[ENV.stallQueueUrl]
+      ? {
+          stalls: {
+            amigo: r.amigo,
+            jobs: queue<StallJobMessage>(r, ENV.stallQueueUrl),
+            afterMs: r.pipeline.stall.afterMs,
+          },
+        }
+      : {}),
     options: {
       organizationId: r.amigoConfig.organizationId,
       serviceIds: r.pipeline.filters.serviceIds,
@@ -324,6 +303,6 @@ export const lambdaSchedulerDeps = once(async () => {
       deferUnanalyzed: r.pipeline.archive.deferUnanalyzed,
       since: r.pipeline.archive.since,
     },
-    afterInvocation: () => r.budget.flush(),
+    afterInvocation: r.afterInvocation,
   };
 });

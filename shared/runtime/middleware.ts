@@ -1,13 +1,12 @@
-// The Lambda entry shape every function shares: middy with Powertools tracer, logger (context
+// The Lambda entry shape every function shares: middy with the Powertools logger (context
 // injected, keys reset per invocation) and metrics, and the dependencies' afterInvocation hook
 // (the shared rate budget flushes its writes), whether the invocation succeeded or not.
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { logger, metrics, tracer } from '../observability.ts';
+import { logger, metrics } from '../observability.ts';
 
 interface WithAfterInvocation {
   readonly afterInvocation?: () => Promise<void>;
@@ -44,7 +43,6 @@ export function lambdaHandler<E, R>(
     }
   };
   return middy(fn)
-    .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
     .use({ after, onError: after });

@@ -10,6 +10,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { startLocalAws } from '../../local/fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime } from '../../local/sqs-runtime.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
@@ -19,7 +20,12 @@ import { parseManifest } from '../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
 import { operationIds, operations } from '../../shared/openapi/index.ts';
-import { amigoConfigFromSecret, readLambdaEnv, readRules } from '../../shared/runtime/lambda.ts';
+import {
+  DEPLOYMENT_CONSTANT,
+  parseDeployment,
+  serializeDeployment,
+} from '../../shared/runtime/deployment.ts';
+import { amigoConfigFromSecret, readFunctionEnv } from '../../shared/runtime/lambda.ts';
 import { startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { startFakeSecretsManager } from '../support/fake-secrets-manager.ts';
@@ -108,22 +114,30 @@ beforeAll(async () => {
     STALL_DLQ_URL: stall.dlqUrl,
     TAG_QUEUE_URL: tag.queueUrl,
     TAG_DLQ_URL: tag.dlqUrl,
-    RULES: readFileSync('examples/rules.yaml', 'utf8'),
     RATE_BUDGET_TABLE: 'rate-budget',
     AMIGO_SECRET_ARN: secretArn,
     MAX_RECEIVE_COUNT: '3',
-    PIPELINE_CONFIG: JSON.stringify({
-      amigo: {
-        rateLimits: Object.fromEntries(
-          operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/${windowMs}ms`]),
-        ),
+  });
+  // What the stack builds into every bundle (the rules only into the tag worker's; one process here).
+  (globalThis as Record<string, unknown>)[DEPLOYMENT_CONSTANT] = serializeDeployment({
+    v: 1,
+    config: {
+      source: 'test config',
+      value: {
+        amigo: {
+          rateLimits: Object.fromEntries(
+            operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/${windowMs}ms`]),
+          ),
+        },
       },
-    }),
+    },
+    rules: { source: 'examples/rules.yaml', value: parseYaml(readFileSync('examples/rules.yaml', 'utf8')) },
   });
 });
 
 afterAll(async () => {
   process.env = savedEnv;
+  delete (globalThis as Record<string, unknown>)[DEPLOYMENT_CONSTANT];
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
@@ -137,7 +151,7 @@ describe('Lambda wiring', () => {
     const {
       archive: [listed],
       stalls: found,
-    } = await scheduler({ 'detail-type': 'Scheduled Event' }, context('scheduler'));
+    } = await scheduler({ tasks: ['archive', 'stalls'] }, context('scheduler'));
     const runtime = new LocalSqsRuntime(sqsClient, [
       {
         name: 'archive-worker',
@@ -184,17 +198,19 @@ describe('Lambda wiring', () => {
     expect(requests.filter((r) => r.status === 429).length / requests.length).toBeLessThan(0.02);
   });
 
-  it('when a variable is missing or malformed, then the cold start fails naming it', () => {
-    expect(() => readLambdaEnv({})).toThrow(ConfigurationError);
-    expect(() => readLambdaEnv({})).toThrow(/ARCHIVE_BUCKET/);
-    expect(() => readLambdaEnv({ ...process.env, ARCHIVE_QUEUE_URL: 'not a url' })).toThrow(
-      /ARCHIVE_QUEUE_URL: must be a URL/,
+  it('when a variable is missing or malformed, then the cold start fails naming it and the function', () => {
+    expect(() => readFunctionEnv('archiveWorker', {})).toThrow(ConfigurationError);
+    expect(() => readFunctionEnv('archiveWorker', {})).toThrow(
+      /ARCHIVE_BUCKET: is not set \(the archive-worker/,
     );
-    expect(() => readLambdaEnv({ ...process.env, STALL_DLQ_URL: undefined })).toThrow(
-      /STALL_QUEUE_URL: must be set together with STALL_DLQ_URL/,
+    expect(() =>
+      readFunctionEnv('archiveWorker', { ...process.env, ARCHIVE_QUEUE_URL: 'not a url' }),
+    ).toThrow(/ARCHIVE_QUEUE_URL: must be a URL/);
+    expect(() => readFunctionEnv('stallWorker', { ...process.env, STALL_DLQ_URL: undefined })).toThrow(
+      /STALL_DLQ_URL: is not set/,
     );
-    expect(() => readLambdaEnv({ ...process.env, RULES: undefined })).toThrow(
-      /TAG_QUEUE_URL: must be set together/,
+    expect(() => readFunctionEnv('tagWorker', { ...process.env, MAX_RECEIVE_COUNT: 'five' })).toThrow(
+      /MAX_RECEIVE_COUNT/,
     );
   });
 
@@ -217,12 +233,18 @@ describe('Lambda wiring', () => {
     expect((error as Error).message).not.toContain('very-secret-key-value');
   });
 
-  it('when the RULES variable holds an invalid rule, then the cold start fails naming the rule and the field', () => {
-    const env = readLambdaEnv({
-      ...process.env,
-      RULES: 'rules:\n  - name: broken\n    when: { messages: { contians: help } }\n    set: { a: b }\n',
+  it('when the deployed rules hold an invalid rule, then the cold start fails naming the rule and the field', () => {
+    const text = serializeDeployment({
+      v: 1,
+      config: { source: 'amigo-qa.yaml', value: {} },
+      rules: {
+        source: 'rules.yaml',
+        value: parseYaml(
+          'rules:\n  - name: broken\n    when: { messages: { contians: help } }\n    set: { a: b }\n',
+        ),
+      },
     });
 
-    expect(() => readRules(env)).toThrow(/broken.*contians/s);
+    expect(() => parseDeployment(text)).toThrow(/broken.*contians/s);
   });
 });

@@ -1,5 +1,6 @@
 // A whole nightly cycle on this machine: the real scheduler and worker handlers, driven through the
 // SQS wire protocol of the embedded emulator, against the simulator over HTTP, into a folder.
+
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,8 @@ import { resolveAmigoConfig } from '../../../shared/amigo/config.ts';
 import { conversationPrefix } from '../../../shared/archive/layout.ts';
 import { parseManifest } from '../../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
+import { loadRules } from '../../../shared/config/source-file.ts';
 import { operationIds, operations } from '../../../shared/openapi/index.ts';
-import { loadRules } from '../../../shared/rules/index.ts';
 import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 

@@ -1,0 +1,27 @@
+// The names the functions publish metrics under and the CDK stack alarms on: one list, so an
+// alarm can never watch a metric nobody emits. No Powertools here: the stack reads it at synth.
+export const SERVICE_NAME = 'amigo-qa';
+export const METRICS_NAMESPACE = 'AmigoQa';
+
+/** Metric names (dimension `service`; the Amigo call metrics also `operation`). */
+export const METRIC = {
+  archived: 'ConversationsArchived',
+  alreadyArchived: 'ConversationsAlreadyArchived',
+  archiveFailed: 'ConversationArchiveFailures',
+  numMessagesMismatch: 'NumMessagesMismatch',
+  audioBytes: 'AudioBytesArchived',
+  throttleDeferrals: 'ThrottleDeferrals',
+  enqueued: 'ArchiveJobsEnqueued',
+  deadLettered: 'JobsDeadLettered',
+  tagsPosted: 'TagPosts',
+  tagsDropped: 'TagsDroppedAtLimit',
+  stallsEnqueued: 'StallJobsEnqueued',
+  stallScanFailures: 'StallScanFailures',
+  recommendationsRequested: 'RecommendationsRequested',
+  recommendationsRejected: 'RecommendationsRejected',
+  /** Per `operation` dimension: calls Amigo answered, and the 429s among them. */
+  amigoCalls: 'AmigoCalls',
+  amigoThrottled: 'AmigoThrottled',
+  /** The scheduler finished a listing (the watermark may move): the freshness alarm's heartbeat. */
+  listingsCompleted: 'ListingsCompleted',
+} as const;
