@@ -8,6 +8,7 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, type CfnFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
   type BundlingOptions,
@@ -47,7 +48,8 @@ export interface AmigoFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 
   readonly loggingFormat?: LoggingFormat;
   /**
    * Merged key by key over `AMIGO_FUNCTION_BUNDLING_DEFAULTS` (ESM, module-first main fields, createRequire
-   * banner, minified, source maps, AWS SDK external). A key set here replaces ours whole, arrays included.
+   * banner, minified with names kept, source maps, AWS SDK bundled). A key set here replaces ours whole,
+   * arrays included.
    * @default AMIGO_FUNCTION_BUNDLING_DEFAULTS
    */
   readonly bundling?: BundlingOptions;
@@ -84,6 +86,12 @@ export interface AmigoFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 
    * @default RetentionDays.ONE_MONTH
    */
   readonly logGroupRetention?: RetentionDays;
+  /**
+   * KMS key that encrypts the log group this construct creates (its key policy must let
+   * `logs.<region>.amazonaws.com` use it). Ignored when `logGroup` is given.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logGroupEncryptionKey?: IKey;
 }
 
 /**
@@ -102,14 +110,22 @@ export const AMIGO_FUNCTION_BUNDLING_DEFAULTS: BundlingOptions = {
     "import { createRequire as __amigoCreateRequire } from 'node:module'; " +
     'const require = __amigoCreateRequire(import.meta.url);',
   minify: true,
+  // Error class names survive minification: they reach logs and the dead-letter queues'
+  // `failure-code` attribute, where `de` would tell an operator nothing.
+  keepNames: true,
   sourceMap: true,
   // Mappings are enough for stack traces; the sources themselves would only grow the asset.
   sourcesContent: false,
-  // AWS SDK v3 stays external: the nodejs24.x runtime ships it, so handlers stay small (measured here:
-  // 34 KB with S3 + SQS + middy + Powertools external vs 488 KB bundled) and cold starts short. The
-  // price is that the SDK version is the runtime's, not our lock file's; a handler that needs a newer
-  // client than the runtime has sets its own `externalModules` (or `bundleAwsSDK: true`).
-  externalModules: ['@aws-sdk/*'],
+  // The AWS SDK is bundled, not taken from the runtime. The pipeline's correctness rests on SDK
+  // features (S3 conditional writes with If-None-Match/If-Match, lib-storage multipart uploads,
+  // which the runtime does not promise to ship) and the runtime's SDK version changes under a
+  // deployed function without notice. Bundled, the version that runs in Lambda is the lock file's,
+  // the one every integration test ran against; AWS's own guidance for non-trivial functions is
+  // the same. The price is bundle size, measured in bench/README.md ("Lambda bundles").
+  externalModules: [],
+  // In Lambda the SDK's credentials always come from the environment: the rest of its default
+  // chain is replaced by an env-only provider (see the module's header for the measurement).
+  esbuildArgs: { '--alias': '@aws-sdk/credential-provider-node=./shared/runtime/lambda-credentials.ts' },
 };
 
 type DefaultedProp =
@@ -156,6 +172,7 @@ export class AmigoFunction extends Construct implements IGrantable {
       serviceName,
       logLevel,
       logGroupRetention,
+      logGroupEncryptionKey,
       tracing,
       bundling,
       environment,
@@ -171,6 +188,7 @@ export class AmigoFunction extends Construct implements IGrantable {
       logGroup ??
       new LogGroup(this, 'LogGroup', {
         retention: logGroupRetention,
+        ...(logGroupEncryptionKey ? { encryptionKey: logGroupEncryptionKey } : {}),
       });
 
     // Our own role instead of CDK's default one, which attaches the AWSLambdaBasicExecutionRole managed

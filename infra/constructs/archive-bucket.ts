@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import {
   BlockPublicAccess,
@@ -6,6 +6,7 @@ import {
   BucketEncryption,
   type IBucket,
   type LifecycleRule,
+  type ObjectLockRetention,
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -50,6 +51,13 @@ export interface ArchiveBucketProps {
    * @default - none
    */
   readonly lifecycleRules?: readonly LifecycleRule[];
+  /**
+   * S3 Object Lock default retention: no archived object version can be deleted or overwritten
+   * before it ends (COMPLIANCE: not even by the account root). For regulated archives; decide
+   * before the first deploy.
+   * @default - no Object Lock
+   */
+  readonly objectLockDefaultRetention?: ObjectLockRetention;
   /**
    * Where S3 server access logs of the archive go. The bucket must accept log delivery: SSE-S3, or SSE-KMS
    * with a customer-managed key whose policy admits `logging.s3.amazonaws.com`.
@@ -118,6 +126,9 @@ export class ArchiveBucket extends Construct {
       minimumTLSVersion: 1.2,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       versioned: config.versioned,
+      ...(config.objectLockDefaultRetention
+        ? { objectLockEnabled: true, objectLockDefaultRetention: config.objectLockDefaultRetention }
+        : {}),
       removalPolicy: config.removalPolicy,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: config.serverAccessLogsPrefix,
@@ -130,13 +141,18 @@ export class ArchiveBucket extends Construct {
         ...config.lifecycleRules,
       ],
     });
+    Validations.of(this).acknowledge({
+      id: 'HIPAA.Security-S3BucketReplicationEnabled',
+      reason:
+        'Versioning, RETAIN and the optional Object Lock protect the archive in its region; copying health data to a second region is a residency decision for the operator, who adds a replication rule where it is allowed.',
+    });
   }
 
   // The log bucket has no access logging of its own (logging it into itself would log its own log
   // deliveries without end). cdk-nag's S1 accepts that without an acknowledgement because the bucket is a
   // log destination in the same stack; nothing is acknowledged here.
   private createAccessLogsBucket(removalPolicy: RemovalPolicy): Bucket {
-    return new Bucket(this, 'AccessLogs', {
+    const bucket = new Bucket(this, 'AccessLogs', {
       // SSE-S3: log delivery writes without further setup. SSE-KMS would need a customer-managed key whose
       // policy lets logging.s3.amazonaws.com use it (the AWS-managed aws/s3 key does not work at all).
       encryption: BucketEncryption.S3_MANAGED,
@@ -149,5 +165,11 @@ export class ArchiveBucket extends Construct {
       versioned: true,
       removalPolicy,
     });
+    Validations.of(bucket).acknowledge({
+      id: 'HIPAA.Security-S3DefaultEncryptionKMS',
+      reason:
+        'S3 server access logging delivers only to a target bucket with SSE-S3 default encryption; SSE-KMS is not supported there. The logs hold request metadata (keys, requesters), no object content.',
+    });
+    return bucket;
   }
 }

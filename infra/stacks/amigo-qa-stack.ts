@@ -1,30 +1,562 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { fileURLToPath } from 'node:url';
+import {
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  TimeZone,
+  Validations,
+} from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type CfnBucket, ObjectLockRetention, StorageClass } from 'aws-cdk-lib/aws-s3';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { rateBudgetTableSchema } from '../../shared/adapters/dynamodb-rate-budget.ts';
+import { DEPLOYMENT_CONSTANT } from '../../shared/runtime/deployment.ts';
+import {
+  ENV,
+  type EnvName,
+  FUNCTION_IDS,
+  FUNCTIONS,
+  type FunctionId,
+  maxConcurrency,
+  NIGHTLY_INPUT,
+  QUEUE_IDS,
+  type QueueId,
+  queueSettings,
+  STALL_SCAN_INPUT,
+} from '../../shared/topology.ts';
+import { AmigoFunction } from '../constructs/amigo-function.ts';
 import { ArchiveBucket, type ArchiveBucketProps } from '../constructs/archive-bucket.ts';
+import { PipelineMonitoring } from '../constructs/pipeline-monitoring.ts';
+import { WorkQueue } from '../constructs/work-queue.ts';
+import { type DeploymentInputs, deploymentDocument, loadDeploymentInputs } from '../deployment-inputs.ts';
 
 export interface AmigoQaStackProps extends StackProps {
   /**
-   * Configuration of the conversation archive bucket.
-   * @default - the secure defaults of `ArchiveBucket` (SSE-S3, versioned, retained, access-logged)
+   * The operator's config and rules, validated (`-c config=<file> -c rules=<file>`, read by
+   * infra/deployment-inputs.ts). The config's `deploy:` section shapes the stack.
+   * @default every config default and no rules (no tag worker)
+   */
+  readonly inputs?: DeploymentInputs;
+  /**
+   * Archive bucket settings that win over the ones the config implies (encryption key, lifecycle,
+   * Object Lock).
+   * @default - from the config's `deploy.archive`, encrypted with the stack's key
    */
   readonly archive?: ArchiveBucketProps;
 }
 
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const pascal = (id: string) => id[0]?.toUpperCase() + id.slice(1);
+
 /**
- * The amigo-qa pipeline stack. Today: the conversation archive (bucket + its access-log bucket).
- * The scheduler Lambda, the SQS queues with their DLQs and the archive/tag/stall workers join here,
- * built from `AmigoFunction`, once their handlers exist.
+ * The whole amigo-qa pipeline: the archive bucket, the four functions (scheduler, archive, tag and
+ * stall workers) fed by their queues, the shared rate-budget table, the Amigo credentials secret,
+ * the nightly and stall-scan schedules, and alarms with a dashboard. Shapes and numbers come from
+ * shared/topology.ts, the same definition the local runner uses.
  */
 export class AmigoQaStack extends Stack {
+  readonly key: Key;
   readonly archive: ArchiveBucket;
+  readonly queues: Readonly<Partial<Record<QueueId, WorkQueue>>>;
+  /** Where failed schedule invocations (and the scheduler's failed async invocations) go. */
+  readonly invocationFailures: Queue;
+  readonly table: Table;
+  readonly secret: ISecret;
+  readonly functions: Readonly<Partial<Record<FunctionId, AmigoFunction>>>;
+  readonly alarmTopic: Topic;
+  readonly monitoring: PipelineMonitoring;
 
   constructor(scope: Construct, id: string, props: AmigoQaStackProps = {}) {
     super(scope, id, props);
-    this.archive = new ArchiveBucket(this, 'Archive', props.archive);
+    const inputs = props.inputs ?? loadDeploymentInputs({});
+    Validations.of(this).acknowledge({
+      id: 'HIPAA.Security-IAMNoInlinePolicy',
+      reason:
+        'Every role here belongs to one function (or to the schedule) and its policy is a CloudFormation-managed AWS::IAM::Policy bound to that role alone, written action by action; a customer-managed policy would add a reusable object without narrowing any permission.',
+    });
+    const { config } = inputs;
+    const { deploy } = config;
 
-    new CfnOutput(this, 'ArchiveBucketName', {
-      description: 'S3 bucket that archives Amigo conversations',
-      value: this.archive.bucket.bucketName,
+    // One customer-managed key for everything that holds conversation data or credentials: the
+    // archive, the queues (stall jobs carry the agent's last message), the secret, the logs.
+    this.key = new Key(this, 'DataKey', {
+      description: 'amigo-qa: conversation data (archive, queues, credentials, logs)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchLogsEncryptTheFunctionLogs',
+        principals: [new ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*`,
+          },
+        },
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishToTheEncryptedTopic',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+
+    this.archive = new ArchiveBucket(this, 'Archive', {
+      encryptionKey: this.key,
+      lifecycleRules: [
+        {
+          id: 'expire-noncurrent-versions',
+          enabled: true,
+          noncurrentVersionExpiration: Duration.days(deploy.archive.noncurrentVersionExpiryDays),
+          expiredObjectDeleteMarker: true,
+        },
+        ...(deploy.archive.transitions.length > 0
+          ? [
+              {
+                id: 'transitions',
+                enabled: true,
+                transitions: deploy.archive.transitions.map((t) => ({
+                  storageClass: new StorageClass(t.storageClass),
+                  transitionAfter: Duration.days(t.afterDays),
+                })),
+              },
+            ]
+          : []),
+      ],
+      ...(deploy.archive.objectLock
+        ? {
+            objectLockDefaultRetention:
+              deploy.archive.objectLock.mode === 'COMPLIANCE'
+                ? ObjectLockRetention.compliance(Duration.days(deploy.archive.objectLock.retentionDays))
+                : ObjectLockRetention.governance(Duration.days(deploy.archive.objectLock.retentionDays)),
+          }
+        : {}),
+      ...props.archive,
+    });
+    const bucket = this.archive.bucket;
+
+    const hasRules = inputs.rules !== undefined;
+    const maxReceiveCount = config.run.maxReceiveCount;
+    const queues: Partial<Record<QueueId, WorkQueue>> = {};
+    for (const queue of QUEUE_IDS) {
+      if (queue === 'tag' && !hasRules) continue;
+      queues[queue] = new WorkQueue(this, `${pascal(queue)}Queue`, {
+        settings: queueSettings(queue, maxReceiveCount),
+        encryptionKey: this.key,
+      });
+    }
+    this.queues = queues;
+    const work = (queue: QueueId): WorkQueue => {
+      const q = queues[queue];
+      if (!q) throw new Error(`The ${queue} queue is not part of this deployment`);
+      return q;
+    };
+
+    this.invocationFailures = new Queue(this, 'InvocationFailures', {
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: this.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.invocationFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself a dead-letter queue: EventBridge Scheduler puts schedule invocations it could not deliver here, and Lambda the failed asynchronous invocations of the scheduler.',
+    });
+
+    this.table = new Table(this, 'RateBudget', {
+      partitionKey: {
+        name: rateBudgetTableSchema.partitionKey.name,
+        type: AttributeType.STRING,
+      },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: rateBudgetTableSchema.timeToLiveAttribute,
+      // Slots of the last hour and nothing else: nothing to keep when the stack goes.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    for (const rule of [
+      'AwsSolutions-DDB3',
+      'HIPAA.Security-DynamoDBPITREnabled',
+      'HIPAA.Security-DynamoDBInBackupPlan',
+    ]) {
+      Validations.of(this.table).acknowledge({
+        id: rule,
+        reason:
+          'The table holds only rate-limit slots (start times of Amigo calls) that expire within an hour; a restore or backup would bring back nothing of value.',
+      });
+    }
+
+    this.secret = deploy.secretArn
+      ? Secret.fromSecretCompleteArn(this, 'AmigoCredentials', deploy.secretArn)
+      : new Secret(this, 'AmigoCredentials', {
+          description:
+            'amigo-qa: AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (JSON). Created without them: put them with the command in docs/deploy.md.',
+          encryptionKey: this.key,
+          // No credential is ever part of the template: the value is a placeholder until an
+          // operator puts the real JSON (the functions then name each missing key).
+          generateSecretString: {
+            secretStringTemplate: JSON.stringify({ note: 'Put the AMIGO_* values: see docs/deploy.md' }),
+            generateStringKey: 'placeholder',
+          },
+          removalPolicy: RemovalPolicy.RETAIN,
+        });
+    if (this.secret instanceof Secret) {
+      Validations.of(this.secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Amigo API keys are issued in the Amigo dashboard and cannot be created by a rotation function; docs/deploy.md describes rotating them by hand (put the new value; functions read it at their next cold start).',
+      });
+      Validations.of(this.secret).acknowledge({
+        id: 'HIPAA.Security-SecretsManagerRotationEnabled',
+        reason:
+          'Amigo API keys are issued in the Amigo dashboard and cannot be created by a rotation function; docs/deploy.md describes rotating them by hand.',
+      });
+    }
+
+    // What each function's environment holds, by variable (the topology says which it reads).
+    const envValues: Record<EnvName, string | undefined> = {
+      [ENV.archiveBucket]: bucket.bucketName,
+      [ENV.archivePrefix]: undefined,
+      [ENV.rateBudgetTable]: this.table.tableName,
+      [ENV.amigoSecretArn]: this.secret.secretArn,
+      [ENV.maxReceiveCount]: String(maxReceiveCount),
+      [ENV.schedulerQueueUrl]: work('scheduler').queue.queueUrl,
+      [ENV.archiveQueueUrl]: work('archive').queue.queueUrl,
+      [ENV.archiveDlqUrl]: work('archive').deadLetterQueue.queueUrl,
+      [ENV.tagQueueUrl]: queues.tag?.queue.queueUrl,
+      [ENV.tagDlqUrl]: queues.tag?.deadLetterQueue.queueUrl,
+      [ENV.stallQueueUrl]: work('stall').queue.queueUrl,
+      [ENV.stallDlqUrl]: work('stall').deadLetterQueue.queueUrl,
+    };
+
+    const settings = {
+      rateLimits: config.amigo.rateLimits,
+      insightsConcurrency: config.archive.insightsConcurrency,
+    };
+    const functions: Partial<Record<FunctionId, AmigoFunction>> = {};
+    for (const fn of FUNCTION_IDS) {
+      if (fn === 'tagWorker' && !hasRules) continue;
+      const spec = FUNCTIONS[fn];
+      const environment: Record<string, string> = {};
+      for (const name of spec.env.required) {
+        const value = envValues[name];
+        if (value === undefined)
+          throw new Error(`${spec.name} needs ${name}, which this stack does not provide`);
+        environment[name] = value;
+      }
+      for (const name of spec.env.optional) {
+        const value = envValues[name];
+        if (value !== undefined) environment[name] = value;
+      }
+      const created = new AmigoFunction(this, pascal(fn), {
+        entry: `${REPO_ROOT}${spec.entry}`,
+        description: `amigo-qa ${spec.name}`,
+        timeout: Duration.seconds(spec.timeoutSeconds),
+        memorySize: spec.memoryMb,
+        environment,
+        logGroupRetention: deploy.logRetentionDays as RetentionDays,
+        logGroupEncryptionKey: this.key,
+        bundling: {
+          define: { [DEPLOYMENT_CONSTANT]: JSON.stringify(deploymentDocument(inputs, fn)) },
+        },
+      });
+      acknowledgeFunctionFindings(created, spec.queue !== 'scheduler');
+      const source = work(spec.queue);
+      created.function.addEventSourceMapping('Queue', {
+        eventSourceArn: source.queue.queueArn,
+        batchSize: spec.batchSize,
+        reportBatchItemFailures: true,
+        maxConcurrency: maxConcurrency(fn, settings),
+      });
+      functions[fn] = created;
+    }
+    this.functions = functions;
+    const fn = (id: FunctionId): AmigoFunction => {
+      const f = functions[id];
+      if (!f) throw new Error(`The ${id} function is not part of this deployment`);
+      return f;
+    };
+
+    this.grantLeastPrivilege(fn, work, functions);
+
+    // The scheduler's failed asynchronous invocations (after Lambda's own two retries) are kept.
+    const schedulerFn = fn('scheduler').function;
+    (schedulerFn.node.defaultChild as CfnFunction).deadLetterConfig = {
+      targetArn: this.invocationFailures.queueArn,
+    };
+    allow(
+      fn('scheduler').role,
+      'AsyncFailuresToDeadLetterQueue',
+      ['sqs:SendMessage'],
+      [this.invocationFailures.queueArn],
+    );
+
+    // The role EventBridge Scheduler invokes with: its own, so it may also use the key that
+    // encrypts the dead-letter queue (the target construct grants the invoke and the send).
+    const invoker = new Role(this, 'ScheduleInvoker', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+      description: 'amigo-qa: EventBridge Scheduler invokes the scheduler function',
+    });
+    allow(invoker, 'EncryptedDeadLetterQueue', ['kms:GenerateDataKey', 'kms:Decrypt'], [this.key.keyArn]);
+    Validations.of(invoker).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(schedulerFn.node.defaultChild as CfnFunction)}.Arn>:*]`,
+      reason:
+        "Written by CDK's LambdaInvoke schedule target (grantInvoke covers the function's versions and aliases); this role can invoke nothing but the scheduler function.",
+    });
+    const target = (input: object) =>
+      new LambdaInvoke(schedulerFn, {
+        role: invoker,
+        input: ScheduleTargetInput.fromObject(input),
+        retryAttempts: 3,
+        maxEventAge: Duration.hours(2),
+        deadLetterQueue: this.invocationFailures,
+      });
+    const zone = TimeZone.of(deploy.nightly.timezone);
+    new Schedule(this, 'Nightly', {
+      description: `amigo-qa nightly run at ${String(deploy.nightly.hour).padStart(2, '0')}:${String(deploy.nightly.minute).padStart(2, '0')} ${deploy.nightly.timezone}`,
+      schedule: ScheduleExpression.cron({
+        minute: String(deploy.nightly.minute),
+        hour: String(deploy.nightly.hour),
+        timeZone: zone,
+      }),
+      target: target(NIGHTLY_INPUT),
+    });
+    if (deploy.stallScanEveryMs !== null) {
+      new Schedule(this, 'StallScan', {
+        description: 'amigo-qa stall-only scan between nightly runs',
+        schedule: ScheduleExpression.rate(
+          Duration.minutes(Math.max(1, Math.round(deploy.stallScanEveryMs / 60_000))),
+        ),
+        target: target(STALL_SCAN_INPUT),
+      });
+    }
+
+    this.alarmTopic = new Topic(this, 'Alarms', {
+      displayName: 'amigo-qa alarms',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    if (deploy.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(deploy.alarmEmail));
+    this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
+      topic: this.alarmTopic,
+      functions: Object.values(functions).map((f) => ({
+        name: FUNCTIONS[functionIdOf(functions, f)].name,
+        function: f.function,
+      })),
+      queues: Object.entries(queues).map(([name, q]) => ({
+        name,
+        queue: q.queue,
+        deadLetterQueue: q.deadLetterQueue,
+        ...(name === 'archive' ? { maxAge: Duration.millis(deploy.maxArchiveJobAgeMs) } : {}),
+      })),
+      deadLetterQueues: [{ name: 'schedule-invocation-failures', queue: this.invocationFailures }],
+    });
+
+    this.outputs();
+  }
+
+  /**
+   * Each function's permissions, written out action by action: no `grant*` helper, whose wildcards
+   * (s3:GetObject*, kms:ReEncrypt*) would grant more than the code uses. The least-privilege test
+   * (test/integration/least-privilege.test.ts) records every AWS call the handlers make and holds
+   * these statements to it, both ways.
+   */
+  private grantLeastPrivilege(
+    fn: (id: FunctionId) => AmigoFunction,
+    work: (queue: QueueId) => WorkQueue,
+    functions: Partial<Record<FunctionId, AmigoFunction>>,
+  ): void {
+    const bucket = this.archive.bucket;
+    const bucketToken = `<${this.getLogicalId(bucket.node.defaultChild as CfnBucket)}.Arn>`;
+    // Object keys carry the organisation, day and conversation id: a role can be held to a key
+    // pattern of the archive layout (docs/archive-format.md), never to a list of keys.
+    const objects =
+      (role: IRole) =>
+      (...patterns: string[]) => {
+        for (const pattern of patterns) {
+          Validations.of(role).acknowledge({
+            id: `AwsSolutions-IAM5[Resource::${bucketToken}/${pattern}]`,
+            reason: `Archive keys under ${pattern.split('/')[0]}/ name the organisation, day and conversation; the pattern follows the archive layout (docs/archive-format.md) and the least-privilege test holds it to the keys the handlers use.`,
+          });
+        }
+        return patterns.map((p) => bucket.arnForObjects(p));
+      };
+    const keyArn = this.key.keyArn;
+
+    for (const [id, f] of Object.entries(functions) as [FunctionId, AmigoFunction][]) {
+      const role = f.role;
+      const spec = FUNCTIONS[id];
+      allow(role, 'ReadAmigoCredentials', ['secretsmanager:GetSecretValue'], [this.secret.secretArn]);
+      allow(role, 'SharedRateBudget', ['dynamodb:GetItem', 'dynamodb:PutItem'], [this.table.tableArn]);
+      // A missing key answers 404 only to a role that may list the bucket (403 otherwise, which
+      // the code rightly treats as permanent).
+      allow(role, 'ListArchive', ['s3:ListBucket'], [bucket.bucketArn]);
+      // Decrypt: reading the archive, the secret, received messages; GenerateDataKey: writing the
+      // archive, sending messages (SSE-KMS, one key).
+      allow(role, 'UseDataKey', ['kms:Decrypt', 'kms:GenerateDataKey'], [keyArn]);
+      // What Lambda's event source mapping does with this role on the function's own queue.
+      allow(
+        role,
+        'ConsumeOwnQueue',
+        ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        [work(spec.queue).queue.queueArn],
+      );
+    }
+
+    const scheduler = fn('scheduler').role;
+    allow(
+      scheduler,
+      'SendJobs',
+      ['sqs:SendMessage'],
+      [work('archive').queue.queueArn, work('scheduler').queue.queueArn, work('stall').queue.queueArn],
+    );
+    allow(
+      scheduler,
+      'ReadArchiveState',
+      ['s3:GetObject'],
+      objects(scheduler)('conversations/*/manifest.json', 'state/*', 'runs/*', 'stalled/*'),
+    );
+    allow(
+      scheduler,
+      'WriteArchiveState',
+      ['s3:PutObject'],
+      objects(scheduler)('state/*', 'runs/*', 'stalled/*/checked.json'),
+    );
+
+    const archiveWorker = fn('archiveWorker').role;
+    allow(
+      archiveWorker,
+      'SendJobs',
+      ['sqs:SendMessage'],
+      [
+        work('archive').queue.queueArn,
+        work('archive').deadLetterQueue.queueArn,
+        ...(this.queues.tag ? [this.queues.tag.queue.queueArn] : []),
+      ],
+    );
+    allow(archiveWorker, 'ReadConversations', ['s3:GetObject'], objects(archiveWorker)('conversations/*'));
+    allow(
+      archiveWorker,
+      'WriteConversations',
+      ['s3:PutObject', 's3:AbortMultipartUpload'],
+      objects(archiveWorker)('conversations/*'),
+    );
+    allow(archiveWorker, 'WriteRunOutcomes', ['s3:PutObject'], objects(archiveWorker)('runs/*'));
+
+    const tagWorker = functions.tagWorker?.role;
+    if (tagWorker) {
+      allow(
+        tagWorker,
+        'SendJobs',
+        ['sqs:SendMessage'],
+        [work('tag').queue.queueArn, work('tag').deadLetterQueue.queueArn],
+      );
+      allow(tagWorker, 'ReadConversations', ['s3:GetObject'], objects(tagWorker)('conversations/*'));
+      allow(
+        tagWorker,
+        'WriteTagDecisions',
+        ['s3:PutObject'],
+        objects(tagWorker)('conversations/*/tags.json'),
+      );
+    }
+
+    const stallWorker = fn('stallWorker').role;
+    allow(
+      stallWorker,
+      'SendJobs',
+      ['sqs:SendMessage'],
+      [work('stall').queue.queueArn, work('stall').deadLetterQueue.queueArn],
+    );
+    allow(
+      stallWorker,
+      'StallRecords',
+      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      objects(stallWorker)('stalled/*'),
+    );
+  }
+
+  private outputs(): void {
+    const out = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    out('ArchiveBucketName', this.archive.bucket.bucketName, 'S3 bucket that archives Amigo conversations');
+    out(
+      'SecretArn',
+      this.secret.secretArn,
+      'Secrets Manager secret for the AMIGO_* credentials (put them: docs/deploy.md)',
+    );
+    out('RateBudgetTableName', this.table.tableName, 'DynamoDB table of the shared Amigo rate budget');
+    out('AlarmTopicArn', this.alarmTopic.topicArn, 'SNS topic every alarm notifies');
+    out('InvocationFailuresQueueUrl', this.invocationFailures.queueUrl, 'Schedule invocations that failed');
+    for (const [id, q] of Object.entries(this.queues) as [QueueId, WorkQueue][]) {
+      out(`${pascal(id)}QueueUrl`, q.queue.queueUrl, `The ${id} queue`);
+      out(
+        `${pascal(id)}DeadLetterQueueUrl`,
+        q.deadLetterQueue.queueUrl,
+        `The ${id} queue's dead-letter queue`,
+      );
+    }
+    for (const [id, f] of Object.entries(this.functions) as [FunctionId, AmigoFunction][]) {
+      out(`${pascal(id)}FunctionName`, f.function.functionName, `The ${FUNCTIONS[id].name} function`);
+    }
+    const dashboard = this.monitoring.facade.createdDashboard();
+    if (dashboard) {
+      out(
+        'DashboardUrl',
+        `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${dashboard.dashboardName}`,
+        'CloudWatch dashboard',
+      );
+    }
+  }
+}
+
+function functionIdOf(functions: Partial<Record<FunctionId, AmigoFunction>>, f: AmigoFunction): FunctionId {
+  const entry = Object.entries(functions).find(([, v]) => v === f);
+  if (!entry) throw new Error('unknown function');
+  return entry[0] as FunctionId;
+}
+
+function acknowledgeFunctionFindings(f: AmigoFunction, sqsFed: boolean): void {
+  const scope = Validations.of(f.function);
+  scope.acknowledge({
+    id: 'HIPAA.Security-LambdaInsideVPC',
+    reason:
+      "The function calls Amigo's public HTTPS API and AWS service endpoints only; no resource of the stack lives in a VPC, and a VPC would add NAT gateways without keeping any traffic off the internet.",
+  });
+  scope.acknowledge({
+    id: 'HIPAA.Security-LambdaConcurrency',
+    reason:
+      "Concurrency is bounded where work arrives: each SQS event source mapping's maximumConcurrency, derived from the Amigo rate budget (shared/topology.ts). Reserved concurrency would also take from the account pool and fails deploys in accounts with the default quota of 10.",
+  });
+  if (sqsFed) {
+    scope.acknowledge({
+      id: 'HIPAA.Security-LambdaDLQ',
+      reason:
+        "The function is invoked only by its SQS queue, whose redrive policy moves a failing message to the queue's dead-letter queue (with an alarm); a function dead-letter queue applies to asynchronous invocations, which it never receives.",
     });
   }
+}
+
+function allow(role: IRole, sid: string, actions: string[], resources: string[]): void {
+  role.addToPrincipalPolicy(new PolicyStatement({ sid, actions, resources }));
 }

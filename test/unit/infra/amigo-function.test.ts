@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,15 +204,40 @@ describe('AmigoFunction bundling (esbuild, for real)', () => {
     expect(code).toContain('//# sourceMappingURL=index.mjs.map');
   });
 
-  it('leaves the AWS SDK v3 external', () => {
+  it('bundles the AWS SDK, with the credential chain reduced to the environment as in Lambda', async () => {
     const stack = new Stack(createTestApp({ bundle: true }), 'Sdk');
     new AmigoFunction(stack, 'Sdk', {
       entry: fileURLToPath(new URL('./fixtures/sdk-handler.mjs', import.meta.url)),
     });
     Template.fromStack(stack);
     const code = readAsset(stack);
-    expect(code).toMatch(/from\s*"@aws-sdk\/client-s3"/);
-    // The client is imported, not inlined: the whole bundle is a few hundred bytes (the SDK is megabytes).
-    expect(code.length).toBeLessThan(2_000);
+
+    expect(code).not.toMatch(/from\s*"@aws-sdk\//);
+    expect(code).toContain('AWS_SECRET_ACCESS_KEY');
+    // The profile, SSO and web-identity providers (and the STS/SSO clients behind them) are gone.
+    expect(code).not.toContain('AWS_WEB_IDENTITY_TOKEN_FILE');
+    expect(code).not.toContain('sso_start_url');
+    const { outdir } = stack.node.root as unknown as { outdir: string };
+    const dir = join(outdir, readdirSync(outdir).find((n) => n.startsWith('asset.')) ?? '');
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `console.log(JSON.stringify(await (await import('./index.mjs')).handler()))`,
+      ],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: 'eu-central-1',
+          AWS_ACCESS_KEY_ID: 'test-access-key-id',
+          AWS_SECRET_ACCESS_KEY: 'test-secret',
+        },
+      },
+    );
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ region: 'eu-central-1', accessKeyId: 'test-access-key-id' });
   });
 });

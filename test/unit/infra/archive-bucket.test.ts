@@ -136,14 +136,19 @@ describe('ArchiveBucket defaults', () => {
     }
   });
 
-  it('has no AwsSolutions findings, and acknowledges none', () => {
+  it('has no AwsSolutions or HIPAA findings, and acknowledges only two HIPAA rules, each with its reason', () => {
     const app = createTestApp({ nag: true });
     const nagged = new ArchiveBucket(new Stack(app, 'Nag'), 'Archive');
     expect(nagFindings(app)).toEqual([]);
     const acknowledged = nagged.node
       .findAll()
-      .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
-    expect(acknowledged).toEqual([]);
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
+      .flatMap((m) => Object.entries(m.data as Record<string, string>));
+    expect(acknowledged.map(([rule]) => rule).sort()).toEqual([
+      'Annotation::HIPAA.Security-S3BucketReplicationEnabled',
+      'Annotation::HIPAA.Security-S3DefaultEncryptionKMS',
+    ]);
+    for (const [, reason] of acknowledged) expect(reason.length).toBeGreaterThan(60);
   });
 
   it('leaves the log bucket compliant with S1 only while it receives logs from a bucket in the stack', () => {

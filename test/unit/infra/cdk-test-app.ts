@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 
 /** The feature flags of cdk.json, so tests synthesize what `cdk synth` synthesizes. */
 const cdkJsonContext: Record<string, unknown> = JSON.parse(
@@ -16,6 +16,8 @@ export interface TestAppOptions {
   readonly bundle?: boolean;
   /** Register cdk-nag's AwsSolutions pack, as infra/app.ts does. */
   readonly nag?: boolean;
+  /** Register the HIPAA Security pack too (app.ts does; single constructs are held to AwsSolutions). */
+  readonly hipaa?: boolean;
 }
 
 /** An App with cdk.json's context, its own temp outdir (removed by `removeTestOutdirs`). */
@@ -27,6 +29,7 @@ export function createTestApp(options: TestAppOptions = {}): App {
     context: { ...cdkJsonContext, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
   if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  if (options.hipaa) Validations.of(app).addPlugins(new HIPAASecurityChecks(app));
   return app;
 }
 
