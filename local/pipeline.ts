@@ -33,11 +33,14 @@ import type { StallJobMessage } from '../shared/stall/jobs.ts';
 import type { TagJobMessage } from '../shared/tags/jobs.ts';
 import {
   consumerOf,
+  FUNCTION_IDS,
   FUNCTIONS,
   type FunctionId,
   maxConcurrency,
   NIGHTLY_INPUT,
+  QUEUE_IDS,
   type QueueId,
+  type QueueSettings,
   queueSettings,
   type TopologySettings,
 } from '../shared/topology.ts';
@@ -194,6 +197,48 @@ function tallyTags(outcomes: ReadonlyMap<string, TagOutcome[]>): TagTally {
   return tally;
 }
 
+export interface LocalTopology {
+  readonly queues: Readonly<Record<QueueId, QueueSettings>>;
+  readonly functions: Readonly<
+    Record<
+      FunctionId,
+      { readonly batchSize: number; readonly concurrency: number; readonly functionTimeoutMs: number }
+    >
+  >;
+}
+
+/**
+ * The numbers a local cycle runs with: the deployed ones (shared/topology.ts), so the queues'
+ * visibility (6x the consumer's timeout), retention and receive count, the batch sizes, the
+ * concurrency and the timeouts are what the stack gives AWS. `run.workers` may set the archive
+ * worker's concurrency on a laptop; `timeoutsMs` shortens timeouts in tests (visibility follows).
+ */
+export function localTopology(
+  config: PipelineConfig,
+  rateLimits: TopologySettings['rateLimits'],
+  timeoutsMs: Partial<Record<FunctionId, number>> = {},
+): LocalTopology {
+  const settings: TopologySettings = { rateLimits, insightsConcurrency: config.archive.insightsConcurrency };
+  const timeoutMs = (fn: FunctionId) => timeoutsMs[fn] ?? FUNCTIONS[fn].timeoutSeconds * 1000;
+  const functions = Object.fromEntries(
+    FUNCTION_IDS.map((fn) => [
+      fn,
+      {
+        batchSize: FUNCTIONS[fn].batchSize,
+        concurrency: (fn === 'archiveWorker' ? config.run.workers : null) ?? maxConcurrency(fn, settings),
+        functionTimeoutMs: timeoutMs(fn),
+      },
+    ]),
+  ) as LocalTopology['functions'];
+  const queues = Object.fromEntries(
+    QUEUE_IDS.map((queue) => [
+      queue,
+      queueSettings(queue, config.run.maxReceiveCount, Math.ceil(timeoutMs(consumerOf(queue).id) / 1000)),
+    ]),
+  ) as LocalTopology['queues'];
+  return { queues, functions };
+}
+
 export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCycleResult> {
   const started = Date.now();
   const { config } = options;
@@ -205,24 +250,14 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
   try {
     const sqs = aws.sqs();
     const maxReceiveCount = config.run.maxReceiveCount;
-    // The deployed numbers (shared/topology.ts): timeouts, visibility (6x the consumer's timeout),
-    // retention, receive count, batch sizes and concurrency, as the stack gives them to AWS.
-    const timeoutMs = (fn: FunctionId) => options.timeoutsMs?.[fn] ?? FUNCTIONS[fn].timeoutSeconds * 1000;
+    const plan = localTopology(config, options.amigo.rateLimits, options.timeoutsMs);
     const createQueue = (queue: QueueId) => {
-      const settings = queueSettings(
-        queue,
-        maxReceiveCount,
-        Math.ceil(timeoutMs(consumerOf(queue).id) / 1000),
-      );
+      const settings = plan.queues[queue];
       return createQueueWithDlq(sqs, `amigo-qa-${queue}`, {
         maxReceiveCount: settings.maxReceiveCount,
         visibilityTimeoutSeconds: settings.visibilityTimeoutSeconds,
         retentionSeconds: settings.retentionSeconds,
       });
-    };
-    const topology: TopologySettings = {
-      rateLimits: options.amigo.rateLimits,
-      insightsConcurrency: config.archive.insightsConcurrency,
     };
     const binding = (
       fn: FunctionId,
@@ -233,9 +268,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       queueUrl: queue.queueUrl,
       queueArn: queue.queueArn,
       handler,
-      batchSize: FUNCTIONS[fn].batchSize,
-      concurrency: (fn === 'archiveWorker' ? config.run.workers : null) ?? maxConcurrency(fn, topology),
-      functionTimeoutMs: timeoutMs(fn),
+      ...plan.functions[fn],
     });
     const archiveQueue = await createQueue('archive');
     const schedulerQueue = await createQueue('scheduler');
@@ -326,7 +359,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     };
     const archiveWorker = createArchiveWorkerHandler(async () => workerDeps);
     const scheduler = createSchedulerHandler(async () => schedulerDeps);
-    const schedulerTimeout = timeoutMs('scheduler');
+    const schedulerTimeout = plan.functions.scheduler.functionTimeoutMs;
     const runIds = new Set<string>();
     let stalls: FindStallsCounts | undefined;
     const noteResults = (output: SchedulerOutput) => {

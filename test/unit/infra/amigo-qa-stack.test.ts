@@ -19,6 +19,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from '../../../shared/topology.ts';
 import { createTestApp, nagFindings, removeTestOutdirs } from './cdk-test-app.ts';
+import type { Cfn, TemplateResource } from './template-json.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -28,7 +29,7 @@ afterAll(() => {
 
 const env = { account: '123456789012', region: 'us-east-1' };
 
-type Resource = { Type: string; Properties: Record<string, any> };
+type Resource = TemplateResource;
 
 function configFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'amigo-qa-stack-'));
@@ -56,15 +57,15 @@ function synth(context: { config?: string; rules?: string } = {}) {
 /** The metrics an alarm watches, whether written plainly or as a (single-metric) math expression. */
 function watched(
   alarm: Resource,
-): Array<{ MetricName: string; Namespace: string; Dimensions: any[]; Period: number }> {
+): Array<{ MetricName: string; Namespace: string; Dimensions: Cfn[]; Period: number }> {
   const p = alarm.Properties;
   if (p.MetricName)
     return [
       { MetricName: p.MetricName, Namespace: p.Namespace, Dimensions: p.Dimensions ?? [], Period: p.Period },
     ];
   return (p.Metrics ?? [])
-    .filter((m: any) => m.MetricStat)
-    .map((m: any) => ({
+    .filter((m: Cfn) => m.MetricStat)
+    .map((m: Cfn) => ({
       ...m.MetricStat.Metric,
       Dimensions: m.MetricStat.Metric.Dimensions ?? [],
       Period: m.MetricStat.Period,

@@ -9,6 +9,7 @@ import { readFunctionEnv } from '../../../shared/runtime/lambda.ts';
 import { FUNCTIONS, type FunctionId } from '../../../shared/topology.ts';
 import { type Resolver, resolveIntrinsics } from '../../support/iam/policy.ts';
 import { createTestApp, removeTestOutdirs } from './cdk-test-app.ts';
+import { resourcesOf } from './template-json.ts';
 
 afterAll(removeTestOutdirs);
 
@@ -23,14 +24,14 @@ function synth(context: { config?: string; rules?: string }) {
     env: { account, region },
     inputs: loadDeploymentInputs(context),
   });
-  const resources = Template.fromStack(stack).toJSON().Resources as Record<
-    string,
-    { Type: string; Properties: Record<string, any> }
-  >;
+  const resources = resourcesOf(Template.fromStack(stack));
   const environments = Object.fromEntries(
-    (Object.entries(stack.functions) as [FunctionId, NonNullable<(typeof stack.functions)[FunctionId]>][]).map(
-      ([id, f]) => [id, resources[stack.getLogicalId(f.function.node.defaultChild as never)]?.Properties.Environment.Variables],
-    ),
+    (
+      Object.entries(stack.functions) as [FunctionId, NonNullable<(typeof stack.functions)[FunctionId]>][]
+    ).map(([id, f]) => [
+      id,
+      resources[stack.getLogicalId(f.function.node.defaultChild as never)]?.Properties.Environment.Variables,
+    ]),
   ) as Record<FunctionId, Record<string, unknown>>;
   return { resources, environments };
 }
@@ -39,10 +40,7 @@ function synth(context: { config?: string; rules?: string }) {
  * Realistic values for what CloudFormation resolves at deploy time. `longest`: names at the
  * lengths AWS allows at most (queue names 80 characters, buckets 63, tables 255, secret names 512).
  */
-function resolverFor(
-  resources: Record<string, { Type: string }>,
-  longest: boolean,
-): Resolver {
+function resolverFor(resources: Record<string, { Type: string }>, longest: boolean): Resolver {
   const name = (logicalId: string, max: number) =>
     longest ? `${logicalId}-${'x'.repeat(max)}`.slice(0, max) : `AmigoQa-${logicalId}-1A2B3C4D5E6F`;
   return (intrinsic) => {
@@ -68,14 +66,17 @@ const bytes = (vars: Record<string, string>) =>
   Object.entries(vars).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 
 describe('the environment each function gets', () => {
-  const { resources, environments } = synth({ config: 'examples/amigo-qa.yaml', rules: 'examples/rules.yaml' });
+  const { resources, environments } = synth({
+    config: 'examples/amigo-qa.yaml',
+    rules: 'examples/rules.yaml',
+  });
 
   for (const fn of Object.keys(FUNCTIONS) as FunctionId[]) {
     it(`when the ${FUNCTIONS[fn].name} cold-starts with the template's environment, then its reader accepts it`, () => {
-      const vars = resolveIntrinsics(environments[fn], resolverFor(resources, false), { region, account }) as Record<
-        string,
-        string
-      >;
+      const vars = resolveIntrinsics(environments[fn], resolverFor(resources, false), {
+        region,
+        account,
+      }) as Record<string, string>;
 
       const env = readFunctionEnv(fn, vars);
 
@@ -86,10 +87,10 @@ describe('the environment each function gets', () => {
     });
 
     it(`when every AWS name is as long as allowed, then the ${FUNCTIONS[fn].name} environment stays under 4 KB`, () => {
-      const vars = resolveIntrinsics(environments[fn], resolverFor(resources, true), { region, account }) as Record<
-        string,
-        string
-      >;
+      const vars = resolveIntrinsics(environments[fn], resolverFor(resources, true), {
+        region,
+        account,
+      }) as Record<string, string>;
 
       expect(() => readFunctionEnv(fn, vars)).not.toThrow();
       expect(bytes(vars)).toBeLessThan(LAMBDA_ENVIRONMENT_LIMIT);
