@@ -196,8 +196,8 @@ export function queueSettings(
  * budget still bills its memory, so more invocations than the budget can feed only cost money:
  * enough to keep the function's scarcest budget busy while each invocation has `callsInFlight`
  * calls out, each lasting about AMIGO_CALL_SECONDS, plus one for the work between calls.
- * At Amigo's published limits this is Lambda's floor of 2 for every function (the limits are that
- * tight); a raised limit in the config raises it.
+ * At Amigo's published limits that is 2 (Lambda's floor) for the archive and stall workers and 3
+ * for the tag worker (modify-tags allows 50/min); a raised limit in the config raises it.
  */
 export function maxConcurrency(fn: FunctionId, settings: TopologySettings): number {
   const spec = FUNCTIONS[fn];
