@@ -7,7 +7,6 @@ export default defineConfig({
     env: {
       POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_TRACE_ENABLED: 'false',
     },
     projects: [
       {
