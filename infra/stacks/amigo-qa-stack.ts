@@ -116,7 +116,6 @@ export class AmigoQaStack extends Stack {
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     );
 
@@ -360,8 +359,8 @@ export class AmigoQaStack extends Stack {
     if (deploy.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(deploy.alarmEmail));
     this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
       topic: this.alarmTopic,
-      functions: Object.values(functions).map((f) => ({
-        name: FUNCTIONS[functionIdOf(functions, f)].name,
+      functions: (Object.entries(functions) as [FunctionId, AmigoFunction][]).map(([id, f]) => ({
+        name: FUNCTIONS[id].name,
         function: f.function,
       })),
       queues: Object.entries(queues).map(([name, q]) => ({
@@ -528,12 +527,6 @@ export class AmigoQaStack extends Stack {
       );
     }
   }
-}
-
-function functionIdOf(functions: Partial<Record<FunctionId, AmigoFunction>>, f: AmigoFunction): FunctionId {
-  const entry = Object.entries(functions).find(([, v]) => v === f);
-  if (!entry) throw new Error('unknown function');
-  return entry[0] as FunctionId;
 }
 
 function acknowledgeFunctionFindings(f: AmigoFunction, sqsFed: boolean): void {

@@ -272,6 +272,29 @@ describe('AmigoQaStack with the example config and rules', () => {
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
   });
 
+  it('when alarms publish to the encrypted topic and logs are encrypted, then the key policy lets CloudWatch and CloudWatch Logs use the key', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'logs.us-east-1.amazonaws.com' },
+            Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Match.anyValue() } },
+          }),
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
+    });
+    const topic = stack.alarmTopic.node.defaultChild as never;
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [stack.getLogicalId(stack.key.node.defaultChild as never), 'Arn'] },
+    });
+    expect(stack.getLogicalId(topic)).toBeTruthy();
+    for (const [, group] of ofType('AWS::Logs::LogGroup')) expect(group.Properties.KmsKeyId).toBeDefined();
+  });
+
   it('when the secret is created, then the template holds no credential, only a placeholder to be replaced', () => {
     const [[, secret] = []] = ofType('AWS::SecretsManager::Secret');
     expect(secret?.Properties.SecretString).toBeUndefined();
