@@ -33,14 +33,18 @@ export class MeteredRateBudget implements RateBudget {
     return new Map(this.#calls);
   }
 
-  /** Publishes and resets the counts: one metric set per operation called. */
+  /** Publishes and resets the counts: two metrics per operation called, each with its `operation`. */
   publish(): void {
     for (const [operation, { answered, throttled }] of this.#calls) {
-      const single = metrics.singleMetric();
-      single.addDimension('operation', operation);
-      single.addMetric(METRIC.amigoCalls, MetricUnit.Count, answered);
-      single.addMetric(METRIC.amigoThrottled, MetricUnit.Count, throttled);
-      single.publishStoredMetrics();
+      for (const [name, value] of [
+        [METRIC.amigoCalls, answered],
+        [METRIC.amigoThrottled, throttled],
+      ] as const) {
+        // A single-metric instance publishes on addMetric and then forgets its dimensions: one each.
+        const single = metrics.singleMetric();
+        single.addDimension('operation', operation);
+        single.addMetric(name, MetricUnit.Count, value);
+      }
     }
     this.#calls.clear();
   }
