@@ -111,7 +111,9 @@ describe('Lambda bundles', () => {
   });
 
   it('when the rules are built in, then only the tag worker carries them', () => {
-    const rules = parseYaml(readFileSync('examples/rules.yaml', 'utf8')) as { rules: { description: string }[] };
+    const rules = parseYaml(readFileSync('examples/rules.yaml', 'utf8')) as {
+      rules: { description: string }[];
+    };
     const description = rules.rules[0]?.description as string;
     for (const b of bundles) {
       const code = readFileSync(b.file, 'utf8');
