@@ -51,15 +51,24 @@ export function lambdaHandler<E, R>(
 /**
  * An SQS-fed function: each record handled in turn by `handleRecord`, partial batch failures
  * reported (Powertools processPartialResponse), so one bad record never fails its batch-mates.
+ *
+ * The dependencies are built first, outside the records: a function that cannot start (a missing
+ * variable, an unreadable secret) fails its invocation, which the function-error alarm reports.
+ * A record that fails is only reported back for redelivery, even when every record of the batch
+ * fails (a batch of one always does): redeliveries and the dead-letter queue are SQS's business,
+ * and a Lambda error for each would page someone for every transient failure.
  */
 export function sqsBatchHandler(
   handleRecord: (record: SQSRecord, context?: Context) => Promise<void>,
   deps: TrackedDeps<WithAfterInvocation>,
 ) {
   const processor = new BatchProcessor(EventType.SQS);
-  return lambdaHandler(
-    (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-      processPartialResponse(event, handleRecord, processor, { context, processInParallel: false }),
-    deps,
-  );
+  return lambdaHandler(async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    await deps.get();
+    return processPartialResponse(event, handleRecord, processor, {
+      context,
+      processInParallel: false,
+      throwOnFullBatchFailure: false,
+    });
+  }, deps);
 }

@@ -1,6 +1,6 @@
-import type { Context } from 'aws-lambda';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { lambdaHandler, trackDeps } from '../../../shared/runtime/middleware.ts';
+import { lambdaHandler, sqsBatchHandler, trackDeps } from '../../../shared/runtime/middleware.ts';
 
 const context = { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1_000 } as Context;
 
@@ -47,5 +47,58 @@ describe('lambdaHandler', () => {
 
     await expect(handler({}, context)).rejects.toThrow('work failed');
     expect(runs).toBe(1);
+  });
+});
+
+function sqsEvent(...ids: string[]): SQSEvent {
+  return {
+    Records: ids.map((id) => ({
+      messageId: id,
+      receiptHandle: `r-${id}`,
+      body: '{}',
+      attributes: { ApproximateReceiveCount: '1' } as SQSRecord['attributes'],
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:q',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+describe('sqsBatchHandler', () => {
+  it('when every record of a batch fails, then each is reported back for redelivery and the invocation itself succeeds', async () => {
+    const tracked = trackDeps(async () => ({}));
+    const handler = sqsBatchHandler(async () => {
+      throw new Error('Amigo did not answer');
+    }, tracked);
+
+    const response = await handler(sqsEvent('a', 'b'), context);
+
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['a', 'b']);
+  });
+
+  it('when one record fails, then only that one is reported back', async () => {
+    const tracked = trackDeps(async () => ({}));
+    const handler = sqsBatchHandler(async (record) => {
+      if (record.messageId === 'b') throw new Error('bad');
+    }, tracked);
+
+    const response = await handler(sqsEvent('a', 'b', 'c'), context);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'b' }]);
+  });
+
+  it('when the function cannot start, then the invocation fails (the function-error alarm sees it) and no record is touched', async () => {
+    let handled = 0;
+    const tracked = trackDeps(async () => {
+      throw new Error('AMIGO_SECRET_ARN is missing');
+    });
+    const handler = sqsBatchHandler(async () => {
+      handled++;
+    }, tracked);
+
+    await expect(handler(sqsEvent('a'), context)).rejects.toThrow('AMIGO_SECRET_ARN is missing');
+    expect(handled).toBe(0);
   });
 });
