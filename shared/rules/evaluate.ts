@@ -17,11 +17,16 @@
 // sanitised to the tag pattern: every run of characters other than letters, digits, _ and spaces
 // becomes `_`, whitespace runs become one space; an empty fact renders as `unknown`.
 //
+// Text tests with `matches` run the rule's pattern with pattern.ts, in time linear in the text,
+// never with RegExp: message text comes from anyone, and a backtracking pattern would hang the
+// worker.
+//
 // Duration of a conversation = created_at of its last archived message (any type) minus the
 // conversation's created_at; 0 when it has no message.
 import type { ArchivedConversation } from '../archive/read.ts';
 import { formatDuration } from '../config/pipeline-config.ts';
 import type { InteractionInsights, MessageInstance } from '../openapi/index.ts';
+import type { RulePattern } from './pattern.ts';
 import type {
   Bounds,
   Condition,
@@ -365,7 +370,7 @@ function textTest<T>(
 
 function phraseTest<T>(
   contains: readonly string[] | undefined,
-  matches: RegExp | undefined,
+  matches: RulePattern | undefined,
   text: (item: T) => string,
 ): Test<T>[] {
   const out: Test<T>[] = [];
@@ -385,8 +390,8 @@ function phraseTest<T>(
     out.push({
       describe: `matches ${matches}`,
       check: (item) => {
-        const found = matches.exec(text(item));
-        return found === null ? null : `matches ${matches}: ${excerpt(text(item), found.index)}`;
+        const at = matches.search(text(item));
+        return at < 0 ? null : `matches ${matches}: ${excerpt(text(item), at)}`;
       },
     });
   }

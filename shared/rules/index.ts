@@ -1,4 +1,5 @@
-// Tagging rules: the language (schema.ts), its evaluation (evaluate.ts). Reference: docs/rules.md.
+// Tagging rules: the language (schema.ts), its evaluation (evaluate.ts), its linear-time regular
+// expressions (pattern.ts). Reference: docs/rules.md.
 export type {
   ArchivedConversation,
   ArchivedConversationRecord,
@@ -14,6 +15,7 @@ export {
   resolveConflicts,
   sanitizeFact,
 } from './evaluate.ts';
+export type { RulePattern } from './pattern.ts';
 export {
   type Bounds,
   type Condition,

@@ -2,7 +2,8 @@
 // team reviews it like code, so it is small, regular and validated whole at load time (and at
 // `cdk synth`): every mistake names the rule (`rules[3] "agent loops"`), the field path inside it,
 // the file line, what is wrong and the fix. Unknown keys are errors with a "did you mean"; regular
-// expressions are compiled here, so a bad one never reaches a nightly run.
+// expressions are compiled here (pattern.ts: JavaScript syntax, matched in linear time, so lookaround
+// and backreferences are refused), so a bad one never reaches a nightly run.
 //
 // The language in short:
 //
@@ -41,6 +42,7 @@ import {
   type TransitionKind,
   transitionKinds,
 } from '../openapi/index.ts';
+import { compilePattern, type RulePattern, RulePatternError } from './pattern.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The compiled rule set
@@ -68,7 +70,7 @@ export const TAG_PATTERN = /^[\w\s]+$/;
 export interface TextTest {
   readonly equals?: readonly string[];
   readonly contains?: readonly string[];
-  readonly matches?: RegExp;
+  readonly matches?: RulePattern;
 }
 
 /** Numeric bounds; durations are in milliseconds. Every given bound must hold. */
@@ -126,7 +128,7 @@ export interface MessagesCondition extends ListBase {
   readonly format?: readonly MessageFormat[];
   readonly sender?: TextTest;
   readonly contains?: readonly string[];
-  readonly matches?: RegExp;
+  readonly matches?: RulePattern;
 }
 export interface InteractionsCondition extends ListBase {
   readonly kind: 'interactions';
@@ -159,12 +161,12 @@ export interface ToolsCondition extends ListBase {
 export interface ReflectionsCondition extends ListBase {
   readonly kind: 'reflections';
   readonly contains?: readonly string[];
-  readonly matches?: RegExp;
+  readonly matches?: RulePattern;
 }
 export interface WorkingMemoryCondition extends ListBase {
   readonly kind: 'working_memory';
   readonly contains?: readonly string[];
-  readonly matches?: RegExp;
+  readonly matches?: RulePattern;
   readonly context?: TextTest;
 }
 export interface DynamicBehaviorsCondition extends ListBase {
@@ -302,18 +304,15 @@ function textList(fix: string) {
   };
 }
 
-const REGEX_FIX =
-  "Check the brackets and escapes; in YAML put the pattern in single quotes, like '\\?\\s*$', so backslashes stay as written";
-
-function regexOf(value: unknown): RegExp {
+/** A `matches` pattern: JavaScript syntax, matched in linear time (pattern.ts says what it refuses). */
+function regexOf(value: unknown): RulePattern {
   const source = textOf(value, 'Write a regular expression, like "speak (to|with) a (human|person)"');
   try {
-    return new RegExp(source, 'i');
+    return compilePattern(source);
   } catch (error) {
-    throw new Invalid(
-      `${describe(source)} is not a valid regular expression: ${(error as Error).message}`,
-      REGEX_FIX,
-    );
+    if (error instanceof RulePatternError)
+      throw new Invalid(`${describe(source)} ${error.problem}`, error.fix);
+    throw error;
   }
 }
 
@@ -327,7 +326,7 @@ function textTestOf(value: unknown): TextTest {
     throw new Invalid(`must be text or a section, not ${describe(value)}`, TEXT_TEST_FIX);
   const keys = Object.keys(value);
   if (keys.length === 0) throw new Invalid('is empty', TEXT_TEST_FIX);
-  const out: { equals?: string[]; contains?: string[]; matches?: RegExp } = {};
+  const out: { equals?: string[]; contains?: string[]; matches?: RulePattern } = {};
   for (const key of keys) {
     const v = value[key];
     try {
@@ -1059,7 +1058,7 @@ function resolveRuleSet(
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !(value instanceof RegExp) && !Object.isFrozen(value)) {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);
   }

@@ -290,6 +290,55 @@ describe('amigo-qa rules check / rules test', () => {
     );
   });
 
+  it('when a user writes 5,000 a and a b, then rules test with ^(a+)+$ finishes and reports no match', async () => {
+    const { root, store } = await tempStore();
+    const hostile = fixture(A, '2026-11-24T10:00:00.000Z');
+    (hostile.messages[0] as MessageInstance).message = `${'a'.repeat(5000)}b`;
+    await writeFolder(store, 'acme', hostile);
+    const rules = join(root, 'rules.yaml');
+    await writeFile(
+      rules,
+      [
+        'rules:',
+        '  - name: only a',
+        "    when: { messages: { type: user-message, matches: '^(a+)+$' } }",
+        '    set: { only_a: "yes" }',
+        '  - name: a then b',
+        "    when: { messages: { type: user-message, matches: '^(a|aa)+b$' } }",
+        '    set: { a_then_b: "yes" }',
+        '',
+      ].join('\n'),
+    );
+    const json: string[] = [];
+    expect(await testRules(rules, { archive: root, json: true }, (l) => json.push(l))).toBe(0);
+    const [row] = JSON.parse(json.join('\n')) as Array<{
+      results: Array<{ rule: string; matched: boolean }>;
+      updates: Record<string, unknown>;
+    }>;
+    expect(row?.results.map((r) => [r.rule, r.matched])).toEqual([
+      ['only a', false],
+      ['a then b', true],
+    ]);
+    expect(row?.updates).toEqual({ a_then_b: 'yes' });
+
+    const lookahead = join(root, 'lookahead.yaml');
+    await writeFile(
+      lookahead,
+      'rules:\n  - name: no thanks\n    when: { messages: { matches: \'^(?!.*thanks)\' } }\n    set: { rude: "yes" }\n',
+    );
+    const err: string[] = [];
+    expect(
+      checkRules(
+        lookahead,
+        () => {},
+        (l) => err.push(l),
+      ),
+    ).toBe(1);
+    expect(err.join('\n')).toContain(
+      'rules[0] "no thanks" when.messages.matches (line 3): "^(?!.*thanks)" uses a lookahead ((?! at character 2), which rules do not support',
+    );
+  });
+
   it('test: what each rule would do to each archived conversation, and why, without Amigo', async () => {
     const { root, store } = await tempStore();
     await writeFolder(store, 'acme', fixture(A, '2026-11-24T10:00:00.000Z'));

@@ -173,6 +173,71 @@ describe('messages', () => {
   });
 });
 
+describe('patterns against hostile text', () => {
+  // `^(a+)+$` backtracks exponentially in JavaScript's RegExp: 35 a's and a b took about two minutes,
+  // 5,000 would outlive any Lambda. Rule patterns run in linear time, so these return at once.
+  const hostile = (text: string) =>
+    archived([
+      message('user-message', text, { at: 1, interaction: 'i1', id: 'u1' }),
+      message('agent-message', 'How can I help?', { at: 2, interaction: 'i1', id: 'a1' }),
+    ]);
+
+  it('when a user message is 35 a followed by b, then ^(a+)+$ does not match and evaluation returns', () => {
+    const result = run(
+      { messages: { type: 'user-message', matches: '^(a+)+$' } },
+      hostile(`${'a'.repeat(35)}b`),
+    );
+    expect(result.matched).toBe(false);
+    expect(result.reasons).toEqual([
+      { condition: 'when.messages', detail: 'none of the 1 user messages matches (matches /^(a+)+$/i)' },
+    ]);
+  });
+
+  it('when a user message is 5,000 a followed by b, then every catastrophic pattern misses and the right ones match', () => {
+    const text = `${'a'.repeat(5000)}b`;
+    const conv = hostile(text);
+    for (const pattern of [
+      '^(a+)+$',
+      '^(a|a)*$',
+      '^(a|aa)+$',
+      '^(a*)*$',
+      '(a+)+c',
+      '^(\\w+\\s?)*\\?$',
+      '(.*a){20}c',
+    ]) {
+      expect(matches({ messages: { type: 'user-message', matches: pattern } }, conv), pattern).toBe(false);
+    }
+    expect(matches({ messages: { type: 'user-message', matches: '^(a+)+b$' } }, conv)).toBe(true);
+    expect(
+      matches({ messages: { type: 'user-message', matches: '^(a+)+$' } }, hostile('a'.repeat(5000))),
+    ).toBe(true);
+  });
+
+  it('when the hostile text is in a sender, a reflection or a tool output, then those text tests return too', () => {
+    const text = `${'a'.repeat(5000)}!`;
+    const conv = archived(
+      [message('user-message', 'hi', { at: 1, interaction: 'i1', id: 'u1', sender: text })],
+      [['i1', { reflections: [text], select_next_action_tool_call_logs: [[tool('lookup', 1, text)]] }]],
+    );
+    expect(matches({ messages: { sender: { matches: '^(a+)+$' } } }, conv)).toBe(false);
+    expect(matches({ reflections: { matches: '^(a|a)+$' } }, conv)).toBe(false);
+    expect(matches({ tools: { output: { matches: '^(a*)*$' } } }, conv)).toBe(false);
+    expect(matches({ tools: { output: { matches: '^(a*)*!$' } } }, conv)).toBe(true);
+  });
+
+  it('when a pattern matches, then the reason quotes the text around the leftmost match, as before', () => {
+    const text = `${'x'.repeat(200)} please let me SPEAK to a human now ${'y'.repeat(100)}`;
+    const hit = run(
+      { messages: { type: 'user-message', matches: 'speak\\s+to\\s+a\\s+(human|person)' } },
+      hostile(text),
+    );
+    // The quote starts 30 characters before the match, as it did with RegExp's exec().index.
+    expect(hit.reasons[0]?.detail).toBe(
+      `user-message u1: matches /speak\\s+to\\s+a\\s+(human|person)/i: "…${'x'.repeat(15)} please let me SPEAK to a human now ${'y'.repeat(29)}…"`,
+    );
+  });
+});
+
 describe('insights', () => {
   it('interactions: state, action, objective; captures the state', () => {
     expect(matches({ interactions: { state: 'VERIFY_IDENTITY' } })).toBe(true);

@@ -145,6 +145,86 @@ describe('parseRules: shape of a rule', () => {
     expect(q.field).toBe('rules[0] "r" when.interactions.state.matches');
   });
 
+  it('when a pattern looks ahead or behind, then it is refused with the rule, the field path and the fix', () => {
+    const ahead = only(rule({ name: 'no thanks', when: { messages: { matches: '^(?!.*thanks)' } } }));
+    expect(ahead).toEqual({
+      field: 'rules[0] "no thanks" when.messages.matches',
+      problem:
+        '"^(?!.*thanks)" uses a lookahead ((?! at character 2), which rules do not support: patterns run in linear time, so they cannot look ahead, look behind or refer back to a group',
+      fix: 'Rewrite it without (?= or (?!: match the text itself, or split the test into conditions under all: [...], with not: {...} around the part a (?!...) excluded',
+    });
+    expect(
+      only(
+        rule({
+          when: { any: [{ conversation: { analyzed: true } }, { reflections: { matches: 'a(?=b)' } }] },
+        }),
+      ),
+    ).toMatchObject({
+      field: 'rules[0] "r" when.any[1].reflections.matches',
+      problem: expect.stringMatching(/^"a\(\?=b\)" uses a lookahead \(\(\?= at character 2\)/),
+    });
+    const behind = only(rule({ when: { tools: { output: { matches: '(?<=\\$)\\d+' } } } }));
+    expect(behind.field).toBe('rules[0] "r" when.tools.output.matches');
+    expect(behind.problem).toMatch(
+      /^"\(\?<=\\\\\$\)\\\\d\+" uses a lookbehind \(\(\?<= at character 1\), which rules do not support/,
+    );
+    expect(behind.fix).toMatch(
+      /^Rewrite it without \(\?<= or \(\?<!: match the text before as part of the pattern/,
+    );
+    expect(
+      only(rule({ when: { working_memory: { context: { matches: '(?<!not )allergic' } } } })),
+    ).toMatchObject({
+      field: 'rules[0] "r" when.working_memory.context.matches',
+      problem: expect.stringContaining('uses a lookbehind ((?<! at character 1)'),
+    });
+  });
+
+  it('when a pattern refers back to a group, then it is refused with the fix; an octal escape is not a backreference', () => {
+    const numbered = only(rule({ name: 'echo', when: { messages: { matches: '\\b(\\w+) \\1\\b' } } }));
+    expect(numbered.field).toBe('rules[0] "echo" when.messages.matches');
+    expect(numbered.problem).toMatch(
+      /uses a backreference \(\\1 at character 9\), which rules do not support/,
+    );
+    expect(numbered.fix).toBe(
+      'Rewrite it without the backreference: write out again what the group may match ((yes|no), (yes|no) instead of (yes|no), \\1)',
+    );
+    expect(only(rule({ when: { interactions: { state: { matches: '(?<s>x)_\\k<s>' } } } }))).toMatchObject({
+      field: 'rules[0] "r" when.interactions.state.matches',
+      problem: expect.stringContaining('uses a backreference (\\k<s> at character 9)'),
+    });
+    // With no group to refer to, JavaScript reads \1 as the character U+0001: still valid.
+    expect(() =>
+      parseRules({ rules: [rule({ when: { messages: { matches: 'a\\1' } } })] }, 'r'),
+    ).not.toThrow();
+  });
+
+  it('when a pattern would compile to too many states, then it is refused with the fix', () => {
+    expect(only(rule({ when: { messages: { matches: '(?:\\w{100}){100}' } } }))).toEqual({
+      field: 'rules[0] "r" when.messages.matches',
+      problem:
+        '"(?:\\\\w{100}){100}" is too large: it compiles to more than 5000 states (a count like {1000} copies what it repeats)',
+      fix: 'Use smaller counts or a shorter pattern',
+    });
+  });
+
+  it('when a pattern is written in JavaScript syntax without lookaround or backreferences, then it loads', () => {
+    const patterns = [
+      '\\b(speak|talk|chat)\\s+(to|with)\\s+(a|an|the|your)?\\s*(human|person)\\b',
+      '\\?\\s*$',
+      '^lookup_',
+      '(?<word>[a-z]+)-\\d{2,4}',
+      '[^\\W_]+\\.?',
+      '\\u00e9t\\xe9|caf[eé]',
+      'a{,3}}',
+    ];
+    const rules = parseRules(
+      { rules: patterns.map((matches, i) => rule({ name: `p${i}`, when: { messages: { matches } } })) },
+      'rules.yaml',
+    );
+    expect(rules.rules).toHaveLength(patterns.length);
+    expect(Object.isFrozen(rules.rules[0]?.when)).toBe(true);
+  });
+
   it('checks tag keys and values against the API pattern', () => {
     expect(only(rule({ set: { 'needs-review': 'yes' } }))).toMatchObject({
       field: 'rules[0] "r" set.needs-review',
@@ -363,6 +443,26 @@ describe('loadRules', () => {
       });
       expect(e.message).toContain(`(in ${path}, line 6)`);
     }
+  });
+
+  it('when a pattern in a YAML file looks ahead, then rules check prints the rule, the path, the line and the fix', () => {
+    const path = file(
+      'lookahead.yaml',
+      [
+        'rules:',
+        '  - name: escalation requests',
+        '    when:',
+        '      messages:',
+        '        type: user-message',
+        "        matches: '^(?=.*\\bhuman\\b)'",
+        '    set: { escalation: requested }',
+        '',
+      ].join('\n'),
+    );
+    const [problem] = problemsOf(() => loadRules(path));
+    expect(formatRuleProblem(problem as RuleProblem)).toBe(
+      'rules[0] "escalation requests" when.messages.matches (line 6): "^(?=.*\\\\bhuman\\\\b)" uses a lookahead ((?= at character 2), which rules do not support: patterns run in linear time, so they cannot look ahead, look behind or refer back to a group. Rewrite it without (?= or (?!: match the text itself, or split the test into conditions under all: [...], with not: {...} around the part a (?!...) excluded',
+    );
   });
 
   it('reads JSON', () => {
