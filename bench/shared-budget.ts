@@ -208,7 +208,9 @@ console.table(
 console.log('\nAcquire with a free slot (one conditional write):\n');
 console.table(latency);
 
-const ok = runs.every((r) => r.maxInWindow <= r.limit && r.errors === 0);
+// Safety (never over the limit, no errors) and the use goal the tests leave to this benchmark:
+// at least 90% of the budget granted while the workers keep asking.
+const ok = runs.every((r) => r.maxInWindow <= r.limit && r.errors === 0 && r.efficiency >= 0.9);
 writeFileSync(
   String(values.out),
   `${JSON.stringify(
@@ -225,7 +227,8 @@ writeFileSync(
     2,
   )}\n`,
 );
-console.log(`\n${ok ? 'OK' : 'LIMIT EXCEEDED'}: results in ${values.out}`);
+console.log(`\n${ok ? 'OK' : 'FAIL (limit exceeded, errors, or under 90% used)'}: results in ${values.out}`);
+if (!ok) process.exitCode = 1;
 
 for (const c of clients) c.destroy();
 await new Promise<void>((resolve) => server.close(() => resolve()));
