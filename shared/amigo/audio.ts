@@ -43,6 +43,20 @@ export function extractSignedUrl(body: unknown, depth = 0): string | undefined {
   return undefined;
 }
 
+/** host[:port] of a signed URL: never its path or query (the signature). */
+function storageHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(not a valid URL)';
+  }
+}
+
+function networkCode(error: unknown): string {
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' ? ` (${code})` : '';
+}
+
 class IdleTimeout {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout;
@@ -107,7 +121,14 @@ export async function downloadSignedUrl(options: DownloadOptions): Promise<Audio
 
   const fail = (status: number | undefined, detail: string, cause?: unknown): never => {
     throw new DownloadError(
-      { operationId: 'download', attempts: failures + 1, status, conversationId, detail },
+      {
+        operationId: 'download',
+        attempts: failures + 1,
+        status,
+        conversationId,
+        detail,
+        host: storageHost(url),
+      },
       cause,
     );
   };
@@ -127,7 +148,13 @@ export async function downloadSignedUrl(options: DownloadOptions): Promise<Audio
         });
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
-        if (++failures > options.maxResumes) fail(undefined, 'the storage could not be reached', cause);
+        if (++failures > options.maxResumes) {
+          fail(
+            undefined,
+            `the storage at ${storageHost(url)} could not be reached${networkCode(cause)}`,
+            cause,
+          );
+        }
         await options.clock.sleep(options.backoff(failures), options.signal);
         continue;
       }

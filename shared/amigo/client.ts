@@ -22,6 +22,7 @@ import {
   AuthenticationError,
   type CallFacts,
   ResponseValidationError,
+  UnsendableRequestError,
 } from './errors.ts';
 import { type RateBudget, rateFeedbackFrom, SlidingWindowRateBudget } from './rate-limit.ts';
 
@@ -107,6 +108,8 @@ export class AmigoClient {
   private readonly random: () => number;
   private readonly logger: ClientLogger | undefined;
   private readonly tokens: TokenCache;
+  /** host[:port] of the base URL, for error messages: never credentials, path or query. */
+  private readonly host: string;
 
   constructor(config: AmigoClientConfig, deps: AmigoClientDeps = {}) {
     this.config = config;
@@ -118,6 +121,7 @@ export class AmigoClient {
     this.logger = deps.logger;
     this.api = createClient<paths>({ baseUrl: config.baseUrl, fetch: (req) => this.fetchImpl(req) });
     this.tokens = new TokenCache(() => this.signIn(), this.clock, config.tokenRefreshSkewMs);
+    this.host = hostOf(config.baseUrl);
   }
 
   private get org(): string {
@@ -440,8 +444,17 @@ export class AmigoClient {
         }
         throw new AmigoRequestError({ ...facts(status, errorDetail(result.error)), status });
       } catch (error) {
-        if (isTransportError(error)) this.budget.observe(operationId, { status: 0, grantedAt, lost: true });
         if (signal?.aborted) throw signal.reason;
+        const unsendable = unsendableReason(error);
+        if (unsendable) {
+          // Nothing left this machine: give the budget its turn back as a lost call, and stop.
+          this.budget.observe(operationId, { status: 0, grantedAt, lost: true });
+          throw new UnsendableRequestError(
+            { operationId, attempts, conversationId, host: this.host, detail: unsendable.detail },
+            unsendable.hint,
+          );
+        }
+        if (isTransportError(error)) this.budget.observe(operationId, { status: 0, grantedAt, lost: true });
         if (!(error instanceof RetryableFailure) && !isTransportError(error)) throw error;
         const status = error instanceof RetryableFailure ? error.status : undefined;
         const throttle = status === 429;
@@ -452,8 +465,12 @@ export class AmigoClient {
           ? throttled >= this.config.maxThrottledAttempts
           : failures >= this.config.maxAttempts;
         const cause = error instanceof RetryableFailure ? error.cause : error;
+        const reason = describeFailure(error, timeout, this.host);
         if (!allowed || exhausted) {
-          throw new AmigoUnavailableError(facts(status, describeFailure(error, timeout)), cause);
+          throw new AmigoUnavailableError(
+            { ...facts(status, reason), ...(status === undefined ? { host: this.host } : {}) },
+            cause,
+          );
         }
         // A 429 has already blocked the budget until the server's Retry-After; other failures
         // back off here, never sooner than the server asked.
@@ -463,8 +480,9 @@ export class AmigoClient {
         this.logger?.warn('Amigo call failed; retrying', {
           operationId,
           status,
+          host: this.host,
           attempt: attempts,
-          reason: describeFailure(error, timeout),
+          reason,
           retryInMs: wait,
         });
         if (wait > 0) await this.clock.sleep(wait, signal);
@@ -503,10 +521,57 @@ function errorDetail(error: unknown): string | undefined {
   return undefined;
 }
 
+/** host[:port] of a URL, without credentials, path or query; a placeholder when it is not a URL. */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host || '(no host)';
+  } catch {
+    return '(not a valid URL)';
+  }
+}
+
+const BASE_URL_HINT =
+  'Fix AMIGO_BASE_URL: an https URL like https://api-eu-central-1.amigo.ai (http only for localhost), without user name, password or query';
+
+/**
+ * Why a request could not be sent, when no retry can change it; undefined for anything else. These
+ * are the errors fetch (undici) throws while building the request, plus a port the Fetch standard
+ * forbids. Their own messages may quote the URL or the header value, so they are replaced here.
+ */
+function unsendableReason(error: unknown): { detail: string; hint: string } | undefined {
+  if (!(error instanceof TypeError)) return undefined;
+  const cause = error.cause as { message?: unknown; code?: unknown } | undefined;
+  if (error.message === 'fetch failed') {
+    if (cause?.message === 'bad port') {
+      return {
+        detail: 'its port is one the Fetch standard never connects to (a "bad port")',
+        hint: `${BASE_URL_HINT}; use another port`,
+      };
+    }
+    if (cause?.code === 'ERR_INVALID_URL')
+      return { detail: 'the URL is not a valid URL', hint: BASE_URL_HINT };
+    return undefined;
+  }
+  const text = error.message;
+  if (/includes credentials/i.test(text)) {
+    return { detail: 'the URL contains a user name or password', hint: BASE_URL_HINT };
+  }
+  if (cause?.code === 'ERR_INVALID_URL' || /Invalid URL|Failed to parse URL/i.test(text)) {
+    return { detail: 'the URL is not a valid URL', hint: BASE_URL_HINT };
+  }
+  if (/header|ByteString/i.test(text)) {
+    return {
+      detail: 'a header value holds a character HTTP cannot carry',
+      hint: 'Check AMIGO_API_KEY, AMIGO_API_KEY_ID and AMIGO_USER_ID for a line break or a stray character; copy them again',
+    };
+  }
+  return undefined;
+}
+
 function isTransportError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   return (
-    error.name === 'TypeError' || // fetch failed: refused, reset, DNS
+    error.name === 'TypeError' || // fetch failed (refused, reset, DNS), terminated (a cut body)
     error.name === 'TimeoutError' ||
     error.name === 'AbortError' ||
     error.name === 'SocketError' ||
@@ -515,9 +580,23 @@ function isTransportError(error: unknown): boolean {
   );
 }
 
-function describeFailure(error: unknown, timeout: AbortSignal): string {
-  if (timeout.aborted) return 'timed out';
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  UND_ERR_SOCKET: 'connection closed',
+};
+
+function describeFailure(error: unknown, timeout: AbortSignal, host: string): string {
+  if (timeout.aborted) return `no answer from ${host} in time (timed out)`;
   if (error instanceof RetryableFailure) return error.message;
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
+  const code = cause?.code ?? (error as { code?: string }).code;
+  if (code) return `${code}${NETWORK_CODES[code] ? ` (${NETWORK_CODES[code]})` : ''} reaching ${host}`;
+  return `${cause?.message ?? (error as Error).message} reaching ${host}`;
 }

@@ -58,19 +58,80 @@ export interface AmigoClientConfigInput {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
+/** True when `url` names this machine (plain http is allowed there: the simulator). */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    return LOOPBACK.has(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+const BASE_URL_EXAMPLE = `${REGION_BASE_URLS['eu-central-1']}`;
+
+/**
+ * What is wrong with a base URL, and its fix; undefined when it is usable. The messages never
+ * repeat the value: it may hold a password.
+ */
+function baseUrlProblem(text: string): { problem: string; fix: string } | undefined {
+  const fix = `Set AMIGO_BASE_URL to one of ${Object.values(REGION_BASE_URLS).join(', ')}, or leave it unset`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { problem: 'is not a URL', fix: `Write it in full, like ${BASE_URL_EXAMPLE}. ${fix}` };
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    return { problem: 'must be an http(s) URL', fix };
+  }
+  if (url.hostname === '')
+    return { problem: 'is not a URL', fix: `Write it in full, like ${BASE_URL_EXAMPLE}` };
+  if (url.username !== '' || url.password !== '') {
+    return {
+      problem: 'must not contain a user name or password',
+      fix: 'Remove the "user:password@" part: the pipeline signs in with AMIGO_API_KEY, AMIGO_API_KEY_ID and AMIGO_USER_ID',
+    };
+  }
+  if (url.search !== '' || url.hash !== '' || text.includes('?') || text.includes('#')) {
+    return {
+      problem: 'must not have a query string or fragment',
+      fix: `Write only the origin, like ${BASE_URL_EXAMPLE}`,
+    };
+  }
+  if (url.protocol !== 'https:' && !LOOPBACK.has(url.hostname)) {
+    return { problem: 'must use https (plain http is allowed only for localhost, the simulator)', fix };
+  }
+  return undefined;
+}
+
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const positiveInt = z.number().int().positive();
+/** What fetch refuses in a header value: line breaks, NUL and other controls (tab aside), above U+00FF. */
+function fitsInHeader(value: string): boolean {
+  for (const char of value) {
+    const code = char.codePointAt(0) ?? 0;
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f || code > 0xff) return false;
+  }
+  return true;
+}
+const headerValue = nonEmpty.refine(fitsInHeader, {
+  message:
+    'holds a character an HTTP header cannot carry (a line break, a control character or a non-Latin-1 letter)',
+  params: { fix: 'Copy the value again, exactly as the Amigo dashboard shows it, on one line' },
+});
 
 const inputSchema = z
   .object({
-    apiKey: nonEmpty,
-    apiKeyId: nonEmpty,
-    userId: nonEmpty,
+    apiKey: headerValue,
+    apiKeyId: headerValue,
+    userId: headerValue,
     organizationId: nonEmpty.regex(/^[\w-]+$/, 'must be an organization id (letters, digits, _ and -)'),
     baseUrl: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-      .refine((u) => new URL(u).protocol === 'https:' || LOOPBACK.has(new URL(u).hostname), {
-        message: 'must use https (plain http is allowed only for localhost, the simulator)',
+      .string()
+      .trim()
+      .superRefine((text, ctx) => {
+        const found = baseUrlProblem(text);
+        if (found) ctx.addIssue({ code: 'custom', message: found.problem, params: { fix: found.fix } });
       })
       .optional(),
     region: z.enum(Object.keys(REGION_BASE_URLS) as [AmigoRegion, ...AmigoRegion[]]).optional(),
@@ -108,7 +169,8 @@ export function resolveAmigoConfig(
     const issue = parsed.error.issues[0] as z.core.$ZodIssue;
     const key = String(issue.path[0] ?? '');
     const field = fieldNames[key] ?? issue.path.join('.');
-    throw new ConfigurationError(field || '(root)', issue.message, FIXES[key]);
+    const fix = issue.code === 'custom' ? (issue.params as { fix?: string } | undefined)?.fix : undefined;
+    throw new ConfigurationError(field || '(root)', issue.message, fix ?? FIXES[key]);
   }
   const c = parsed.data;
   registerSecret(c.apiKey);

@@ -9,12 +9,15 @@ export interface CallFacts {
   readonly attempts: number;
   readonly conversationId?: string | undefined;
   readonly detail?: string | undefined;
+  /** host[:port] the call went to (never credentials, path or query). */
+  readonly host?: string | undefined;
 }
 
 function options(facts: CallFacts, hint: string, cause?: unknown): ErrorOptions {
   const context: Record<string, unknown> = { operationId: facts.operationId, attempts: facts.attempts };
   if (facts.status !== undefined) context.status = facts.status;
   if (facts.conversationId !== undefined) context.conversationId = facts.conversationId;
+  if (facts.host !== undefined) context.host = facts.host;
   return { context, hint, ...(cause === undefined ? {} : { cause }) };
 }
 
@@ -72,6 +75,24 @@ export class AmigoUnavailableError extends RetryableError {
           : 'Amigo or the network failed repeatedly; the call can be retried later';
     super(describe(facts, 'failed'), options(facts, hint, cause));
     this.status = facts.status;
+    this.operationId = facts.operationId;
+  }
+}
+
+/**
+ * The request could not be sent at all and never will be as configured: a port fetch refuses, a URL
+ * with credentials, an invalid URL, a header value HTTP cannot carry. Not retried. The message says
+ * which, never the offending value (it may be a password or the API key).
+ */
+export class UnsendableRequestError extends PermanentError {
+  readonly operationId: string;
+  constructor(facts: CallFacts & { detail: string }, hint: string) {
+    const to = facts.host ? ` to ${facts.host}` : '';
+    const tries = facts.attempts === 1 ? '1 attempt' : `${facts.attempts} attempts`;
+    super(
+      `${facts.operationId} could not be sent${to} after ${tries}: ${facts.detail}`,
+      options(facts, hint),
+    );
     this.operationId = facts.operationId;
   }
 }

@@ -88,3 +88,66 @@ describe('resolveAmigoConfig', () => {
     expect(act).toThrow(ConfigurationError);
   });
 });
+
+describe('AMIGO_BASE_URL and credential values that can never work', () => {
+  it('when AMIGO_BASE_URL carries a user name and password, then it is refused naming the variable, without the password', () => {
+    const error = errorOf(() =>
+      amigoConfigFromEnv({ ...env, AMIGO_BASE_URL: 'https://ops:hunter2-pass@api.amigo.ai' }),
+    );
+
+    expect(error.field).toBe('AMIGO_BASE_URL');
+    expect(error.message).toMatch(/AMIGO_BASE_URL: must not contain a user name or password/);
+    expect(error.hint).toMatch(/AMIGO_API_KEY/);
+    expect(JSON.stringify(error)).not.toMatch(/hunter2|ops:/);
+    expect(`${error.message} ${error.hint}`).not.toMatch(/hunter2|ops:/);
+  });
+
+  it.each(['not-a-url', 'api.amigo.ai', 'https://'])(
+    'when AMIGO_BASE_URL is %j, then the error names the variable and the fix',
+    (value) => {
+      const error = errorOf(() => amigoConfigFromEnv({ ...env, AMIGO_BASE_URL: value }));
+
+      expect(error.field).toBe('AMIGO_BASE_URL');
+      expect(error.message).toMatch(/AMIGO_BASE_URL: is not a URL/);
+      expect(error.hint).toMatch(/https:\/\/api-eu-central-1\.amigo\.ai/);
+    },
+  );
+
+  it('when AMIGO_BASE_URL has a query string, then it is refused (it would end up inside every path)', () => {
+    const error = errorOf(() => amigoConfigFromEnv({ ...env, AMIGO_BASE_URL: 'https://api.amigo.ai/?x=1' }));
+
+    expect(error.message).toMatch(/AMIGO_BASE_URL: must not have a query string or fragment/);
+  });
+
+  it('when AMIGO_BASE_URL is ftp, then it is refused as not http(s)', () => {
+    expect(() => amigoConfigFromEnv({ ...env, AMIGO_BASE_URL: 'ftp://api.amigo.ai' })).toThrow(
+      /AMIGO_BASE_URL: must be an http\(s\) URL/,
+    );
+  });
+
+  it.each([
+    ['AMIGO_API_KEY', 'key-value\n1234567890'],
+    ['AMIGO_API_KEY_ID', 'key\u0000id'],
+    ['AMIGO_USER_ID', 'user-\u20ac'],
+  ])(
+    'when %s holds a character an HTTP header cannot carry, then it is refused naming the variable, without the value',
+    (name, value) => {
+      const error = errorOf(() => amigoConfigFromEnv({ ...env, [name]: value }));
+
+      expect(error.field).toBe(name);
+      expect(error.message).toMatch(/cannot carry/);
+      expect(JSON.stringify(error)).not.toContain(JSON.stringify(value).slice(1, -1));
+      expect(error.message).not.toContain(value);
+    },
+  );
+});
+
+function errorOf(act: () => unknown): ConfigurationError {
+  try {
+    act();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return error as ConfigurationError;
+  }
+  throw new Error('expected a ConfigurationError');
+}
