@@ -835,8 +835,61 @@ export function defaultPipelineConfig(): PipelineConfig {
   return parsePipelineConfig({}, 'the defaults');
 }
 
+/** What `applyOverrides` and `parseSince` compare dates with. */
+export interface OverrideContext {
+  /** Epoch ms of "now": a `--since` later than this is refused. @default Date.now() */
+  readonly now?: number;
+}
+
+/** A since date that is not later than `now`; the same reading as the file's `archive.since`. */
+function sinceNotAfter(now: number) {
+  return (value: unknown): string => {
+    const since = sinceOf(value);
+    if (Date.parse(since) > now) {
+      const today = new Date(now).toISOString();
+      throw new Invalid(
+        `"${String(value).trim()}" is in the future (it is now ${today.slice(0, 19)}Z), so nothing could be listed from it`,
+        `Give a day on or before today (UTC), like "${today.slice(0, 10)}"`,
+      );
+    }
+    return since;
+  };
+}
+
+/**
+ * Reads a since date as `archive.since` does (a day, or a datetime with a zone) and refuses an
+ * impossible date or one later than `now`. Returns the instant as an ISO UTC string; errors name `field`.
+ */
+export function parseSince(text: string, field: string, now: number = Date.now()): string {
+  try {
+    return sinceNotAfter(now)(text);
+  } catch (error) {
+    throw asConfigurationError(error, field);
+  }
+}
+
+/** A command-line count: text of digits (with a sign) is read as a number first. */
+function flagInteger(flag: string, min: number, max: number) {
+  return (value: unknown): number => {
+    const number =
+      typeof value === 'string' && /^\s*[+-]?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+    try {
+      return integerIn(min, max)(number);
+    } catch (error) {
+      if (error instanceof Invalid)
+        throw new Invalid(error.problem, `Give ${flag} a whole number from ${min} to ${max}`);
+      throw error;
+    }
+  };
+}
+
 /** The configuration with command-line flags applied, each validated like its file setting. */
-export function applyOverrides(config: PipelineConfig, flags: PipelineOverrides): PipelineConfig {
+export function applyOverrides(
+  config: PipelineConfig,
+  flags: PipelineOverrides,
+  context: OverrideContext = {},
+): PipelineConfig {
+  const now = context.now ?? Date.now();
   const read = <T>(field: string, value: unknown, parse: (v: unknown) => T): T => {
     try {
       return parse(value);
@@ -847,14 +900,12 @@ export function applyOverrides(config: PipelineConfig, flags: PipelineOverrides)
   const workers =
     flags.workers === undefined
       ? config.run.workers
-      : read('--workers', flags.workers, (v) =>
-          integerIn(1, 64)(typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-        );
+      : read('--workers', flags.workers, flagInteger('--workers', 1, 64));
   return deepFreeze({
     ...config,
     archive: {
       ...config.archive,
-      ...(flags.since === undefined ? {} : { since: read('--since', flags.since, sinceOf) }),
+      ...(flags.since === undefined ? {} : { since: read('--since', flags.since, sinceNotAfter(now)) }),
       ...(flags.strict === undefined ? {} : { strict: read('--strict', flags.strict, booleanOf) }),
       ...(flags.lookback === undefined
         ? {}

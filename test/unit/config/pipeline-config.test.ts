@@ -10,6 +10,7 @@ import {
   type PipelineConfig,
   parseDuration,
   parsePipelineConfig,
+  parseSince,
 } from '../../../shared/config/pipeline-config.ts';
 import { loadPipelineConfig } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
@@ -600,6 +601,53 @@ describe('applyOverrides', () => {
       expect(error.hint).toMatch(fix);
     },
   );
+});
+
+describe('dates in the future and counts below the minimum, on the command line', () => {
+  const base: PipelineConfig = defaultPipelineConfig();
+  const now = Date.parse('2026-12-01T10:00:00Z');
+
+  it.each(['2026-12-02', '2027-01-01', '2026-12-01T10:00:01Z'])(
+    'when --since is %s, later than now, then it is refused naming the flag, as listing from the future finds nothing',
+    (since) => {
+      const error = errorOf(() => applyOverrides(base, { since }, { now }));
+
+      expect(error.field).toBe('--since');
+      expect(error.message).toMatch(/is in the future/);
+      expect(error.message).toContain('2026-12-01T10:00:00Z');
+      expect(error.hint).toMatch(/on or before today/);
+    },
+  );
+
+  it('when --since is today at midnight UTC or earlier, then it is accepted', () => {
+    expect(applyOverrides(base, { since: '2026-12-01' }, { now }).archive.since).toBe(
+      '2026-12-01T00:00:00.000Z',
+    );
+    expect(applyOverrides(base, { since: '2026-11-30T23:00:00-01:00' }, { now }).archive.since).toBe(
+      '2026-12-01T00:00:00.000Z',
+    );
+  });
+
+  it.each([
+    ['-3', /must be at least 1, not -3/],
+    ['0', /must be at least 1, not 0/],
+    ['65', /must be at most 64, not 65/],
+    ['2.5', /must be a whole number, not 2\.5/],
+  ])('when --workers is %s, then the error names --workers and the allowed range', (workers, problem) => {
+    const error = errorOf(() => applyOverrides(base, { workers }));
+
+    expect(error.field).toBe('--workers');
+    expect(error.message).toMatch(problem);
+    expect(error.hint).toBe('Give --workers a whole number from 1 to 64');
+  });
+
+  it('when a day is read with parseSince, then an impossible or future day is refused naming the field', () => {
+    expect(parseSince('2026-11-01', '--since', now)).toBe('2026-11-01T00:00:00.000Z');
+    expect(() => parseSince('2026-02-30', '--since', now)).toThrow(
+      /--since: "2026-02-30" is not a calendar date/,
+    );
+    expect(() => parseSince('2026-12-25', '--since', now)).toThrow(/--since: "2026-12-25" is in the future/);
+  });
 });
 
 describe('parseDuration', () => {
