@@ -2,12 +2,12 @@
 // amigo-qa command line: `npm run cli -- <command>` or the `amigo-qa` bin.
 import './env-defaults.ts';
 import { Command } from 'commander';
-import { AmigoQaError } from '../shared/errors.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerDeployedCommands } from './commands/deployed.ts';
 import { registerRulesCommand } from './commands/rules.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
+import { formatError } from './format-error.ts';
 
 const program = new Command()
   .name('amigo-qa')
@@ -26,10 +26,6 @@ registerDeployedCommands(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof AmigoQaError) {
-    console.error(`amigo-qa: ${error.message}${error.hint ? `\n  hint: ${error.hint}` : ''}`);
-  } else {
-    console.error('amigo-qa:', error instanceof Error ? error.message : error);
-  }
+  console.error(`amigo-qa: ${formatError(error)}`);
   process.exitCode = 1;
 }

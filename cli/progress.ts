@@ -1,47 +1,119 @@
 // Progress for a nightly run: one redrawn line on a terminal, plain lines otherwise (CI, files).
 // Hand-written: a status line with counts is all this needs (cli-progress would add bar layouts).
+//
+// The counts are the archive workers' outcomes as they are written to the archive
+// (runs/<run>/archive/<conversation>.json): archived or already archived is done, failed is failed
+// (gone to the dead-letter queue). Each conversation counts once, whatever the deliveries. The total
+// is what the scheduler has enqueued so far, and never less than what is done or failed: the workers
+// start while the listing is still going on.
+import type { ArchiveOutcomeRecord } from '../shared/archive/state.ts';
+import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 
+export type OutcomeStatus = ArchiveOutcomeRecord['status'];
+
 export interface Progress {
+  /** A scheduler invocation finished listing (the run's counts so far). */
   listed(result: ScheduleResult): void;
-  finished(ok: number, failed: number): void;
+  /** An archive worker wrote the outcome of one conversation. */
+  outcome(conversationId: string, status: OutcomeStatus): void;
   done(): void;
 }
 
-export function createProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+export interface ProgressCounts {
+  readonly done: number;
+  readonly failed: number;
+  /** Conversations to archive known so far: at least done + failed. */
+  readonly total: number;
+  /** False while the scheduler may still enqueue more. */
+  readonly listingComplete: boolean;
+}
+
+export function progressLine(c: ProgressCounts): string {
+  return `archive: ${c.done}/${c.total}${c.listingComplete ? '' : '+'} done, ${c.failed} failed${c.listingComplete ? '' : ' (still listing)'}`;
+}
+
+export function createProgress(
+  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
+): Progress {
   const tty = Boolean(stream.isTTY);
+  const outcomes = new Map<string, OutcomeStatus>();
   let enqueued = 0;
-  let ok = 0;
-  let failed = 0;
+  let listingComplete = false;
   let last = 0;
-  const line = () => `archive: ${ok}/${enqueued} done${failed ? `, ${failed} retried or failed` : ''}`;
+  const counts = (): ProgressCounts => {
+    let failed = 0;
+    for (const status of outcomes.values()) if (status === 'failed') failed++;
+    const done = outcomes.size - failed;
+    return { done, failed, total: Math.max(enqueued, outcomes.size), listingComplete };
+  };
   const draw = (force = false) => {
     if (tty) {
-      stream.write(`\r\x1b[2K${line()}`);
+      stream.write(`\r\x1b[2K${progressLine(counts())}`);
       return;
     }
     const now = Date.now();
     if (force || now - last > 2_000) {
-      stream.write(`${line()}\n`);
+      stream.write(`${progressLine(counts())}\n`);
       last = now;
     }
   };
   return {
     listed(result) {
-      enqueued = result.counts.enqueued;
       const c = result.counts;
+      enqueued = Math.max(enqueued, c.enqueued);
+      if (result.status === 'listed') listingComplete = true;
       const text = `listed ${c.listed} finished conversations: ${c.enqueued} to archive, ${c.alreadyArchived} already archived, ${c.deferredUnanalyzed} waiting for analysis${result.status === 'handed-over' ? ' (continuing)' : ''}`;
       stream.write(tty ? `\r\x1b[2K${text}\n` : `${text}\n`);
       draw(true);
     },
-    finished(okNow, failedNow) {
-      ok += okNow;
-      failed += failedNow;
+    outcome(conversationId, status) {
+      outcomes.set(conversationId, status);
       draw();
     },
     done() {
       if (tty) stream.write('\n');
       else draw(true);
+    },
+  };
+}
+
+const OUTCOME_KEY = /^runs\/[^/]+\/archive\/([^/]+)\.json$/;
+
+/**
+ * The store, reporting every archive outcome the workers write (shared/archive/state.ts
+ * `writeOutcome`) once it is stored. Everything else passes through unchanged.
+ */
+export function observeOutcomes(
+  store: ArchiveStore,
+  onOutcome: (conversationId: string, status: OutcomeStatus) => void,
+): ArchiveStore {
+  return {
+    location: store.location,
+    get: (key) => store.get(key),
+    getStream: (key) => store.getStream(key),
+    head: (key) => store.head(key),
+    putStream: (key, body, options) => store.putStream(key, body, options),
+    list: (prefix) => store.list(prefix),
+    delete: (key) => store.delete(key),
+    async put(key, body, options) {
+      const stored = await store.put(key, body, options);
+      const id = OUTCOME_KEY.exec(key)?.[1];
+      if (id !== undefined) {
+        try {
+          const status = (
+            JSON.parse(
+              typeof body === 'string' ? body : Buffer.from(body).toString('utf8'),
+            ) as ArchiveOutcomeRecord
+          ).status;
+          if (status === 'archived' || status === 'already-archived' || status === 'failed') {
+            onOutcome(id, status);
+          }
+        } catch {
+          // Not an outcome this version knows: progress is only a view, the run record decides.
+        }
+      }
+      return stored;
     },
   };
 }

@@ -1,18 +1,20 @@
 // `amigo-qa demo` (what `npm start` runs): a simulated Amigo organisation and one whole nightly
 // cycle against it on this machine, through the real SQS wire protocol of the embedded emulator,
-// with the same handlers as in Lambda. No credentials; the archive lands in a local folder.
+// with the same handlers as in Lambda. No credentials; the archive lands in a local folder, which
+// is kept between runs so that running it again shows a real rerun (cli/demo-archive.ts).
 
-import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { runLocalCycle } from '../../local/pipeline.ts';
+import { openArchiveStore, runLocalCycle } from '../../local/pipeline.ts';
 import { resolveAmigoConfig } from '../../shared/amigo/config.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../shared/config/source-file.ts';
+import { ConfigurationError } from '../../shared/errors.ts';
 import { operationIds, operations } from '../../shared/openapi/index.ts';
 import { startSimulator } from '../../sim/index.ts';
-import { createProgress } from '../progress.ts';
-import { printSummary } from './run.ts';
+import { parseArchiveTarget } from '../archive-target.ts';
+import { prepareDemoArchive } from '../demo-archive.ts';
+import { createProgress, observeOutcomes } from '../progress.ts';
+import { printSummary, rateScaleOf } from './run.ts';
 
 export interface DemoOptions {
   seed: number;
@@ -22,21 +24,42 @@ export interface DemoOptions {
   rateScale: number;
   recordingMib: number;
   rules: string;
+  /** Empty the demo's own archive first instead of keeping it. */
+  fresh?: boolean;
 }
 
 export async function runDemo(
   options: DemoOptions,
   out: (line: string) => void = console.log,
+  progressStream?: NodeJS.WritableStream & { isTTY?: boolean },
 ): Promise<boolean> {
-  const archive = resolve(options.archive);
-  await rm(archive, { recursive: true, force: true });
+  const target = parseArchiveTarget(options.archive);
+  if (target.kind !== 'folder') {
+    throw new ConfigurationError(
+      '--archive',
+      'the demo archives into a folder only',
+      'Give a folder, like --archive .amigo-qa/demo-archive; to archive into S3 use `amigo-qa run`',
+    );
+  }
+  const archive = target.path;
+  const rules = loadRules(options.rules);
+  const prepared = await prepareDemoArchive(
+    archive,
+    { seed: options.seed, conversations: options.conversations, recordingMib: options.recordingMib },
+    { fresh: Boolean(options.fresh) },
+  );
+  // The same organisation as on the first run into this archive: its data is anchored at that run's
+  // start, and the simulator's clock is moved on to now, so what happened since shows as new.
   const sim = await startSimulator({
     seed: options.seed,
     conversations: options.conversations,
     longConversations: 1,
     audio: { largeRecordings: 1, largeRecordingBytes: options.recordingMib * 1_048_576 },
     rateLimits: { enabled: true, scale: options.rateScale },
+    now: new Date(prepared.simulatorStart),
   });
+  const behind = Date.now() - prepared.simulatorStart;
+  if (behind > 0) sim.control.advanceClock(behind);
   try {
     const windowMs = 60_000 / options.rateScale;
     out(
@@ -44,6 +67,13 @@ export async function runDemo(
     );
     out(
       `Rate limits: the published ones per ${windowMs} ms instead of per minute (a ${options.rateScale}x faster clock)`,
+    );
+    out(
+      prepared.state === 'kept'
+        ? `Archive: ${archive}, kept from the first run on ${new Date(prepared.simulatorStart).toISOString().slice(0, 16)}Z: a rerun, so what is archived is skipped (--fresh starts over)`
+        : prepared.state === 'emptied'
+          ? `Archive: ${archive}, emptied and started over (${prepared.reason})`
+          : `Archive: ${archive} (new)`,
     );
     const amigo = resolveAmigoConfig({
       baseUrl: sim.url,
@@ -55,19 +85,16 @@ export async function runDemo(
         operationIds.map((id) => [id, { limit: operations[id].publishedLimit.limit, windowMs }]),
       ),
     });
-    const progress = createProgress();
+    const progress = createProgress(progressStream);
     out(`Rules: ${options.rules} (docs/rules.md)`);
+    const store = observeOutcomes(openArchiveStore(archive), (id, status) => progress.outcome(id, status));
     const result = await runLocalCycle({
       config: defaultPipelineConfig(),
-      rules: loadRules(options.rules),
+      rules,
       amigo,
       archive,
-      events: {
-        onListed: (r) => progress.listed(r),
-        onResult: (binding, failed, ok) => {
-          if (binding === 'archive-worker') progress.finished(ok, failed);
-        },
-      },
+      store,
+      events: { onListed: (r) => progress.listed(r) },
     });
     progress.done();
     const complete = printSummary(result, out);
@@ -83,7 +110,10 @@ export async function runDemo(
     }
     out('');
     out(`Look at: ${archive}/conversations/ (one folder per conversation; manifest.json lists every file)`);
-    out('Run it again (npm start) to see a rerun; `npm run cli -- --help` for the real thing.');
+    out(
+      'Run it again (npm start) to see a rerun: the archive is kept, so only what is new is archived (--fresh starts over).',
+    );
+    out('`npm run cli -- --help` for the real thing.');
     return complete;
   } finally {
     await sim.stop();
@@ -101,13 +131,13 @@ export function registerDemoCommand(program: Command): void {
       (v) => Number.parseInt(v, 10),
       40,
     )
-    .option('--archive <dir>', 'where the archive goes (emptied first)', '.amigo-qa/demo-archive')
     .option(
-      '--rate-scale <x>',
-      'run the rate-limit clock this many times faster',
-      (v) => Number.parseFloat(v),
-      120,
+      '--archive <dir>',
+      'where the archive goes: a new or empty folder, or one the demo made (kept between runs)',
+      '.amigo-qa/demo-archive',
     )
+    .option('--fresh', "empty the demo's own archive first (only a folder the demo made)")
+    .option('--rate-scale <x>', 'run the rate-limit clock this many times faster', rateScaleOf, 120)
     .option('--recording-mib <n>', 'size of the one long recording', (v) => Number.parseInt(v, 10), 64)
     .option('--rules <file>', 'tagging rules', 'examples/rules.yaml')
     .action(async (opts: DemoOptions) => {

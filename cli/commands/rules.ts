@@ -10,6 +10,7 @@ import {
   listArchivedConversations,
   readArchivedConversation,
 } from '../../shared/archive/read.ts';
+import { parseSince } from '../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../shared/config/source-file.ts';
 import { AmigoQaError, ConfigurationError } from '../../shared/errors.ts';
 import { conversationId } from '../../shared/ids.ts';
@@ -22,6 +23,8 @@ import {
   RulesValidationError,
 } from '../../shared/rules/index.ts';
 import { applyTags } from '../../shared/stages/apply-tags.ts';
+import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
+import { formatError } from '../format-error.ts';
 
 type Out = (line: string) => void;
 
@@ -37,9 +40,7 @@ function loadOrReport(file: string, err: Out): RuleSet | undefined {
       return undefined;
     }
     if (error instanceof ConfigurationError) {
-      err(
-        `${error.message}${error.hint && !error.message.endsWith(error.hint) ? `\n  hint: ${error.hint}` : ''}`,
-      );
+      err(formatError(error));
       return undefined;
     }
     throw error;
@@ -123,7 +124,15 @@ export async function testRules(
 ): Promise<number> {
   const rules = loadOrReport(file, err);
   if (!rules) return 1;
-  const store = openArchiveStore(options.archive);
+  let location: string;
+  try {
+    location = archiveLocation(await prepareArchiveTarget(options.archive, { access: 'read' }));
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    err(`amigo-qa: ${formatError(error)}`);
+    return 1;
+  }
+  const store = openArchiveStore(location);
   const refs = await listArchivedConversations(
     store,
     options.org,
@@ -155,9 +164,7 @@ export async function testRules(
     } catch (error) {
       if (!(error instanceof AmigoQaError)) throw error;
       failed++;
-      err(
-        `conversation ${ref.conversationId}: ${error.message}${error.hint ? `\n  hint: ${error.hint}` : ''}`,
-      );
+      err(`conversation ${ref.conversationId}: ${formatError(error)}`);
       continue;
     }
     for (const r of evaluation.results) if (r.matched) matches.set(r.rule, (matches.get(r.rule) ?? 0) + 1);
@@ -240,20 +247,31 @@ export interface RulesApplyOptions {
 export async function applyRules(
   file: string,
   options: RulesApplyOptions,
-  deps: { amigo?: AmigoClient; out?: Out; err?: Out } = {},
+  deps: { amigo?: AmigoClient; out?: Out; err?: Out; now?: number } = {},
 ): Promise<number> {
   const out = deps.out ?? console.log;
   const err = deps.err ?? console.error;
   const ruleSet = loadOrReport(file, err);
   if (!ruleSet) return 1;
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.since) || Number.isNaN(Date.parse(options.since))) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(options.since.trim())) {
     err(`amigo-qa: --since "${options.since}" is not a day. Write it like 2026-11-01`);
     return 1;
   }
+  let location: string;
+  try {
+    // A calendar day, not later than today (UTC): Feb 30 or next month would match nothing.
+    parseSince(options.since, '--since', deps.now ?? Date.now());
+    location = archiveLocation(await prepareArchiveTarget(options.archive, { access: 'read' }));
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    err(`amigo-qa: ${formatError(error)}`);
+    return 1;
+  }
+  const since = options.since.trim();
   const amigo = deps.amigo ?? createAmigoClient();
-  const store = openArchiveStore(options.archive);
+  const store = openArchiveStore(location);
   const refs = await listArchivedConversations(store, amigo.config.organizationId, {
-    fromDate: options.since,
+    fromDate: since,
     ...(options.conversation ? { conversationIds: [options.conversation] } : {}),
   });
   const tally = { posted: 0, unchanged: 0, rejected: 0, failed: 0 };
@@ -281,11 +299,11 @@ export async function applyRules(
       }
     } catch (error) {
       tally.failed++;
-      err(`${ref.conversationId}: ${error instanceof Error ? error.message : String(error)}`);
+      err(`${ref.conversationId}: ${formatError(error)}`);
     }
   }
   out(
-    `${refs.length} archived conversation(s) since ${options.since}: ${tally.posted} ${options.dryRun ? 'would be tagged (dry run: nothing posted)' : 'tagged'}, ${tally.unchanged} unchanged, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
+    `${refs.length} archived conversation(s) since ${since}: ${tally.posted} ${options.dryRun ? 'would be tagged (dry run: nothing posted)' : 'tagged'}, ${tally.unchanged} unchanged, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
   );
   return tally.failed > 0 ? 1 : 0;
 }

@@ -1,15 +1,19 @@
 // `amigo-qa run`: one nightly cycle on this machine against the Amigo API named by AMIGO_*.
 
-import type { Command } from 'commander';
-import { type LocalCycleResult, runLocalCycle } from '../../local/pipeline.ts';
-import { amigoConfigFromEnv } from '../../shared/amigo/config.ts';
+import { type Command, InvalidArgumentError } from 'commander';
+import { type LocalCycleResult, openArchiveStore, runLocalCycle } from '../../local/pipeline.ts';
+import { amigoConfigFromEnv, isLoopbackUrl } from '../../shared/amigo/config.ts';
 import {
   applyOverrides,
   defaultPipelineConfig,
   type PipelineConfig,
+  parseSince,
 } from '../../shared/config/pipeline-config.ts';
 import { loadPipelineConfig } from '../../shared/config/source-file.ts';
-import { createProgress } from '../progress.ts';
+import { ConfigurationError } from '../../shared/errors.ts';
+import type { RateLimit } from '../../shared/openapi/index.ts';
+import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
+import { createProgress, observeOutcomes } from '../progress.ts';
 
 export interface RunFlags {
   config?: string;
@@ -19,16 +23,88 @@ export interface RunFlags {
   workers?: string;
   lookback?: string;
   verbose?: boolean;
+  /** Only against the simulator: every client rate-limit window divided by this. */
+  rateScale?: number;
 }
 
-export function resolveRunConfig(flags: RunFlags): PipelineConfig {
+export function resolveRunConfig(flags: RunFlags, now: number = Date.now()): PipelineConfig {
   const base = flags.config ? loadPipelineConfig(flags.config) : defaultPipelineConfig();
-  return applyOverrides(base, {
-    since: flags.since,
-    strict: flags.strict,
-    workers: flags.workers,
-    lookback: flags.lookback,
+  const config = applyOverrides(
+    base,
+    { since: flags.since, strict: flags.strict, workers: flags.workers, lookback: flags.lookback },
+    { now },
+  );
+  // The file's archive.since is read without a clock; a run cannot list from the future either.
+  if (flags.since === undefined && config.archive.since !== null) {
+    parseSince(config.archive.since, `archive.since (in ${flags.config ?? 'the configuration'})`, now);
+  }
+  return config;
+}
+
+/** A positive number, for --rate-scale. */
+export function rateScaleOf(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 100_000) {
+    throw new InvalidArgumentError('must be a positive number (the demo uses 120).');
+  }
+  return n;
+}
+
+/** Every window divided by `scale` (at least 1 ms): the simulator's `--rate-scale`, on the client side. */
+export function scaleRateLimits<K extends string>(
+  limits: Readonly<Record<K, RateLimit>>,
+  scale: number,
+): Record<K, RateLimit> {
+  return Object.fromEntries(
+    Object.entries<RateLimit>(limits).map(([id, l]) => [
+      id,
+      { limit: l.limit, windowMs: Math.max(1, Math.round(l.windowMs / scale)) },
+    ]),
+  ) as Record<K, RateLimit>;
+}
+
+export interface RunDeps {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly out?: (line: string) => void;
+  /** Where the progress line goes. @default process.stderr */
+  readonly progress?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** `run`: checks everything it can before starting, runs one cycle; true when the run is complete. */
+export async function runNightly(flags: RunFlags, deps: RunDeps = {}): Promise<boolean> {
+  const env = deps.env ?? process.env;
+  const config = resolveRunConfig(flags);
+  const rateLimits =
+    flags.rateScale === undefined
+      ? config.amigo.rateLimits
+      : scaleRateLimits(config.amigo.rateLimits, flags.rateScale);
+  const amigo = amigoConfigFromEnv(env, {
+    rateLimits,
+    timeoutMs: config.amigo.timeoutMs,
+    maxAttempts: config.amigo.maxAttempts,
   });
+  if (flags.rateScale !== undefined && !isLoopbackUrl(amigo.baseUrl)) {
+    throw new ConfigurationError(
+      '--rate-scale',
+      'is only for the Amigo simulator (AMIGO_BASE_URL on localhost): Amigo itself enforces its published limits per minute',
+      'Leave it out against Amigo; to call an operation more or less often, set amigo.rateLimits in the config file',
+    );
+  }
+  const target = await prepareArchiveTarget(flags.archive, { access: 'write', env });
+  const location = archiveLocation(target);
+  const progress = createProgress(deps.progress);
+  const store = observeOutcomes(openArchiveStore(location, env), (id, status) =>
+    progress.outcome(id, status),
+  );
+  const result = await runLocalCycle({
+    config,
+    amigo,
+    archive: location,
+    store,
+    events: { onListed: (r) => progress.listed(r) },
+  });
+  progress.done();
+  return printSummary(result, deps.out);
 }
 
 /** Prints the summary; returns true when every eligible conversation was archived. */
@@ -91,37 +167,22 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('Run one nightly cycle here: scheduler, queue and workers, the same handlers as in Lambda')
     .option('-c, --config <file>', 'pipeline config (YAML or JSON); see examples/amigo-qa.yaml')
-    .requiredOption('-a, --archive <target>', 'archive folder (or s3://bucket/prefix)')
+    .requiredOption('-a, --archive <target>', 'archive folder (created when missing) or s3://bucket/prefix')
     .option('--since <date>', 'backfill: list conversations down to this date instead of the watermark')
     .option('--strict', 'fail a conversation whose message count differs from num_messages')
-    .option('--workers <n>', 'archive invocations in parallel')
+    .option('--workers <n>', 'archive invocations in parallel (1 to 64)')
     .option('--lookback <duration>', 'how far before the watermark to look again, e.g. 7d')
+    .option(
+      '--rate-scale <x>',
+      'simulator only: divide every rate-limit window by x, as `simulate --rate-scale x` does',
+      rateScaleOf,
+    )
     .option('--verbose', "print the handlers' JSON logs")
     .addHelpText(
       'after',
-      '\nCredentials come from AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and AMIGO_BASE_URL).',
+      '\nCredentials come from AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and AMIGO_BASE_URL).\nAn s3:// archive uses the AWS SDK defaults: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3.',
     )
     .action(async (flags: RunFlags) => {
-      const config = resolveRunConfig(flags);
-      const amigo = amigoConfigFromEnv(process.env, {
-        rateLimits: config.amigo.rateLimits,
-        timeoutMs: config.amigo.timeoutMs,
-        maxAttempts: config.amigo.maxAttempts,
-      });
-      const progress = createProgress();
-      const result = await runLocalCycle({
-        config,
-        amigo,
-        archive: flags.archive,
-        events: {
-          onListed: (r) => progress.listed(r),
-          onResult: (binding, failed, ok) => {
-            if (binding === 'archive-worker') progress.finished(ok, failed);
-          },
-        },
-      });
-      progress.done();
-      const complete = printSummary(result);
-      process.exitCode = complete ? 0 : 1;
+      process.exitCode = (await runNightly(flags)) ? 0 : 1;
     });
 }

@@ -2,6 +2,7 @@
 // amigo-qa (or anything using the official Amigo SDK variable names) at it.
 import { type Command, InvalidArgumentError } from 'commander';
 import { startSimulator } from '../../sim/index.ts';
+import { shellWord } from '../shell-word.ts';
 
 function integer(name: string, min: number, max: number): (value: string) => number {
   return (value) => {
@@ -17,6 +18,11 @@ function positive(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
   return n;
+}
+
+/** The lines that point amigo-qa at a running simulator, pasteable into a POSIX shell. */
+export function exportLines(vars: Readonly<Record<string, string>>): string[] {
+  return Object.entries(vars).map(([name, value]) => `export ${name}=${shellWord(value)}`);
 }
 
 export interface SimulateCommandOptions {
@@ -71,12 +77,20 @@ export function registerSimulateCommand(program: Command): void {
       console.log(
         `Amigo simulator listening on ${sim.url} (seed ${options.seed}, ${options.conversations} conversations)`,
       );
-      console.log('Use it with:');
-      console.log(`AMIGO_BASE_URL=${sim.url}`);
-      console.log(`AMIGO_ORGANIZATION_ID=${sim.organizationId}`);
-      console.log(`AMIGO_API_KEY=${sim.credentials.apiKey}`);
-      console.log(`AMIGO_API_KEY_ID=${sim.credentials.apiKeyId}`);
-      console.log(`AMIGO_USER_ID=${sim.credentials.userId}`);
+      // The simulator's own made-up credentials: printing them is the point (they open nothing else).
+      console.log('Paste these into the shell that runs amigo-qa:');
+      for (const line of exportLines({
+        AMIGO_BASE_URL: sim.url,
+        AMIGO_ORGANIZATION_ID: sim.organizationId,
+        AMIGO_API_KEY: sim.credentials.apiKey,
+        AMIGO_API_KEY_ID: sim.credentials.apiKeyId,
+        AMIGO_USER_ID: sim.credentials.userId,
+      })) {
+        console.log(line);
+      }
+      console.log(
+        `Then: npm run cli -- run --archive ./archive${options.rateScale !== undefined ? ` --rate-scale ${options.rateScale}` : ''}`,
+      );
       console.log(
         `Control: ${sim.url}/__sim/stats, ${sim.url}/__sim/clock, ${sim.url}/__sim/conversations. Ctrl-C stops.`,
       );
