@@ -133,6 +133,51 @@ describe('local nightly cycle', () => {
     expect(result.record.archive?.archived).toBe(eligible(sim).length - 1);
   });
 
+  it('when a run is interrupted part-way, then the next run archives everything it left and says which run left it', async () => {
+    const { sim, root, amigo, config } = await setup();
+    const interrupt = new AbortController();
+    let done = 0;
+
+    const first = await runLocalCycle({
+      config,
+      amigo,
+      archive: root,
+      signal: interrupt.signal,
+      events: {
+        onResult: (binding, _failed, ok) => {
+          if (binding !== 'archive-worker') return;
+          done += ok;
+          if (done >= 3) interrupt.abort();
+        },
+      },
+    });
+    const manifests = async () => {
+      let n = 0;
+      for (const c of eligible(sim)) {
+        const folder = join(root, conversationPrefix(sim.organizationId, c.created_at, c.id));
+        if (
+          await readFile(join(folder, 'manifest.json')).then(
+            () => true,
+            () => false,
+          )
+        )
+          n++;
+      }
+      return n;
+    };
+    const archivedFirst = await manifests();
+    expect(first.interrupted).toBe(true);
+    expect(archivedFirst).toBeLessThan(eligible(sim).length);
+
+    const second = await runLocalCycle({ config, amigo, archive: root });
+
+    expect(second.interrupted).toBe(false);
+    expect(await manifests()).toBe(eligible(sim).length);
+    expect(second.record.recovery?.fromRuns).toEqual({ [first.runId]: eligible(sim).length - archivedFirst });
+    expect(second.record.scheduler.recovered).toBe(eligible(sim).length - archivedFirst);
+    expect(second.deadLetters).toEqual([]);
+  });
+
   it('when Amigo answers 503 for a while, then jobs are put back rather than spending their receives, and all complete', async () => {
     // One attempt per call: every 503 reaches the worker, which must put the job back.
     const { sim, root, amigo, config } = await setup(24, { maxAttempts: 1 });
