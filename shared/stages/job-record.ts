@@ -83,7 +83,9 @@ export async function runJobRecord<J extends { deferrals: number }>(
       await deps.onDeadLetter?.(job, reason);
       return 'dead-lettered';
     }
-    logger.warn('Job failed; SQS will deliver it again', { ...describe(error), receives });
+    const { code, message } = describe(error);
+    // `reason`, not `message`: Powertools reserves `message` and drops it from the log line.
+    logger.warn('Job failed; SQS will deliver it again', { code, reason: message, receives });
     throw error;
   }
 }
@@ -98,5 +100,5 @@ async function deadLetter<J>(
     jobId: record.messageAttributes['job-id']?.stringValue ?? record.messageId,
   });
   metrics.addMetric(METRIC.deadLettered, 'Count', 1);
-  logger.error('Job dead-lettered', { ...reason, messageId: record.messageId });
+  logger.error('Job dead-lettered', { code: reason.code, reason: reason.message, messageId: record.messageId });
 }
