@@ -22,6 +22,8 @@ export const ArchiveJobSchema = z.object({
   conversation: ListedConversation.transform((c) => c as unknown as ConversationInstance),
   /** Times this job was put back after Amigo throttled it or was in maintenance (not failures). */
   deferrals: z.number().int().nonnegative().default(0),
+  /** Deliveries it continued in after running out of time (a long conversation; work is staged). */
+  continuations: z.number().int().nonnegative().default(0),
 });
 export type ArchiveJobMessage = z.infer<typeof ArchiveJobSchema>;
 

@@ -464,6 +464,13 @@ export class AmigoQaStack extends Stack {
       objects(archiveWorker)('conversations/*'),
     );
     allow(archiveWorker, 'WriteRunOutcomes', ['s3:PutObject'], objects(archiveWorker)('runs/*'));
+    // What a delivery that ran out of time staged for the next one, removed after the commit.
+    allow(
+      archiveWorker,
+      'ClearStaging',
+      ['s3:DeleteObject'],
+      objects(archiveWorker)('conversations/*/_staging/*'),
+    );
     // Cleared once archived; the reason recorded when dead-lettered.
     allow(
       archiveWorker,

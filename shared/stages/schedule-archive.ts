@@ -263,6 +263,7 @@ function jobFor(state: ContinueListingMessage, c: ConversationInstance): Job<Arc
       conversationId: ConversationIdSchema.parse(c.id),
       conversation: c,
       deferrals: 0,
+      continuations: 0,
     },
   };
 }

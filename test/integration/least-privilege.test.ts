@@ -50,6 +50,7 @@ import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
 import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs.ts';
 import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
 import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/runtime/deployment.ts';
+import { STAGING_DIR } from '../../shared/stages/archive-conversation.ts';
 import { type StallJobMessage, stallJobId } from '../../shared/stall/jobs.ts';
 import { parseStallRecord, stallConversationPrefix } from '../../shared/stall/layout.ts';
 import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
@@ -457,6 +458,7 @@ function archiveJob(conversation: ConversationInstance): ArchiveJobMessage {
     conversationId: conversationId(conversation.id),
     conversation,
     deferrals: 0,
+    continuations: 0,
   };
 }
 
@@ -501,6 +503,19 @@ let large: { conversation: ConversationInstance; audioKey: string };
 
 describe('Least privilege, proven by usage', () => {
   it('when the nightly schedule starts a cycle and the queues drain, then every eligible conversation is archived and tagged, and every stalled interaction asked once', async () => {
+    // One conversation was started by an earlier delivery that ran out of time: its staging is
+    // read, used and removed after the commit.
+    const resumed = sim.control
+      .conversations()
+      .find((c) => c.is_finished && c.is_analyzed) as ConversationInstance;
+    const staging = `${conversationPrefix(sim.organizationId, resumed.created_at, resumed.id)}${STAGING_DIR}chunk-00001.json`;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: staging,
+        Body: JSON.stringify({ insights: [], audio: [] }),
+      }),
+    );
     const mark = recorder.calls.length;
     const out = await scheduler(NIGHTLY_INPUT, deadline(wiring.scheduler.timeoutMs));
     const listed = out.archive[0];
@@ -511,6 +526,7 @@ describe('Least privilege, proven by usage', () => {
     await deliver(['archiveWorker', 'tagWorker', 'stallWorker', 'scheduler']);
 
     expect(listed?.counts.enqueued).toBe(eligible.length);
+    expect(callsSince(mark, 'archiveWorker', 'DeleteObject').map(key)).toContain(staging);
     const manifests = callsSince(mark, 'archiveWorker', 'PutObject')
       .filter((c) => c.error === undefined && key(c).endsWith('/manifest.json'))
       .map(key);
