@@ -11,13 +11,13 @@ import { startLocalAws } from '../../../local/fauxqs.ts';
 import { runLocalCycle } from '../../../local/pipeline.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
-import { resolveAmigoConfig } from '../../../shared/amigo/config.ts';
 import { conversationPrefix } from '../../../shared/archive/layout.ts';
 import { parseManifest } from '../../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
-import { type ConversationInstance, operationIds, operations } from '../../../shared/openapi/index.ts';
+import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
+import { amigoConfigFor, scaledLimits } from '../../support/client.ts';
 import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
@@ -27,32 +27,30 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-// The simulator enforces every published limit per 500 ms instead of per minute (scale 120), and
-// the client is told the same limits: the pipeline runs at the real ratio between operations.
+// The simulator enforces every published limit per 500 ms instead of per minute (scale 120, unless
+// a test says otherwise), and the client is told the same limits: the pipeline runs at the real
+// ratio between operations.
 // Conversations with 300+ interactions are left out here (the stage tests cover them): at these
 // limits each would take most of a minute.
-const SCALE = 120;
-const scaledLimits = Object.fromEntries(
-  operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/500ms`]),
-);
-
-async function setup(conversations = 24, amigoOverrides: { maxAttempts?: number } = {}) {
+async function setup(
+  conversations = 24,
+  amigoOverrides: { maxAttempts?: number } = {},
+  simOptions: Partial<Parameters<typeof startTestSimulator>[0]> & { scale?: number } = {},
+) {
+  const { scale = 120, ...more } = simOptions;
   const sim = await startTestSimulator({
     conversations,
     longConversations: 0,
-    rateLimits: { enabled: true, scale: SCALE },
+    rateLimits: { enabled: true, scale },
+    ...more,
   });
   cleanups.push(() => sim.stop());
   const root = await mkdtemp(join(tmpdir(), 'pipeline-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
-  const amigo = resolveAmigoConfig({
-    baseUrl: sim.url,
-    organizationId: sim.organizationId,
-    apiKey: sim.credentials.apiKey,
-    apiKeyId: sim.credentials.apiKeyId,
-    userId: sim.credentials.userId,
-    rateLimits: scaledLimits,
+  const amigo = amigoConfigFor(sim, {
+    rateLimits: scaledLimits(60_000 / scale),
     retryBaseDelayMs: 10,
+    timeoutMs: 30_000,
     ...amigoOverrides,
   });
   const config = { ...defaultPipelineConfig(), run: { workers: 4, maxReceiveCount: 3 } };
@@ -184,27 +182,16 @@ describe('local nightly cycle', () => {
     // The published limits per 125 ms instead of per minute and an archive worker with 6 s of work
     // per delivery: the long conversation's 2,000 insights take several deliveries, as at the real
     // limits (2,000 at 20 a minute is 100 minutes) they take several Lambda invocations.
-    const sim = await startTestSimulator({
-      conversations: 10,
-      longConversations: 1,
-      longConversationInteractions: 2_000,
-      audio: { largeRecordings: 0 },
-      rateLimits: { enabled: true, scale: 480 },
-    });
-    cleanups.push(() => sim.stop());
-    const root = await mkdtemp(join(tmpdir(), 'pipeline-long-'));
-    cleanups.push(() => rm(root, { recursive: true, force: true }));
-    const amigo = resolveAmigoConfig({
-      baseUrl: sim.url,
-      organizationId: sim.organizationId,
-      apiKey: sim.credentials.apiKey,
-      apiKeyId: sim.credentials.apiKeyId,
-      userId: sim.credentials.userId,
-      rateLimits: Object.fromEntries(
-        operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/125ms`]),
-      ),
-      retryBaseDelayMs: 10,
-    });
+    const { sim, root, amigo } = await setup(
+      10,
+      {},
+      {
+        longConversations: 1,
+        longConversationInteractions: 2_000,
+        audio: { largeRecordings: 0 },
+        scale: 480,
+      },
+    );
     const long = eligible(sim).find((c) => c.num_messages > 2_000) as ConversationInstance;
     const manifest = `${conversationPrefix(sim.organizationId, long.created_at, long.id)}manifest.json`;
     const writes: string[] = [];
