@@ -63,6 +63,11 @@ export interface LocalCycleOptions {
    * in AWS. @default each function's timeout in shared/topology.ts
    */
   readonly timeoutsMs?: Partial<Record<FunctionId, number>>;
+  /**
+   * Stops the cycle (Ctrl-C): no new invocation starts, running ones get a few seconds, and the
+   * result says what was done. What was not, the next run picks up (pending markers).
+   */
+  readonly signal?: AbortSignal;
   /** Delay range for jobs put back after Amigo throttled them. @default [300, 900], as in AWS */
   readonly deferralSeconds?: readonly [number, number];
 }
@@ -76,6 +81,8 @@ export interface DeadLetter {
 
 export interface LocalCycleResult {
   readonly runId: string;
+  /** The cycle was stopped before its queues drained (`signal`). */
+  readonly interrupted: boolean;
   /** What stall detection found (undefined when it did not run). */
   readonly stalls: FindStallsCounts | undefined;
   /** Stall records written during this cycle, by status. */
@@ -385,9 +392,12 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     runtime.start();
     try {
       noteResults(await scheduler(NIGHTLY_INPUT, lambdaContext('scheduler', schedulerTimeout)));
-      await runtime.drain({ timeoutMs: 24 * 3_600_000 });
+      await runtime.drain({
+        timeoutMs: 24 * 3_600_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } finally {
-      await runtime.stop();
+      await runtime.stop(options.signal?.aborted ? { graceMs: 3_000 } : {});
     }
     const [runId] = runIds;
     if (!runId) throw new Error('The scheduler reported no run');
@@ -403,6 +413,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     for (const status of stallStatus.values()) recommendations[status] = (recommendations[status] ?? 0) + 1;
     return {
       runId,
+      interrupted: options.signal?.aborted ?? false,
       record,
       deadLetters,
       stalls,

@@ -178,7 +178,7 @@ export class LocalSqsRuntime {
    * runs, and that has held for `idleMs` (default 300). Rejects after `timeoutMs` (default 60 s) with
    * the counts still pending.
    */
-  async drain(options: { idleMs?: number; timeoutMs?: number } = {}): Promise<void> {
+  async drain(options: { idleMs?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (!this.#running) {
       throw new PermanentError('drain() needs a started runtime: nothing polls the queues', {
         hint: 'Call start() first',
@@ -190,6 +190,8 @@ export class LocalSqsRuntime {
     let quietSince: number | undefined;
     let last: Record<string, Record<string, number>> = {};
     for (;;) {
+      // Interrupted (Ctrl-C): return with the work left on the queues, for stop() to abandon.
+      if (options.signal?.aborted) return;
       let idle = this.#invocations.size === 0;
       if (idle) {
         last = await this.#counts();
@@ -220,13 +222,24 @@ export class LocalSqsRuntime {
 
   /**
    * Stops polling and waits for the running invocations (and the polls in progress, at most about a
-   * second). Messages a last poll receives after stop() are made visible again, not invoked.
+   * second), or at most `graceMs` for the invocations. Messages a last poll receives after stop()
+   * are made visible again, not invoked.
    */
-  async stop(): Promise<void> {
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.#running = false;
     const workers = this.#workers.splice(0);
     await Promise.all(workers);
-    await Promise.all([...this.#invocations]);
+    const running = Promise.all([...this.#invocations]);
+    if (options.graceMs === undefined) {
+      await running;
+      return;
+    }
+    // Interrupted: like a killed process, invocations still running after the grace period are
+    // abandoned (their messages become visible again; what they had not finished, the next run
+    // finds through its pending markers).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, options.graceMs)))]);
+    clearTimeout(timer);
   }
 
   /** One poller of a binding: receive, invoke, delete, until stopped. */

@@ -79,6 +79,15 @@ export class RetryableError extends AmigoQaError {
   readonly retryable = true;
 }
 
+/**
+ * The work is not finished but has moved forward (what it did is kept): continue in a new
+ * delivery at once, without counting it as a failure.
+ */
+export abstract class ContinueLaterError extends RetryableError {
+  /** False when nothing was done this time: then it is an ordinary failure, retried by SQS. */
+  abstract readonly progressed: boolean;
+}
+
 /** Trying again cannot help: fix the input, the configuration or the data. */
 export class PermanentError extends AmigoQaError {
   readonly retryable = false;

@@ -22,19 +22,47 @@ export const ArchiveJobSchema = z.object({
   conversation: ListedConversation.transform((c) => c as unknown as ConversationInstance),
   /** Times this job was put back after Amigo throttled it or was in maintenance (not failures). */
   deferrals: z.number().int().nonnegative().default(0),
+  /** Deliveries it continued in after running out of time (a long conversation; work is staged). */
+  continuations: z.number().int().nonnegative().default(0),
 });
 export type ArchiveJobMessage = z.infer<typeof ArchiveJobSchema>;
 
+const count = z.number().int().nonnegative();
+
 export const SchedulerCountsSchema = z.object({
-  listed: z.number().int().nonnegative(),
-  enqueued: z.number().int().nonnegative(),
-  alreadyArchived: z.number().int().nonnegative(),
-  deferredUnanalyzed: z.number().int().nonnegative(),
-  failedToEnqueue: z.number().int().nonnegative(),
-  pages: z.number().int().nonnegative(),
+  listed: count,
+  enqueued: count,
+  alreadyArchived: count,
+  deferredUnanalyzed: count,
+  failedToEnqueue: count,
+  pages: count,
   invocations: z.number().int().positive(),
+  /** Conversations an earlier run left unarchived (pending markers), enqueued again. */
+  recovered: count.default(0),
+  /** Listed conversations already pending (enqueued by the recovery, or given up): not enqueued twice. */
+  alreadyPending: count.default(0),
+  /** Listed entries set aside because the API gave an id or date that cannot be used (see the run record). */
+  setAside: count.default(0),
 });
 export type SchedulerCounts = z.infer<typeof SchedulerCountsSchema>;
+
+/** A listed entry the run could not use (a malformed id or date), kept for the run record. */
+export const SetAsideSchema = z.object({ id: z.string(), reason: z.string() });
+export type SetAside = z.infer<typeof SetAsideSchema>;
+
+/** What the run's start found left over by earlier runs (pending markers). */
+export const RecoverySchema = z.object({
+  /** Markers enqueued again, by the run that last enqueued them. */
+  fromRuns: z.record(z.string(), z.number().int().nonnegative()),
+  /** Markers whose conversation turned out archived (the worker stopped before deleting them). */
+  cleared: z.number().int().nonnegative(),
+  /** Conversations that failed in MAX_RUNS runs: no longer enqueued, reported every run. */
+  givenUp: z.array(z.object({ conversation_id: z.string(), reason: z.string(), runs: z.number() })).max(100),
+  givenUpTotal: z.number().int().nonnegative(),
+  /** Markers that do not parse (kept, reported). */
+  invalid: z.array(z.string()).max(100),
+});
+export type Recovery = z.infer<typeof RecoverySchema>;
 
 /** The scheduler's hand-over to its next invocation when one invocation cannot walk the whole listing. */
 export const ContinueListingSchema = z.object({
@@ -50,6 +78,8 @@ export const ContinueListingSchema = z.object({
   pinnedAt: isoDate.nullable(),
   startedAt: isoDate,
   counts: SchedulerCountsSchema,
+  setAside: z.array(SetAsideSchema).max(100).default([]),
+  recovery: RecoverySchema.nullable().default(null),
 });
 export type ContinueListingMessage = z.infer<typeof ContinueListingSchema>;
 

@@ -22,6 +22,8 @@ export const METRIC = {
   /** Per `operation` dimension: calls Amigo answered, and the 429s among them. */
   amigoCalls: 'AmigoCalls',
   amigoThrottled: 'AmigoThrottled',
+  /** A job whose delivery ran out of time continued in a new one (a long conversation). */
+  continuations: 'JobContinuations',
   /** The scheduler finished a listing (the watermark may move): the freshness alarm's heartbeat. */
   listingsCompleted: 'ListingsCompleted',
 } as const;

@@ -72,6 +72,8 @@ export interface DatasetConfig {
   largeRecordingBytes: number;
   /** Conversations at index 5 (and 6) with 300+ interactions. */
   longConversations: number;
+  /** Their interaction count; default 300-340 (seeded). */
+  longInteractions?: number;
 }
 
 export interface Service {
@@ -218,7 +220,7 @@ export class Dataset {
     const format: 'text' | 'voice' = index === 1 || index === 6 || rng.chance(0.3) ? 'voice' : 'text';
     const user = rng.pick(this.users);
     const service = rng.pick(this.services);
-    let interactionCount = giant ? rng.int(300, 340) : rng.int(1, 12);
+    let interactionCount = giant ? (this.config.longInteractions ?? rng.int(300, 340)) : rng.int(1, 12);
     const perInteraction = rng.int(60, 150) * SECOND;
     let createdMs: number;
     let endMs: number;

@@ -107,6 +107,7 @@ export class SimState {
         0,
         Math.min(2, input.longConversations ?? ((input.conversations ?? 40) >= 10 ? 2 : 0)),
       ),
+      ...(input.longConversationInteractions ? { longInteractions: input.longConversationInteractions } : {}),
     });
     this.faults = new FaultEngine(seed, input.faults ?? {});
   }

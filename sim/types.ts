@@ -25,6 +25,8 @@ export interface SimulatorOptions {
    * `conversations` >= 10, else 0. They dominate a run's API budget, so fast tests may turn them off.
    */
   longConversations?: number;
+  /** Interactions of each long conversation (default 300-340, seeded); e.g. 2000 to test resumable archiving. */
+  longConversationInteractions?: number;
   /** The one organization the simulator serves (default `sim-org`). */
   organizationId?: string;
   /** Accepted API keys (default one: `sim-key-secret-000000` / `sim-key-id` / `sim-user`). */

@@ -1,6 +1,7 @@
 // Archive worker: SQS batch of archive jobs -> one archived conversation each. Partial batch
 // failures report only the records that should come back.
 import type { Context, SQSRecord } from 'aws-lambda';
+import { clearPending, recordPendingFailure } from '../../shared/archive/pending.ts';
 import { writeOutcome } from '../../shared/archive/state.ts';
 import { type ArchiveJobMessage, ArchiveJobSchema, archiveJobId } from '../../shared/jobs.ts';
 import { logger, METRIC, metrics } from '../../shared/observability.ts';
@@ -58,6 +59,19 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
         },
         onDeadLetter: async (job, reason) => {
           metrics.addMetric(METRIC.archiveFailed, 'Count', 1);
+          // The marker keeps the conversation (and why it failed) for the next run.
+          await recordPendingFailure(
+            deps.store,
+            job.organizationId,
+            job.conversation,
+            {
+              code: reason.code,
+              reason: reason.message,
+              at: new Date(deps.clock.now()).toISOString(),
+              run_id: job.runId,
+            },
+            deps.clock.now(),
+          );
           if (job.runId) {
             await writeOutcome(deps.store, job.runId, {
               conversation_id: job.conversationId,
@@ -103,6 +117,9 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
             at: new Date(deps.clock.now()).toISOString(),
           });
         }
+        // Archived: nothing is pending for it any more (a marker left by a crash here is cleared by
+        // the next run, which finds the manifest).
+        await clearPending(deps.store, job.organizationId, job.conversationId);
         if (deps.tagJobs) {
           // Also after 'already-archived': an earlier delivery may have stopped before this send.
           const { failed } = await deps.tagJobs.send([

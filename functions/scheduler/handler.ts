@@ -127,7 +127,8 @@ export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
         metrics.addMetric(METRIC.stallScanFailures, 'Count', 1);
         logger.error('Stall detection failed; the next scan tries again', {
           error: error instanceof Error ? error.name : 'unknown',
-          message: error instanceof Error ? redactText(error.message) : undefined,
+          // `reason`, not `message`: Powertools reserves `message` and drops it.
+          reason: error instanceof Error ? redactText(error.message) : undefined,
         });
       }
     }

@@ -442,6 +442,8 @@ export class AmigoQaStack extends Stack {
       ['s3:PutObject'],
       objects(scheduler)('state/*', 'runs/*', 'stalled/*/checked.json'),
     );
+    // A pending marker whose conversation turned out archived (shared/archive/pending.ts).
+    allow(scheduler, 'ClearPendingMarkers', ['s3:DeleteObject'], objects(scheduler)('state/*/pending/*'));
 
     const archiveWorker = fn('archiveWorker').role;
     allow(
@@ -462,6 +464,20 @@ export class AmigoQaStack extends Stack {
       objects(archiveWorker)('conversations/*'),
     );
     allow(archiveWorker, 'WriteRunOutcomes', ['s3:PutObject'], objects(archiveWorker)('runs/*'));
+    // What a delivery that ran out of time staged for the next one, removed after the commit.
+    allow(
+      archiveWorker,
+      'ClearStaging',
+      ['s3:DeleteObject'],
+      objects(archiveWorker)('conversations/*/_staging/*'),
+    );
+    // Cleared once archived; the reason recorded when dead-lettered.
+    allow(
+      archiveWorker,
+      'PendingMarkers',
+      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      objects(archiveWorker)('state/*/pending/*'),
+    );
 
     const tagWorker = functions.tagWorker?.role;
     if (tagWorker) {

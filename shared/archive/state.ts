@@ -1,7 +1,7 @@
 // Pipeline state kept in the archive store: the listing watermark and run records.
 import * as z from 'zod';
 import type { RunId } from '../ids.ts';
-import type { SchedulerCounts } from '../jobs.ts';
+import type { Recovery, SchedulerCounts, SetAside } from '../jobs.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
 import { runKey, watermarkKey } from './layout.ts';
 
@@ -76,6 +76,10 @@ export interface RunRecord {
   /** Conversations whose archived message count differs from the API's num_messages. */
   num_messages_mismatches: string[];
   failures: Array<{ conversation_id: string; reason: string }>;
+  /** Listed entries the API gave malformed (not archived; reasons). */
+  set_aside?: SetAside[];
+  /** What the run's start found left by earlier runs; null before the scheduler looked. */
+  recovery?: Recovery | null;
 }
 
 export async function writeRunRecord(store: ArchiveStore, record: RunRecord): Promise<void> {

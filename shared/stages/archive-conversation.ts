@@ -1,6 +1,12 @@
 // Archive stage: one conversation, completely and verifiably. Messages (all pages, all types),
 // the insights of every interaction with an agent message, every recording streamed into the
 // store, then the manifest, last and create-only: its presence commits the folder.
+//
+// Resumable: a conversation of thousands of interactions takes longer at Amigo's insights limit
+// (20 a minute) than one function invocation may run. What a delivery fetched is staged under
+// `_staging/` in the conversation's folder (never in the manifest): every CHECKPOINT_EVERY new
+// insights and when the deadline signal fires. The next delivery reads the staging and fetches
+// only what is missing; the manifest is still written last and once, and the staging removed.
 import { createHash } from 'node:crypto';
 import { ALL_MESSAGE_TYPES } from '../amigo/client.ts';
 import {
@@ -19,8 +25,8 @@ import {
   serializeManifest,
 } from '../archive/manifest.ts';
 import { mapLimit } from '../concurrency.ts';
-import { PermanentError } from '../errors.ts';
-import type { ConversationId, RunId } from '../ids.ts';
+import { ContinueLaterError, PermanentError } from '../errors.ts';
+import { type ConversationId, InteractionIdSchema, MessageIdSchema, type RunId } from '../ids.ts';
 import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
@@ -46,8 +52,33 @@ export interface ArchiveDeps {
   readonly audio?: boolean;
   /** Recordings streamed at once; memory grows with this, never with a recording's size. @default 4 */
   readonly audioConcurrency?: number;
+  /** The deadline: when it fires, what was fetched is staged and ArchiveDeadlineError thrown. */
   readonly signal?: AbortSignal;
+  /** Stage after this many newly fetched insights (a crash loses at most this many). @default 50 */
+  readonly checkpointEvery?: number;
 }
+
+/** The folder's staging area: fetched, not committed, removed after the manifest. */
+export const STAGING_DIR = '_staging/';
+
+/**
+ * The deadline came before the conversation was complete. What this delivery fetched is staged;
+ * the next delivery continues from it (the job is put back at once, not counted as a failure,
+ * when `progressed`).
+ */
+export class ArchiveDeadlineError extends ContinueLaterError {
+  readonly progressed: boolean;
+  constructor(conversationId: string, progress: { fetched: number; remaining: number }) {
+    super(
+      `Conversation ${conversationId}: the delivery's time ran out with ${progress.remaining} insights or recordings to fetch (${progress.fetched} fetched and staged this time)`,
+      { context: { conversationId, ...progress } },
+    );
+    this.progressed = progress.fetched > 0;
+  }
+}
+
+/** The API gave an id that cannot become a key or a URL: this conversation is set aside. */
+export class UnusableIdError extends PermanentError {}
 
 export type ArchiveOutcome =
   | {
@@ -97,39 +128,99 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
     files.push({ path, bytes: Buffer.byteLength(body), sha256: sha256(body), content_type: contentType });
   };
 
-  // Messages: every page, every type (the API's default leaves out inner thoughts), ascending.
-  const byId = new Map<string, MessageInstance>();
-  for await (const message of amigo.messages(
-    conversationId,
-    { message_type: [...ALL_MESSAGE_TYPES], limit: 500 },
-    { signal },
-  )) {
-    byId.set(message.id, message);
+  const staged = await readStaging(store, prefix + STAGING_DIR);
+  let messages = staged.messages;
+  if (!messages) {
+    // Messages: every page, every type (the API's default leaves out inner thoughts), ascending.
+    const byId = new Map<string, MessageInstance>();
+    for await (const message of amigo.messages(
+      conversationId,
+      { message_type: [...ALL_MESSAGE_TYPES], limit: 500 },
+      { signal },
+    )) {
+      byId.set(message.id, message);
+    }
+    messages = sortMessages([...byId.values()]);
   }
-  const messages = sortMessages([...byId.values()]);
+  const settled = messages;
+  // Ids become keys (audio/<message id>.wav) and URLs: refuse what cannot be either.
+  for (const m of settled) {
+    if (
+      !MessageIdSchema.safeParse(m.id).success ||
+      !InteractionIdSchema.safeParse(m.interaction_id).success
+    ) {
+      throw new UnusableIdError(
+        `Conversation ${conversationId}: the API listed a message whose id or interaction id is not a 24-character hex id; it cannot name a file or a URL, so this conversation is set aside`,
+        { context: { conversationId }, hint: 'Report the conversation id to Amigo support' },
+      );
+    }
+  }
 
   // Insights and recordings spend different rate budgets: fetch them at the same time.
   // Insights: one per interaction that has an agent message, in conversation order.
   const interactions = [
-    ...new Set(messages.filter((m) => m.message_type === 'agent-message').map((m) => m.interaction_id)),
+    ...new Set(settled.filter((m) => m.message_type === 'agent-message').map((m) => m.interaction_id)),
   ];
   // Recordings: streamed from the signed URL into the store, a few at a time; each stream holds
   // one chunk (or one multipart part) in memory, whatever the recording's size.
-  const voice = deps.audio === false ? [] : messages.filter((m) => m.format !== 'text');
-  const [insights, recordings] = await Promise.all([
-    mapLimit(interactions, deps.insightsConcurrency ?? 4, async (interactionId) => ({
-      interaction_id: interactionId,
-      insights: await amigo.getInteractionInsights(conversationId, interactionId, { signal }),
-    })),
-    mapLimit(voice, deps.audioConcurrency ?? 4, async (message) => {
-      const download = await amigo.downloadMessageSource(conversationId, message.id, { signal });
-      const path = audioPath(message.id, download.contentType);
-      const stored = await store.putStream(prefix + path, download.stream, {
-        contentType: download.contentType,
-      });
-      return { path, bytes: stored.size, sha256: stored.sha256, content_type: download.contentType };
-    }),
+  const voice = deps.audio === false ? [] : settled.filter((m) => m.format !== 'text');
+  const fetched: Insight[] = [];
+  const uploaded: Array<ManifestFile & { message_id: string }> = [];
+  const staging = new Staging(
+    store,
+    prefix + STAGING_DIR,
+    staged.chunks,
+    staged.messages === undefined ? settled : undefined,
+  );
+  const every = deps.checkpointEvery ?? 50;
+  try {
+    await Promise.all([
+      mapLimit(
+        interactions.filter((id) => !staged.insights.has(id)),
+        deps.insightsConcurrency ?? 4,
+        async (interactionId) => {
+          fetched.push({
+            interaction_id: interactionId,
+            insights: await amigo.getInteractionInsights(conversationId, interactionId, { signal }),
+          });
+          if (fetched.length - staging.insightsStaged >= every) await staging.checkpoint(fetched, uploaded);
+        },
+      ),
+      mapLimit(
+        voice.filter((m) => !staged.audio.has(m.id)),
+        deps.audioConcurrency ?? 4,
+        async (message) => {
+          const download = await amigo.downloadMessageSource(conversationId, message.id, { signal });
+          const path = audioPath(message.id, download.contentType);
+          const stored = await store.putStream(prefix + path, download.stream, {
+            contentType: download.contentType,
+          });
+          uploaded.push({
+            message_id: message.id,
+            path,
+            bytes: stored.size,
+            sha256: stored.sha256,
+            content_type: download.contentType,
+          });
+        },
+      ),
+    ]);
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+    await staging.checkpoint(fetched, uploaded);
+    const remaining =
+      interactions.length -
+      staged.insights.size -
+      fetched.length +
+      (voice.length - staged.audio.size - uploaded.length);
+    throw new ArchiveDeadlineError(conversationId, { fetched: fetched.length + uploaded.length, remaining });
+  }
+  const byInteraction = new Map<string, Insight>([
+    ...staged.insights,
+    ...fetched.map((f) => [f.interaction_id, f] as const),
   ]);
+  const insights = interactions.map((id) => byInteraction.get(id) as Insight);
+  const recordings = [...staged.audio.values(), ...uploaded].map(({ message_id: _id, ...file }) => file);
   files.push(...recordings);
 
   // Another delivery may have committed while this one was fetching: leave its folder alone.
@@ -138,17 +229,17 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
     return { status: 'archived', manifestKey: key, manifest, duplicate: true };
   }
   await writeFile(FILES.conversation, `${JSON.stringify(conversation, null, 2)}\n`, 'application/json');
-  await writeFile(FILES.messages, jsonl(messages), 'application/x-ndjson');
+  await writeFile(FILES.messages, jsonl(settled), 'application/x-ndjson');
   await writeFile(FILES.insights, jsonl(insights), 'application/x-ndjson');
 
   const messagesByType: Record<string, number> = {};
-  for (const m of messages) messagesByType[m.message_type] = (messagesByType[m.message_type] ?? 0) + 1;
-  const mismatch = messages.length !== conversation.num_messages;
+  for (const m of settled) messagesByType[m.message_type] = (messagesByType[m.message_type] ?? 0) + 1;
+  const mismatch = settled.length !== conversation.num_messages;
   if (mismatch && deps.strict) {
     throw new ArchiveIntegrityError(
-      `Conversation ${conversationId}: archived ${messages.length} messages but the API reports num_messages ${conversation.num_messages}`,
+      `Conversation ${conversationId}: archived ${settled.length} messages but the API reports num_messages ${conversation.num_messages}`,
       {
-        context: { conversationId, archived: messages.length, numMessages: conversation.num_messages },
+        context: { conversationId, archived: settled.length, numMessages: conversation.num_messages },
         hint: 'Turn off archive.strict to archive it with the mismatch flagged, or check the user can read every message',
       },
     );
@@ -163,9 +254,9 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
     archived_at: new Date(clock.now()).toISOString(),
     run_id: job.runId,
     counts: {
-      messages: messages.length,
+      messages: settled.length,
       messages_by_type: messagesByType,
-      interactions: new Set(messages.map((m) => m.interaction_id)).size,
+      interactions: new Set(settled.map((m) => m.interaction_id)).size,
       insights: insights.length,
       audio: voice.length,
     },
@@ -173,7 +264,103 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
     flags: mismatch ? ['num_messages_mismatch'] : [],
     files: files.sort((a, b) => (a.path < b.path ? -1 : 1)),
   };
-  return commitManifest(store, key, prefix, manifest);
+  const outcome = await commitManifest(store, key, prefix, manifest);
+  await staging.remove();
+  return outcome;
+}
+
+interface Insight {
+  readonly interaction_id: string;
+  readonly insights: unknown;
+}
+
+interface StagedWork {
+  readonly messages: MessageInstance[] | undefined;
+  readonly insights: Map<string, Insight>;
+  readonly audio: Map<string, ManifestFile & { message_id: string }>;
+  /** Chunks already staged (the next is numbered after them). */
+  readonly chunks: number;
+}
+
+/** What earlier deliveries staged for this conversation (nothing, usually). */
+async function readStaging(store: ArchiveStore, dir: string): Promise<StagedWork> {
+  const work: StagedWork = { messages: undefined, insights: new Map(), audio: new Map(), chunks: 0 };
+  let messages: MessageInstance[] | undefined;
+  let chunks = 0;
+  for await (const object of store.list(dir)) {
+    const found = await store.get(object.key);
+    if (!found) continue;
+    const text = found.body.toString('utf8');
+    if (object.key === `${dir}${FILES.messages}`) {
+      messages = text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as MessageInstance);
+    } else if (/\/chunk-\d+\.json$/.test(object.key)) {
+      chunks++;
+      const chunk = JSON.parse(text) as {
+        insights: Insight[];
+        audio: Array<ManifestFile & { message_id: string }>;
+      };
+      for (const row of chunk.insights) work.insights.set(row.interaction_id, row);
+      for (const file of chunk.audio) work.audio.set(file.message_id, file);
+    }
+  }
+  return { ...work, messages, chunks };
+}
+
+/** Writes what a delivery fetched to the folder's staging area, in numbered chunks. */
+class Staging {
+  readonly #store: ArchiveStore;
+  readonly #dir: string;
+  #chunk: number;
+  #messages: readonly MessageInstance[] | undefined;
+  #audioStaged = 0;
+  insightsStaged = 0;
+
+  constructor(
+    store: ArchiveStore,
+    dir: string,
+    chunks: number,
+    unstagedMessages: readonly MessageInstance[] | undefined,
+  ) {
+    this.#store = store;
+    this.#dir = dir;
+    this.#chunk = chunks;
+    this.#messages = unstagedMessages;
+  }
+
+  /** Stages what was fetched since the last checkpoint (one chunk), and the messages the first time. */
+  async checkpoint(
+    insights: readonly Insight[],
+    audio: ReadonlyArray<ManifestFile & { message_id: string }>,
+  ): Promise<void> {
+    const newInsights = insights.slice(this.insightsStaged);
+    const newAudio = audio.slice(this.#audioStaged);
+    if (newInsights.length === 0 && newAudio.length === 0) return;
+    this.insightsStaged = insights.length;
+    this.#audioStaged = audio.length;
+    const n = ++this.#chunk;
+    if (this.#messages) {
+      const messages = this.#messages;
+      this.#messages = undefined;
+      await this.#store.put(`${this.#dir}${FILES.messages}`, jsonl(messages), {
+        contentType: 'application/x-ndjson',
+      });
+    }
+    await this.#store.put(
+      `${this.#dir}chunk-${String(n).padStart(5, '0')}.json`,
+      JSON.stringify({ insights: newInsights, audio: newAudio }),
+      { contentType: 'application/json' },
+    );
+  }
+
+  /** After the commit: the staging has served (a leftover is harmless: no manifest lists it). */
+  async remove(): Promise<void> {
+    if (this.#chunk === 0) return;
+    for await (const object of this.#store.list(this.#dir))
+      await this.#store.delete(object.key).catch(() => undefined);
+  }
 }
 
 function jsonl(rows: readonly unknown[]): string {

@@ -7,7 +7,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import type * as z from 'zod';
 import { AmigoUnavailableError } from '../amigo/errors.ts';
-import { AmigoQaError, redactText } from '../errors.ts';
+import { AmigoQaError, ContinueLaterError, redactText } from '../errors.ts';
 import { logger, METRIC, metrics } from '../observability.ts';
 import type { DeadLetters } from '../ports/dead-letters.ts';
 
@@ -25,9 +25,14 @@ export interface JobRecordDeps<J> {
   readonly random?: () => number;
   /** Told when a parsed job is dead-lettered (the archive worker records it in the run). */
   readonly onDeadLetter?: (job: J, reason: { code: string; message: string }) => Promise<void>;
+  /**
+   * Deliveries a job may continue in (ContinueLaterError with progress) before it counts as failed.
+   * @default 50 (a conversation of 2,000 interactions needs about 11 at Amigo's insights limit)
+   */
+  readonly maxContinuations?: number;
 }
 
-export type JobFate = 'done' | 'deferred' | 'dead-lettered';
+export type JobFate = 'done' | 'deferred' | 'continued' | 'dead-lettered';
 
 function describe(error: unknown): { code: string; message: string } {
   if (error instanceof AmigoQaError) return { code: error.name, message: error.message };
@@ -35,7 +40,7 @@ function describe(error: unknown): { code: string; message: string } {
   return { code: 'Unknown', message: 'non-error thrown' };
 }
 
-export async function runJobRecord<J extends { deferrals: number }>(
+export async function runJobRecord<J extends { deferrals: number; continuations?: number }>(
   record: SQSRecord,
   deps: JobRecordDeps<J>,
   work: (job: J) => Promise<void>,
@@ -62,6 +67,21 @@ export async function runJobRecord<J extends { deferrals: number }>(
     await work(job);
     return 'done';
   } catch (error) {
+    const continuations = job.continuations ?? 0;
+    if (
+      error instanceof ContinueLaterError &&
+      error.progressed &&
+      continuations < (deps.maxContinuations ?? 50)
+    ) {
+      // The work moved forward and kept what it did: a new delivery continues it now.
+      await deps.requeue({ ...job, continuations: continuations + 1 }, 0);
+      metrics.addMetric(METRIC.continuations, 'Count', 1);
+      logger.info('Time ran out; the job continues in a new delivery', {
+        reason: error.message,
+        continuations,
+      });
+      return 'continued';
+    }
     const throttled =
       error instanceof AmigoUnavailableError && (error.status === 429 || error.status === 503);
     if (throttled && job.deferrals < (deps.maxDeferrals ?? 48)) {
@@ -83,7 +103,9 @@ export async function runJobRecord<J extends { deferrals: number }>(
       await deps.onDeadLetter?.(job, reason);
       return 'dead-lettered';
     }
-    logger.warn('Job failed; SQS will deliver it again', { ...describe(error), receives });
+    const { code, message } = describe(error);
+    // `reason`, not `message`: Powertools reserves `message` and drops it from the log line.
+    logger.warn('Job failed; SQS will deliver it again', { code, reason: message, receives });
     throw error;
   }
 }
@@ -98,5 +120,9 @@ async function deadLetter<J>(
     jobId: record.messageAttributes['job-id']?.stringValue ?? record.messageId,
   });
   metrics.addMetric(METRIC.deadLettered, 'Count', 1);
-  logger.error('Job dead-lettered', { ...reason, messageId: record.messageId });
+  logger.error('Job dead-lettered', {
+    code: reason.code,
+    reason: reason.message,
+    messageId: record.messageId,
+  });
 }

@@ -2,7 +2,20 @@
 // lookback, and enqueues an archive job for each one not archived yet. Hands its place in the
 // listing to its next invocation when its time runs short; advances the watermark only once the
 // whole listing has been enqueued.
+//
+// Nothing enqueued is lost: every job is preceded by a pending marker in the archive store
+// (shared/archive/pending.ts), and every run starts by enqueueing the markers earlier runs left
+// (their queue lost, a worker crashed, a job dead-lettered), so the watermark may pass a
+// conversation as soon as its marker is written.
 import { manifestKey } from '../archive/layout.ts';
+import {
+  clearPending,
+  listPending,
+  MAX_RUNS,
+  nextMarker,
+  pendingKey,
+  writePending,
+} from '../archive/pending.ts';
 import {
   advanceWatermark,
   type RunRecord,
@@ -14,12 +27,14 @@ import {
   writeRunRecord,
 } from '../archive/state.ts';
 import { mapLimit } from '../concurrency.ts';
-import { conversationId, newRunId, type RunId } from '../ids.ts';
+import { ConversationIdSchema, newRunId, type RunId } from '../ids.ts';
 import {
   type ArchiveJobMessage,
   archiveJobId,
   type ContinueListingMessage,
+  type Recovery,
   type SchedulerCounts,
+  type SetAside,
 } from '../jobs.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
@@ -130,8 +145,15 @@ export async function scheduleArchive(
         failedToEnqueue: 0,
         pages: 0,
         invocations: 1,
+        recovered: 0,
+        alreadyPending: 0,
+        setAside: 0,
       },
+      setAside: [],
+      recovery: null,
     };
+    await writeRunRecord(store, runRecord(state, 'listing', null, clock.now()));
+    state.recovery = await recoverPending(state, deps);
     await writeRunRecord(store, runRecord(state, 'listing', null, clock.now()));
   }
 
@@ -153,46 +175,39 @@ export async function scheduleArchive(
     signal: deps.signal,
   })) {
     counts.pages++;
-    const inRange = page.items.filter((c) => Date.parse(c.created_at) >= cutoffMs);
+    // An entry whose date cannot be read is kept (and set aside below), never taken for the cutoff.
+    const inRange = page.items.filter((c) => !(Date.parse(c.created_at) < cutoffMs));
     const reachedCutoff = inRange.length < page.items.length;
     counts.listed += inRange.length;
 
     const candidates: ConversationInstance[] = [];
     for (const c of inRange) {
+      const problem = unusable(c);
+      if (problem) {
+        setAside(state, { id: String(c.id).slice(0, 80), reason: problem });
+        continue;
+      }
       state.newestSeen = latest(state.newestSeen, c.created_at);
       if (!c.is_analyzed && (options.deferUnanalyzed ?? true)) {
         counts.deferredUnanalyzed++;
         pin(c);
       } else candidates.push(c);
     }
-    const archived = await mapLimit(candidates, deps.headConcurrency ?? 16, async (c) =>
-      Boolean(await store.head(manifestKey(organizationId, c.created_at, c.id))),
-    );
-    const jobs: Job<ArchiveJobMessage>[] = [];
-    candidates.forEach((c, i) => {
-      if (archived[i]) counts.alreadyArchived++;
-      else {
-        jobs.push({
-          id: archiveJobId(c.id),
-          body: {
-            kind: 'archive',
-            v: 1,
-            runId: state.runId,
-            organizationId,
-            conversationId: conversationId(c.id),
-            conversation: c,
-            deferrals: 0,
-          },
-        });
-      }
+    const known = await mapLimit(candidates, deps.headConcurrency ?? 16, async (c) => {
+      if (await store.head(manifestKey(organizationId, c.created_at, c.id))) return 'archived';
+      return (await store.head(pendingKey(organizationId, c.id))) ? 'pending' : 'new';
     });
-    if (jobs.length > 0) {
-      const { failed } = await deps.jobs.send(jobs);
-      const failedIds = new Set(failed.map((f) => f.id));
-      counts.enqueued += jobs.length - failed.length;
-      counts.failedToEnqueue += failed.length;
-      for (const job of jobs) if (failedIds.has(job.id)) pin(job.body.conversation);
-    }
+    const fresh = candidates.filter((_, i) => known[i] === 'new');
+    counts.alreadyArchived += known.filter((k) => k === 'archived').length;
+    counts.alreadyPending += known.filter((k) => k === 'pending').length;
+    // The marker first: a conversation whose job is lost after this line is enqueued by the next run.
+    await mapLimit(fresh, deps.headConcurrency ?? 16, (c) =>
+      writePending(store, organizationId, nextMarker(undefined, c, state.runId, clock.now())),
+    );
+    const { failed } = await enqueue(deps, state, fresh);
+    counts.enqueued += fresh.length - failed;
+    // A job that could not be sent keeps its marker: the next run enqueues it.
+    counts.failedToEnqueue += failed;
 
     if (reachedCutoff || page.nextToken === null) break;
     if (deps.remainingTimeMs() < (options.minRemainingMs ?? 60_000)) {
@@ -221,6 +236,96 @@ export async function scheduleArchive(
   return { status: 'listed', runId: state.runId, counts, watermark };
 }
 
+/** Why a listed entry cannot become a key or a URL, or undefined when it can. */
+function unusable(c: ConversationInstance): string | undefined {
+  if (!ConversationIdSchema.safeParse(c.id).success) {
+    return 'the API listed an id that is not a 24-character hex id; it cannot name an archive folder or a URL';
+  }
+  if (typeof c.created_at !== 'string' || !Number.isFinite(Date.parse(c.created_at))) {
+    return `created_at ${JSON.stringify(c.created_at)} is not a date; it cannot place the conversation in the archive`;
+  }
+  return undefined;
+}
+
+function setAside(state: ContinueListingMessage, entry: SetAside): void {
+  state.counts.setAside++;
+  if (state.setAside.length < 100) state.setAside.push(entry);
+}
+
+function jobFor(state: ContinueListingMessage, c: ConversationInstance): Job<ArchiveJobMessage> {
+  return {
+    id: archiveJobId(c.id),
+    body: {
+      kind: 'archive',
+      v: 1,
+      runId: state.runId,
+      organizationId: state.organizationId,
+      conversationId: ConversationIdSchema.parse(c.id),
+      conversation: c,
+      deferrals: 0,
+      continuations: 0,
+    },
+  };
+}
+
+async function enqueue(
+  deps: ScheduleDeps,
+  state: ContinueListingMessage,
+  conversations: readonly ConversationInstance[],
+): Promise<{ failed: number }> {
+  if (conversations.length === 0) return { failed: 0 };
+  const { failed } = await deps.jobs.send(conversations.map((c) => jobFor(state, c)));
+  return { failed: failed.length };
+}
+
+/**
+ * Enqueues again every conversation an earlier run left pending, except those archived meanwhile
+ * (their marker is deleted) and those that failed in MAX_RUNS runs (given up, reported).
+ */
+async function recoverPending(state: ContinueListingMessage, deps: ScheduleDeps): Promise<Recovery> {
+  const { store, clock } = deps;
+  const recovery: Recovery = { fromRuns: {}, cleared: 0, givenUp: [], givenUpTotal: 0, invalid: [] };
+  const entries = [];
+  for await (const entry of listPending(store, state.organizationId)) entries.push(entry);
+  const again: ConversationInstance[] = [];
+  await mapLimit(entries, deps.headConcurrency ?? 16, async (entry) => {
+    if ('invalid' in entry) {
+      if (recovery.invalid.length < 100) recovery.invalid.push(`${entry.key} ${entry.invalid}`);
+      return;
+    }
+    const { marker } = entry;
+    const c = marker.conversation as unknown as ConversationInstance;
+    if (unusable(c)) {
+      if (recovery.invalid.length < 100) recovery.invalid.push(`${entry.key} ${unusable(c)}`);
+      return;
+    }
+    if (await store.head(manifestKey(state.organizationId, c.created_at, c.id))) {
+      await clearPending(store, state.organizationId, c.id);
+      recovery.cleared++;
+      return;
+    }
+    if (marker.failure && marker.runs >= MAX_RUNS) {
+      recovery.givenUpTotal++;
+      if (recovery.givenUp.length < 100) {
+        recovery.givenUp.push({
+          conversation_id: c.id,
+          reason: `${marker.failure.code}: ${marker.failure.reason}`,
+          runs: marker.runs,
+        });
+      }
+      return;
+    }
+    const from = marker.last_run_id ?? '(unknown run)';
+    recovery.fromRuns[from] = (recovery.fromRuns[from] ?? 0) + 1;
+    await writePending(store, state.organizationId, nextMarker(marker, c, state.runId, clock.now()));
+    again.push(c);
+  });
+  const { failed } = await enqueue(deps, state, again);
+  state.counts.recovered += again.length - failed;
+  state.counts.failedToEnqueue += failed;
+  return recovery;
+}
+
 function runRecord(
   state: ContinueListingMessage,
   status: RunRecord['status'],
@@ -240,5 +345,7 @@ function runRecord(
     archive: null,
     num_messages_mismatches: [],
     failures: [],
+    set_aside: state.setAside,
+    recovery: state.recovery,
   };
 }

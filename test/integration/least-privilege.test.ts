@@ -45,10 +45,12 @@ import { LocalSqsRuntime, type QueueBinding, type SqsHandler } from '../../local
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { SqsJobQueue } from '../../shared/adapters/sqs-job-queue.ts';
 import { audioPath, conversationPrefix, manifestKey } from '../../shared/archive/layout.ts';
+import { nextMarker, pendingKey } from '../../shared/archive/pending.ts';
 import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
 import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs.ts';
 import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
 import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/runtime/deployment.ts';
+import { STAGING_DIR } from '../../shared/stages/archive-conversation.ts';
 import { type StallJobMessage, stallJobId } from '../../shared/stall/jobs.ts';
 import { parseStallRecord, stallConversationPrefix } from '../../shared/stall/layout.ts';
 import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
@@ -456,6 +458,7 @@ function archiveJob(conversation: ConversationInstance): ArchiveJobMessage {
     conversationId: conversationId(conversation.id),
     conversation,
     deferrals: 0,
+    continuations: 0,
   };
 }
 
@@ -500,6 +503,19 @@ let large: { conversation: ConversationInstance; audioKey: string };
 
 describe('Least privilege, proven by usage', () => {
   it('when the nightly schedule starts a cycle and the queues drain, then every eligible conversation is archived and tagged, and every stalled interaction asked once', async () => {
+    // One conversation was started by an earlier delivery that ran out of time: its staging is
+    // read, used and removed after the commit.
+    const resumed = sim.control
+      .conversations()
+      .find((c) => c.is_finished && c.is_analyzed) as ConversationInstance;
+    const staging = `${conversationPrefix(sim.organizationId, resumed.created_at, resumed.id)}${STAGING_DIR}chunk-00001.json`;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: staging,
+        Body: JSON.stringify({ insights: [], audio: [] }),
+      }),
+    );
     const mark = recorder.calls.length;
     const out = await scheduler(NIGHTLY_INPUT, deadline(wiring.scheduler.timeoutMs));
     const listed = out.archive[0];
@@ -510,6 +526,7 @@ describe('Least privilege, proven by usage', () => {
     await deliver(['archiveWorker', 'tagWorker', 'stallWorker', 'scheduler']);
 
     expect(listed?.counts.enqueued).toBe(eligible.length);
+    expect(callsSince(mark, 'archiveWorker', 'DeleteObject').map(key)).toContain(staging);
     const manifests = callsSince(mark, 'archiveWorker', 'PutObject')
       .filter((c) => c.error === undefined && key(c).endsWith('/manifest.json'))
       .map(key);
@@ -565,9 +582,21 @@ describe('Least privilege, proven by usage', () => {
     };
   });
 
-  it('when the next night runs, then the scheduler sums up the last run from its outcomes and the stall scan reads the records and notes instead of asking again', async () => {
+  it('when the next night runs, then the scheduler sums up the last run from its outcomes, clears a stale pending marker, and the stall scan reads the records and notes instead of asking again', async () => {
+    // A worker that stopped between committing a manifest and clearing its marker leaves this.
+    const archived = eligible[0] as ConversationInstance;
+    const stale = pendingKey(sim.organizationId, archived.id);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: stale,
+        Body: JSON.stringify(nextMarker(undefined, archived, nightlyRunId, Date.now())),
+      }),
+    );
     const mark = recorder.calls.length;
     const out = await scheduler(NIGHTLY_INPUT, deadline(wiring.scheduler.timeoutMs));
+    expect(callsSince(mark, 'scheduler', 'DeleteObject').map(key)).toEqual([stale]);
+    expect(out.archive[0]?.counts.recovered).toBe(0);
     expect(out.archive[0]?.status).toBe('listed');
     expect(out.stalls?.alreadyRequested).toBeGreaterThan(0);
     const outcomes = `runs/${nightlyRunId}/archive/`;

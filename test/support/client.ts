@@ -5,18 +5,15 @@ import {
   type AmigoClientDeps,
   resolveAmigoConfig,
 } from '../../shared/amigo/index.ts';
-import { operationIds } from '../../shared/openapi/index.ts';
+import { operationIds, operations } from '../../shared/openapi/index.ts';
 import type { RunningSimulator } from '../../sim/index.ts';
 
 /** Client-side limits far above anything a test reaches, for tests not about rate limiting. */
 export const UNLIMITED = Object.fromEntries(operationIds.map((id) => [id, '10000/s']));
 
-export function clientFor(
-  sim: RunningSimulator,
-  overrides: Partial<AmigoClientConfigInput> = {},
-  deps: AmigoClientDeps = {},
-): AmigoClient {
-  const config = resolveAmigoConfig({
+/** The client configuration that signs in to `sim` (short retry delays; `overrides` win). */
+export function amigoConfigFor(sim: RunningSimulator, overrides: Partial<AmigoClientConfigInput> = {}) {
+  return resolveAmigoConfig({
     baseUrl: sim.url,
     organizationId: sim.organizationId,
     apiKey: sim.credentials.apiKey,
@@ -28,7 +25,21 @@ export function clientFor(
     rateLimits: UNLIMITED,
     ...overrides,
   });
-  return new AmigoClient(config, deps);
+}
+
+export function clientFor(
+  sim: RunningSimulator,
+  overrides: Partial<AmigoClientConfigInput> = {},
+  deps: AmigoClientDeps = {},
+): AmigoClient {
+  return new AmigoClient(amigoConfigFor(sim, overrides), deps);
+}
+
+/** Each operation's published limit per `windowMs` instead of per minute (the simulator's `scale`). */
+export function scaledLimits(windowMs: number): Record<string, string> {
+  return Object.fromEntries(
+    operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/${windowMs}ms`]),
+  );
 }
 
 export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {

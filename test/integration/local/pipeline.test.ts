@@ -9,13 +9,15 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLocalAws } from '../../../local/fauxqs.ts';
 import { runLocalCycle } from '../../../local/pipeline.ts';
+import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
-import { resolveAmigoConfig } from '../../../shared/amigo/config.ts';
 import { conversationPrefix } from '../../../shared/archive/layout.ts';
 import { parseManifest } from '../../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
-import { operationIds, operations } from '../../../shared/openapi/index.ts';
+import type { ConversationInstance } from '../../../shared/openapi/index.ts';
+import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
+import { amigoConfigFor, scaledLimits } from '../../support/client.ts';
 import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
@@ -25,32 +27,30 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-// The simulator enforces every published limit per 500 ms instead of per minute (scale 120), and
-// the client is told the same limits: the pipeline runs at the real ratio between operations.
+// The simulator enforces every published limit per 500 ms instead of per minute (scale 120, unless
+// a test says otherwise), and the client is told the same limits: the pipeline runs at the real
+// ratio between operations.
 // Conversations with 300+ interactions are left out here (the stage tests cover them): at these
 // limits each would take most of a minute.
-const SCALE = 120;
-const scaledLimits = Object.fromEntries(
-  operationIds.map((id) => [id, `${operations[id].publishedLimit.limit}/500ms`]),
-);
-
-async function setup(conversations = 24, amigoOverrides: { maxAttempts?: number } = {}) {
+async function setup(
+  conversations = 24,
+  amigoOverrides: { maxAttempts?: number } = {},
+  simOptions: Partial<Parameters<typeof startTestSimulator>[0]> & { scale?: number } = {},
+) {
+  const { scale = 120, ...more } = simOptions;
   const sim = await startTestSimulator({
     conversations,
     longConversations: 0,
-    rateLimits: { enabled: true, scale: SCALE },
+    rateLimits: { enabled: true, scale },
+    ...more,
   });
   cleanups.push(() => sim.stop());
   const root = await mkdtemp(join(tmpdir(), 'pipeline-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
-  const amigo = resolveAmigoConfig({
-    baseUrl: sim.url,
-    organizationId: sim.organizationId,
-    apiKey: sim.credentials.apiKey,
-    apiKeyId: sim.credentials.apiKeyId,
-    userId: sim.credentials.userId,
-    rateLimits: scaledLimits,
+  const amigo = amigoConfigFor(sim, {
+    rateLimits: scaledLimits(60_000 / scale),
     retryBaseDelayMs: 10,
+    timeoutMs: 30_000,
     ...amigoOverrides,
   });
   const config = { ...defaultPipelineConfig(), run: { workers: 4, maxReceiveCount: 3 } };
@@ -132,6 +132,122 @@ describe('local nightly cycle', () => {
     expect(result.record.archive?.failed).toBe(1);
     expect(result.record.archive?.archived).toBe(eligible(sim).length - 1);
   });
+
+  it('when a run is interrupted part-way, then the next run archives everything it left and says which run left it', async () => {
+    const { sim, root, amigo, config } = await setup();
+    const interrupt = new AbortController();
+    let done = 0;
+
+    const first = await runLocalCycle({
+      config,
+      amigo,
+      archive: root,
+      signal: interrupt.signal,
+      events: {
+        onResult: (binding, _failed, ok) => {
+          if (binding !== 'archive-worker') return;
+          done += ok;
+          if (done >= 3) interrupt.abort();
+        },
+      },
+    });
+    const manifests = async () => {
+      let n = 0;
+      for (const c of eligible(sim)) {
+        const folder = join(root, conversationPrefix(sim.organizationId, c.created_at, c.id));
+        if (
+          await readFile(join(folder, 'manifest.json')).then(
+            () => true,
+            () => false,
+          )
+        )
+          n++;
+      }
+      return n;
+    };
+    const archivedFirst = await manifests();
+    expect(first.interrupted).toBe(true);
+    expect(archivedFirst).toBeLessThan(eligible(sim).length);
+
+    const second = await runLocalCycle({ config, amigo, archive: root });
+
+    expect(second.interrupted).toBe(false);
+    expect(await manifests()).toBe(eligible(sim).length);
+    expect(second.record.recovery?.fromRuns).toEqual({ [first.runId]: eligible(sim).length - archivedFirst });
+    expect(second.record.scheduler.recovered).toBe(eligible(sim).length - archivedFirst);
+    expect(second.deadLetters).toEqual([]);
+  });
+
+  it('when a conversation of 2,000 interactions needs more than one delivery, then it continues where it stopped and the manifest is written last and once', async () => {
+    // The published limits per 125 ms instead of per minute and an archive worker with 6 s of work
+    // per delivery: the long conversation's 2,000 insights take several deliveries, as at the real
+    // limits (2,000 at 20 a minute is 100 minutes) they take several Lambda invocations.
+    const { sim, root, amigo } = await setup(
+      10,
+      {},
+      {
+        longConversations: 1,
+        longConversationInteractions: 2_000,
+        audio: { largeRecordings: 0 },
+        scale: 480,
+      },
+    );
+    const long = eligible(sim).find((c) => c.num_messages > 2_000) as ConversationInstance;
+    const manifest = `${conversationPrefix(sim.organizationId, long.created_at, long.id)}manifest.json`;
+    const writes: string[] = [];
+    const store = new FsArchiveStore(root);
+    // The folder store, with every write noted (a test double at the port: the store itself is real).
+    const counting: ArchiveStore = {
+      location: store.location,
+      get: (key) => store.get(key),
+      getStream: (key) => store.getStream(key),
+      head: (key) => store.head(key),
+      list: (prefix) => store.list(prefix),
+      delete: (key) => store.delete(key),
+      put: (key, body, options) => {
+        writes.push(key);
+        return store.put(key, body, options);
+      },
+      putStream: (key, body, options) => {
+        writes.push(key);
+        return store.putStream(key, body, options);
+      },
+    };
+    let deliveries = 0;
+
+    const result = await runLocalCycle({
+      config: defaultPipelineConfig(),
+      amigo,
+      archive: root,
+      store: counting,
+      timeoutsMs: { archiveWorker: 16_000 },
+      events: {
+        onInvoke: (binding, records) => {
+          if (binding === 'archive-worker') deliveries += records;
+        },
+      },
+    });
+
+    expect(result.deadLetters).toEqual([]);
+    expect(result.record.archive?.archived).toBe(eligible(sim).length);
+    expect(deliveries).toBeGreaterThan(eligible(sim).length + 1);
+    const ours = writes.filter((k) =>
+      k.startsWith(conversationPrefix(sim.organizationId, long.created_at, long.id)),
+    );
+    expect(ours.filter((k) => k === manifest)).toHaveLength(1);
+    expect(ours.at(-1)).toBe(manifest);
+    expect(ours.filter((k) => k.includes('/_staging/chunk-')).length).toBeGreaterThan(1);
+    const committed = parseManifest(await readFile(join(root, manifest), 'utf8'));
+    expect(committed.counts.insights).toBe(
+      new Set(
+        sim.control
+          .messages(long.id)
+          .filter((m) => m.message_type === 'agent-message')
+          .map((m) => m.interaction_id),
+      ).size,
+    );
+    expect(committed.counts.interactions).toBe(2_000);
+  }, 180_000);
 
   it('when Amigo answers 503 for a while, then jobs are put back rather than spending their receives, and all complete', async () => {
     // One attempt per call: every 503 reaches the worker, which must put the job back.

@@ -17,9 +17,12 @@ import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import {
+  ArchiveDeadlineError,
   ArchiveIntegrityError,
   type ArchiveJob,
   archiveConversation,
+  STAGING_DIR,
+  UnusableIdError,
 } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
@@ -144,6 +147,83 @@ describe('archiveConversation', () => {
     const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
 
     expect(outcome.status === 'archived' && outcome.manifest.counts.messages).toBe(conversation.num_messages);
+  });
+
+  it('when the deadline comes part-way through a long conversation, then what was fetched is staged and the next delivery fetches only the rest, committing once', async () => {
+    const { sim, store, amigo, root } = await setup();
+    const conversation = pick(sim, (c) => c.num_messages > 500);
+    const deadline = new AbortController();
+    let calls = 0;
+    // The deadline fires after 120 insights calls, as a Lambda deadline would mid-conversation.
+    const timed: typeof amigo = Object.create(amigo);
+    timed.getInteractionInsights = async (...args) => {
+      if (++calls === 120) deadline.abort(new DOMException('deadline', 'TimeoutError'));
+      return amigo.getInteractionInsights(...args);
+    };
+
+    const first = await archiveConversation(job(sim, conversation), {
+      amigo: timed,
+      store,
+      clock: systemClock,
+      signal: deadline.signal,
+      checkpointEvery: 25,
+    }).catch((e: unknown) => e);
+
+    expect(first).toBeInstanceOf(ArchiveDeadlineError);
+    expect((first as ArchiveDeadlineError).progressed).toBe(true);
+    const key = manifestKey(sim.organizationId, conversation.created_at, conversation.id);
+    expect(await store.head(key)).toBeUndefined();
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const staged = [];
+    for await (const o of store.list(`${prefix}${STAGING_DIR}`)) staged.push(o.key);
+    expect(staged.length).toBeGreaterThan(1);
+    sim.control.resetStats();
+
+    const second = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(second.status).toBe('archived');
+    const manifest = parseManifest(await readFile(join(root, key), 'utf8'));
+    const interactions = new Set(
+      sim.control
+        .messages(conversation.id)
+        .filter((m) => m.message_type === 'agent-message')
+        .map((m) => m.interaction_id),
+    );
+    expect(manifest.counts.insights).toBe(interactions.size);
+    const insightCalls = sim.control.stats().calls['get-interaction-insights']?.['200'] ?? 0;
+    expect(insightCalls).toBeLessThanOrEqual(interactions.size - 100);
+    expect(sim.control.stats().calls['get-conversation-messages']).toBeUndefined();
+    const lines = (await readFile(join(root, prefix, 'insights.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).interaction_id)).toEqual([...interactions]);
+    const left = [];
+    for await (const o of store.list(`${prefix}${STAGING_DIR}`)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+
+  it('when the API lists a message whose id cannot name a file, then the conversation is set aside with a clear reason before anything is written', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, hasVoice(sim));
+    const broken: typeof amigo = Object.create(amigo);
+    broken.messages = async function* (...args) {
+      let first = true;
+      for await (const m of amigo.messages(...args)) {
+        yield first ? { ...m, id: '../../../escape' } : m;
+        first = false;
+      }
+    };
+
+    const error = await archiveConversation(job(sim, conversation), {
+      amigo: broken,
+      store,
+      clock: systemClock,
+    }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(UnusableIdError);
+    expect((error as Error).message).toMatch(/cannot name a file or a URL/);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const written = [];
+    for await (const o of store.list(prefix)) written.push(o.key);
+    expect(written).toEqual([]);
   });
 
   it('when the API reports more messages than it returns, then the gap is flagged, never silent', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
+import { clearPending, MAX_RUNS, recordPendingFailure } from '../../../shared/archive/pending.ts';
 import {
   advanceWatermark,
   readRunRecord,
@@ -12,6 +13,7 @@ import {
   writeOutcome,
 } from '../../../shared/archive/state.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs.ts';
+import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
 import { type ScheduleOptions, scheduleArchive } from '../../../shared/stages/schedule-archive.ts';
@@ -141,18 +143,102 @@ describe('scheduleArchive', () => {
     expect(await readWatermark(store, sim.organizationId)).toBeDefined();
   });
 
-  it('when some jobs cannot be enqueued, then the watermark does not pass them', async () => {
-    const { sim, jobs, options, deps, store } = await setup();
+  it('when some jobs cannot be enqueued, then the watermark moves on and the next run enqueues them', async () => {
+    const { sim, jobs, options, deps, store, amigo } = await setup(20);
     const target = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed)[0];
     jobs.refuse.add(`archive-${target?.id}`);
 
-    const result = await scheduleArchive(options, deps);
+    const first = await scheduleArchive(options, deps);
+    expect(first.counts.failedToEnqueue).toBe(1);
+    jobs.refuse.clear();
+    // The workers archive the rest and clear their markers, as the archive worker does.
+    for (const j of jobs.take()) {
+      await archiveConversation(j.body, { amigo, store, clock: systemClock });
+      await clearPending(store, sim.organizationId, j.body.conversationId);
+    }
 
-    expect(result.counts.failedToEnqueue).toBe(1);
-    const watermark = await readWatermark(store, sim.organizationId);
-    expect(Date.parse(watermark?.value.watermark as string) - options.lookbackMs).toBeLessThanOrEqual(
-      Date.parse(target?.created_at as string),
+    const next = await scheduleArchive(options, deps);
+
+    expect(next.counts.recovered).toBe(1);
+    expect(jobs.jobs.map((j) => j.body.conversationId)).toEqual([target?.id]);
+  });
+
+  it('when a run lost its queue, then the next run enqueues everything it had not archived, though the watermark moved', async () => {
+    const { sim, jobs, options, deps, store, amigo } = await setup();
+    const first = await scheduleArchive(options, deps);
+    const lost = jobs.take();
+    // Two of them were archived before the queue was lost (a laptop run stopped with Ctrl-C).
+    for (const j of lost.slice(0, 2)) await archiveConversation(j.body, { amigo, store, clock: systemClock });
+    expect(first.status === 'listed' && first.watermark).toBe(
+      (await readWatermark(store, sim.organizationId))?.value.watermark,
     );
+
+    const next = await scheduleArchive(options, deps);
+
+    const expected = lost.slice(2).map((j) => j.body.conversationId);
+    expect(jobs.jobs.map((j) => j.body.conversationId).sort()).toEqual(expected.sort());
+    expect(next.counts.recovered).toBe(expected.length);
+    // Listed again within the lookback, they are not enqueued a second time.
+    expect(next.counts.enqueued).toBe(0);
+    expect(next.counts.alreadyPending).toBeGreaterThan(0);
+    const record = await readRunRecord(store, next.runId);
+    expect(record?.recovery).toMatchObject({ fromRuns: { [first.runId]: expected.length }, cleared: 2 });
+  });
+
+  it('when a conversation keeps failing, then it is tried in three runs and then reported as given up in every run, never dropped', async () => {
+    const { sim, jobs, options, deps, store } = await setup(20);
+    await scheduleArchive(options, deps);
+    const [victim] = jobs.take();
+    jobs.take();
+    const conversation = victim?.body.conversation as ConversationInstance;
+    const fail = (runId: string) =>
+      recordPendingFailure(
+        store,
+        sim.organizationId,
+        conversation,
+        { code: 'AmigoRequestError', reason: '403 on messages', at: new Date().toISOString(), run_id: runId },
+        Date.now(),
+      );
+
+    for (let run = 2; run <= 3; run++) {
+      await fail(`run-${run}`);
+      await scheduleArchive(options, deps);
+      expect(jobs.take().map((j) => j.body.conversationId)).toContain(conversation.id);
+    }
+    await fail('run-4');
+    const later = [await scheduleArchive(options, deps), await scheduleArchive(options, deps)];
+
+    expect(jobs.jobs.map((j) => j.body.conversationId)).not.toContain(conversation.id);
+    for (const run of later) {
+      const record = await readRunRecord(store, run.runId);
+      expect(record?.recovery?.givenUp).toEqual([
+        { conversation_id: conversation.id, reason: 'AmigoRequestError: 403 on messages', runs: MAX_RUNS },
+      ]);
+    }
+  });
+
+  it('when the API lists an id that cannot name a folder, then that entry is set aside with its reason and the run goes on', async () => {
+    const { sim, jobs, options, deps, store, amigo } = await setup(20);
+    const listed = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+    const broken = { ...listed[0], id: '../../etc/passwd' } as ConversationInstance;
+    const withBadEntry: typeof amigo = Object.create(amigo);
+    withBadEntry.conversationPages = async function* (query, opts) {
+      let first = true;
+      for await (const page of amigo.conversationPages(query, opts)) {
+        yield first ? { ...page, items: [broken, ...page.items] } : page;
+        first = false;
+      }
+    };
+
+    const result = await scheduleArchive(options, { ...deps, amigo: withBadEntry });
+
+    expect(result.status).toBe('listed');
+    expect(result.counts.setAside).toBe(1);
+    expect(jobs.jobs).toHaveLength(listed.length);
+    const record = await readRunRecord(store, result.runId);
+    expect(record?.set_aside).toEqual([
+      { id: '../../etc/passwd', reason: expect.stringMatching(/not a 24-character hex id/) },
+    ]);
   });
 
   it('when runs race to advance the watermark, then it only ever moves forward', async () => {

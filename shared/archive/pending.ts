@@ -1,0 +1,145 @@
+// Conversations a run has enqueued but not archived yet, kept in the archive store itself:
+//
+//   state/org=<org>/pending/<conversation_id>.json
+//
+// The scheduler writes a marker before it enqueues an archive job; the archive worker deletes it
+// once the manifest is committed, and records the reason in it when the job is dead-lettered.
+// Every run starts by enqueueing every marker it finds again. So the watermark may move past a
+// conversation as soon as its marker is written: a lost queue (Ctrl-C on a laptop, a purged queue),
+// a crashed worker or a dead-lettered job can delay a conversation, never lose it. A conversation
+// that failed in MAX_RUNS runs is given up on: its marker stays, visibly, in every run record.
+import * as z from 'zod';
+import type { ConversationInstance } from '../openapi/index.ts';
+import type { ArchiveStore } from '../ports/archive-store.ts';
+
+export const PENDING_SCHEMA = 'amigo-qa/pending-conversation';
+
+/** Runs that may enqueue a conversation before it is given up on (reported, never silently dropped). */
+export const MAX_RUNS = 3;
+
+const FailureSchema = z.object({
+  code: z.string(),
+  reason: z.string(),
+  at: z.string(),
+  run_id: z.string().nullable(),
+});
+export type PendingFailure = z.infer<typeof FailureSchema>;
+
+export const PendingMarkerSchema = z.object({
+  schema: z.literal(PENDING_SCHEMA),
+  schema_version: z.literal(1),
+  conversation_id: z.string(),
+  /** The conversation as listed: the job is rebuilt from it without another API call. */
+  conversation: z.looseObject({
+    id: z.string(),
+    created_at: z.string(),
+    num_messages: z.number(),
+    service_id: z.string(),
+  }),
+  first_run_id: z.string().nullable(),
+  last_run_id: z.string().nullable(),
+  /** Runs that enqueued it (the first included). */
+  runs: z.number().int().positive(),
+  enqueued_at: z.string(),
+  /** The last dead-lettering, if any. */
+  failure: FailureSchema.nullable(),
+});
+export type PendingMarker = z.infer<typeof PendingMarkerSchema>;
+
+export function pendingPrefix(organizationId: string): string {
+  return `state/org=${organizationId}/pending/`;
+}
+
+export function pendingKey(organizationId: string, conversationId: string): string {
+  return `${pendingPrefix(organizationId)}${conversationId}.json`;
+}
+
+function serialize(marker: PendingMarker): string {
+  return `${JSON.stringify(marker, null, 2)}\n`;
+}
+
+/** A new marker, or the next run's update of an existing one. */
+export function nextMarker(
+  previous: PendingMarker | undefined,
+  conversation: ConversationInstance,
+  runId: string | null,
+  now: number,
+): PendingMarker {
+  return {
+    schema: PENDING_SCHEMA,
+    schema_version: 1,
+    conversation_id: conversation.id,
+    conversation: conversation as PendingMarker['conversation'],
+    first_run_id: previous ? previous.first_run_id : runId,
+    last_run_id: runId,
+    runs: (previous?.runs ?? 0) + 1,
+    enqueued_at: new Date(now).toISOString(),
+    failure: previous?.failure ?? null,
+  };
+}
+
+export async function writePending(
+  store: ArchiveStore,
+  organizationId: string,
+  marker: PendingMarker,
+): Promise<void> {
+  await store.put(pendingKey(organizationId, marker.conversation_id), serialize(marker), {
+    contentType: 'application/json',
+  });
+}
+
+export async function readPending(
+  store: ArchiveStore,
+  organizationId: string,
+  conversationId: string,
+): Promise<PendingMarker | undefined> {
+  const found = await store.get(pendingKey(organizationId, conversationId));
+  return found ? PendingMarkerSchema.parse(JSON.parse(found.body.toString('utf8'))) : undefined;
+}
+
+/** Every marker of the organisation. A marker that does not parse is reported, not skipped silently. */
+export async function* listPending(
+  store: ArchiveStore,
+  organizationId: string,
+): AsyncIterable<{ key: string; marker: PendingMarker } | { key: string; invalid: string }> {
+  for await (const object of store.list(pendingPrefix(organizationId))) {
+    const found = await store.get(object.key);
+    if (!found) continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(found.body.toString('utf8'));
+    } catch {
+      yield { key: object.key, invalid: 'is not JSON' };
+      continue;
+    }
+    const parsed = PendingMarkerSchema.safeParse(raw);
+    if (parsed.success) yield { key: object.key, marker: parsed.data };
+    else
+      yield {
+        key: object.key,
+        invalid: `field ${parsed.error.issues[0]?.path.join('.') || '(root)'} is invalid`,
+      };
+  }
+}
+
+/** The conversation is archived: nothing is pending for it any more. */
+export async function clearPending(
+  store: ArchiveStore,
+  organizationId: string,
+  conversationId: string,
+): Promise<void> {
+  await store.delete(pendingKey(organizationId, conversationId));
+}
+
+/** The job was dead-lettered: the marker keeps the reason (and the next run tries again). */
+export async function recordPendingFailure(
+  store: ArchiveStore,
+  organizationId: string,
+  conversation: ConversationInstance,
+  failure: PendingFailure,
+  now: number,
+): Promise<void> {
+  const previous = await readPending(store, organizationId, conversation.id);
+  const marker = previous ?? nextMarker(undefined, conversation, failure.run_id, now);
+  await writePending(store, organizationId, { ...marker, failure });
+}
