@@ -8,6 +8,7 @@
 // start while the listing is still going on.
 import type { ArchiveOutcomeRecord } from '../shared/archive/state.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
+import type { PutBack } from '../shared/stages/job-record.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 
 export type OutcomeStatus = ArchiveOutcomeRecord['status'];
@@ -17,6 +18,8 @@ export interface Progress {
   listed(result: ScheduleResult): void;
   /** An archive worker wrote the outcome of one conversation. */
   outcome(conversationId: string, status: OutcomeStatus): void;
+  /** A worker put a job back to wait for Amigo: the line says for what and until when. */
+  waiting(putBack: PutBack): void;
   done(): void;
 }
 
@@ -29,8 +32,18 @@ export interface ProgressCounts {
   readonly listingComplete: boolean;
 }
 
-export function progressLine(c: ProgressCounts): string {
-  return `archive: ${c.done}/${c.total}${c.listingComplete ? '' : '+'} done, ${c.failed} failed${c.listingComplete ? '' : ' (still listing)'}`;
+/** Jobs waiting for Amigo: the latest time one comes back, and why. */
+export interface Waiting {
+  readonly jobs: number;
+  readonly untilMs: number;
+  readonly reason: string;
+}
+
+export function progressLine(c: ProgressCounts, waiting?: Waiting, now: number = Date.now()): string {
+  const line = `archive: ${c.done}/${c.total}${c.listingComplete ? '' : '+'} done, ${c.failed} failed${c.listingComplete ? '' : ' (still listing)'}`;
+  if (!waiting || waiting.untilMs <= now) return line;
+  const until = new Date(waiting.untilMs).toTimeString().slice(0, 8);
+  return `${line}; ${waiting.jobs} waiting for Amigo (${waiting.reason}) until ${until}`;
 }
 
 export function createProgress(
@@ -38,6 +51,7 @@ export function createProgress(
 ): Progress {
   const tty = Boolean(stream.isTTY);
   const outcomes = new Map<string, OutcomeStatus>();
+  let waiting: Waiting | undefined;
   let enqueued = 0;
   let listingComplete = false;
   let last = 0;
@@ -49,27 +63,36 @@ export function createProgress(
   };
   const draw = (force = false) => {
     if (tty) {
-      stream.write(`\r\x1b[2K${progressLine(counts())}`);
+      stream.write(`\r\x1b[2K${progressLine(counts(), waiting)}`);
       return;
     }
     const now = Date.now();
     if (force || now - last > 2_000) {
-      stream.write(`${progressLine(counts())}\n`);
+      stream.write(`${progressLine(counts(), waiting)}\n`);
       last = now;
     }
   };
   return {
     listed(result) {
       const c = result.counts;
-      enqueued = Math.max(enqueued, c.enqueued);
+      enqueued = Math.max(enqueued, c.enqueued + (c.recovered ?? 0));
       if (result.status === 'listed') listingComplete = true;
-      const text = `listed ${c.listed} finished conversations: ${c.enqueued} to archive, ${c.alreadyArchived} already archived, ${c.deferredUnanalyzed} waiting for analysis${result.status === 'handed-over' ? ' (continuing)' : ''}`;
+      const recovered = c.recovered ? `, ${c.recovered} left by an earlier run` : '';
+      const text = `listed ${c.listed} finished conversations: ${c.enqueued} to archive${recovered}, ${c.alreadyArchived} already archived, ${c.deferredUnanalyzed} waiting for analysis${result.status === 'handed-over' ? ' (continuing)' : ''}`;
       stream.write(tty ? `\r\x1b[2K${text}\n` : `${text}\n`);
       draw(true);
     },
     outcome(conversationId, status) {
       outcomes.set(conversationId, status);
       draw();
+    },
+    waiting(putBack) {
+      const now = Date.now();
+      const untilMs = now + putBack.delaySeconds * 1000;
+      const still = waiting && waiting.untilMs > now ? waiting.jobs : 0;
+      const why = `${putBack.status ?? 'failure'} on ${putBack.operationId}${putBack.retryAfterSeconds ? `, Retry-After ${putBack.retryAfterSeconds} s` : ''}`;
+      waiting = { jobs: still + 1, untilMs: Math.max(untilMs, waiting?.untilMs ?? 0), reason: why };
+      draw(true);
     },
     done() {
       if (tty) stream.write('\n');

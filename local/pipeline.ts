@@ -28,6 +28,7 @@ import { type Clock, systemClock } from '../shared/ports/clock.ts';
 import type { RuleSet } from '../shared/rules/index.ts';
 import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
+import type { PutBack } from '../shared/stages/job-record.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 import type { StallJobMessage } from '../shared/stall/jobs.ts';
 import type { TagJobMessage } from '../shared/tags/jobs.ts';
@@ -57,7 +58,11 @@ export interface LocalCycleOptions {
   /** Rules to tag with, instead of the config's `rules` file. */
   readonly rules?: RuleSet;
   readonly clock?: Clock;
-  readonly events?: RuntimeEvents & { onListed?(result: ScheduleResult): void };
+  readonly events?: RuntimeEvents & {
+    onListed?(result: ScheduleResult): void;
+    /** A worker put a job back to wait for Amigo (throttling or maintenance). */
+    onPutBack?(worker: string, putBack: PutBack): void;
+  };
   /**
    * Function timeouts that differ from the deployed ones (tests); queue visibility follows them as
    * in AWS. @default each function's timeout in shared/topology.ts
@@ -309,6 +314,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
             deadLetters: new SqsDeadLetters(sqs, tagQueue.dlqUrl),
             maxReceiveCount,
             ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+            onPutBack: (p) => options.events?.onPutBack?.('tag-worker', p),
             onOutcome: (o) => {
               tagOutcomes.set(o.record.conversation_id, [
                 ...(tagOutcomes.get(o.record.conversation_id) ?? []),
@@ -329,6 +335,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       insightsConcurrency: config.archive.insightsConcurrency,
       audio: config.archive.audio,
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+      onPutBack: (p: PutBack) => options.events?.onPutBack?.('archive-worker', p),
       ...(tagJobs ? { tagJobs } : {}),
     };
     const stallQueue = await createQueue('stall');
@@ -345,6 +352,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       contexts: config.stall.contexts,
       tag: config.stall.tag,
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
+      onPutBack: (p) => options.events?.onPutBack?.('stall-worker', p),
       onOutcome: (o) => {
         if (o.record) stallStatus.set(o.key, o.record.status);
       },

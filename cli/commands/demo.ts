@@ -94,7 +94,7 @@ export async function runDemo(
       amigo,
       archive,
       store,
-      events: { onListed: (r) => progress.listed(r) },
+      events: { onListed: (r) => progress.listed(r), onPutBack: (_worker, p) => progress.waiting(p) },
     });
     progress.done();
     const complete = printSummary(result, out);

@@ -68,6 +68,8 @@ export interface RunDeps {
   readonly out?: (line: string) => void;
   /** Where the progress line goes. @default process.stderr */
   readonly progress?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Stops the run (Ctrl-C); what was done is printed, the rest is the next run's. */
+  readonly signal?: AbortSignal;
 }
 
 /** `run`: checks everything it can before starting, runs one cycle; true when the run is complete. */
@@ -101,7 +103,8 @@ export async function runNightly(flags: RunFlags, deps: RunDeps = {}): Promise<b
     amigo,
     archive: location,
     store,
-    events: { onListed: (r) => progress.listed(r) },
+    events: { onListed: (r) => progress.listed(r), onPutBack: (_worker, p) => progress.waiting(p) },
+    ...(deps.signal ? { signal: deps.signal } : {}),
   });
   progress.done();
   return printSummary(result, deps.out);
@@ -113,7 +116,29 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   const s = record.scheduler;
   const a = record.archive;
   out('');
-  out(`Run ${result.runId} finished in ${result.seconds.toFixed(1)} s`);
+  out(
+    result.interrupted
+      ? `Run ${result.runId} INTERRUPTED after ${result.seconds.toFixed(1)} s: what it had not archived, the next run archives`
+      : `Run ${result.runId} finished in ${result.seconds.toFixed(1)} s`,
+  );
+  const recovery = record.recovery;
+  if (recovery) {
+    for (const [run, n] of Object.entries(recovery.fromRuns)) {
+      out(
+        `  recovered     ${n} conversation(s) that run ${run} did not finish (interrupted, lost or failed), enqueued again`,
+      );
+    }
+    if (recovery.givenUpTotal > 0) {
+      out(
+        `  GIVEN UP      ${recovery.givenUpTotal} conversation(s) failed in 3 runs and are no longer tried:`,
+      );
+      for (const g of recovery.givenUp)
+        out(`                ${g.conversation_id} (${g.runs} runs) ${g.reason}`);
+    }
+    for (const invalid of recovery.invalid) out(`  WARNING       unreadable pending marker ${invalid}`);
+  }
+  for (const entry of record.set_aside ?? [])
+    out(`  SET ASIDE     ${JSON.stringify(entry.id)}: ${entry.reason}`);
   out(
     `  listed        ${s.listed} finished conversations (${s.pages} pages${s.invocations > 1 ? `, ${s.invocations} scheduler invocations` : ''})`,
   );
@@ -159,7 +184,14 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   out(`  watermark     ${record.watermark.previous ?? '(none)'} -> ${record.watermark.next ?? '(none)'}`);
   out(`  archive       ${result.archive}`);
   out(`  run record    runs/${result.runId}.json`);
-  return archiveFailures.length === 0 && (a?.failed ?? 0) === 0 && s.failedToEnqueue === 0;
+  return (
+    !result.interrupted &&
+    archiveFailures.length === 0 &&
+    (a?.failed ?? 0) === 0 &&
+    s.failedToEnqueue === 0 &&
+    (record.recovery?.givenUpTotal ?? 0) === 0 &&
+    (record.set_aside ?? []).length === 0
+  );
 }
 
 export function registerRunCommand(program: Command): void {
@@ -183,6 +215,20 @@ export function registerRunCommand(program: Command): void {
       '\nCredentials come from AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and AMIGO_BASE_URL).\nAn s3:// archive uses the AWS SDK defaults: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3.',
     )
     .action(async (flags: RunFlags) => {
-      process.exitCode = (await runNightly(flags)) ? 0 : 1;
+      // Ctrl-C stops the run and prints what it did; a second Ctrl-C quits at once.
+      const interrupt = new AbortController();
+      const onSigint = () => {
+        if (interrupt.signal.aborted) process.exit(130);
+        process.stderr.write(
+          '\nStopping: the conversations in progress get a few seconds (Ctrl-C again quits now)\n',
+        );
+        interrupt.abort();
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        process.exitCode = (await runNightly(flags, { signal: interrupt.signal })) ? 0 : 1;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
     });
 }

@@ -13,10 +13,12 @@ import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { archiveConversation } from '../../shared/stages/archive-conversation.ts';
-import { runJobRecord } from '../../shared/stages/job-record.ts';
+import { type PutBack, runJobRecord } from '../../shared/stages/job-record.ts';
 import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
 
 export interface ArchiveWorkerDeps {
+  /** Told when a job is put back to wait for Amigo (the local runner shows it). */
+  readonly onPutBack?: (putBack: PutBack) => void;
   /** Runs after every invocation (the shared rate budget flushes its pending writes). */
   readonly afterInvocation?: () => Promise<void>;
   /** Where to send each archived conversation for tagging; absent: no rules configured. */
@@ -51,6 +53,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
         deadLetters: deps.deadLetters,
         maxReceiveCount: deps.maxReceiveCount,
         ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
+        ...(deps.onPutBack ? { onPutBack: deps.onPutBack } : {}),
         requeue: async (job, delaySeconds) => {
           const { failed } = await deps.jobs.send([
             { id: archiveJobId(job.conversationId), body: job, delaySeconds },

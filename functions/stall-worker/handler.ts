@@ -11,7 +11,7 @@ import type { DeadLetters } from '../../shared/ports/dead-letters.ts';
 import type { JobQueue } from '../../shared/ports/job-queue.ts';
 import { lambdaStallWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
-import { runJobRecord } from '../../shared/stages/job-record.ts';
+import { type PutBack, runJobRecord } from '../../shared/stages/job-record.ts';
 import {
   type RecommendationOutcome,
   requestRecommendation,
@@ -19,6 +19,8 @@ import {
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../shared/stall/jobs.ts';
 
 export interface StallWorkerDeps {
+  /** Told when a job is put back to wait for Amigo (the local runner shows it). */
+  readonly onPutBack?: (putBack: PutBack) => void;
   /** Runs after every invocation (the shared rate budget flushes its pending writes). */
   readonly afterInvocation?: () => Promise<void>;
   readonly amigo: Pick<AmigoApi, 'recommendResponses' | 'modifyTags'>;
@@ -49,6 +51,7 @@ export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>
         deadLetters: deps.deadLetters,
         maxReceiveCount: deps.maxReceiveCount,
         ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
+        ...(deps.onPutBack ? { onPutBack: deps.onPutBack } : {}),
         requeue: async (job, delaySeconds) => {
           const { failed } = await deps.jobs.send([
             { id: stallJobId(job.conversationId, job.interactionId), body: job, delaySeconds },

@@ -11,10 +11,12 @@ import type { RuleSet } from '../../shared/rules/index.ts';
 import { lambdaTagWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { sqsBatchHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { applyTags, type TagOutcome } from '../../shared/stages/apply-tags.ts';
-import { runJobRecord } from '../../shared/stages/job-record.ts';
+import { type PutBack, runJobRecord } from '../../shared/stages/job-record.ts';
 import { type TagJobMessage, TagJobSchema, tagJobId } from '../../shared/tags/jobs.ts';
 
 export interface TagWorkerDeps {
+  /** Told when a job is put back to wait for Amigo (the local runner shows it). */
+  readonly onPutBack?: (putBack: PutBack) => void;
   readonly amigo: Pick<AmigoApi, 'modifyTags' | 'conversationPages'>;
   readonly store: ArchiveStore;
   readonly clock: Clock;
@@ -40,6 +42,7 @@ export function createTagWorkerHandler(getDeps: () => Promise<TagWorkerDeps>) {
         deadLetters: deps.deadLetters,
         maxReceiveCount: deps.maxReceiveCount,
         ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
+        ...(deps.onPutBack ? { onPutBack: deps.onPutBack } : {}),
         requeue: async (job, delaySeconds) => {
           const { failed } = await deps.jobs.send([
             { id: tagJobId(job.conversationId), body: job, delaySeconds },

@@ -470,6 +470,7 @@ export class AmigoClient {
           throw new AmigoUnavailableError(
             { ...facts(status, reason), ...(status === undefined ? { host: this.host } : {}) },
             cause,
+            error instanceof RetryableFailure ? error.retryAfterMs : undefined,
           );
         }
         // A 429 has already blocked the budget until the server's Retry-After; other failures

@@ -66,7 +66,9 @@ const HINTS: Record<number, string> = {
 export class AmigoUnavailableError extends RetryableError {
   readonly status: number | undefined;
   readonly operationId: string;
-  constructor(facts: CallFacts, cause?: unknown) {
+  /** How long Amigo asked to wait (Retry-After), when its last answer said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(facts: CallFacts, cause?: unknown, retryAfterMs?: number) {
     const hint =
       facts.status === 429
         ? 'Amigo kept throttling: lower this operation in amigo.rateLimits or run fewer workers'
@@ -76,6 +78,7 @@ export class AmigoUnavailableError extends RetryableError {
     super(describe(facts, 'failed'), options(facts, hint, cause));
     this.status = facts.status;
     this.operationId = facts.operationId;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

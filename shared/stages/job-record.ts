@@ -1,7 +1,10 @@
 // What happens to one queued job whatever the worker: parse it (a bad body goes to the dead-letter
 // queue with the field and the problem), run it, and on failure decide between three fates.
-// - Amigo throttled it (429) or is in maintenance (503): put it back with a delay as a new
-//   message, so waiting on Amigo never uses up the job's receive count.
+// - Amigo throttled it (429) or is in maintenance (503): put it back as a new message, visible when
+//   Amigo said it would answer again (Retry-After, with a little jitter) or, when it did not say,
+//   after an exponential backoff from 30 s; at most SQS's 900 s. Waiting on Amigo never uses up
+//   the job's receive count.
+// - The work ran out of time but moved forward (ContinueLaterError): continue in a new delivery now.
 // - A permanent error, or the last allowed receive: dead-letter it with its reason.
 // - Anything else: fail the record; SQS delivers it again after the visibility timeout.
 import type { SQSRecord } from 'aws-lambda';
@@ -18,10 +21,12 @@ export interface JobRecordDeps<J> {
   readonly requeue: (job: J & { deferrals: number }, delaySeconds: number) => Promise<void>;
   /** The queue's redrive maxReceiveCount: the receive that reaches it is the last. */
   readonly maxReceiveCount: number;
-  /** @default 48 (with 5-15 minute delays: half a day of throttling or maintenance) */
+  /** @default 48 (with the backoff reaching 7.5-15 minutes: about half a day of throttling) */
   readonly maxDeferrals?: number;
-  /** Delay of a put-back job, drawn uniformly from this range. @default [300, 900] */
+  /** Tests: the delay of a put-back job, drawn uniformly from this range instead. */
   readonly deferralSeconds?: readonly [number, number];
+  /** Told when a job is put back, with its delay and why (the local runner shows what it waits for). */
+  readonly onPutBack?: (putBack: PutBack) => void;
   readonly random?: () => number;
   /** Told when a parsed job is dead-lettered (the archive worker records it in the run). */
   readonly onDeadLetter?: (job: J, reason: { code: string; message: string }) => Promise<void>;
@@ -33,6 +38,36 @@ export interface JobRecordDeps<J> {
 }
 
 export type JobFate = 'done' | 'deferred' | 'continued' | 'dead-lettered';
+
+export interface PutBack {
+  readonly delaySeconds: number;
+  /** 429 or 503. */
+  readonly status: number | undefined;
+  readonly operationId: string;
+  /** What Amigo asked for (Retry-After), when it said. */
+  readonly retryAfterSeconds: number | undefined;
+}
+
+/** SQS's longest message delay. */
+export const MAX_DELAY_SECONDS = 900;
+
+/**
+ * When a put-back job should come back: never sooner than Amigo asked (Retry-After), plus up to a
+ * fifth more so that jobs put back together do not all return at once; without an answer, an
+ * exponential backoff from 30 s (30, 60, 120, ... 900), drawn from its upper half. At most 900 s.
+ */
+export function putBackDelaySeconds(
+  retryAfterMs: number | undefined,
+  deferrals: number,
+  random: () => number = Math.random,
+): number {
+  if (retryAfterMs !== undefined && retryAfterMs > 0) {
+    const asked = Math.ceil(retryAfterMs / 1000);
+    return Math.min(MAX_DELAY_SECONDS, asked + Math.floor(random() * (Math.ceil(asked / 5) + 1)));
+  }
+  const ceiling = Math.min(MAX_DELAY_SECONDS, 30 * 2 ** Math.min(deferrals, 5));
+  return Math.min(MAX_DELAY_SECONDS, Math.ceil(ceiling / 2 + (random() * ceiling) / 2));
+}
 
 function describe(error: unknown): { code: string; message: string } {
   if (error instanceof AmigoQaError) return { code: error.name, message: error.message };
@@ -85,12 +120,19 @@ export async function runJobRecord<J extends { deferrals: number; continuations?
     const throttled =
       error instanceof AmigoUnavailableError && (error.status === 429 || error.status === 503);
     if (throttled && job.deferrals < (deps.maxDeferrals ?? 48)) {
-      const [low, high] = deps.deferralSeconds ?? [300, 900];
-      const delay = Math.min(900, low + Math.floor((deps.random ?? Math.random)() * (high - low + 1)));
+      const random = deps.random ?? Math.random;
+      const range = deps.deferralSeconds;
+      const delay = range
+        ? Math.min(MAX_DELAY_SECONDS, range[0] + Math.floor(random() * (range[1] - range[0] + 1)))
+        : putBackDelaySeconds(error.retryAfterMs, job.deferrals, random);
       await deps.requeue({ ...job, deferrals: job.deferrals + 1 }, delay);
+      const retryAfterSeconds = error.retryAfterMs === undefined ? undefined : Math.ceil(error.retryAfterMs / 1000);
+      deps.onPutBack?.({ delaySeconds: delay, status: error.status, operationId: error.operationId, retryAfterSeconds });
       metrics.addMetric(METRIC.throttleDeferrals, 'Count', 1);
       logger.warn('Amigo throttled or in maintenance; job put back', {
         status: error.status,
+        operationId: error.operationId,
+        retryAfterSeconds,
         delaySeconds: delay,
       });
       return 'deferred';

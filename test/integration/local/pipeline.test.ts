@@ -34,7 +34,7 @@ afterEach(async () => {
 // limits each would take most of a minute.
 async function setup(
   conversations = 24,
-  amigoOverrides: { maxAttempts?: number } = {},
+  amigoOverrides: { maxAttempts?: number; maxThrottledAttempts?: number } = {},
   simOptions: Partial<Parameters<typeof startTestSimulator>[0]> & { scale?: number } = {},
 ) {
   const { scale = 120, ...more } = simOptions;
@@ -269,6 +269,32 @@ describe('local nightly cycle', () => {
 
     expect(result.deadLetters).toEqual([]);
     expect(sim.control.stats().calls['get-interaction-insights']?.['503']).toBe(8);
+    expect(result.record.archive?.archived).toBe(eligible(sim).length);
+  });
+
+  it('when Amigo throttles with Retry-After, then put-back jobs come back when it said, and the cycle finishes in seconds', async () => {
+    // One attempt per throttled call: each 429 reaches the worker, which puts its job back.
+    const { sim, root, amigo, config } = await setup(24, { maxAttempts: 1, maxThrottledAttempts: 1 });
+    sim.control.enqueueFaults(
+      Array.from({ length: 6 }, () => ({
+        operation: 'get-interaction-insights' as const,
+        kind: 'status' as const,
+        status: 429,
+        retryAfterSeconds: 1,
+      })),
+    );
+    const delays: number[] = [];
+
+    const result = await runLocalCycle({
+      config,
+      amigo,
+      archive: root,
+      events: { onPutBack: (_worker, p) => delays.push(p.delaySeconds) },
+    });
+
+    expect(delays.length).toBeGreaterThan(0);
+    expect(delays.every((d) => d >= 1 && d <= 2)).toBe(true);
+    expect(result.deadLetters).toEqual([]);
     expect(result.record.archive?.archived).toBe(eligible(sim).length);
   });
 

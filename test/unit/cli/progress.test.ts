@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createProgress, type OutcomeStatus, observeOutcomes } from '../../../cli/progress.ts';
+import { createProgress, type OutcomeStatus, observeOutcomes, progressLine } from '../../../cli/progress.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { writeOutcome } from '../../../shared/archive/state.ts';
 import type { ScheduleResult } from '../../../shared/stages/schedule-archive.ts';
@@ -126,5 +126,33 @@ describe('observeOutcomes', () => {
     ]);
     expect(store.location).toBe(dir);
     expect((await store.get('runs/run-1/archive/c1.json'))?.body.toString()).toContain('"archived"');
+  });
+});
+
+describe('progressLine while jobs wait for Amigo', () => {
+  it('when jobs are put back, then the line says how many wait, for what and until when', () => {
+    const now = Date.parse('2026-12-01T10:00:00Z');
+
+    const line = progressLine(
+      { done: 3, failed: 0, total: 6, listingComplete: true },
+      { jobs: 2, untilMs: now + 90_000, reason: '429 on get-interaction-insights, Retry-After 90 s' },
+      now,
+    );
+
+    expect(line).toBe(
+      `archive: 3/6 done, 0 failed; 2 waiting for Amigo (429 on get-interaction-insights, Retry-After 90 s) until ${new Date(now + 90_000).toTimeString().slice(0, 8)}`,
+    );
+  });
+
+  it('when the wait is over, then the line no longer mentions it', () => {
+    const now = Date.now();
+
+    const line = progressLine(
+      { done: 1, failed: 0, total: 2, listingComplete: true },
+      { jobs: 1, untilMs: now - 1, reason: 'x' },
+      now,
+    );
+
+    expect(line).toBe('archive: 1/2 done, 0 failed');
   });
 });
