@@ -5,6 +5,8 @@
 const SECRET_KEY = /(api[-_]?key|token|secret|password|authorization|credential|signature|x-amz-)/i;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
 const URL_QUERY = /(https?:\/\/[^\s?"']+)\?[^\s"']*/g;
+/** `scheme://user:password@` (credentials in a URL): the user and password go. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"']+@/gi;
 
 const registeredSecrets = new Set<string>();
 
@@ -13,11 +15,14 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 6) registeredSecrets.add(value);
 }
 
-/** Removes registered secrets, bearer/basic credentials and signed-URL query strings from a text. */
+/** Removes registered secrets, bearer/basic credentials, credentials in URLs and signed-URL query strings from a text. */
 export function redactText(text: string): string {
   let out = text;
   for (const secret of registeredSecrets) out = out.split(secret).join('[REDACTED]');
-  return out.replace(BEARER, '$1 [REDACTED]').replace(URL_QUERY, '$1?[REDACTED]');
+  return out
+    .replace(BEARER, '$1 [REDACTED]')
+    .replace(URL_USERINFO, '$1[REDACTED]@')
+    .replace(URL_QUERY, '$1?[REDACTED]');
 }
 
 /** Deep copy of `value` with secret-named keys and secret values replaced. */

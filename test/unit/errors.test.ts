@@ -54,6 +54,15 @@ describe('errors', () => {
     expect(wrapped.message).not.toContain('super-secret-api-key-value');
   });
 
+  it('when a URL carries a user and password, then redaction keeps the host and drops them', () => {
+    expect(redactText('GET https://qa-bot:hunter2secret@api.amigo.ai/v1/x failed')).toBe(
+      'GET https://[REDACTED]@api.amigo.ai/v1/x failed',
+    );
+    expect(redactText('mailto-like text a@b and https://api.amigo.ai/v1')).toBe(
+      'mailto-like text a@b and https://api.amigo.ai/v1',
+    );
+  });
+
   it('when a configuration error is raised, then it names the field and the fix', () => {
     const error = new ConfigurationError('AMIGO_API_KEY', 'is not set', 'Set AMIGO_API_KEY');
 
