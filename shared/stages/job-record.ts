@@ -126,8 +126,14 @@ export async function runJobRecord<J extends { deferrals: number; continuations?
         ? Math.min(MAX_DELAY_SECONDS, range[0] + Math.floor(random() * (range[1] - range[0] + 1)))
         : putBackDelaySeconds(error.retryAfterMs, job.deferrals, random);
       await deps.requeue({ ...job, deferrals: job.deferrals + 1 }, delay);
-      const retryAfterSeconds = error.retryAfterMs === undefined ? undefined : Math.ceil(error.retryAfterMs / 1000);
-      deps.onPutBack?.({ delaySeconds: delay, status: error.status, operationId: error.operationId, retryAfterSeconds });
+      const retryAfterSeconds =
+        error.retryAfterMs === undefined ? undefined : Math.ceil(error.retryAfterMs / 1000);
+      deps.onPutBack?.({
+        delaySeconds: delay,
+        status: error.status,
+        operationId: error.operationId,
+        retryAfterSeconds,
+      });
       metrics.addMetric(METRIC.throttleDeferrals, 'Count', 1);
       logger.warn('Amigo throttled or in maintenance; job put back', {
         status: error.status,
