@@ -3,7 +3,7 @@
 // `app.listen` call (an unauthenticated S3/SQS on every interface), so this builds the same Fastify
 // app with the exported `buildApp` and listens on the loopback address itself.
 //
-// Known gaps of fauxqs (see /work/shared/local-aws.md): it ignores `If-None-Match` / `If-Match` on
+// Known gaps of fauxqs (see ../shared/local-aws.md, outside this repository): it ignores `If-None-Match` / `If-Match` on
 // writes (test conditional writes through test/support/conditional-s3-proxy.ts), refuses a single
 // PutObject over 11 MiB (use multipart), and its queue URLs name `sqs.<region>.localhost`, so the SQS
 // client must always be given `endpoint`.
