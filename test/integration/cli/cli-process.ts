@@ -20,6 +20,8 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   /** A safety net against a hang, not a measurement. @default 45000 */
   readonly limitMs?: number;
+  /** Called with the output so far whenever more arrives (a test may signal the process from here). */
+  readonly onOutput?: (output: { stdout: string; stderr: string; child: ChildProcess }) => void;
 }
 
 export function baseEnv(home: string): Record<string, string> {
@@ -43,9 +45,11 @@ export function runProcess(
     let killed = false;
     child.stdout.on('data', (chunk) => {
       stdout += String(chunk);
+      options.onOutput?.({ stdout, stderr, child });
     });
     child.stderr.on('data', (chunk) => {
       stderr += String(chunk);
+      options.onOutput?.({ stdout, stderr, child });
     });
     const limit = setTimeout(() => {
       killed = true;

@@ -1,11 +1,10 @@
 // Ctrl-C in the middle of `run`, as a person does it: the run stops, prints what it did and says
 // it was interrupted; the next `run` archives what it left and names the run that left it.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseEnv, CLI, runCli, startCli } from './cli-process.ts';
+import { baseEnv, runCli, startCli } from './cli-process.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -30,26 +29,17 @@ describe('run, interrupted', () => {
     const args = ['run', '--archive', './archive', '--rate-scale', '240', '--workers', '1'];
 
     // The first run: Ctrl-C once the first conversations are done.
-    const first = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
-        cwd: home,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      let sent = false;
-      child.stdout.on('data', (c) => {
-        stdout += String(c);
-      });
-      child.stderr.on('data', (c) => {
-        stderr += String(c);
+    let sent = false;
+    const first = await runCli(args, {
+      cwd: home,
+      env,
+      limitMs: 120_000,
+      onOutput: ({ stderr, child }) => {
         if (!sent && /archive: [1-9]\d*\/\d+\+? done/.test(stderr)) {
           sent = true;
           child.kill('SIGINT');
         }
-      });
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      },
     });
 
     expect(first.stdout).toMatch(/Run (\S+) INTERRUPTED after/);
