@@ -73,7 +73,7 @@ export interface LocalCycleOptions {
    * result says what was done. What was not, the next run picks up (pending markers).
    */
   readonly signal?: AbortSignal;
-  /** Delay range for jobs put back after Amigo throttled them. @default [300, 900], as in AWS */
+  /** Tests: a fixed range for the delay of jobs put back after Amigo throttled them. @default as in AWS (Retry-After, else a backoff) */
   readonly deferralSeconds?: readonly [number, number];
 }
 
@@ -370,6 +370,8 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
         lookbackMs: config.archive.lookbackMs,
         deferUnanalyzed: config.archive.deferUnanalyzed,
         since: config.archive.since,
+        // The local queue died with the last run's process: whatever it left pending is lost.
+        recoverPendingAfterMs: 0,
       },
     };
     const archiveWorker = createArchiveWorkerHandler(async () => workerDeps);

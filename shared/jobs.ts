@@ -6,7 +6,8 @@ import type { ConversationInstance } from './openapi/index.ts';
 const isoDate = z.iso.datetime({ offset: true });
 
 /** The conversation as listed; passed through so the worker spends no API call re-reading it. */
-const ListedConversation = z.looseObject({
+/** What an archive job needs of a listed conversation; the scheduler sets aside entries that fail it. */
+export const ListedConversationSchema = z.looseObject({
   id: z.string(),
   created_at: isoDate,
   num_messages: z.number().int().nonnegative(),
@@ -19,7 +20,7 @@ export const ArchiveJobSchema = z.object({
   runId: RunIdSchema.nullable(),
   organizationId: z.string().min(1),
   conversationId: ConversationIdSchema,
-  conversation: ListedConversation.transform((c) => c as unknown as ConversationInstance),
+  conversation: ListedConversationSchema.transform((c) => c as unknown as ConversationInstance),
   /** Times this job was put back after Amigo throttled it or was in maintenance (not failures). */
   deferrals: z.number().int().nonnegative().default(0),
   /** Deliveries it continued in after running out of time (a long conversation; work is staged). */
@@ -54,9 +55,7 @@ export type SetAside = z.infer<typeof SetAsideSchema>;
 export const RecoverySchema = z.object({
   /** Markers enqueued again, by the run that last enqueued them. */
   fromRuns: z.record(z.string(), z.number().int().nonnegative()),
-  /** Markers whose conversation turned out archived (the worker stopped before deleting them). */
-  cleared: z.number().int().nonnegative(),
-  /** Conversations that failed in MAX_RUNS runs: no longer enqueued, reported every run. */
+  /** Conversations that failed in MAX_RUNS runs (or MAX_RUNS + 2 without an answer): no longer enqueued, reported every run. */
   givenUp: z.array(z.object({ conversation_id: z.string(), reason: z.string(), runs: z.number() })).max(100),
   givenUpTotal: z.number().int().nonnegative(),
   /** Markers that do not parse (kept, reported). */

@@ -130,7 +130,7 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
     }
     if (recovery.givenUpTotal > 0) {
       out(
-        `  GIVEN UP      ${recovery.givenUpTotal} conversation(s) failed in 3 runs and are no longer tried:`,
+        `  GIVEN UP      ${recovery.givenUpTotal} conversation(s) failed in 3 runs (or 5 without an answer) and are no longer tried:`,
       );
       for (const g of recovery.givenUp)
         out(`                ${g.conversation_id} (${g.runs} runs) ${g.reason}`);

@@ -120,9 +120,6 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
             at: new Date(deps.clock.now()).toISOString(),
           });
         }
-        // Archived: nothing is pending for it any more (a marker left by a crash here is cleared by
-        // the next run, which finds the manifest).
-        await clearPending(deps.store, job.organizationId, job.conversationId);
         if (deps.tagJobs) {
           // Also after 'already-archived': an earlier delivery may have stopped before this send.
           const { failed } = await deps.tagJobs.send([
@@ -141,6 +138,9 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
           ]);
           if (failed.length > 0) throw new Error(`Could not enqueue the tag job: ${failed[0]?.reason}`);
         }
+        // Archived and on its way to tagging: nothing is pending for it any more. A marker left by a
+        // stop before this line brings the job back with the next run, which sends the tag job again.
+        await clearPending(deps.store, job.organizationId, job.conversationId);
         logger.info('Conversation archived', { status: outcome.status, messages: manifest?.counts.messages });
         logger.removeKeys(['conversationId', 'runId']);
       },

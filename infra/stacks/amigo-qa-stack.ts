@@ -442,8 +442,6 @@ export class AmigoQaStack extends Stack {
       ['s3:PutObject'],
       objects(scheduler)('state/*', 'runs/*', 'stalled/*/checked.json'),
     );
-    // A pending marker whose conversation turned out archived (shared/archive/pending.ts).
-    allow(scheduler, 'ClearPendingMarkers', ['s3:DeleteObject'], objects(scheduler)('state/*/pending/*'));
 
     const archiveWorker = fn('archiveWorker').role;
     allow(

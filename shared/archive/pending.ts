@@ -17,6 +17,9 @@ export const PENDING_SCHEMA = 'amigo-qa/pending-conversation';
 /** Runs that may enqueue a conversation before it is given up on (reported, never silently dropped). */
 export const MAX_RUNS = 3;
 
+/** `enqueued_at` of a marker whose job could not be sent: the next run sends it, whatever its age. */
+export const NEVER_SENT = '1970-01-01T00:00:00.000Z';
+
 const FailureSchema = z.object({
   code: z.string(),
   reason: z.string(),
@@ -97,29 +100,23 @@ export async function readPending(
   return found ? PendingMarkerSchema.parse(JSON.parse(found.body.toString('utf8'))) : undefined;
 }
 
-/** Every marker of the organisation. A marker that does not parse is reported, not skipped silently. */
-export async function* listPending(
+/** The marker at `key` (undefined when gone). One that does not parse is reported, not skipped silently. */
+export async function readPendingAt(
   store: ArchiveStore,
-  organizationId: string,
-): AsyncIterable<{ key: string; marker: PendingMarker } | { key: string; invalid: string }> {
-  for await (const object of store.list(pendingPrefix(organizationId))) {
-    const found = await store.get(object.key);
-    if (!found) continue;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(found.body.toString('utf8'));
-    } catch {
-      yield { key: object.key, invalid: 'is not JSON' };
-      continue;
-    }
-    const parsed = PendingMarkerSchema.safeParse(raw);
-    if (parsed.success) yield { key: object.key, marker: parsed.data };
-    else
-      yield {
-        key: object.key,
-        invalid: `field ${parsed.error.issues[0]?.path.join('.') || '(root)'} is invalid`,
-      };
+  key: string,
+): Promise<{ marker: PendingMarker } | { invalid: string } | undefined> {
+  const found = await store.get(key);
+  if (!found) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(found.body.toString('utf8'));
+  } catch {
+    return { invalid: 'is not JSON' };
   }
+  const parsed = PendingMarkerSchema.safeParse(raw);
+  return parsed.success
+    ? { marker: parsed.data }
+    : { invalid: `field ${parsed.error.issues[0]?.path.join('.') || '(root)'} is invalid` };
 }
 
 /** The conversation is archived: nothing is pending for it any more. */

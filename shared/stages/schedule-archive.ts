@@ -8,12 +8,14 @@
 // (their queue lost, a worker crashed, a job dead-lettered), so the watermark may pass a
 // conversation as soon as its marker is written.
 import { manifestKey } from '../archive/layout.ts';
+import type { PendingMarker } from '../archive/pending.ts';
 import {
-  clearPending,
-  listPending,
   MAX_RUNS,
+  NEVER_SENT,
   nextMarker,
   pendingKey,
+  pendingPrefix,
+  readPendingAt,
   writePending,
 } from '../archive/pending.ts';
 import {
@@ -32,6 +34,7 @@ import {
   type ArchiveJobMessage,
   archiveJobId,
   type ContinueListingMessage,
+  ListedConversationSchema,
   type Recovery,
   type SchedulerCounts,
   type SetAside,
@@ -56,6 +59,13 @@ export interface ScheduleOptions {
   readonly minRemainingMs?: number;
   /** @default 150 (the API's maximum) */
   readonly pageSize?: number;
+  /**
+   * A pending marker without a failure is enqueued again only when its job was sent longer ago than
+   * this: before, its job is most likely still on the queue (waiting for the budget, put back), and
+   * sending it again would only double the work. The local runner's queue dies with its process:
+   * 0 there. @default 2 days
+   */
+  readonly recoverPendingAfterMs?: number;
 }
 
 export interface ScheduleDeps {
@@ -153,7 +163,7 @@ export async function scheduleArchive(
       recovery: null,
     };
     await writeRunRecord(store, runRecord(state, 'listing', null, clock.now()));
-    state.recovery = await recoverPending(state, deps);
+    state.recovery = await recoverPending(state, deps, options);
     await writeRunRecord(store, runRecord(state, 'listing', null, clock.now()));
   }
 
@@ -205,9 +215,15 @@ export async function scheduleArchive(
       writePending(store, organizationId, nextMarker(undefined, c, state.runId, clock.now())),
     );
     const { failed } = await enqueue(deps, state, fresh);
-    counts.enqueued += fresh.length - failed;
-    // A job that could not be sent keeps its marker: the next run enqueues it.
-    counts.failedToEnqueue += failed;
+    counts.enqueued += fresh.length - failed.length;
+    // A job that could not be sent keeps its marker, marked as never sent: the next run enqueues it.
+    counts.failedToEnqueue += failed.length;
+    await mapLimit(failed, deps.headConcurrency ?? 16, (c) =>
+      writePending(store, organizationId, {
+        ...nextMarker(undefined, c, state.runId, clock.now()),
+        enqueued_at: NEVER_SENT,
+      }),
+    );
 
     if (reachedCutoff || page.nextToken === null) break;
     if (deps.remainingTimeMs() < (options.minRemainingMs ?? 60_000)) {
@@ -236,13 +252,15 @@ export async function scheduleArchive(
   return { status: 'listed', runId: state.runId, counts, watermark };
 }
 
-/** Why a listed entry cannot become a key or a URL, or undefined when it can. */
+/** Why a listed entry cannot become an archive job (a key, a URL, a message), or undefined when it can. */
 function unusable(c: ConversationInstance): string | undefined {
   if (!ConversationIdSchema.safeParse(c.id).success) {
     return 'the API listed an id that is not a 24-character hex id; it cannot name an archive folder or a URL';
   }
-  if (typeof c.created_at !== 'string' || !Number.isFinite(Date.parse(c.created_at))) {
-    return `created_at ${JSON.stringify(c.created_at)} is not a date; it cannot place the conversation in the archive`;
+  const parsed = ListedConversationSchema.safeParse(c);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `field ${issue?.path.join('.') || '(root)'} ${JSON.stringify((c as Record<string, unknown>)[String(issue?.path[0])])} is not what an archive job needs (${issue?.message})`;
   }
   return undefined;
 }
@@ -268,61 +286,94 @@ function jobFor(state: ContinueListingMessage, c: ConversationInstance): Job<Arc
   };
 }
 
+/** Sends one job per conversation; answers those that could not be sent. */
 async function enqueue(
   deps: ScheduleDeps,
   state: ContinueListingMessage,
   conversations: readonly ConversationInstance[],
-): Promise<{ failed: number }> {
-  if (conversations.length === 0) return { failed: 0 };
+): Promise<{ failed: ConversationInstance[] }> {
+  if (conversations.length === 0) return { failed: [] };
   const { failed } = await deps.jobs.send(conversations.map((c) => jobFor(state, c)));
-  return { failed: failed.length };
+  const ids = new Set(failed.map((f) => f.id));
+  return { failed: conversations.filter((c) => ids.has(archiveJobId(c.id))) };
 }
 
+/** Markers one run looks at, at most: the rest wait for the next run, so the listing always runs. */
+const MAX_RECOVERED_PER_RUN = 5_000;
+
 /**
- * Enqueues again every conversation an earlier run left pending, except those archived meanwhile
- * (their marker is deleted) and those that failed in MAX_RUNS runs (given up, reported).
+ * Enqueues again what earlier runs left pending: markers with a failure (dead-lettered), markers
+ * whose job was never sent, and markers older than `recoverPendingAfterMs` (a lost queue). A marker
+ * whose conversation is archived is enqueued too: the worker's already-archived path sends its tag
+ * job and clears it (the worker may have stopped between the commit and those). A conversation
+ * enqueued in MAX_RUNS runs that failed (or in MAX_RUNS + 2 whatever happened) is given up: reported
+ * in every run record, no longer sent. Bounded: at most MAX_RECOVERED_PER_RUN markers, and it stops
+ * while the listing still has time.
  */
-async function recoverPending(state: ContinueListingMessage, deps: ScheduleDeps): Promise<Recovery> {
+async function recoverPending(
+  state: ContinueListingMessage,
+  deps: ScheduleDeps,
+  options: ScheduleOptions,
+): Promise<Recovery> {
   const { store, clock } = deps;
-  const recovery: Recovery = { fromRuns: {}, cleared: 0, givenUp: [], givenUpTotal: 0, invalid: [] };
-  const entries = [];
-  for await (const entry of listPending(store, state.organizationId)) entries.push(entry);
-  const again: ConversationInstance[] = [];
-  await mapLimit(entries, deps.headConcurrency ?? 16, async (entry) => {
+  const recovery: Recovery = { fromRuns: {}, givenUp: [], givenUpTotal: 0, invalid: [] };
+  const keys: string[] = [];
+  for await (const object of store.list(pendingPrefix(state.organizationId))) {
+    keys.push(object.key);
+    if (keys.length >= MAX_RECOVERED_PER_RUN) break;
+  }
+  const now = clock.now();
+  const recoverAfter = options.recoverPendingAfterMs ?? 2 * 86_400_000;
+  const timeForListing = 3 * (options.minRemainingMs ?? 60_000);
+  const again: Array<{ conversation: ConversationInstance; marker: PendingMarker }> = [];
+  await mapLimit(keys, deps.headConcurrency ?? 16, async (key) => {
+    if (deps.remainingTimeMs() < timeForListing) return;
+    const entry = await readPendingAt(store, key);
+    if (!entry) return;
     if ('invalid' in entry) {
-      if (recovery.invalid.length < 100) recovery.invalid.push(`${entry.key} ${entry.invalid}`);
+      if (recovery.invalid.length < 100) recovery.invalid.push(`${key} ${entry.invalid}`);
       return;
     }
     const { marker } = entry;
     const c = marker.conversation as unknown as ConversationInstance;
-    if (unusable(c)) {
-      if (recovery.invalid.length < 100) recovery.invalid.push(`${entry.key} ${unusable(c)}`);
+    const problem = unusable(c);
+    if (problem) {
+      if (recovery.invalid.length < 100) recovery.invalid.push(`${key} ${problem}`);
       return;
     }
-    if (await store.head(manifestKey(state.organizationId, c.created_at, c.id))) {
-      await clearPending(store, state.organizationId, c.id);
-      recovery.cleared++;
-      return;
-    }
-    if (marker.failure && marker.runs >= MAX_RUNS) {
+    if ((marker.failure && marker.runs >= MAX_RUNS) || marker.runs >= MAX_RUNS + 2) {
       recovery.givenUpTotal++;
       if (recovery.givenUp.length < 100) {
         recovery.givenUp.push({
           conversation_id: c.id,
-          reason: `${marker.failure.code}: ${marker.failure.reason}`,
+          reason: marker.failure
+            ? `${marker.failure.code}: ${marker.failure.reason}`
+            : `enqueued in ${marker.runs} runs without being archived or failing visibly (a crash or time-out each time)`,
           runs: marker.runs,
         });
       }
       return;
     }
-    const from = marker.last_run_id ?? '(unknown run)';
-    recovery.fromRuns[from] = (recovery.fromRuns[from] ?? 0) + 1;
-    await writePending(store, state.organizationId, nextMarker(marker, c, state.runId, clock.now()));
-    again.push(c);
+    if (!marker.failure && now - Date.parse(marker.enqueued_at) < recoverAfter) return;
+    again.push({ conversation: c, marker });
   });
-  const { failed } = await enqueue(deps, state, again);
-  state.counts.recovered += again.length - failed;
-  state.counts.failedToEnqueue += failed;
+  const { failed } = await enqueue(
+    deps,
+    state,
+    again.map((a) => a.conversation),
+  );
+  const notSent = new Set(failed.map((c) => c.id));
+  const sent = again.filter((a) => !notSent.has(a.conversation.id));
+  // Counted as a run of theirs only once actually sent.
+  await mapLimit(sent, deps.headConcurrency ?? 16, (a) =>
+    writePending(store, state.organizationId, nextMarker(a.marker, a.conversation, state.runId, now)),
+  );
+  for (const a of sent) {
+    const from = a.marker.last_run_id ?? '(unknown run)';
+    recovery.fromRuns[from] = (recovery.fromRuns[from] ?? 0) + 1;
+  }
+  state.counts.recovered += sent.length;
+  state.counts.failedToEnqueue += failed.length;
   return recovery;
 }
 

@@ -45,7 +45,7 @@ import { LocalSqsRuntime, type QueueBinding, type SqsHandler } from '../../local
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { SqsJobQueue } from '../../shared/adapters/sqs-job-queue.ts';
 import { audioPath, conversationPrefix, manifestKey } from '../../shared/archive/layout.ts';
-import { nextMarker, pendingKey } from '../../shared/archive/pending.ts';
+import { NEVER_SENT, nextMarker, pendingKey } from '../../shared/archive/pending.ts';
 import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
 import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs.ts';
 import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
@@ -582,21 +582,27 @@ describe('Least privilege, proven by usage', () => {
     };
   });
 
-  it('when the next night runs, then the scheduler sums up the last run from its outcomes, clears a stale pending marker, and the stall scan reads the records and notes instead of asking again', async () => {
-    // A worker that stopped between committing a manifest and clearing its marker leaves this.
+  it('when the next night runs, then the scheduler sums up the last run from its outcomes, sends a job whose marker outlived its archiving back to the worker (which clears it), and the stall scan reads the records and notes instead of asking again', async () => {
+    // A worker that stopped between committing a manifest and clearing its marker (before its tag
+    // job was sent) leaves this; the job is long gone from the queue.
     const archived = eligible[0] as ConversationInstance;
     const stale = pendingKey(sim.organizationId, archived.id);
     await s3.send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: stale,
-        Body: JSON.stringify(nextMarker(undefined, archived, nightlyRunId, Date.now())),
+        Body: JSON.stringify({
+          ...nextMarker(undefined, archived, nightlyRunId, Date.now()),
+          enqueued_at: NEVER_SENT,
+        }),
       }),
     );
     const mark = recorder.calls.length;
     const out = await scheduler(NIGHTLY_INPUT, deadline(wiring.scheduler.timeoutMs));
-    expect(callsSince(mark, 'scheduler', 'DeleteObject').map(key)).toEqual([stale]);
-    expect(out.archive[0]?.counts.recovered).toBe(0);
+    expect(out.archive[0]?.counts.recovered).toBe(1);
+    await deliver(['archiveWorker']);
+    expect(callsSince(mark, 'archiveWorker', 'DeleteObject').map(key)).toEqual([stale]);
+    await purge('tag');
     expect(out.archive[0]?.status).toBe('listed');
     expect(out.stalls?.alreadyRequested).toBeGreaterThan(0);
     const outcomes = `runs/${nightlyRunId}/archive/`;

@@ -163,26 +163,57 @@ describe('scheduleArchive', () => {
     expect(jobs.jobs.map((j) => j.body.conversationId)).toEqual([target?.id]);
   });
 
-  it('when a run lost its queue, then the next run enqueues everything it had not archived, though the watermark moved', async () => {
+  it('when a run lost its queue, then the next run enqueues all it had not finished, though the watermark moved', async () => {
     const { sim, jobs, options, deps, store, amigo } = await setup();
     const first = await scheduleArchive(options, deps);
     const lost = jobs.take();
-    // Two of them were archived before the queue was lost (a laptop run stopped with Ctrl-C).
+    // Two were archived before the queue was lost (a laptop run stopped with Ctrl-C), but their
+    // workers stopped before sending the tag job and clearing the marker: they come back too.
     for (const j of lost.slice(0, 2)) await archiveConversation(j.body, { amigo, store, clock: systemClock });
+    // The local runner's queue died with its process: it recovers at once.
+    const local = { ...options, recoverPendingAfterMs: 0 };
     expect(first.status === 'listed' && first.watermark).toBe(
       (await readWatermark(store, sim.organizationId))?.value.watermark,
     );
 
-    const next = await scheduleArchive(options, deps);
+    const next = await scheduleArchive(local, deps);
 
-    const expected = lost.slice(2).map((j) => j.body.conversationId);
+    const expected = lost.map((j) => j.body.conversationId);
     expect(jobs.jobs.map((j) => j.body.conversationId).sort()).toEqual(expected.sort());
     expect(next.counts.recovered).toBe(expected.length);
     // Listed again within the lookback, they are not enqueued a second time.
     expect(next.counts.enqueued).toBe(0);
     expect(next.counts.alreadyPending).toBeGreaterThan(0);
     const record = await readRunRecord(store, next.runId);
-    expect(record?.recovery).toMatchObject({ fromRuns: { [first.runId]: expected.length }, cleared: 2 });
+    expect(record?.recovery).toMatchObject({ fromRuns: { [first.runId]: expected.length } });
+  });
+
+  it('when the jobs of the last run are still on the queue, then the next run does not send them again', async () => {
+    const { jobs, options, deps } = await setup(20);
+    const first = await scheduleArchive(options, deps);
+
+    const next = await scheduleArchive(options, deps);
+
+    expect(next.counts.recovered).toBe(0);
+    expect(next.counts.enqueued).toBe(0);
+    expect(jobs.jobs).toHaveLength(first.counts.enqueued);
+  });
+
+  it('when a conversation is enqueued run after run and never archived nor failed visibly, then it is given up after five runs', async () => {
+    const { jobs, options, deps, store } = await setup(20);
+    const local = { ...options, recoverPendingAfterMs: 0 };
+    await scheduleArchive(local, deps);
+    const [stuck] = jobs.take();
+    for (let run = 2; run <= MAX_RUNS + 2; run++) {
+      await scheduleArchive(local, deps);
+      expect(jobs.take().map((j) => j.body.conversationId)).toContain(stuck?.body.conversationId);
+    }
+
+    const last = await scheduleArchive(local, deps);
+
+    expect(jobs.jobs.map((j) => j.body.conversationId)).not.toContain(stuck?.body.conversationId);
+    const record = await readRunRecord(store, last.runId);
+    expect(record?.recovery?.givenUp.map((g) => g.conversation_id)).toContain(stuck?.body.conversationId);
   });
 
   it('when a conversation keeps failing, then it is tried in three runs and then reported as given up in every run, never dropped', async () => {
@@ -215,6 +246,31 @@ describe('scheduleArchive', () => {
         { conversation_id: conversation.id, reason: 'AmigoRequestError: 403 on messages', runs: MAX_RUNS },
       ]);
     }
+  });
+
+  it('when the API lists a created_at without a time zone, then the entry is set aside and never becomes the watermark', async () => {
+    const { sim, jobs, options, deps, store, amigo } = await setup(20);
+    const listed = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+    const newest = listed[0] as ConversationInstance;
+    const broken = {
+      ...newest,
+      id: 'aaaaaaaaaaaaaaaaaaaaaaaa',
+      created_at: '2999-01-01T10:00:00',
+    } as ConversationInstance;
+    const withBadEntry: typeof amigo = Object.create(amigo);
+    withBadEntry.conversationPages = async function* (query, opts) {
+      let first = true;
+      for await (const page of amigo.conversationPages(query, opts)) {
+        yield first ? { ...page, items: [broken, ...page.items] } : page;
+        first = false;
+      }
+    };
+
+    const result = await scheduleArchive(options, { ...deps, amigo: withBadEntry });
+
+    expect(result.counts.setAside).toBe(1);
+    expect(jobs.jobs.map((j) => j.body.conversationId)).not.toContain(broken.id);
+    expect((await readWatermark(store, sim.organizationId))?.value.watermark).not.toMatch(/^2999/);
   });
 
   it('when the API lists an id that cannot name a folder, then that entry is set aside with its reason and the run goes on', async () => {

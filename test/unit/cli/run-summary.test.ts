@@ -72,7 +72,7 @@ describe('the run summary', () => {
     const { ok, text } = print(
       result({
         record: {
-          recovery: { fromRuns: { 'run-1': 2 }, cleared: 0, givenUp: [], givenUpTotal: 0, invalid: [] },
+          recovery: { fromRuns: { 'run-1': 2 }, givenUp: [], givenUpTotal: 0, invalid: [] },
         },
       }),
     );
@@ -87,7 +87,6 @@ describe('the run summary', () => {
         record: {
           recovery: {
             fromRuns: {},
-            cleared: 0,
             givenUp: [{ conversation_id: 'c1', reason: 'AmigoRequestError: 403', runs: 3 }],
             givenUpTotal: 1,
             invalid: [],
