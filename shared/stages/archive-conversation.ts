@@ -7,7 +7,7 @@
 // `_staging/` in the conversation's folder (never in the manifest): every CHECKPOINT_EVERY new
 // insights and when the deadline signal fires. The next delivery reads the staging and fetches
 // only what is missing; the manifest is still written last and once, and the staging removed.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ALL_MESSAGE_TYPES } from '../amigo/client.ts';
 import {
   audioPath,
@@ -119,6 +119,8 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
   // part-way may have rewritten files under it.
   if (await store.head(key)) {
     const { repaired } = await reconcile(store, key, prefix);
+    // A delivery that stopped between its commit and its clean-up left its staging behind.
+    await removeStaging(store, prefix + STAGING_DIR);
     return { status: 'already-archived', manifestKey: key, repaired };
   }
 
@@ -169,7 +171,7 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
   const staging = new Staging(
     store,
     prefix + STAGING_DIR,
-    staged.chunks,
+    staged.chunks > 0 || staged.messages !== undefined,
     staged.messages === undefined ? settled : undefined,
   );
   const every = deps.checkpointEvery ?? 50;
@@ -208,6 +210,8 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
   } catch (error) {
     if (!signal?.aborted) throw error;
     await staging.checkpoint(fetched, uploaded);
+    // Checkpoints started by tasks still running when the first one stopped.
+    await staging.settled();
     const remaining =
       interactions.length -
       staged.insights.size -
@@ -278,7 +282,7 @@ interface StagedWork {
   readonly messages: MessageInstance[] | undefined;
   readonly insights: Map<string, Insight>;
   readonly audio: Map<string, ManifestFile & { message_id: string }>;
-  /** Chunks already staged (the next is numbered after them). */
+  /** Chunks already staged. */
   readonly chunks: number;
 }
 
@@ -296,7 +300,7 @@ async function readStaging(store: ArchiveStore, dir: string): Promise<StagedWork
         .split('\n')
         .filter(Boolean)
         .map((line) => JSON.parse(line) as MessageInstance);
-    } else if (/\/chunk-\d+\.json$/.test(object.key)) {
+    } else if (CHUNK.test(object.key)) {
       chunks++;
       const chunk = JSON.parse(text) as {
         insights: Insight[];
@@ -309,11 +313,20 @@ async function readStaging(store: ArchiveStore, dir: string): Promise<StagedWork
   return { ...work, messages, chunks };
 }
 
-/** Writes what a delivery fetched to the folder's staging area, in numbered chunks. */
+/**
+ * A chunk's name: the delivery's own tag, so two deliveries of one job (a visibility timeout that
+ * ran out) never overwrite each other's chunks, and a sequence number.
+ */
+const CHUNK = /\/chunk-[0-9a-f]{8}-\d{5}\.json$/;
+
+/** Writes what a delivery fetched to the folder's staging area, in chunks. */
 class Staging {
   readonly #store: ArchiveStore;
   readonly #dir: string;
-  #chunk: number;
+  readonly #tag = randomBytes(4).toString('hex');
+  #chunk = 0;
+  #used: boolean;
+  readonly #writes = new Set<Promise<void>>();
   #messages: readonly MessageInstance[] | undefined;
   #audioStaged = 0;
   insightsStaged = 0;
@@ -321,17 +334,31 @@ class Staging {
   constructor(
     store: ArchiveStore,
     dir: string,
-    chunks: number,
+    alreadyUsed: boolean,
     unstagedMessages: readonly MessageInstance[] | undefined,
   ) {
     this.#store = store;
     this.#dir = dir;
-    this.#chunk = chunks;
+    this.#used = alreadyUsed;
     this.#messages = unstagedMessages;
   }
 
   /** Stages what was fetched since the last checkpoint (one chunk), and the messages the first time. */
-  async checkpoint(
+  checkpoint(
+    insights: readonly Insight[],
+    audio: ReadonlyArray<ManifestFile & { message_id: string }>,
+  ): Promise<void> {
+    const write = this.#write(insights, audio);
+    this.#writes.add(write);
+    return write.finally(() => this.#writes.delete(write));
+  }
+
+  /** Waits for every checkpoint under way. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#writes]);
+  }
+
+  async #write(
     insights: readonly Insight[],
     audio: ReadonlyArray<ManifestFile & { message_id: string }>,
   ): Promise<void> {
@@ -341,6 +368,7 @@ class Staging {
     this.insightsStaged = insights.length;
     this.#audioStaged = audio.length;
     const n = ++this.#chunk;
+    this.#used = true;
     if (this.#messages) {
       const messages = this.#messages;
       this.#messages = undefined;
@@ -349,7 +377,7 @@ class Staging {
       });
     }
     await this.#store.put(
-      `${this.#dir}chunk-${String(n).padStart(5, '0')}.json`,
+      `${this.#dir}chunk-${this.#tag}-${String(n).padStart(5, '0')}.json`,
       JSON.stringify({ insights: newInsights, audio: newAudio }),
       { contentType: 'application/json' },
     );
@@ -357,10 +385,13 @@ class Staging {
 
   /** After the commit: the staging has served (a leftover is harmless: no manifest lists it). */
   async remove(): Promise<void> {
-    if (this.#chunk === 0) return;
-    for await (const object of this.#store.list(this.#dir))
-      await this.#store.delete(object.key).catch(() => undefined);
+    if (this.#used) await removeStaging(this.#store, this.#dir);
   }
+}
+
+/** Deletes a staging area; a failure leaves a harmless leftover (no manifest lists it). */
+async function removeStaging(store: ArchiveStore, dir: string): Promise<void> {
+  for await (const object of store.list(dir)) await store.delete(object.key).catch(() => undefined);
 }
 
 function jsonl(rows: readonly unknown[]): string {

@@ -508,7 +508,7 @@ describe('Least privilege, proven by usage', () => {
     const resumed = sim.control
       .conversations()
       .find((c) => c.is_finished && c.is_analyzed) as ConversationInstance;
-    const staging = `${conversationPrefix(sim.organizationId, resumed.created_at, resumed.id)}${STAGING_DIR}chunk-00001.json`;
+    const staging = `${conversationPrefix(sim.organizationId, resumed.created_at, resumed.id)}${STAGING_DIR}chunk-0badc0de-00001.json`;
     await s3.send(
       new PutObjectCommand({
         Bucket: bucket,

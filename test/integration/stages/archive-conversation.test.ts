@@ -200,6 +200,104 @@ describe('archiveConversation', () => {
     expect(left).toEqual([]);
   });
 
+  it('when two deliveries of one long conversation stage at once, then neither overwrites the other and the commit removes all', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.num_messages > 500);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const puts: string[] = [];
+    const put: ArchiveStore['put'] = (key, body, options) => {
+      if (key.startsWith(`${prefix}${STAGING_DIR}chunk-`)) puts.push(key);
+      return store.put(key, body, options);
+    };
+    const watched = new Proxy(store, {
+      get: (target, name) => {
+        if (name === 'put') return put;
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const stopping = () => {
+      const deadline = new AbortController();
+      let calls = 0;
+      const timed: typeof amigo = Object.create(amigo);
+      timed.getInteractionInsights = async (...args) => {
+        if (++calls === 60) deadline.abort(new DOMException('deadline', 'TimeoutError'));
+        return amigo.getInteractionInsights(...args);
+      };
+      return archiveConversation(job(sim, conversation), {
+        amigo: timed,
+        store: watched,
+        clock: systemClock,
+        signal: deadline.signal,
+        checkpointEvery: 20,
+      }).catch((e: unknown) => e);
+    };
+
+    const outcomes = await Promise.all([stopping(), stopping()]);
+
+    expect(outcomes.every((o) => o instanceof ArchiveDeadlineError)).toBe(true);
+    const staged: string[] = [];
+    for await (const o of store.list(`${prefix}${STAGING_DIR}chunk-`)) staged.push(o.key);
+    expect(puts.length).toBeGreaterThan(2);
+    expect(new Set(puts).size).toBe(puts.length);
+    expect(staged.sort()).toEqual([...puts].sort());
+    const done = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+    expect(done.status).toBe('archived');
+    const left: string[] = [];
+    for await (const o of store.list(`${prefix}${STAGING_DIR}`)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+
+  it('when a stop left only the staged messages, then the next delivery uses them and removes them after the commit', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.num_messages > 500);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const deadline = new AbortController();
+    const timed: typeof amigo = Object.create(amigo);
+    let calls = 0;
+    timed.getInteractionInsights = async (...args) => {
+      if (++calls === 10) deadline.abort(new DOMException('deadline', 'TimeoutError'));
+      return amigo.getInteractionInsights(...args);
+    };
+    await archiveConversation(job(sim, conversation), {
+      amigo: timed,
+      store,
+      clock: systemClock,
+      signal: deadline.signal,
+    }).catch(() => undefined);
+    // The stop came between the messages and the first chunk.
+    for await (const o of store.list(`${prefix}${STAGING_DIR}`))
+      if (!o.key.endsWith('/messages.jsonl')) await store.delete(o.key);
+    sim.control.resetStats();
+
+    const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(outcome.status).toBe('archived');
+    expect(sim.control.stats().calls['get-conversation-messages']).toBeUndefined();
+    const left: string[] = [];
+    for await (const o of store.list(`${prefix}${STAGING_DIR}`)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+
+  it('when a committed conversation still has a staging area, then the next delivery removes it and fetches nothing', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.is_finished);
+    await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    await store.put(`${prefix}${STAGING_DIR}chunk-0badc0de-00001.json`, '{"insights":[],"audio":[]}', {
+      contentType: 'application/json',
+    });
+    sim.control.resetStats();
+
+    const outcome = await archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock });
+
+    expect(outcome.status).toBe('already-archived');
+    expect(sim.control.stats().requests).toHaveLength(0);
+    const left: string[] = [];
+    for await (const o of store.list(`${prefix}${STAGING_DIR}`)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+
   it('when the API lists a message whose id cannot name a file, then the conversation is set aside with a clear reason before anything is written', async () => {
     const { sim, store, amigo } = await setup();
     const conversation = pick(sim, hasVoice(sim));
