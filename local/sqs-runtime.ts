@@ -221,15 +221,14 @@ export class LocalSqsRuntime {
   }
 
   /**
-   * Stops polling and waits for the running invocations (and the polls in progress, at most about a
-   * second), or at most `graceMs` for the invocations. Messages a last poll receives after stop()
-   * are made visible again, not invoked.
+   * Stops polling and waits for the running invocations and the polls in progress (at most about a
+   * second), or at most `graceMs` for both. Messages a last poll receives after stop() are made
+   * visible again, not invoked.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     this.#running = false;
-    const workers = this.#workers.splice(0);
-    await Promise.all(workers);
-    const running = Promise.all([...this.#invocations]);
+    // A poller waits for its invocation: both are raced against the grace period together.
+    const running = Promise.all([...this.#workers.splice(0), ...this.#invocations]);
     if (options.graceMs === undefined) {
       await running;
       return;

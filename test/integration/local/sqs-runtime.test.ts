@@ -374,6 +374,35 @@ describe('LocalSqsRuntime (Lambda SQS event source mapping over fauxqs)', () => 
     expect(await counts(q.queueUrl)).toEqual([1, 0, 0]);
   });
 
+  it('when stop() is given a grace period and an invocation outlasts it, then stop returns and the message stays on the queue', async () => {
+    const q = await queue({ visibilityTimeoutSeconds: 30 });
+    let release: () => void = () => {};
+    const hung = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let invoked: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      invoked = resolve;
+    });
+    let finished = false;
+    const handler: SqsHandler = async () => {
+      invoked();
+      await hung;
+      finished = true;
+    };
+    await send(q.jobs, [{ id: 'stuck', body: 1 }]);
+    const r = runtime([{ name: 'worker', queueUrl: q.queueUrl, handler }]);
+    r.start();
+    await started;
+
+    await r.stop({ graceMs: 100 });
+
+    expect(finished).toBe(false);
+    // Not deleted: like a killed process, the message comes back after its visibility timeout.
+    expect(await counts(q.queueUrl)).toEqual([0, 1, 0]);
+    release();
+  });
+
   it('when a binding is misconfigured, then the constructor names the field', () => {
     const handler: SqsHandler = async () => {};
 
