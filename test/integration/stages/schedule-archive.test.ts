@@ -16,7 +16,11 @@ import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
-import { type ScheduleOptions, scheduleArchive } from '../../../shared/stages/schedule-archive.ts';
+import {
+  type ScheduleDeps,
+  type ScheduleOptions,
+  scheduleArchive,
+} from '../../../shared/stages/schedule-archive.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
@@ -39,6 +43,22 @@ async function setup(conversations = 60) {
   const options: ScheduleOptions = { organizationId: sim.organizationId, lookbackMs: 2 * DAY, pageSize: 7 };
   const deps = { amigo, store, jobs, continuation, clock: systemClock, remainingTimeMs: () => 900_000 };
   return { sim, store, amigo, jobs, continuation, options, deps };
+}
+
+/** The client, its listing's first page led by `entry` (a malformed entry the API might return). */
+function listingFirst<T extends Pick<ScheduleDeps['amigo'], 'conversationPages'>>(
+  amigo: T,
+  entry: ConversationInstance,
+): T {
+  const wrapped: T = Object.create(amigo);
+  wrapped.conversationPages = async function* (query, opts) {
+    let first = true;
+    for await (const page of amigo.conversationPages(query, opts)) {
+      yield first ? { ...page, items: [entry, ...page.items] } : page;
+      first = false;
+    }
+  };
+  return wrapped;
 }
 
 describe('scheduleArchive', () => {
@@ -257,14 +277,7 @@ describe('scheduleArchive', () => {
       id: 'aaaaaaaaaaaaaaaaaaaaaaaa',
       created_at: '2999-01-01T10:00:00',
     } as ConversationInstance;
-    const withBadEntry: typeof amigo = Object.create(amigo);
-    withBadEntry.conversationPages = async function* (query, opts) {
-      let first = true;
-      for await (const page of amigo.conversationPages(query, opts)) {
-        yield first ? { ...page, items: [broken, ...page.items] } : page;
-        first = false;
-      }
-    };
+    const withBadEntry = listingFirst(amigo, broken);
 
     const result = await scheduleArchive(options, { ...deps, amigo: withBadEntry });
 
@@ -277,14 +290,7 @@ describe('scheduleArchive', () => {
     const { sim, jobs, options, deps, store, amigo } = await setup(20);
     const listed = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
     const broken = { ...listed[0], id: '../../etc/passwd' } as ConversationInstance;
-    const withBadEntry: typeof amigo = Object.create(amigo);
-    withBadEntry.conversationPages = async function* (query, opts) {
-      let first = true;
-      for await (const page of amigo.conversationPages(query, opts)) {
-        yield first ? { ...page, items: [broken, ...page.items] } : page;
-        first = false;
-      }
-    };
+    const withBadEntry = listingFirst(amigo, broken);
 
     const result = await scheduleArchive(options, { ...deps, amigo: withBadEntry });
 
