@@ -104,8 +104,9 @@ export interface SlidingWindowOptions {
   /**
    * The longest a call may take from its grant to its arrival at the server. The server counts a
    * call when it arrives and we only know it arrived by the time its response is back, so a call
-   * occupies our window from min(response time, grant + this bound). The bound only matters for
-   * calls slower than it (and for calls that never answer). @default 25% of the window
+   * occupies our window from grant + this bound while in flight and from its response time once
+   * answered (later than the bound if the call was slower). The bound is what a call that never
+   * answers is assumed to have taken. @default 25% of the window
    */
   readonly maxTransitMs?: number;
 }
@@ -119,10 +120,10 @@ interface Waiter {
 
 /**
  * One operation's sliding-window log. Each entry is the latest moment the server can have counted
- * a call: grant + maxTransit while the call is in flight, then the response time once it is back
- * (capped by the same bound). A slot frees one window after its entry, so no window at the server
- * (which counts arrivals) sees more than `limit` calls, whatever the latency, while the full budget
- * is used. A 429 frees its entry: the server did not count that call.
+ * a call: grant + maxTransit while the call is in flight, then the response time once it is back.
+ * A slot frees one window after its entry, so no window at the server (which counts arrivals) sees
+ * more than `limit` calls while the full budget is used, as long as calls still in flight arrive
+ * within maxTransit. A 429 frees its entry: the server did not count that call.
  */
 class OperationWindow {
   /** Upper bounds of the server's arrival times, ascending. */
@@ -166,15 +167,18 @@ class OperationWindow {
     const now = this.clock.now();
     const { grantedAt } = feedback;
     if (grantedAt !== undefined) {
-      const pending = this.entries.indexOf(grantedAt + this.maxTransitMs);
-      if (pending >= 0) {
-        this.entries.splice(pending, 1);
-        // Not counted by the server (429) frees the slot; a response bounds the arrival; a lost
-        // call keeps the pessimistic bound.
-        if (feedback.status !== 429) {
-          this.insert(
-            feedback.lost ? grantedAt + this.maxTransitMs : Math.min(now, grantedAt + this.maxTransitMs),
-          );
+      const bound = grantedAt + this.maxTransitMs;
+      const pending = this.entries.indexOf(bound);
+      if (pending >= 0) this.entries.splice(pending, 1);
+      // Not counted by the server (429) frees the slot; a lost call keeps the in-flight bound; a
+      // response proves only that the call arrived by now. A response later than the bound (a
+      // stalled event loop, a slow network) shows the bound did not hold for this call, so the slot
+      // is kept until one window after the response, even when the bound had already expired it.
+      if (feedback.status !== 429) {
+        if (feedback.lost) {
+          if (pending >= 0) this.insert(bound);
+        } else if (pending >= 0 || now > bound) {
+          this.insert(now);
         }
       }
     }

@@ -220,6 +220,24 @@ describe('SlidingWindowRateBudget', () => {
     expect(await grantTimes(budget, [0])).toEqual([1_000]);
   });
 
+  it('when a response comes back later than the in-flight bound, then its slot frees one window after the response', async () => {
+    const budget = budgetFor(1, 1_000, 50);
+    const grantedAt = await budget.acquire(OP);
+    await vi.advanceTimersByTimeAsync(200);
+    budget.observe(OP, { status: 200, grantedAt });
+
+    expect(await grantTimes(budget, [0])).toEqual([1_000]);
+  });
+
+  it('when a response comes back after its in-flight slot already expired, then the slot is taken again until one window after the response', async () => {
+    const budget = budgetFor(1, 1_000, 50);
+    const grantedAt = await budget.acquire(OP);
+    await vi.advanceTimersByTimeAsync(1_100);
+    budget.observe(OP, { status: 200, grantedAt });
+
+    expect(await grantTimes(budget, [0])).toEqual([1_000]);
+  });
+
   it('when no response comes (a lost call), then the slot stays taken for the whole in-flight bound', async () => {
     const budget = budgetFor(1, 1_000, 50);
     const grantedAt = await budget.acquire(OP);
