@@ -16,7 +16,7 @@ import { parseArgs, promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { AMIGO_FUNCTION_BUNDLING_DEFAULTS } from '../infra/constructs/amigo-function.ts';
-import { FUNCTIONS } from '../shared/topology.ts';
+import { FUNCTIONS } from '../shared/contract/topology.ts';
 import { buildLambdaBundles } from '../test/support/lambda-bundles.ts';
 
 const { values } = parseArgs({

@@ -1,19 +1,19 @@
 // What `cdk synth` reads from the operator: the pipeline config file (`-c config=<file>`) and the
 // rules file (`-c rules=<file>`, or the config's `rules:`). Both are validated here with the
 // parsers the CLI uses, and each function's deployment document (what its bundle carries, see
-// shared/runtime/deployment.ts) is validated again exactly as that function's cold start will,
+// shared/contract/deployment.ts) is validated again exactly as that function's cold start will,
 // so a mistake fails the synth naming the field instead of failing the first night's run.
 
 import { basename } from 'node:path';
 import { defaultPipelineConfig, type PipelineConfig } from '../shared/config/pipeline-config.ts';
 import { loadPipelineConfig, loadRules, readSourceFile } from '../shared/config/source-file.ts';
-import type { RuleSet } from '../shared/rules/index.ts';
 import {
   type DeploymentDocument,
   parseDeployment,
   serializeDeployment,
-} from '../shared/runtime/deployment.ts';
-import type { FunctionId } from '../shared/topology.ts';
+} from '../shared/contract/deployment.ts';
+import type { FunctionId } from '../shared/contract/topology.ts';
+import type { RuleSet } from '../shared/rules/schema.ts';
 
 export interface DeploymentInputs {
   /** The validated config (every default when no file was given). */

@@ -21,17 +21,6 @@ import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
 import { type RunRecord, summarizeRun } from '../shared/archive/state.ts';
 import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
 import { loadRules } from '../shared/config/source-file.ts';
-import { ConfigurationError } from '../shared/errors.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
-import type { ArchiveStore } from '../shared/ports/archive-store.ts';
-import { type Clock, systemClock } from '../shared/ports/clock.ts';
-import type { RuleSet } from '../shared/rules/index.ts';
-import type { TagOutcome } from '../shared/stages/apply-tags.ts';
-import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
-import type { PutBack } from '../shared/stages/job-record.ts';
-import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
-import type { StallJobMessage } from '../shared/stall/jobs.ts';
-import type { TagJobMessage } from '../shared/tags/jobs.ts';
 import {
   consumerOf,
   FUNCTION_IDS,
@@ -44,7 +33,18 @@ import {
   type QueueSettings,
   queueSettings,
   type TopologySettings,
-} from '../shared/topology.ts';
+} from '../shared/contract/topology.ts';
+import { ConfigurationError } from '../shared/errors.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
+import type { ArchiveStore } from '../shared/ports/archive-store.ts';
+import { type Clock, systemClock } from '../shared/ports/clock.ts';
+import type { RuleSet } from '../shared/rules/index.ts';
+import type { TagOutcome } from '../shared/stages/apply-tags.ts';
+import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
+import type { PutBack } from '../shared/stages/job-record.ts';
+import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
+import type { StallJobMessage } from '../shared/stall/jobs.ts';
+import type { TagJobMessage } from '../shared/tags/jobs.ts';
 import { startLocalAws } from './fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type QueueBinding, type RuntimeEvents } from './sqs-runtime.ts';
 
@@ -65,7 +65,7 @@ export interface LocalCycleOptions {
   };
   /**
    * Function timeouts that differ from the deployed ones (tests); queue visibility follows them as
-   * in AWS. @default each function's timeout in shared/topology.ts
+   * in AWS. @default each function's timeout in shared/contract/topology.ts
    */
   readonly timeoutsMs?: Partial<Record<FunctionId, number>>;
   /**
@@ -220,7 +220,7 @@ export interface LocalTopology {
 }
 
 /**
- * The numbers a local cycle runs with: the deployed ones (shared/topology.ts), so the queues'
+ * The numbers a local cycle runs with: the deployed ones (shared/contract/topology.ts), so the queues'
  * visibility (6x the consumer's timeout), retention and receive count, the batch sizes, the
  * concurrency and the timeouts are what the stack gives AWS. `run.workers` may set the archive
  * worker's concurrency on a laptop; `timeoutsMs` shortens timeouts in tests (visibility follows).

@@ -6,9 +6,9 @@
 // of every Lambda bundle. The functions keep X-Ray active tracing, which Lambda records itself.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { METRICS_NAMESPACE, SERVICE_NAME } from './metric-names.ts';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './contract/metric-names.ts';
 
-export { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './metric-names.ts';
+export { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './contract/metric-names.ts';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, logger });

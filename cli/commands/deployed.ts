@@ -10,8 +10,8 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Command } from 'commander';
 import { amigoConfigFromEnv } from '../../shared/amigo/config.ts';
+import { NIGHTLY_INPUT, STALL_SCAN_INPUT } from '../../shared/contract/topology.ts';
 import { ConfigurationError, PermanentError } from '../../shared/errors.ts';
-import { NIGHTLY_INPUT, STALL_SCAN_INPUT } from '../../shared/topology.ts';
 
 export interface DeployedClients {
   readonly cloudFormation: CloudFormationClient;

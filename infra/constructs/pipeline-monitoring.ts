@@ -5,7 +5,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { DefaultDashboardFactory, MonitoringFacade, SnsAlarmActionStrategy } from 'cdk-monitoring-constructs';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../shared/metric-names.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../shared/contract/metric-names.ts';
 import { type OperationId, operationIds } from '../../shared/openapi/index.ts';
 
 export interface PipelineMonitoringProps {

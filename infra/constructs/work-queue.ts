@@ -2,10 +2,10 @@ import { Duration } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { QueueSettings } from '../../shared/topology.ts';
+import type { QueueSettings } from '../../shared/contract/topology.ts';
 
 export interface WorkQueueProps {
-  /** Visibility, retention and redrive, from `queueSettings` in shared/topology.ts. */
+  /** Visibility, retention and redrive, from `queueSettings` in shared/contract/topology.ts. */
   readonly settings: QueueSettings;
   /**
    * Customer-managed key for SSE-KMS (jobs carry conversation metadata, stall jobs the agent's

@@ -21,8 +21,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { rateBudgetTableSchema } from '../../shared/adapters/dynamodb-rate-budget.ts';
-import { DEPLOYMENT_CONSTANT } from '../../shared/runtime/deployment.ts';
+import { DEPLOYMENT_CONSTANT } from '../../shared/contract/deployment.ts';
+import { rateBudgetTableSchema } from '../../shared/contract/rate-budget-table.ts';
 import {
   ENV,
   type EnvName,
@@ -35,7 +35,7 @@ import {
   type QueueId,
   queueSettings,
   STALL_SCAN_INPUT,
-} from '../../shared/topology.ts';
+} from '../../shared/contract/topology.ts';
 import { AmigoFunction } from '../constructs/amigo-function.ts';
 import { ArchiveBucket, type ArchiveBucketProps } from '../constructs/archive-bucket.ts';
 import { PipelineMonitoring } from '../constructs/pipeline-monitoring.ts';
@@ -65,7 +65,7 @@ const pascal = (id: string) => id[0]?.toUpperCase() + id.slice(1);
  * The whole amigo-qa pipeline: the archive bucket, the four functions (scheduler, archive, tag and
  * stall workers) fed by their queues, the shared rate-budget table, the Amigo credentials secret,
  * the nightly and stall-scan schedules, and alarms with a dashboard. Shapes and numbers come from
- * shared/topology.ts, the same definition the local runner uses.
+ * shared/contract/topology.ts, the same definition the local runner uses.
  */
 export class AmigoQaStack extends Stack {
   readonly key: Key;
@@ -553,7 +553,7 @@ function acknowledgeFunctionFindings(f: AmigoFunction, sqsFed: boolean): void {
   scope.acknowledge({
     id: 'HIPAA.Security-LambdaConcurrency',
     reason:
-      "Concurrency is bounded where work arrives: each SQS event source mapping's maximumConcurrency, derived from the Amigo rate budget (shared/topology.ts). Reserved concurrency would also take from the account pool and fails deploys in accounts with the default quota of 10.",
+      "Concurrency is bounded where work arrives: each SQS event source mapping's maximumConcurrency, derived from the Amigo rate budget (shared/contract/topology.ts). Reserved concurrency would also take from the account pool and fails deploys in accounts with the default quota of 10.",
   });
   if (sqsFed) {
     scope.acknowledge({

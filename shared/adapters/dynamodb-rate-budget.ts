@@ -55,18 +55,11 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import type { RateBudget, RateFeedback, RateLimit } from '../amigo/rate-limit.ts';
+import { rateBudgetTableSchema } from '../contract/rate-budget-table.ts';
 import { ConfigurationError, RetryableError } from '../errors.ts';
-import type { OperationId } from '../openapi/index.ts';
+import type { OperationId, RateLimit } from '../openapi/index.ts';
 import { type Clock, systemClock } from '../ports/clock.ts';
-
-/** The table every process shares; the CDK stack builds it from the same description. */
-export const rateBudgetTableSchema = {
-  partitionKey: { name: 'pk', type: 'S' },
-  keySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-  attributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-  timeToLiveAttribute: 'expiresAt',
-} as const;
+import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
 
 /**
  * Creates the rate-budget table (on-demand billing, TTL on `expiresAt`) and waits until it is

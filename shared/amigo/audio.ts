@@ -2,6 +2,7 @@
 // survives an expired URL (403: ask for a fresh one) and a connection that breaks part-way (resume
 // with a Range request from the last byte received). Memory stays at one chunk whatever the size.
 import { Readable } from 'node:stream';
+import type { AudioDownload } from '../ports/amigo-api.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { ClientLogger } from './client.ts';
 import { AmigoRequestError, DownloadError } from './errors.ts';
@@ -83,15 +84,6 @@ class IdleTimeout {
   clear(): void {
     clearTimeout(this.timer);
   }
-}
-
-export interface AudioDownload {
-  /** As the storage answered, e.g. `audio/wav`. */
-  readonly contentType: string;
-  /** Total size when the storage announced it. */
-  readonly contentLength: number | undefined;
-  /** The bytes, in order, exactly once; errors when the recording cannot be completed. */
-  readonly stream: Readable;
 }
 
 export interface DownloadOptions {

@@ -7,13 +7,19 @@ import {
   type InteractionInsights,
   type MessageInstance,
   type ModifyTagsRequest,
-  messageTypes,
   type OperationId,
   type paths,
-  type SpecOperations,
 } from '../openapi/index.ts';
+import {
+  ALL_MESSAGE_TYPES,
+  type AudioDownload,
+  type ConversationQuery,
+  type MessageQuery,
+  type Page,
+} from '../ports/amigo-api.ts';
 import { type Clock, systemClock } from '../ports/clock.ts';
-import { type AudioDownload, downloadSignedUrl, extractSignedUrl } from './audio.ts';
+import type { RateBudget } from '../ports/rate-budget.ts';
+import { downloadSignedUrl, extractSignedUrl } from './audio.ts';
 import { type IssuedToken, TokenCache } from './auth.ts';
 import type { AmigoClientConfig } from './config.ts';
 import {
@@ -24,21 +30,10 @@ import {
   ResponseValidationError,
   UnsendableRequestError,
 } from './errors.ts';
-import { type RateBudget, rateFeedbackFrom, SlidingWindowRateBudget } from './rate-limit.ts';
+import { rateFeedbackFrom, SlidingWindowRateBudget } from './rate-limit.ts';
 
-export type ConversationQuery = NonNullable<SpecOperations['get-conversations']['parameters']['query']>;
-export type MessageQuery = NonNullable<SpecOperations['get-conversation-messages']['parameters']['query']>;
-
-/** Every message type: the API's default leaves out the agent's inner thoughts. */
-export const ALL_MESSAGE_TYPES = messageTypes;
-
-export interface Page<T> {
-  readonly items: T[];
-  /** The token this page was requested with. */
-  readonly token: number;
-  /** The token for the next page, exactly as the server handed it; null on the last page. */
-  readonly nextToken: number | null;
-}
+export type { AudioDownload, ConversationQuery, MessageQuery, Page } from '../ports/amigo-api.ts';
+export { ALL_MESSAGE_TYPES };
 
 export interface ClientLogger {
   debug(message: string, extra?: Record<string, unknown>): void;

@@ -1,7 +1,7 @@
 import { AmigoClient, type AmigoClientDeps } from './client.ts';
 import { type AmigoClientConfigInput, amigoConfigFromEnv, resolveAmigoConfig } from './config.ts';
 
-export type { AudioDownload } from './audio.ts';
+export type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
 export { extractSignedUrl } from './audio.ts';
 export * from './client.ts';
 export * from './config.ts';

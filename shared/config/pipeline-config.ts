@@ -50,7 +50,7 @@ export interface PipelineConfig {
   };
   readonly run: {
     /**
-     * Local runner: archive invocations in parallel; null: as many as in AWS (shared/topology.ts
+     * Local runner: archive invocations in parallel; null: as many as in AWS (shared/contract/topology.ts
      * derives it from the insights budget). @default null
      */
     readonly workers: number | null;

@@ -1,5 +1,5 @@
 // The Lambda functions' wiring. Per cold start and per function: the environment that function
-// declares (shared/topology.ts) read and validated (a missing or bad variable fails naming it), the
+// declares (shared/contract/topology.ts) read and validated (a missing or bad variable fails naming it), the
 // config and rules built into its bundle (./deployment.ts), the Amigo credentials from Secrets
 // Manager, one DynamoDB rate budget shared by every function, AWS clients created once.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -14,6 +14,8 @@ import { SqsJobQueue } from '../adapters/sqs-job-queue.ts';
 import { AmigoClient } from '../amigo/client.ts';
 import { type AmigoClientConfig, resolveAmigoConfig } from '../amigo/config.ts';
 import type { PipelineConfig } from '../config/pipeline-config.ts';
+import { embeddedDeployment } from '../contract/deployment.ts';
+import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../contract/topology.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs.ts';
 import { logger } from '../observability.ts';
@@ -21,8 +23,6 @@ import { systemClock } from '../ports/clock.ts';
 import type { RuleSet } from '../rules/index.ts';
 import type { StallJobMessage } from '../stall/jobs.ts';
 import type { TagJobMessage } from '../tags/jobs.ts';
-import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../topology.ts';
-import { embeddedDeployment } from './deployment.ts';
 import { MeteredRateBudget } from './metered-budget.ts';
 
 const nonEmpty = z.string().trim().min(1, 'is not set');

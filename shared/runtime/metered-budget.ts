@@ -2,9 +2,9 @@
 // among them, and publishes both as CloudWatch metrics (Powertools EMF, dimension `operation`)
 // once per invocation: the dashboard's "Amigo calls and 429s per operation".
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { RateBudget, RateFeedback } from '../amigo/rate-limit.ts';
 import { METRIC, metrics } from '../observability.ts';
 import type { OperationId } from '../openapi/index.ts';
+import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
 
 export class MeteredRateBudget implements RateBudget {
   readonly #inner: RateBudget;

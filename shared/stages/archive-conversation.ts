@@ -8,7 +8,6 @@
 // insights and when the deadline signal fires. The next delivery reads the staging and fetches
 // only what is missing; the manifest is still written last and once, and the staging removed.
 import { createHash, randomBytes } from 'node:crypto';
-import { ALL_MESSAGE_TYPES } from '../amigo/client.ts';
 import {
   audioPath,
   conversationPrefix,
@@ -28,7 +27,7 @@ import { mapLimit } from '../concurrency.ts';
 import { ContinueLaterError, PermanentError } from '../errors.ts';
 import { type ConversationId, InteractionIdSchema, MessageIdSchema, type RunId } from '../ids.ts';
 import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
-import type { AmigoApi } from '../ports/amigo-api.ts';
+import { ALL_MESSAGE_TYPES, type AmigoApi } from '../ports/amigo-api.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 

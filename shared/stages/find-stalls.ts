@@ -9,12 +9,11 @@
 //   less than `afterMs` ago (its newest message cannot be older), or a stall record of the
 //   conversation holds the same `num_messages` (nothing was said since Amigo was last asked);
 // - otherwise ONE newest-first page of at most 5 user/agent messages, never the whole history.
-import type { MessageQuery } from '../amigo/client.ts';
 import { mapLimit } from '../concurrency.ts';
 import { conversationId, interactionId, type MessageId, type RunId } from '../ids.ts';
 import { logger } from '../observability.ts';
 import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
-import type { AmigoApi } from '../ports/amigo-api.ts';
+import type { AmigoApi, MessageQuery } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Job, JobQueue } from '../ports/job-queue.ts';

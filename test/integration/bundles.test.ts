@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ENV, type EnvName, FUNCTIONS } from '../../shared/topology.ts';
+import { ENV, type EnvName, FUNCTIONS } from '../../shared/contract/topology.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../support/fake-secrets-manager.ts';
 import { buildLambdaBundles, invocationScript, type LambdaBundle } from '../support/lambda-bundles.ts';
 

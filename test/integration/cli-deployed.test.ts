@@ -5,8 +5,8 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putAmigoSecret, triggerRun } from '../../cli/commands/deployed.ts';
+import { NIGHTLY_INPUT, STALL_SCAN_INPUT } from '../../shared/contract/topology.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
-import { NIGHTLY_INPUT, STALL_SCAN_INPUT } from '../../shared/topology.ts';
 import { type FakeAwsControl, startFakeAwsControl } from '../support/fake-aws-control.ts';
 
 let aws: FakeAwsControl;

@@ -18,13 +18,13 @@ import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
 import { conversationPrefix } from '../../shared/archive/layout.ts';
 import { parseManifest } from '../../shared/archive/manifest.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
-import { ConfigurationError } from '../../shared/errors.ts';
-import { operationIds, operations } from '../../shared/openapi/index.ts';
 import {
   DEPLOYMENT_CONSTANT,
   parseDeployment,
   serializeDeployment,
-} from '../../shared/runtime/deployment.ts';
+} from '../../shared/contract/deployment.ts';
+import { ConfigurationError } from '../../shared/errors.ts';
+import { operationIds, operations } from '../../shared/openapi/index.ts';
 import { amigoConfigFromSecret, readFunctionEnv } from '../../shared/runtime/lambda.ts';
 import { startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';

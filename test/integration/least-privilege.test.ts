@@ -46,21 +46,21 @@ import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budge
 import { SqsJobQueue } from '../../shared/adapters/sqs-job-queue.ts';
 import { audioPath, conversationPrefix, manifestKey } from '../../shared/archive/layout.ts';
 import { NEVER_SENT, nextMarker, pendingKey } from '../../shared/archive/pending.ts';
-import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
-import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs.ts';
-import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
-import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/runtime/deployment.ts';
-import { STAGING_DIR } from '../../shared/stages/archive-conversation.ts';
-import { type StallJobMessage, stallJobId } from '../../shared/stall/jobs.ts';
-import { parseStallRecord, stallConversationPrefix } from '../../shared/stall/layout.ts';
-import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
+import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/contract/deployment.ts';
 import {
   FUNCTION_IDS,
   FUNCTIONS,
   type FunctionId,
   NIGHTLY_INPUT,
   type QueueId,
-} from '../../shared/topology.ts';
+} from '../../shared/contract/topology.ts';
+import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
+import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs.ts';
+import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
+import { STAGING_DIR } from '../../shared/stages/archive-conversation.ts';
+import { type StallJobMessage, stallJobId } from '../../shared/stall/jobs.ts';
+import { parseStallRecord, stallConversationPrefix } from '../../shared/stall/layout.ts';
+import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../support/fake-secrets-manager.ts';

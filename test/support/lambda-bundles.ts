@@ -7,7 +7,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { loadDeploymentInputs } from '../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../infra/stacks/amigo-qa-stack.ts';
-import { FUNCTIONS, type FunctionId } from '../../shared/topology.ts';
+import { FUNCTIONS, type FunctionId } from '../../shared/contract/topology.ts';
 
 export interface LambdaBundle {
   readonly fn: FunctionId;

@@ -8,7 +8,7 @@ import {
   maxConcurrency,
   QUEUE_IDS,
   queueSettings,
-} from '../../shared/topology.ts';
+} from '../../shared/contract/topology.ts';
 
 const published = { rateLimits: resolveRateLimits(), insightsConcurrency: 4 };
 

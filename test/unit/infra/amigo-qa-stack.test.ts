@@ -1,5 +1,5 @@
 // The synthesized template held against the code it deploys: numbers are computed from the
-// template and compared with shared/topology.ts and the handlers' own readers, not restated.
+// template and compared with shared/contract/topology.ts and the handlers' own readers, not restated.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDeploymentInputs } from '../../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../../infra/stacks/amigo-qa-stack.ts';
-import { METRIC } from '../../../shared/metric-names.ts';
+import { METRIC } from '../../../shared/contract/metric-names.ts';
 import {
   FUNCTIONS,
   type FunctionId,
@@ -17,7 +17,7 @@ import {
   NIGHTLY_INPUT,
   STALL_SCAN_INPUT,
   VISIBILITY_TIMEOUT_FACTOR,
-} from '../../../shared/topology.ts';
+} from '../../../shared/contract/topology.ts';
 import { createTestApp, nagFindings, removeTestOutdirs } from './cdk-test-app.ts';
 import type { Cfn, TemplateResource } from './template-json.ts';
 

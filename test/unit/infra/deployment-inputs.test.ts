@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deploymentDocument, loadDeploymentInputs } from '../../../infra/deployment-inputs.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
-import { parseDeployment } from '../../../shared/runtime/deployment.ts';
+import { parseDeployment } from '../../../shared/contract/deployment.ts';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadDeploymentInputs } from '../../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../../infra/stacks/amigo-qa-stack.ts';
 import { localTopology } from '../../../local/pipeline.ts';
-import type { FunctionId, QueueId } from '../../../shared/topology.ts';
+import type { FunctionId, QueueId } from '../../../shared/contract/topology.ts';
 import { createTestApp, removeTestOutdirs } from './cdk-test-app.ts';
 import { resourcesOf } from './template-json.ts';
 

@@ -6,7 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDeploymentInputs } from '../../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../../infra/stacks/amigo-qa-stack.ts';
-import { METRIC } from '../../../shared/metric-names.ts';
+import { METRIC } from '../../../shared/contract/metric-names.ts';
 import { createTestApp, removeTestOutdirs } from './cdk-test-app.ts';
 import { type Cfn, resourcesOf } from './template-json.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RateBudget, RateFeedback } from '../../../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../../../shared/openapi/index.ts';
+import type { RateBudget, RateFeedback } from '../../../shared/ports/rate-budget.ts';
 import { MeteredRateBudget } from '../../../shared/runtime/metered-budget.ts';
 
 function innerBudget() {

@@ -3,7 +3,7 @@
 // reads, and the queue settings that follow from those numbers. The CDK stack (infra/) builds the
 // AWS resources from this module and the local runner (local/pipeline.ts) drives the same handlers
 // with the same numbers, so the deployed pipeline and `npm start` cannot drift apart.
-import type { OperationId, RateLimit } from './openapi/index.ts';
+import type { OperationId, RateLimit } from '../openapi/index.ts';
 
 /** Every environment variable a function may read (values are set by the stack, or by a test). */
 export const ENV = {

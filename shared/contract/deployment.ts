@@ -8,7 +8,7 @@
 // A change of the config or rules changes the bundle, so `cdk deploy` ships it as new code.
 import { type PipelineConfig, parsePipelineConfig } from '../config/pipeline-config.ts';
 import { ConfigurationError } from '../errors.ts';
-import { parseRules, type RuleSet } from '../rules/index.ts';
+import { parseRules, type RuleSet } from '../rules/schema.ts';
 
 /** The esbuild `define` name the stack sets (a JSON string literal). */
 export const DEPLOYMENT_CONSTANT = '__AMIGO_QA_DEPLOYMENT__';
