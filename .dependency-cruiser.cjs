@@ -35,11 +35,15 @@ module.exports = {
     {
       name: 'stages-through-ports',
       comment:
-        'Stages reach Amigo, storage and queues only through shared/ports/: never the client, an adapter or the Lambda runtime.',
+        'Stages reach Amigo, storage, queues, logs and metrics only through shared/ports/: never the client, an adapter, the Lambda runtime or the Powertools instances (shared/amigo/errors.ts is shared: stages decide by error kind).',
       severity: 'error',
       from: { path: '^shared/stages/' },
       to: {
-        path: '^shared/(adapters|runtime|amigo/client\\.ts|amigo/index\\.ts|amigo/audio\\.ts|amigo/auth\\.ts|amigo/rate-limit\\.ts|amigo/config\\.ts)',
+        path: [
+          '^shared/(adapters|runtime)/',
+          '^shared/observability\\.ts',
+          '^shared/amigo/(client|index|audio|auth|rate-limit|config)\\.ts',
+        ],
       },
     },
     {

@@ -8,7 +8,7 @@
 // start while the listing is still going on.
 import type { ArchiveOutcomeRecord } from '../shared/archive/state.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
-import type { PutBack } from '../shared/stages/job-record.ts';
+import type { PutBack } from '../shared/stages/job-fate.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 
 export type OutcomeStatus = ArchiveOutcomeRecord['status'];

@@ -35,16 +35,16 @@ import {
   type TopologySettings,
 } from '../shared/contract/topology.ts';
 import { ConfigurationError } from '../shared/errors.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs/archive.ts';
+import type { StallJobMessage } from '../shared/jobs/stall.ts';
+import type { TagJobMessage } from '../shared/jobs/tag.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type Clock, systemClock } from '../shared/ports/clock.ts';
 import type { RuleSet } from '../shared/rules/index.ts';
 import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
-import type { PutBack } from '../shared/stages/job-record.ts';
+import type { PutBack } from '../shared/stages/job-fate.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
-import type { StallJobMessage } from '../shared/stall/jobs.ts';
-import type { TagJobMessage } from '../shared/tags/jobs.ts';
 import { startLocalAws } from './fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type QueueBinding, type RuntimeEvents } from './sqs-runtime.ts';
 

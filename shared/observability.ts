@@ -7,8 +7,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './contract/metric-names.ts';
+import type { Telemetry } from './ports/telemetry.ts';
 
 export { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './contract/metric-names.ts';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, logger });
+
+/** The stages' telemetry port, served by the Powertools logger and metrics. */
+export const telemetry: Telemetry = { log: logger, metrics };

@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import type { AudioDownload } from '../ports/amigo-api.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { ClientLogger } from './client.ts';
+import type { Log } from '../ports/telemetry.ts';
 import { AmigoRequestError, DownloadError } from './errors.ts';
 
 const URL_KEYS = [
@@ -95,7 +95,7 @@ export interface DownloadOptions {
   readonly clock: Clock;
   readonly conversationId: string;
   readonly signal: AbortSignal | undefined;
-  readonly logger: ClientLogger | undefined;
+  readonly logger: Pick<Log, 'debug' | 'warn'> | undefined;
 }
 
 interface Opened {

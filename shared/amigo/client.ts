@@ -19,6 +19,7 @@ import {
 } from '../ports/amigo-api.ts';
 import { type Clock, systemClock } from '../ports/clock.ts';
 import type { RateBudget } from '../ports/rate-budget.ts';
+import type { Log } from '../ports/telemetry.ts';
 import { downloadSignedUrl, extractSignedUrl } from './audio.ts';
 import { type IssuedToken, TokenCache } from './auth.ts';
 import type { AmigoClientConfig } from './config.ts';
@@ -35,10 +36,8 @@ import { rateFeedbackFrom, SlidingWindowRateBudget } from './rate-limit.ts';
 export type { AudioDownload, ConversationQuery, MessageQuery, Page } from '../ports/amigo-api.ts';
 export { ALL_MESSAGE_TYPES };
 
-export interface ClientLogger {
-  debug(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-}
+/** The client logs call facts at debug and give-ups at warn; never bodies, never the token. */
+export type ClientLogger = Pick<Log, 'debug' | 'warn'>;
 
 export interface AmigoClientDeps {
   /** @default globalThis.fetch */

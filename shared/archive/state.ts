@@ -1,7 +1,7 @@
 // Pipeline state kept in the archive store: the listing watermark and run records.
 import * as z from 'zod';
 import type { RunId } from '../ids.ts';
-import type { Recovery, SchedulerCounts, SetAside } from '../jobs.ts';
+import type { Recovery, SchedulerCounts, SetAside } from '../jobs/archive.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
 import { runKey, watermarkKey } from './layout.ts';
 

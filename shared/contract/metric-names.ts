@@ -27,3 +27,5 @@ export const METRIC = {
   /** The scheduler finished a listing (the watermark may move): the freshness alarm's heartbeat. */
   listingsCompleted: 'ListingsCompleted',
 } as const;
+
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];

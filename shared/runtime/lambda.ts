@@ -17,12 +17,12 @@ import type { PipelineConfig } from '../config/pipeline-config.ts';
 import { embeddedDeployment } from '../contract/deployment.ts';
 import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../contract/topology.ts';
 import { ConfigurationError } from '../errors.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs/archive.ts';
+import type { StallJobMessage } from '../jobs/stall.ts';
+import type { TagJobMessage } from '../jobs/tag.ts';
 import { logger } from '../observability.ts';
 import { systemClock } from '../ports/clock.ts';
 import type { RuleSet } from '../rules/index.ts';
-import type { StallJobMessage } from '../stall/jobs.ts';
-import type { TagJobMessage } from '../tags/jobs.ts';
 import { MeteredRateBudget } from './metered-budget.ts';
 
 const nonEmpty = z.string().trim().min(1, 'is not set');
@@ -181,10 +181,7 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
   const budget = new MeteredRateBudget(shared);
   const amigo = new AmigoClient(amigoConfig, {
     rateBudget: budget,
-    logger: {
-      debug: (m, extra) => logger.debug(m, extra ?? {}),
-      warn: (m, extra) => logger.warn(m, extra ?? {}),
-    },
+    logger,
   });
   const prefix = env[ENV.archivePrefix];
   const store = new S3ArchiveStore({

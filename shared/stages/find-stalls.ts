@@ -11,13 +11,13 @@
 // - otherwise ONE newest-first page of at most 5 user/agent messages, never the whole history.
 import { mapLimit } from '../concurrency.ts';
 import { conversationId, interactionId, type MessageId, type RunId } from '../ids.ts';
-import { logger } from '../observability.ts';
+import { type StallJobMessage, stallJobId } from '../jobs/stall.ts';
 import type { ConversationInstance, MessageInstance } from '../openapi/index.ts';
 import type { AmigoApi, MessageQuery } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Job, JobQueue } from '../ports/job-queue.ts';
-import { type StallJobMessage, stallJobId } from '../stall/jobs.ts';
+import type { Log } from '../ports/telemetry.ts';
 import { interactionOfStallKey, parseStallRecord, stallConversationPrefix } from '../stall/layout.ts';
 
 export interface FindStallsOptions {
@@ -42,6 +42,8 @@ export interface FindStallsDeps {
   readonly concurrency?: number;
   /** Milliseconds the invocation has left; the scan stops between pages below 30 s. */
   readonly remainingTimeMs?: () => number;
+  /** Told about conversations that could not be checked (ids and error names only). */
+  readonly log: Pick<Log, 'warn'>;
 }
 
 export interface FindStallsCounts {
@@ -208,7 +210,7 @@ export async function findStalls(
     const verdicts = await mapLimit(page.items, deps.concurrency ?? 8, (c) =>
       judge(c).catch((error: unknown): Verdict => {
         if (signal?.aborted) throw error;
-        logger.warn('Stall check failed; the next scan tries again', {
+        deps.log.warn('Stall check failed; the next scan tries again', {
           conversationId: c.id,
           error: error instanceof Error ? error.name : 'unknown',
         });

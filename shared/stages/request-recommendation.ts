@@ -27,10 +27,10 @@ import { AmigoRequestError, AmigoUnavailableError, AuthenticationError } from '.
 import type { TagSpec } from '../config/pipeline-config.ts';
 import { AmigoQaError, redactText } from '../errors.ts';
 import type { ConversationId, InteractionId, RunId } from '../ids.ts';
+import type { LastAgentMessage } from '../jobs/stall.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
-import type { LastAgentMessage } from '../stall/jobs.ts';
 import {
   parseStallRecord,
   STALL_RECORD_SCHEMA,

@@ -38,7 +38,7 @@ import {
   type Recovery,
   type SchedulerCounts,
   type SetAside,
-} from '../jobs.ts';
+} from '../jobs/archive.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';

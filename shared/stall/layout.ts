@@ -7,7 +7,7 @@
 // pipeline ask for an interaction at most once, across reruns too.
 import { utcDay } from '../archive/layout.ts';
 import type { ConversationId, InteractionId } from '../ids.ts';
-import type { LastAgentMessage } from './jobs.ts';
+import type { LastAgentMessage } from '../jobs/stall.ts';
 
 export const STALL_RECORD_SCHEMA = 'amigo-qa/stall-record';
 export const STALL_RECORD_SCHEMA_VERSION = 1;

@@ -55,12 +55,12 @@ import {
   type QueueId,
 } from '../../shared/contract/topology.ts';
 import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
-import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs.ts';
+import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs/archive.ts';
+import { type StallJobMessage, stallJobId } from '../../shared/jobs/stall.ts';
+import { type TagJobMessage, tagJobId } from '../../shared/jobs/tag.ts';
 import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
 import { STAGING_DIR } from '../../shared/stages/archive-conversation.ts';
-import { type StallJobMessage, stallJobId } from '../../shared/stall/jobs.ts';
 import { parseStallRecord, stallConversationPrefix } from '../../shared/stall/layout.ts';
-import { type TagJobMessage, tagJobId } from '../../shared/tags/jobs.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../support/fake-secrets-manager.ts';

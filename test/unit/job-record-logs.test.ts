@@ -26,7 +26,7 @@ const record = (receives: number) =>
   });
 
 const script = (receives: number) => `
-  const { runJobRecord } = await import('./shared/stages/job-record.ts');
+  const { runJobRecord } = await import('./shared/runtime/job-worker.ts');
   const { PermanentError } = await import('./shared/errors.ts');
   const z = await import('zod');
   const deps = {

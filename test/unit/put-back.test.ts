@@ -2,7 +2,8 @@ import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { AmigoUnavailableError } from '../../shared/amigo/errors.ts';
-import { MAX_DELAY_SECONDS, putBackDelaySeconds, runJobRecord } from '../../shared/stages/job-record.ts';
+import { runJobRecord } from '../../shared/runtime/job-worker.ts';
+import { MAX_DELAY_SECONDS, putBackDelaySeconds } from '../../shared/stages/job-fate.ts';
 
 const record = {
   messageId: 'm-1',

@@ -12,7 +12,7 @@ import {
   readWatermark,
   writeOutcome,
 } from '../../../shared/archive/state.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs/archive.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';

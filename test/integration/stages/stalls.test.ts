@@ -2,6 +2,7 @@
 // (findStalls) finds stalled interactions and enqueues one job each into an in-memory queue; the
 // request stage (requestRecommendation, and the stall worker handler around it) asks Amigo at most
 // once per interaction. Recommend calls are counted from the simulator's own records.
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,14 +12,15 @@ import { createStallWorkerHandler, type StallWorkerDeps } from '../../../functio
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { AmigoUnavailableError } from '../../../shared/amigo/errors.ts';
 import type { AmigoClientConfigInput } from '../../../shared/amigo/index.ts';
+import { type StallJobMessage, StallJobSchema, stallJobId } from '../../../shared/jobs/stall.ts';
 import type { AmigoApi } from '../../../shared/ports/amigo-api.ts';
 import { type Clock, systemClock } from '../../../shared/ports/clock.ts';
+import { silentTelemetry } from '../../../shared/ports/telemetry.ts';
 import { type FindStallsOptions, findStalls } from '../../../shared/stages/find-stalls.ts';
 import {
   type RequestRecommendationDeps,
   requestRecommendation,
 } from '../../../shared/stages/request-recommendation.ts';
-import { type StallJobMessage, StallJobSchema, stallJobId } from '../../../shared/stall/jobs.ts';
 import { parseStallRecord, type StallRecord, stallKey } from '../../../shared/stall/layout.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
@@ -61,7 +63,7 @@ async function setup(client: Partial<AmigoClientConfigInput> = {}) {
   // ones started less than that ago, so the simulator's real-time clock cannot move a message
   // across the threshold during a test (the stage's default use is `stall.afterMs`, 30m).
   const options: FindStallsOptions = { organizationId: sim.organizationId, afterMs: HOUR, pageSize: 7 };
-  const scanDeps = { amigo: scanApi, store, jobs, clock };
+  const scanDeps = { amigo: scanApi, store, jobs, clock, log: silentTelemetry.log };
   const requestDeps: RequestRecommendationDeps = { amigo, store, clock, contexts: {}, tag: null };
   return { sim, store, amigo, messageReads, clock, jobs, options, scanDeps, requestDeps };
 }

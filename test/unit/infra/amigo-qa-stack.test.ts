@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadDeploymentInputs } from '../../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../../infra/stacks/amigo-qa-stack.ts';
 import { METRIC } from '../../../shared/contract/metric-names.ts';
@@ -20,6 +20,10 @@ import {
 } from '../../../shared/contract/topology.ts';
 import { createTestApp, nagFindings, removeTestOutdirs } from './cdk-test-app.ts';
 import type { Cfn, TemplateResource } from './template-json.ts';
+
+// Each test that synthesizes its own stack spends seconds of CPU in CDK: on 2 busy cores that can
+// pass the 5 s default, which says nothing about the template.
+vi.setConfig({ testTimeout: 30_000 });
 
 const dirs: string[] = [];
 afterAll(() => {

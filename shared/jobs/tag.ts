@@ -1,3 +1,4 @@
+// The tag job: evaluate the rules over one archived conversation and write the tags back to Amigo.
 import * as z from 'zod';
 import { ConversationIdSchema, RunIdSchema } from '../ids.ts';
 

@@ -1,7 +1,8 @@
-// Messages between the pipeline's functions, parsed with zod at every receiving end.
+// Messages between the pipeline's functions (archive jobs and the scheduler's hand-over; tag and stall
+// jobs beside this file), parsed with zod at every receiving end.
 import * as z from 'zod';
-import { ConversationIdSchema, RunIdSchema } from './ids.ts';
-import type { ConversationInstance } from './openapi/index.ts';
+import { ConversationIdSchema, RunIdSchema } from '../ids.ts';
+import type { ConversationInstance } from '../openapi/index.ts';
 
 const isoDate = z.iso.datetime({ offset: true });
 

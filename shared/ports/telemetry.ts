@@ -1,0 +1,28 @@
+// How stages report what they did without knowing where it goes: in Lambda the Powertools logger
+// and metrics (shared/observability.ts), in tests a recorder. Conversation text is health data:
+// pass ids, counts and reasons, never message bodies.
+import type { MetricName } from '../contract/metric-names.ts';
+
+export interface Log {
+  debug(message: string, ...extra: [] | [Record<string, unknown>]): void;
+  info(message: string, ...extra: [] | [Record<string, unknown>]): void;
+  warn(message: string, ...extra: [] | [Record<string, unknown>]): void;
+  error(message: string, ...extra: [] | [Record<string, unknown>]): void;
+}
+
+export interface Metrics {
+  addMetric(name: MetricName, unit: 'Count' | 'Bytes', value: number): void;
+}
+
+export interface Telemetry {
+  readonly log: Log;
+  readonly metrics: Metrics;
+}
+
+const quiet = () => {};
+
+/** Reports nothing: for callers that keep their own account (the CLI's summaries, tests). */
+export const silentTelemetry: Telemetry = {
+  log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  metrics: { addMetric: quiet },
+};

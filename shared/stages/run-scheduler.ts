@@ -1,0 +1,99 @@
+// One scheduler invocation: the archive listing (new, or continued from a hand-over) and then the
+// stall scan, in that order. The scan never puts the archive run at risk: it runs only when the
+// listing finished in this invocation (not while a hand-over continues it), stops in time, and a
+// failure is reported in the output, logged and counted, not thrown (the archive jobs are already
+// out and the watermark moved; the next scan tries again).
+import { METRIC } from '../contract/metric-names.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs/archive.ts';
+import type { SchedulerTask } from '../jobs/scheduler.ts';
+import type { StallJobMessage } from '../jobs/stall.ts';
+import type { AmigoApi } from '../ports/amigo-api.ts';
+import type { ArchiveStore } from '../ports/archive-store.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { JobQueue } from '../ports/job-queue.ts';
+import type { Telemetry } from '../ports/telemetry.ts';
+import { type FindStallsCounts, findStalls } from './find-stalls.ts';
+import { type FailureReason, failureReason } from './job-fate.ts';
+import { type ScheduleOptions, type ScheduleResult, scheduleArchive } from './schedule-archive.ts';
+
+export interface SchedulerDeps {
+  readonly amigo: Pick<AmigoApi, 'conversationPages'>;
+  readonly store: ArchiveStore;
+  readonly jobs: JobQueue<ArchiveJobMessage>;
+  readonly continuation: JobQueue<ContinueListingMessage>;
+  readonly clock: Clock;
+  readonly options: ScheduleOptions;
+  /** Stall detection, run after the archive listing on scheduled starts; absent: off. */
+  readonly stalls?: {
+    readonly amigo: Pick<AmigoApi, 'conversationPages' | 'messages'>;
+    readonly jobs: JobQueue<StallJobMessage>;
+    readonly afterMs: number;
+  };
+  /** Runs after every invocation (the shared rate budget flushes its pending writes). */
+  readonly afterInvocation?: () => Promise<void>;
+}
+
+/** Why the scheduler runs: a hand-over from its previous invocation, or a (scheduled) invocation. */
+export type SchedulerStart =
+  | { readonly kind: 'hand-over'; readonly resumes: readonly ContinueListingMessage[] }
+  | {
+      readonly kind: 'invoke';
+      readonly tasks: readonly SchedulerTask[];
+      readonly since?: string | undefined;
+    };
+
+export interface SchedulerOutput {
+  readonly archive: ScheduleResult[];
+  readonly stalls?: FindStallsCounts;
+  /** The stall scan failed (after the listing); the next scan tries again. */
+  readonly stallScanFailed?: FailureReason;
+}
+
+export async function runScheduler(
+  start: SchedulerStart,
+  deps: SchedulerDeps & { readonly telemetry: Telemetry; readonly remainingTimeMs: () => number },
+): Promise<SchedulerOutput> {
+  const { log, metrics } = deps.telemetry;
+  const list = (resume?: ContinueListingMessage, since?: string) =>
+    scheduleArchive({ ...deps.options, ...(since ? { since } : {}) }, deps, resume);
+  const archive: ScheduleResult[] = [];
+  if (start.kind === 'hand-over') {
+    for (const resume of start.resumes) archive.push(await list(resume));
+  } else if (start.tasks.includes('archive')) {
+    archive.push(await list(undefined, start.since));
+  }
+  // A hand-over's last invocation finishes the listing and then looks for stalls.
+  const scan = start.kind === 'hand-over' || start.tasks.includes('stalls');
+  const listingDone = archive.every((r) => r.status === 'listed');
+  let stalls: FindStallsCounts | undefined;
+  let stallScanFailed: FailureReason | undefined;
+  if (scan && deps.stalls && listingDone) {
+    try {
+      stalls = await findStalls(
+        {
+          organizationId: deps.options.organizationId,
+          afterMs: deps.stalls.afterMs,
+          ...(deps.options.serviceIds ? { serviceIds: deps.options.serviceIds } : {}),
+          runId: archive[0]?.runId ?? null,
+        },
+        { ...deps.stalls, store: deps.store, clock: deps.clock, log, remainingTimeMs: deps.remainingTimeMs },
+      );
+      metrics.addMetric(METRIC.stallsEnqueued, 'Count', stalls.enqueued);
+      log.info('Stall detection done', { ...stalls });
+    } catch (error) {
+      stallScanFailed = failureReason(error);
+      metrics.addMetric(METRIC.stallScanFailures, 'Count', 1);
+      // `reason`, not `message`: Powertools reserves `message` and drops it.
+      log.error('Stall detection failed; the next scan tries again', {
+        error: stallScanFailed.code,
+        reason: stallScanFailed.message,
+      });
+    }
+  }
+  for (const result of archive) {
+    metrics.addMetric(METRIC.enqueued, 'Count', result.counts.enqueued);
+    if (result.status === 'listed') metrics.addMetric(METRIC.listingsCompleted, 'Count', 1);
+    log.info('Scheduler invocation done', { runId: result.runId, status: result.status, ...result.counts });
+  }
+  return { archive, ...(stalls ? { stalls } : {}), ...(stallScanFailed ? { stallScanFailed } : {}) };
+}
