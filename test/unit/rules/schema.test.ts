@@ -376,6 +376,48 @@ describe('parseRules: values of fields', () => {
     expect(only(rule({ when: { not: 'x' } })).field).toBe('rules[0] "r" when.not');
   });
 
+  it('when a bound holds a duration with a repeated unit, then the problem says so and the fix shows the order', () => {
+    // Arrange
+    const written = rule({ when: { tools: { duration: { gt: '1h1h' } } } });
+
+    // Act
+    const problem = only(written);
+
+    // Assert
+    expect(problem).toMatchObject({
+      field: 'rules[0] "r" when.tools.duration.gt',
+      problem: '"1h1h" repeats a unit or has them out of order',
+      fix: expect.stringMatching(/largest unit first/),
+    });
+  });
+
+  it('when a tag key with a space has a bad value, then the field quotes the key', () => {
+    // Arrange
+    const written = rule({ when: { states: { visits: { gte: 3 } } }, set: { 'needs review': 3 } });
+
+    // Act
+    const problem = only(written);
+
+    // Assert
+    expect(problem.field).toBe('rules[0] "r" set["needs review"]');
+    expect(problem.fix).toBe('Put it in quotes, like "3"');
+  });
+
+  it('when a service id is read as a number, then the fix says to quote it', () => {
+    // Arrange
+    const written = rule({ when: { conversation: { service: [123456] } } });
+
+    // Act
+    const problem = only(written);
+
+    // Assert
+    expect(problem).toMatchObject({
+      field: 'rules[0] "r" when.conversation.service[0]',
+      problem: '123456 is not a service id (it was read as a number)',
+      fix: expect.stringMatching(/Put the id in quotes/),
+    });
+  });
+
   it('checks templates: known facts, captured by every way the rule can match', () => {
     expect(only(rule({ when: { states: { visits: { gte: 3 } } }, set: { loop: '{stat}' } }))).toMatchObject({
       field: 'rules[0] "r" set.loop',
