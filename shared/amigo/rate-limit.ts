@@ -45,6 +45,17 @@ export interface SlidingWindowOptions {
   readonly maxTransitMs?: number;
 }
 
+/**
+ * 25% of the window, at least 5 ms. Generous, because here the margin costs almost nothing: an
+ * answered call's entry moves back to its response time, so the margin holds a slot longer only
+ * while a call is in flight or when it is lost, and a slow network or a stalled event loop is what
+ * it guards against. The DynamoDB budget (shared/adapters/dynamodb-rate-budget.ts) keeps every slot
+ * for window + margin, answered or not, so there the margin costs throughput and defaults to 5%.
+ */
+function defaultMaxTransitMs(rate: RateLimit): number {
+  return Math.max(5, Math.round(rate.windowMs * 0.25));
+}
+
 interface Waiter {
   resolve: (grantedAt: number) => void;
   reject: (reason: unknown) => void;
@@ -75,7 +86,7 @@ class OperationWindow {
     this.limit = rate.limit;
     this.configuredLimit = rate.limit;
     this.windowMs = rate.windowMs;
-    this.maxTransitMs = maxTransitMs ?? Math.max(5, Math.round(rate.windowMs * 0.25));
+    this.maxTransitMs = maxTransitMs ?? defaultMaxTransitMs(rate);
     this.clock = clock;
   }
 

@@ -110,6 +110,28 @@ describe('SlidingWindowRateBudget', () => {
     vi.useRealTimers();
   });
 
+  it.each([
+    [60_000, 15_000],
+    [1_000, 250],
+    [10, 5],
+  ])(
+    'when no margin is given and a call on a %d ms window never answers, then its slot stays taken for a quarter window (at least 5 ms) past its grant plus one window',
+    async (windowMs, margin) => {
+      // Arrange: the production default margin, one slot, and a first call that never reports back.
+      const limits = resolveRateLimits({ [OP]: { limit: 1, windowMs } });
+      const budget = new SlidingWindowRateBudget({ limits });
+      const start = Date.now();
+      await budget.acquire(OP);
+
+      // Act
+      const second = budget.acquire(OP).then(() => Date.now() - start);
+      await vi.advanceTimersByTimeAsync(2 * windowMs);
+
+      // Assert
+      await expect(second).resolves.toBe(windowMs + margin);
+    },
+  );
+
   it('when calls arrive at any times, then no window ever holds more than the limit and each call starts at the earliest moment that allows', async () => {
     await fc.assert(
       fc.asyncProperty(
