@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   applyOverrides,
   defaultPipelineConfig,
@@ -11,18 +9,12 @@ import {
 } from '../../../shared/config/pipeline-config.ts';
 import { loadPipelineConfig } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
+import { scratchFiles } from '../../support/scratch-files.ts';
 
 const SERVICE = '6650f0c1a2b3c4d5e6f70812';
 const DAY = 86_400_000;
 
-const dir = mkdtempSync(join(tmpdir(), 'amigo-qa-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, file } = scratchFiles('config');
 
 /** The ConfigurationError `act` throws. */
 function errorOf(act: () => unknown): ConfigurationError {

@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadRules } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
 import {
@@ -10,15 +8,9 @@ import {
   type RuleProblem,
   RulesValidationError,
 } from '../../../shared/rules/index.ts';
+import { scratchFiles } from '../../support/scratch-files.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'amigo-qa-rules-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, file } = scratchFiles('rules');
 
 function problemsOf(act: () => unknown): RuleProblem[] {
   try {
