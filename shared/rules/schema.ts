@@ -82,7 +82,7 @@ export type TransitionType = TransitionKind;
 export type ToolSource = (typeof TOOL_SOURCES)[number];
 export type Fact = (typeof FACTS)[number];
 
-/** The config file's stall tag obeys the same pattern, so it lives with the shared validation. */
+/** The tag key and value pattern of the modify-tags API; the config file's stall tag keeps to it too. */
 export { TAG_PATTERN };
 
 /** Case-insensitive text test; every given part must hold. Lists mean "one of". */
