@@ -9,7 +9,10 @@ export type InteractionId = Brand<string, 'InteractionId'>;
 export type MessageId = Brand<string, 'MessageId'>;
 export type RunId = Brand<string, 'RunId'>;
 
-const objectId = z.string().regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex id');
+/** Amigo's ids (conversations, interactions, messages, services): MongoDB ObjectIds, 24 lowercase hex. */
+export const OBJECT_ID = /^[a-f0-9]{24}$/;
+
+const objectId = z.string().regex(OBJECT_ID, 'must be a 24-character lowercase hex id');
 
 export const ConversationIdSchema = objectId.transform((s) => s as ConversationId);
 export const InteractionIdSchema = objectId.transform((s) => s as InteractionId);

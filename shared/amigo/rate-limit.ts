@@ -3,6 +3,7 @@
 // log): it never lets more than `limit` calls start within any window, which stays under the limit
 // whatever window algorithm the server uses (fixed, sliding or token bucket), while letting calls
 // through the moment a slot frees, so the whole budget is used.
+import { parseRate } from '../config/grammar.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { OperationId, RateLimit } from '../openapi/index.ts';
 import { operationIds, operations } from '../openapi/index.ts';
@@ -10,48 +11,6 @@ import { type Clock, systemClock } from '../ports/clock.ts';
 import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
 
 export type { RateLimit } from '../openapi/index.ts';
-
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  sec: 1_000,
-  second: 1_000,
-  m: 60_000,
-  min: 60_000,
-  minute: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-};
-
-/** Parses `"20/min"`, `"4/s"`, `"100/h"` or `"15/10s"` into a limit per window. */
-export function parseRate(text: string, field = 'rate'): RateLimit {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$/i.exec(text);
-  const word = match?.[3]?.toLowerCase() ?? '';
-  const unit = UNITS[word] ?? UNITS[word.replace(/s$/, '')];
-  const limit = Number(match?.[1]);
-  const count = match?.[2] ? Number(match[2]) : 1;
-  if (!match || unit === undefined || !(limit > 0) || !(count > 0)) {
-    throw new ConfigurationError(
-      field,
-      `"${text}" is not a rate`,
-      'Write it as calls per unit, for example "20/min", "4/s" or "100/h"',
-    );
-  }
-  if (!Number.isInteger(limit)) {
-    throw new ConfigurationError(
-      field,
-      `"${text}" allows a fraction of a call`,
-      'Use a whole number of calls per window, for example "3/2s" or "20/min"',
-    );
-  }
-  return { limit, windowMs: count * unit };
-}
-
-export function formatRate(rate: RateLimit): string {
-  return rate.windowMs % 60_000 === 0 && rate.windowMs >= 60_000
-    ? `${rate.limit}/${rate.windowMs === 60_000 ? '' : rate.windowMs / 60_000}min`
-    : `${rate.limit}/${rate.windowMs === 1_000 ? '' : rate.windowMs / 1_000}s`;
-}
 
 /** The published limit of every operation, with per-operation overrides (`{"get-conversations": "20/min"}`). */
 export function resolveRateLimits(
@@ -86,6 +45,17 @@ export interface SlidingWindowOptions {
   readonly maxTransitMs?: number;
 }
 
+/**
+ * 25% of the window, at least 5 ms. Generous, because here the margin costs almost nothing: an
+ * answered call's entry moves back to its response time, so the margin holds a slot longer only
+ * while a call is in flight or when it is lost, and a slow network or a stalled event loop is what
+ * it guards against. The DynamoDB budget (shared/adapters/dynamodb-rate-budget.ts) keeps every slot
+ * for window + margin, answered or not, so there the margin costs throughput and defaults to 5%.
+ */
+function defaultMaxTransitMs(rate: RateLimit): number {
+  return Math.max(5, Math.round(rate.windowMs * 0.25));
+}
+
 interface Waiter {
   resolve: (grantedAt: number) => void;
   reject: (reason: unknown) => void;
@@ -116,7 +86,7 @@ class OperationWindow {
     this.limit = rate.limit;
     this.configuredLimit = rate.limit;
     this.windowMs = rate.windowMs;
-    this.maxTransitMs = maxTransitMs ?? Math.max(5, Math.round(rate.windowMs * 0.25));
+    this.maxTransitMs = maxTransitMs ?? defaultMaxTransitMs(rate);
     this.clock = clock;
   }
 

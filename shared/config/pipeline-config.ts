@@ -5,10 +5,29 @@
 // here: the AMIGO_* environment variables carry them (shared/amigo/config.ts).
 import { resolve } from 'node:path';
 import * as z from 'zod';
-import { parseRate, resolveRateLimits } from '../amigo/rate-limit.ts';
+import { resolveRateLimits } from '../amigo/rate-limit.ts';
 import { ConfigurationError } from '../errors.ts';
+import { OBJECT_ID } from '../ids.ts';
 import { type OperationId, operationIds, type RateLimit } from '../openapi/index.ts';
-import { suggest } from './suggest.ts';
+import { durationIn, readRate } from './grammar.ts';
+import { didYouMean, suggest } from './suggest.ts';
+import {
+  booleanOf,
+  deepFreeze,
+  describe,
+  formatPath,
+  Invalid,
+  leaf,
+  locate,
+  type Path,
+  type Problem,
+  problemsOf,
+  SERVICE_ID_FIX,
+  serviceIdOf,
+  TAG_PATTERN,
+  textOf,
+  unknownKeyFix,
+} from './validation.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The resolved configuration
@@ -125,105 +144,6 @@ export interface PipelineOverrides {
 // Values: durations, dates, ids
 // ---------------------------------------------------------------------------------------------
 
-/** A value that is not what its field needs: the problem and its fix, placed later. */
-class Invalid extends Error {
-  readonly problem: string;
-  readonly fix: string;
-  constructor(problem: string, fix: string) {
-    super(problem);
-    this.problem = problem;
-    this.fix = fix;
-  }
-}
-
-const DURATION_UNITS = [
-  ['w', 604_800_000],
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1_000],
-  ['ms', 1],
-] as const;
-const DURATION = /^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/;
-const DURATION_PARTS = /^(?:\d+(?:ms|[wdhms]))+$/;
-const DURATION_FIX = 'Write it like "7d", "36h" or "30m"';
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'empty';
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a section';
-  return String(value);
-}
-
-function durationOf(value: unknown): number {
-  if (typeof value === 'number') {
-    throw new Invalid(`${value} has no unit, so it is not a duration`, DURATION_FIX);
-  }
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new Invalid(`${describe(value)} is not a duration`, DURATION_FIX);
-  }
-  const compact = value.trim().replace(/\s+/g, '');
-  const match = DURATION.exec(compact);
-  if (!match || compact === '') {
-    if (DURATION_PARTS.test(compact)) {
-      throw new Invalid(
-        `"${value}" repeats a unit or has them out of order`,
-        'Write the largest unit first and each unit once, like "1h30m" or "1d12h"',
-      );
-    }
-    throw new Invalid(`"${value}" is not a duration`, DURATION_FIX);
-  }
-  let ms = 0;
-  DURATION_UNITS.forEach(([, unitMs], i) => {
-    const n = match[i + 1];
-    if (n !== undefined) ms += Number(n) * unitMs;
-  });
-  if (!Number.isSafeInteger(ms)) throw new Invalid(`"${value}" is too long`, DURATION_FIX);
-  if (ms === 0) throw new Invalid(`"${value}" is zero`, `Give a duration longer than zero. ${DURATION_FIX}`);
-  return ms;
-}
-
-/** Parses `"30s"`, `"30m"`, `"36h"`, `"7d"`, `"2w"`, `"500ms"` or combinations (`"1h30m"`) into ms. */
-export function parseDuration(text: string, field = 'duration'): number {
-  try {
-    return durationOf(text);
-  } catch (error) {
-    throw asConfigurationError(error, field);
-  }
-}
-
-/** The shortest text `parseDuration` reads back as `ms`, largest unit first (`5_400_000` -> `"1h30m"`). */
-export function formatDuration(ms: number): string {
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`${ms} is not a whole number of ms`);
-  if (ms === 0) return '0s';
-  let rest = ms;
-  let out = '';
-  for (const [unit, unitMs] of DURATION_UNITS) {
-    const n = Math.floor(rest / unitMs);
-    if (n > 0) out += `${n}${unit}`;
-    rest -= n * unitMs;
-  }
-  return out;
-}
-
-/** A duration between two bounds, written as durations (`durationIn('1m', '366d')`). */
-function durationIn(min: string, max: string) {
-  const minMs = durationOf(min);
-  const maxMs = durationOf(max);
-  return (value: unknown): number => {
-    const ms = durationOf(value);
-    if (ms < minMs || ms > maxMs) {
-      throw new Invalid(
-        `"${value}" is ${ms < minMs ? 'shorter' : 'longer'} than allowed`,
-        `Use a duration from "${min}" to "${max}"`,
-      );
-    }
-    return ms;
-  };
-}
-
 const timeoutDuration = durationIn('1s', '15m');
 const lookbackDuration = durationIn('1m', '366d');
 const stallDuration = durationIn('1m', '30d');
@@ -275,28 +195,6 @@ function sinceOf(value: unknown): string {
   return new Date(ms).toISOString();
 }
 
-const SERVICE_ID = /^[a-f0-9]{24}$/;
-const SERVICE_ID_FIX =
-  'Copy the service id (24 characters, 0-9 and a-f) from the Amigo dashboard, e.g. "6650f0c1a2b3c4d5e6f70812"';
-
-function serviceIdOf(value: unknown): string {
-  if (typeof value === 'number') {
-    throw new Invalid(
-      `${value} is not a service id (it was read as a number)`,
-      'Put the id in quotes, like "6650f0c1a2b3c4d5e6f70812"',
-    );
-  }
-  if (typeof value !== 'string' || !SERVICE_ID.test(value.trim())) {
-    throw new Invalid(`${describe(value)} is not a service id`, SERVICE_ID_FIX);
-  }
-  return value.trim();
-}
-
-function booleanOf(value: unknown): boolean {
-  if (typeof value === 'boolean') return value;
-  throw new Invalid(`must be true or false, not ${describe(value)}`, 'Write true or false, without quotes');
-}
-
 function integerIn(min: number, max: number) {
   return (value: unknown): number => {
     const fix = `Use a whole number from ${min} to ${max}, without quotes`;
@@ -312,47 +210,13 @@ function integerIn(min: number, max: number) {
   };
 }
 
-const TAG_PART = /^[\w\s]+$/;
 function tagPartOf(value: unknown): string {
   const fix = 'Use letters, digits, _ and spaces, like "stalled" or "needs review"';
   if (typeof value !== 'string' || value.trim() === '') {
     throw new Invalid(`must be text, not ${describe(value)}`, fix);
   }
-  if (!TAG_PART.test(value.trim())) throw new Invalid(`${describe(value)} is not a valid tag`, fix);
+  if (!TAG_PATTERN.test(value.trim())) throw new Invalid(`${describe(value)} is not a valid tag`, fix);
   return value.trim();
-}
-
-function textOf(fix: string) {
-  return (value: unknown): string => {
-    if (typeof value !== 'string' || value.trim() === '') {
-      throw new Invalid(`must be text, not ${describe(value)}`, fix);
-    }
-    return value.trim();
-  };
-}
-
-function rateOf(value: unknown): RateLimit {
-  const fix = 'Write it as calls per unit, for example "20/min", "4/s" or "100/h"';
-  if (typeof value !== 'string') throw new Invalid(`${describe(value)} is not a rate`, fix);
-  try {
-    return parseRate(value, 'rate');
-  } catch (error) {
-    if (error instanceof ConfigurationError) throw invalidFrom(error);
-    throw error;
-  }
-}
-
-/** Splits a ConfigurationError thrown by a shared parser back into its problem and fix. */
-function invalidFrom(error: ConfigurationError): Invalid {
-  let problem = error.message.slice(`Invalid configuration ${error.field}: `.length);
-  if (error.hint && problem.endsWith(`. ${error.hint}`)) {
-    problem = problem.slice(0, -(error.hint.length + 2));
-  }
-  return new Invalid(problem, error.hint ?? '');
-}
-
-function asConfigurationError(error: unknown, field: string): unknown {
-  return error instanceof Invalid ? new ConfigurationError(field, error.problem, error.fix) : error;
 }
 
 function wholeDaysIn(min: string, max: string) {
@@ -420,10 +284,9 @@ function oneOf<T extends string>(values: readonly T[], what: string) {
     const text = typeof value === 'string' ? value.trim().toUpperCase() : '';
     const found = values.find((v) => v === text);
     if (found) return found;
-    const close = typeof value === 'string' ? suggest(value.toUpperCase(), values) : undefined;
     throw new Invalid(
       `${describe(value)} is not ${what}`,
-      `${close ? `Did you mean "${close}"? ` : ''}Use one of: ${values.join(', ')}`,
+      didYouMean(typeof value === 'string' ? value.toUpperCase() : '', values),
     );
   };
 }
@@ -444,29 +307,15 @@ function logRetentionOf(value: unknown): (typeof LOG_RETENTION_DAYS)[number] {
 // The schema
 // ---------------------------------------------------------------------------------------------
 
-/** A leaf read by one of the value functions above; its Invalid becomes a zod issue with the fix. */
-function leaf<T>(read: (value: unknown) => T) {
-  return z.unknown().transform((value, ctx): T => {
-    try {
-      return read(value);
-    } catch (error) {
-      if (!(error instanceof Invalid)) throw error;
-      ctx.issues.push({ code: 'custom', message: error.problem, input: value, params: { fix: error.fix } });
-      return z.NEVER;
-    }
-  });
-}
-
-const rateLimitsSchema = z.record(z.string(), leaf(rateOf)).superRefine((limits, ctx) => {
+const rateLimitsSchema = z.record(z.string(), leaf(readRate)).superRefine((limits, ctx) => {
   for (const key of Object.keys(limits)) {
     if (operationIds.includes(key as OperationId)) continue;
-    const close = suggest(key, operationIds);
     ctx.issues.push({
       code: 'custom',
       path: [key],
       message: 'is not an Amigo operationId',
       input: key,
-      params: { fix: `${close ? `Did you mean "${close}"? ` : ''}Use one of: ${operationIds.join(', ')}` },
+      params: { fix: didYouMean(key, operationIds) },
     });
   }
 });
@@ -521,11 +370,14 @@ const stallSection = z.strictObject({
   tag: tagSchema.nullable().default(null),
   // Service id -> the context text sent with recommend-responses for that service.
   contexts: z
-    .record(z.string(), leaf(textOf(CONTEXT_FIX)))
+    .record(
+      z.string(),
+      leaf((v) => textOf(v, CONTEXT_FIX).trim()),
+    )
     .default({})
     .superRefine((contexts, ctx) => {
       for (const key of Object.keys(contexts)) {
-        if (SERVICE_ID.test(key)) continue;
+        if (OBJECT_ID.test(key)) continue;
         ctx.issues.push({
           code: 'custom',
           path: [key],
@@ -591,9 +443,9 @@ export const pipelineConfigFileSchema = z.strictObject({
   stall: stallSection.prefault({}),
   deploy: deploySection.prefault({}),
   // Path of the rules file, relative to this config file; null: no rules.
-  rules: leaf((v) => (v === null ? null : textOf('Write the path of the rules file, or null')(v))).default(
-    null,
-  ),
+  rules: leaf((v) =>
+    v === null ? null : textOf(v, 'Write the path of the rules file, or null').trim(),
+  ).default(null),
 });
 export type PipelineConfigFile = z.input<typeof pipelineConfigFileSchema>;
 
@@ -647,29 +499,11 @@ const SECRET_NAMES = new Set([
 // Parsing
 // ---------------------------------------------------------------------------------------------
 
-type Path = readonly (string | number)[];
-
-interface Problem {
-  readonly path: Path;
-  readonly problem: string;
-  readonly fix: string;
-}
-
 interface ParseContext {
   readonly source: string;
   readonly baseDir: string;
   /** The line a path was written on, when the text is known. */
   readonly lineOf?: ((path: Path) => number | undefined) | undefined;
-}
-
-function formatPath(path: Path): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[\w-]+$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
 }
 
 function findSecrets(value: unknown, path: Path, out: Problem[]): void {
@@ -711,60 +545,36 @@ function dropEmptySections(input: unknown): unknown {
 function unknownKeyProblem(objectPath: Path, key: string): Problem {
   const where = formatPath(objectPath);
   const known = KNOWN_KEYS[where] ?? [];
-  const close = suggest(key, known);
-  let fix: string;
-  if (close) {
-    fix = `Did you mean "${close}"?`;
-  } else {
+  // A key that is close to one of another section was most likely written in the wrong place.
+  const fix = unknownKeyFix(key, known, () => {
     const elsewhere = Object.entries(KNOWN_KEYS).find(
       ([section, keys]) => section !== where && section !== '' && suggest(key, keys) !== undefined,
     );
-    const home = elsewhere ? `${elsewhere[0]}.${suggest(key, elsewhere[1])}` : undefined;
-    fix = home
-      ? `Did you mean ${home}? Move it under "${elsewhere?.[0]}:"`
-      : `Remove it, or use one of: ${known.join(', ')}`;
-  }
+    return elsewhere
+      ? `Did you mean ${elsewhere[0]}.${suggest(key, elsewhere[1])}? Move it under "${elsewhere[0]}:"`
+      : undefined;
+  });
   return { path: [...objectPath, key], problem: 'is not a setting', fix };
 }
 
-function problemsOf(issues: readonly z.core.$ZodIssue[]): Problem[] {
-  const out: Problem[] = [];
-  for (const issue of issues) {
-    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push(unknownKeyProblem(path, key));
-    } else if (issue.code === 'custom') {
-      out.push({ path, problem: issue.message, fix: String(issue.params?.fix ?? '') });
-    } else if (issue.code === 'invalid_type' && issue.expected === 'nonoptional') {
-      out.push({ path, problem: 'is missing', fix: SHAPE_FIXES[formatPath(path)] ?? SECTION_FIX });
-    } else if (issue.code === 'invalid_type') {
-      const input = (issue as { input?: unknown }).input;
-      const pattern = formatPath(path);
-      const fix = SHAPE_FIXES[pattern] ?? SECTION_FIX;
-      const shape = issue.expected === 'array' ? 'a list' : 'a section of settings';
-      out.push({ path, problem: `must be ${shape}, not ${describe(input)}`, fix });
-    } else {
-      out.push({ path, problem: issue.message, fix: 'See examples/amigo-qa.yaml for the expected form' });
-    }
+/** A value of the wrong shape: a list where a section goes, a section left out, and so on. */
+function shapeProblem(path: Path, issue: z.core.$ZodIssue): Problem {
+  const fix = SHAPE_FIXES[formatPath(path)] ?? SECTION_FIX;
+  if (issue.code === 'invalid_type' && issue.expected === 'nonoptional') {
+    return { path, problem: 'is missing', fix };
   }
-  return out;
+  if (issue.code === 'invalid_type') {
+    const input = (issue as { input?: unknown }).input;
+    const shape = issue.expected === 'array' ? 'a list' : 'a section of settings';
+    return { path, problem: `must be ${shape}, not ${describe(input)}`, fix };
+  }
+  return { path, problem: issue.message, fix: 'See examples/amigo-qa.yaml for the expected form' };
 }
 
 function fail(problems: readonly Problem[], ctx: ParseContext): never {
   const first = problems[0] as Problem;
-  const line = ctx.lineOf?.(first.path);
-  const rest = problems.length - 1;
-  const more = rest > 0 ? `; ${rest} more ${rest === 1 ? 'problem' : 'problems'} after this one` : '';
-  const where = `in ${ctx.source}${line === undefined ? '' : `, line ${line}`}${more}`;
-  throw new ConfigurationError(formatPath(first.path) || '(root)', `${first.problem} (${where})`, first.fix);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
+  const message = locate(first.problem, ctx.source, ctx.lineOf?.(first.path), problems.length - 1);
+  throw new ConfigurationError(formatPath(first.path) || '(root)', message, first.fix);
 }
 
 function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
@@ -772,7 +582,7 @@ function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
   findSecrets(input, [], secrets);
   if (secrets.length > 0) fail(secrets, ctx);
   const parsed = pipelineConfigFileSchema.safeParse(dropEmptySections(input), { reportInput: true });
-  if (!parsed.success) fail(problemsOf(parsed.error.issues), ctx);
+  if (!parsed.success) fail(problemsOf(parsed.error.issues, [], unknownKeyProblem, shapeProblem), ctx);
   const f = parsed.data;
   return deepFreeze({
     amigo: {
@@ -861,11 +671,7 @@ function sinceNotAfter(now: number) {
  * impossible date or one later than `now`. Returns the instant as an ISO UTC string; errors name `field`.
  */
 export function parseSince(text: string, field: string, now: number = Date.now()): string {
-  try {
-    return sinceNotAfter(now)(text);
-  } catch (error) {
-    throw asConfigurationError(error, field);
-  }
+  return Invalid.named(field, () => sinceNotAfter(now)(text));
 }
 
 /** A command-line count: text of digits (with a sign) is read as a number first. */
@@ -890,13 +696,8 @@ export function applyOverrides(
   context: OverrideContext = {},
 ): PipelineConfig {
   const now = context.now ?? Date.now();
-  const read = <T>(field: string, value: unknown, parse: (v: unknown) => T): T => {
-    try {
-      return parse(value);
-    } catch (error) {
-      throw asConfigurationError(error, field);
-    }
-  };
+  const read = <T>(field: string, value: unknown, parse: (v: unknown) => T): T =>
+    Invalid.named(field, () => parse(value));
   const workers =
     flags.workers === undefined
       ? config.run.workers

@@ -9,14 +9,13 @@ import { LineCounter, parseDocument } from 'yaml';
 import { ConfigurationError } from '../errors.ts';
 import { parseRules, type RuleSet } from '../rules/schema.ts';
 import { type PipelineConfig, parsePipelineConfig } from './pipeline-config.ts';
-
-export type ValuePath = ReadonlyArray<string | number>;
+import type { Path } from './validation.ts';
 
 export interface SourceFile {
   /** The parsed content (plain objects, arrays and scalars). */
   readonly input: unknown;
   /** The 1-based line of the value at `path` (or its nearest parent); undefined for JSON. */
-  readonly lineOf: ((path: ValuePath) => number | undefined) | undefined;
+  readonly lineOf: ((path: Path) => number | undefined) | undefined;
 }
 
 /**
@@ -64,7 +63,7 @@ export function readSourceFile(path: string, what: string, pathFix: string): Sou
       'Check the indentation (spaces, not tabs), the colons and the quoting on that line',
     );
   }
-  const lineOf = (p: ValuePath): number | undefined => {
+  const lineOf = (p: Path): number | undefined => {
     for (let n = p.length; n > 0; n--) {
       const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
       if (node?.range) return lineCounter.linePos(node.range[0]).line;

@@ -32,3 +32,9 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   }
   return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 3))) ? best : undefined;
 }
+
+/** The fix for a value outside a fixed list: the close candidate first, when there is one. */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  const close = suggest(word, candidates);
+  return `${close ? `Did you mean "${close}"? ` : ''}Use one of: ${candidates.join(', ')}`;
+}

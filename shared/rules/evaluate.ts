@@ -24,7 +24,7 @@
 // Duration of a conversation = created_at of its last archived message (any type) minus the
 // conversation's created_at; 0 when it has no message.
 import type { ArchivedConversation } from '../archive/read.ts';
-import { formatDuration } from '../config/pipeline-config.ts';
+import { formatDuration } from '../config/grammar.ts';
 import type { InteractionInsights, MessageInstance } from '../openapi/index.ts';
 import type { RulePattern } from './pattern.ts';
 import type {

@@ -31,8 +31,27 @@
 // captures (checked here). Rendered facts are sanitised to the tag pattern: every run of characters
 // outside letters, digits, _ and spaces becomes `_` (`verify-identity` -> `verify_identity`).
 import * as z from 'zod';
-import { parseDuration } from '../config/pipeline-config.ts';
-import { suggest } from '../config/suggest.ts';
+import { readDuration } from '../config/grammar.ts';
+import { didYouMean, suggest } from '../config/suggest.ts';
+import {
+  booleanOf,
+  deepFreeze,
+  describe,
+  formatPath,
+  Invalid,
+  isPlainObject,
+  leaf,
+  locate,
+  type Path,
+  type Problem,
+  problemsOf,
+  readAt,
+  SERVICE_ID_FIX,
+  serviceIdOf,
+  TAG_PATTERN,
+  textOf,
+  unknownKeyFix,
+} from '../config/validation.ts';
 import { ConfigurationError } from '../errors.ts';
 import {
   type MessageFormat,
@@ -63,8 +82,8 @@ export type TransitionType = TransitionKind;
 export type ToolSource = (typeof TOOL_SOURCES)[number];
 export type Fact = (typeof FACTS)[number];
 
-/** The tag key and value pattern of the modify-tags API (ASCII `\w`, so stricter where it matters). */
-export const TAG_PATTERN = /^[\w\s]+$/;
+/** The tag key and value pattern of the modify-tags API; the config file's stall tag keeps to it too. */
+export { TAG_PATTERN };
 
 /** Case-insensitive text test; every given part must hold. Lists mean "one of". */
 export interface TextTest {
@@ -205,8 +224,6 @@ export interface RuleSet {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-type Path = ReadonlyArray<string | number>;
-
 export interface RuleProblem {
   /** `rules[3] "agent loops" when.any[1].messages.type`, or a top-level key. */
   readonly field: string;
@@ -221,13 +238,7 @@ export class RulesValidationError extends ConfigurationError {
   readonly source: string;
   constructor(source: string, problems: readonly RuleProblem[]) {
     const first = problems[0] as RuleProblem;
-    const rest = problems.length - 1;
-    const more = rest > 0 ? `; ${rest} more ${rest === 1 ? 'problem' : 'problems'} after this one` : '';
-    super(
-      first.field,
-      `${first.problem} (in ${source}${first.line === undefined ? '' : `, line ${first.line}`}${more})`,
-      first.fix,
-    );
+    super(first.field, locate(first.problem, source, first.line, problems.length - 1), first.fix);
     this.problems = problems;
     this.source = source;
   }
@@ -238,67 +249,16 @@ export function formatRuleProblem(p: RuleProblem): string {
   return `${p.field}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.problem}${p.fix ? `. ${p.fix}` : ''}`;
 }
 
-/** A value that is not what its field needs; `at` is a path below the field. */
-class Invalid extends Error {
-  readonly problem: string;
-  readonly fix: string;
-  readonly at: Path;
-  constructor(problem: string, fix: string, at: Path = []) {
-    super(problem);
-    this.problem = problem;
-    this.fix = fix;
-    this.at = at;
-  }
-}
-
-interface Problem {
-  readonly path: Path;
-  readonly problem: string;
-  readonly fix: string;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Values
 // ---------------------------------------------------------------------------------------------
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'empty';
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a section';
-  return String(value);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date);
-}
-
-function didYouMean(word: string, candidates: readonly string[]): string {
-  const close = suggest(word, candidates);
-  return `${close ? `Did you mean "${close}"? ` : ''}Use one of: ${candidates.join(', ')}`;
-}
-
-function textOf(value: unknown, fix: string): string {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new Invalid(`must be text, not ${describe(value)}`, fix);
-  }
-  return value;
-}
 
 /** A string or a non-empty list of strings. */
 function textList(fix: string) {
   return (value: unknown): string[] => {
     if (Array.isArray(value)) {
       if (value.length === 0) throw new Invalid('is an empty list', fix);
-      return value.map((v, i) => {
-        try {
-          return textOf(v, fix);
-        } catch (error) {
-          if (error instanceof Invalid) throw new Invalid(error.problem, error.fix, [i]);
-          throw error;
-        }
-      });
+      return value.map((v, i) => readAt(i, () => textOf(v, fix)));
     }
     return [textOf(value, fix)];
   };
@@ -329,15 +289,12 @@ function textTestOf(value: unknown): TextTest {
   const out: { equals?: string[]; contains?: string[]; matches?: RulePattern } = {};
   for (const key of keys) {
     const v = value[key];
-    try {
+    readAt(key, () => {
       if (key === 'equals') out.equals = textList(TEXT_TEST_FIX)(v);
       else if (key === 'contains') out.contains = textList(TEXT_TEST_FIX)(v);
       else if (key === 'matches') out.matches = regexOf(v);
       else throw new Invalid('is not a text test', didYouMean(key, TEXT_TEST_KEYS));
-    } catch (error) {
-      if (error instanceof Invalid) throw new Invalid(error.problem, error.fix, [key, ...error.at]);
-      throw error;
-    }
+    });
   }
   return out;
 }
@@ -375,27 +332,7 @@ function boundsOf(unit: 'count' | 'ms') {
       }
       let n: number;
       if (unit === 'ms') {
-        if (typeof v !== 'string') {
-          throw new Invalid(
-            typeof v === 'number'
-              ? `${v} has no unit, so it is not a duration`
-              : `${describe(v)} is not a duration`,
-            'Write a duration like "10s", "500ms", "5m" or "1h30m"',
-            [key],
-          );
-        }
-        try {
-          n = parseDuration(v, key);
-        } catch (error) {
-          if (error instanceof ConfigurationError) {
-            throw new Invalid(
-              `${describe(v)} is not a duration`,
-              error.hint ?? 'Write a duration like "10s" or "5m"',
-              [key],
-            );
-          }
-          throw error;
-        }
+        n = readAt(key, () => readDuration(v));
       } else {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
           throw new Invalid(`must be a whole number of 0 or more, not ${describe(v)}`, fix, [key]);
@@ -427,11 +364,6 @@ function positiveIntOf(value: unknown): number {
   return value;
 }
 
-function booleanOf(value: unknown): boolean {
-  if (typeof value === 'boolean') return value;
-  throw new Invalid(`must be true or false, not ${describe(value)}`, 'Write true or false, without quotes');
-}
-
 function enumList<T extends string>(values: readonly T[], noun: string) {
   return (value: unknown): T[] => {
     const list = Array.isArray(value) ? value : [value];
@@ -460,14 +392,11 @@ function matchOf(value: unknown): 'any' | 'all' | 'none' {
   );
 }
 
-const SERVICE_ID = /^[a-f0-9]{24}$/;
+/** One service id or a non-empty list of them. */
 function serviceIdsOf(value: unknown): string[] {
-  const fix = 'Copy the service id (24 characters, 0-9 and a-f) from the Amigo dashboard, in quotes';
-  return textList(fix)(value).map((id, i) => {
-    if (!SERVICE_ID.test(id))
-      throw new Invalid(`${describe(id)} is not a service id`, fix, Array.isArray(value) ? [i] : []);
-    return id;
-  });
+  if (!Array.isArray(value)) return [serviceIdOf(value)];
+  if (value.length === 0) throw new Invalid('is an empty list', SERVICE_ID_FIX);
+  return value.map((id, i) => readAt(i, () => serviceIdOf(id)));
 }
 
 const TAG_FIX = 'Use letters, digits, _ and spaces, like "escalation" or "needs review"';
@@ -521,34 +450,21 @@ function setOf(value: unknown): Record<string, string | null> {
   if (Object.keys(value).length === 0) throw new Invalid('is empty', fix);
   const out: Record<string, string | null> = {};
   for (const [rawKey, v] of Object.entries(value)) {
-    try {
+    readAt(rawKey, () => {
       const key = tagKeyOf(rawKey);
       if (Object.hasOwn(out, key)) throw new Invalid(`sets the tag "${key}" twice`, 'Keep one of them');
       out[key] = tagValueOf(v);
-    } catch (error) {
-      if (error instanceof Invalid) throw new Invalid(error.problem, error.fix, [rawKey, ...error.at]);
-      throw error;
-    }
+    });
   }
   return out;
 }
 
+/** One tag key or a non-empty list of them, each once. */
 function tagKeysOf(value: unknown): string[] {
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0)
+  if (!Array.isArray(value)) return [tagKeyOf(value)];
+  if (value.length === 0)
     throw new Invalid('is an empty list', 'List tag keys, like [resolved, needs review]');
-  const out: string[] = [];
-  list.forEach((v, i) => {
-    try {
-      const key = tagKeyOf(v);
-      if (!out.includes(key)) out.push(key);
-    } catch (error) {
-      if (error instanceof Invalid)
-        throw new Invalid(error.problem, error.fix, Array.isArray(value) ? [i] : []);
-      throw error;
-    }
-  });
-  return out;
+  return [...new Set(value.map((v, i) => readAt(i, () => tagKeyOf(v))))];
 }
 
 const TAGS_TEST_KEYS = ['has', 'lacks', 'equals'] as const;
@@ -558,7 +474,7 @@ function tagsTestOf(value: unknown): TagsTest {
   if (Object.keys(value).length === 0) throw new Invalid('is empty', fix);
   const out: { has?: string[]; lacks?: string[]; equals?: Record<string, string | null> } = {};
   for (const [key, v] of Object.entries(value)) {
-    try {
+    readAt(key, () => {
       if (key === 'has') out.has = tagKeysOf(v);
       else if (key === 'lacks') out.lacks = tagKeysOf(v);
       else if (key === 'equals') {
@@ -569,10 +485,7 @@ function tagsTestOf(value: unknown): TagsTest {
         }
         out.equals = equals;
       } else throw new Invalid('is not a tag test', didYouMean(key, TAGS_TEST_KEYS));
-    } catch (error) {
-      if (error instanceof Invalid) throw new Invalid(error.problem, error.fix, [key, ...error.at]);
-      throw error;
-    }
+    });
   }
   return out;
 }
@@ -581,97 +494,82 @@ function tagsTestOf(value: unknown): TagsTest {
 // Schemas: one strict object per condition family
 // ---------------------------------------------------------------------------------------------
 
-/** A leaf read by one of the value functions above; its Invalid becomes a zod issue with the fix. */
-function leaf<T>(read: (value: unknown) => T) {
-  return z
-    .unknown()
-    .transform((value, ctx): T => {
-      try {
-        return read(value);
-      } catch (error) {
-        if (!(error instanceof Invalid)) throw error;
-        ctx.issues.push({
-          code: 'custom',
-          message: error.problem,
-          input: value,
-          path: [...error.at],
-          params: { fix: error.fix },
-        });
-        return z.NEVER;
-      }
-    })
-    .optional();
+/** A leaf read by one of the value functions above; every rule field may be left out. */
+function optionalLeaf<T>(read: (value: unknown) => T) {
+  return leaf(read).optional();
 }
 
-const window = { first: leaf(positiveIntOf), last: leaf(positiveIntOf) };
-const quantify = { match: leaf(matchOf), count: leaf(boundsOf('count')) };
-const messageTypes = leaf(enumList(MESSAGE_TYPES, 'a message type'));
+const window = { first: optionalLeaf(positiveIntOf), last: optionalLeaf(positiveIntOf) };
+const quantify = { match: optionalLeaf(matchOf), count: optionalLeaf(boundsOf('count')) };
+const messageTypes = optionalLeaf(enumList(MESSAGE_TYPES, 'a message type'));
 
 const FAMILY_SCHEMAS = {
   conversation: z.strictObject({
-    service: leaf(serviceIdsOf),
-    analyzed: leaf(booleanOf),
-    tags: leaf(tagsTestOf),
-    duration: leaf(boundsOf('ms')),
-    message_count: leaf(boundsOf('count')),
+    service: optionalLeaf(serviceIdsOf),
+    analyzed: optionalLeaf(booleanOf),
+    tags: optionalLeaf(tagsTestOf),
+    duration: optionalLeaf(boundsOf('ms')),
+    message_count: optionalLeaf(boundsOf('count')),
   }),
   messages: z.strictObject({
     type: messageTypes,
     ...window,
     is: messageTypes,
-    format: leaf(enumList(MESSAGE_FORMATS, 'a message format')),
-    sender: leaf(textTestOf),
-    contains: leaf(textList('Write a phrase or a list of phrases, like ["speak to a human", "real person"]')),
-    matches: leaf(regexOf),
+    format: optionalLeaf(enumList(MESSAGE_FORMATS, 'a message format')),
+    sender: optionalLeaf(textTestOf),
+    contains: optionalLeaf(
+      textList('Write a phrase or a list of phrases, like ["speak to a human", "real person"]'),
+    ),
+    matches: optionalLeaf(regexOf),
     ...quantify,
   }),
   interactions: z.strictObject({
     ...window,
-    state: leaf(textTestOf),
-    action: leaf(textTestOf),
-    objective: leaf(textTestOf),
+    state: optionalLeaf(textTestOf),
+    action: optionalLeaf(textTestOf),
+    objective: optionalLeaf(textTestOf),
     ...quantify,
   }),
   states: z.strictObject({
-    name: leaf(textTestOf),
-    visits: leaf(boundsOf('count')),
-    consecutive: leaf(booleanOf),
+    name: optionalLeaf(textTestOf),
+    visits: optionalLeaf(boundsOf('count')),
+    consecutive: optionalLeaf(booleanOf),
   }),
   transitions: z.strictObject({
-    type: leaf(enumList(TRANSITION_TYPES, 'a state transition type')),
+    type: optionalLeaf(enumList(TRANSITION_TYPES, 'a state transition type')),
     ...window,
-    from: leaf(textTestOf),
-    to: leaf(textTestOf),
-    exit_condition: leaf(textTestOf),
-    queries: leaf(textTestOf),
+    from: optionalLeaf(textTestOf),
+    to: optionalLeaf(textTestOf),
+    exit_condition: optionalLeaf(textTestOf),
+    queries: optionalLeaf(textTestOf),
     ...quantify,
   }),
   tools: z.strictObject({
-    source: leaf(enumList(TOOL_SOURCES, 'a tool call source')),
+    source: optionalLeaf(enumList(TOOL_SOURCES, 'a tool call source')),
     ...window,
-    name: leaf(textTestOf),
-    duration: leaf(boundsOf('ms')),
-    output: leaf(textTestOf),
-    input: leaf(textTestOf),
+    name: optionalLeaf(textTestOf),
+    duration: optionalLeaf(boundsOf('ms')),
+    output: optionalLeaf(textTestOf),
+    input: optionalLeaf(textTestOf),
     ...quantify,
   }),
   reflections: z.strictObject({
     ...window,
-    contains: leaf(textList('Write a phrase or a list of phrases')),
-    matches: leaf(regexOf),
+    contains: optionalLeaf(textList('Write a phrase or a list of phrases')),
+    matches: optionalLeaf(regexOf),
     ...quantify,
   }),
   working_memory: z.strictObject({
     ...window,
-    contains: leaf(textList('Write a phrase or a list of phrases')),
-    matches: leaf(regexOf),
-    context: leaf(textTestOf),
+    contains: optionalLeaf(textList('Write a phrase or a list of phrases')),
+    matches: optionalLeaf(regexOf),
+    context: optionalLeaf(textTestOf),
     ...quantify,
   }),
   dynamic_behaviors: z.strictObject({
     ...window,
-    set: leaf(textTestOf),
-    version: leaf(boundsOf('count')),
+    set: optionalLeaf(textTestOf),
+    version: optionalLeaf(boundsOf('count')),
     ...quantify,
   }),
 } as const;
@@ -710,13 +608,15 @@ const CAPTURES: Partial<Record<Family, Fact>> = {
 // Parsing
 // ---------------------------------------------------------------------------------------------
 
-function formatPath(path: Path): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? part : `.${part}`;
-  }
-  return out;
+/** A key that is not known where it stands; a key of another family is pointed there. */
+function unknownKeyProblem(objectPath: Path, key: string, known: readonly string[], where: string): Problem {
+  const fix = unknownKeyFix(key, known, () => {
+    const homes = FAMILIES.filter((f) => FAMILY_KEYS[f].includes(key) && !known.includes(key));
+    return homes.length > 0
+      ? `"${key}" belongs to ${homes.join(' or ')}: move it there (combine conditions with all: [...]), or use one of: ${known.join(', ')}`
+      : undefined;
+  });
+  return { path: [...objectPath, key], problem: `is not ${where}`, fix };
 }
 
 class Parser {
@@ -727,17 +627,7 @@ class Parser {
   }
 
   unknownKey(objectPath: Path, key: string, known: readonly string[], where: string): void {
-    const close = suggest(key, known);
-    let fix: string;
-    if (close) fix = `Did you mean "${close}"?`;
-    else {
-      const homes = FAMILIES.filter((f) => FAMILY_KEYS[f].includes(key) && !known.includes(key));
-      fix =
-        homes.length > 0
-          ? `"${key}" belongs to ${homes.join(' or ')}: move it there (combine conditions with all: [...]), or use one of: ${known.join(', ')}`
-          : `Remove it, or use one of: ${known.join(', ')}`;
-    }
-    this.add([...objectPath, key], `is not ${where}`, fix);
+    this.problems.push(unknownKeyProblem(objectPath, key, known, where));
   }
 
   condition(input: unknown, path: Path, rulePath: string): Condition | undefined {
@@ -792,16 +682,18 @@ class Parser {
     }
     const parsed = FAMILY_SCHEMAS[family].safeParse(value);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const sub = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-        if (issue.code === 'unrecognized_keys') {
-          for (const key of issue.keys) this.unknownKey(path, key, FAMILY_KEYS[family], `a ${family} field`);
-        } else if (issue.code === 'custom') {
-          this.add([...path, ...sub], issue.message, String(issue.params?.fix ?? ''));
-        } else {
-          this.add([...path, ...sub], issue.message, `Write it like ${FAMILY_EXAMPLES[family]}`);
-        }
-      }
+      this.problems.push(
+        ...problemsOf(
+          parsed.error.issues,
+          path,
+          (at, key) => unknownKeyProblem(at, key, FAMILY_KEYS[family], `a ${family} field`),
+          (at, issue) => ({
+            path: at,
+            problem: issue.message,
+            fix: `Write it like ${FAMILY_EXAMPLES[family]}`,
+          }),
+        ),
+      );
       return undefined;
     }
     const f = parsed.data as Record<string, unknown>;
@@ -895,15 +787,15 @@ function guaranteedFacts(c: Condition): Set<Fact> {
 
 const RULE_KEYS = ['name', 'description', 'when', 'set', 'remove'] as const;
 const RULE_SCHEMA = z.strictObject({
-  name: leaf((v) => {
+  name: optionalLeaf((v) => {
     const name = textOf(v, 'Give every rule a short, unique name, like "escalation requests"').trim();
     if (name.length > 120) throw new Invalid('is longer than 120 characters', 'Shorten the name');
     return name;
   }),
-  description: leaf((v) => textOf(v, 'Describe the rule in a sentence, or remove description')),
+  description: optionalLeaf((v) => textOf(v, 'Describe the rule in a sentence, or remove description')),
   when: z.unknown().optional(),
-  set: leaf(setOf),
-  remove: leaf(tagKeysOf),
+  set: optionalLeaf(setOf),
+  remove: optionalLeaf(tagKeysOf),
 });
 
 function parseRuleSet(input: unknown): { rules: Rule[]; problems: Problem[] } {
@@ -950,18 +842,14 @@ function parseRuleSet(input: unknown): { rules: Rule[]; problems: Problem[] } {
     const before = parser.problems.length;
     const parsed = RULE_SCHEMA.safeParse(raw);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const sub = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-        if (issue.code === 'unrecognized_keys') {
-          for (const key of issue.keys) parser.unknownKey(path, key, RULE_KEYS, 'a rule field');
-        } else {
-          parser.add(
-            [...path, ...sub],
-            issue.message,
-            String((issue as { params?: { fix?: unknown } }).params?.fix ?? fileFix),
-          );
-        }
-      }
+      parser.problems.push(
+        ...problemsOf(
+          parsed.error.issues,
+          path,
+          (at, key) => unknownKeyProblem(at, key, RULE_KEYS, 'a rule field'),
+          (at, issue) => ({ path: at, problem: issue.message, fix: fileFix }),
+        ),
+      );
     }
     if (raw.name === undefined)
       parser.add([...path, 'name'], 'is missing', 'Give every rule a short, unique name');
@@ -1055,14 +943,6 @@ function resolveRuleSet(
     throw new RulesValidationError(source, located);
   }
   return deepFreeze({ rules, source });
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /** Validates a rules object (already parsed from YAML or JSON). Throws {@link RulesValidationError}. */

@@ -122,6 +122,38 @@ describe('earliestSlot', () => {
 });
 
 describe('DynamoDbRateBudget', () => {
+  it.each([
+    [60_000, 3_000],
+    [1_000, 50],
+    [10, 5],
+  ])(
+    'when no margin is given, then a slot on a %d ms window keeps the next one a twentieth of the window (at least 5 ms) past one window',
+    async (windowMs, margin) => {
+      // Arrange: the production default margin and a clock that only moves when the budget sleeps.
+      let now = Date.parse('2026-11-26T00:00:00Z');
+      const clock = {
+        now: () => now,
+        sleep: async (ms: number) => {
+          now += Math.max(0, ms);
+        },
+      };
+      const budget = new DynamoDbRateBudget({
+        client: newClient(),
+        tableName: TABLE,
+        userId: newUser(),
+        limits: resolveRateLimits({ [OP]: { limit: 1, windowMs } }),
+        clock,
+      });
+
+      // Act
+      const first = await budget.acquire(OP);
+      const second = await budget.acquire(OP);
+
+      // Assert
+      expect(second - first).toBe(windowMs + margin);
+    },
+  );
+
   it('when 8 instances saturate one (user, operation), then no window holds more than the limit and the budget keeps being granted', async () => {
     const limit = 10;
     const windowMs = 500;

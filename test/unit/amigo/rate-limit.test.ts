@@ -1,13 +1,10 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  formatRate,
-  parseRate,
   rateFeedbackFrom,
   resolveRateLimits,
   SlidingWindowRateBudget,
 } from '../../../shared/amigo/rate-limit.ts';
-import { ConfigurationError } from '../../../shared/errors.ts';
 import { operations } from '../../../shared/openapi/index.ts';
 
 const OP = 'get-conversations';
@@ -43,40 +40,6 @@ async function grantTimes(budget: SlidingWindowRateBudget, arrivals: number[]): 
   await Promise.all(pending);
   return grants;
 }
-
-describe('parseRate', () => {
-  it.each([
-    ['20/min', { limit: 20, windowMs: 60_000 }],
-    ['4/s', { limit: 4, windowMs: 1_000 }],
-    ['100/h', { limit: 100, windowMs: 3_600_000 }],
-    ['15/10s', { limit: 15, windowMs: 10_000 }],
-    [' 5 / minute ', { limit: 5, windowMs: 60_000 }],
-    ['30/mins', { limit: 30, windowMs: 60_000 }],
-  ])('when given %j, then it reads %j', (text, expected) => {
-    expect(parseRate(text)).toEqual(expected);
-  });
-
-  it.each(['fast', '20', '0/min', '20/fortnight', '1.5/s', '-3/s'])(
-    'when given %j, then it fails naming the field and the expected form',
-    (text) => {
-      const act = () => parseRate(text, 'amigo.rateLimits.get-conversations');
-      expect(act).toThrow(ConfigurationError);
-      expect(act).toThrow(/amigo\.rateLimits\.get-conversations.*"20\/min"/s);
-    },
-  );
-
-  it('when a parsed rate is formatted and parsed again, then it round-trips', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 10_000 }),
-        fc.constantFrom(1_000, 60_000, 120_000, 5_000),
-        (limit, windowMs) => {
-          expect(parseRate(formatRate({ limit, windowMs }))).toEqual({ limit, windowMs });
-        },
-      ),
-    );
-  });
-});
 
 describe('resolveRateLimits', () => {
   it('when nothing is overridden, then every operation gets the limit published in the spec', () => {
@@ -146,6 +109,28 @@ describe('SlidingWindowRateBudget', () => {
   afterEach(() => {
     vi.useRealTimers();
   });
+
+  it.each([
+    [60_000, 15_000],
+    [1_000, 250],
+    [10, 5],
+  ])(
+    'when no margin is given and a call on a %d ms window never answers, then its slot stays taken for a quarter window (at least 5 ms) past its grant plus one window',
+    async (windowMs, margin) => {
+      // Arrange: the production default margin, one slot, and a first call that never reports back.
+      const limits = resolveRateLimits({ [OP]: { limit: 1, windowMs } });
+      const budget = new SlidingWindowRateBudget({ limits });
+      const start = Date.now();
+      await budget.acquire(OP);
+
+      // Act
+      const second = budget.acquire(OP).then(() => Date.now() - start);
+      await vi.advanceTimersByTimeAsync(2 * windowMs);
+
+      // Assert
+      await expect(second).resolves.toBe(windowMs + margin);
+    },
+  );
 
   it('when calls arrive at any times, then no window ever holds more than the limit and each call starts at the earliest moment that allows', async () => {
     await fc.assert(

@@ -1,31 +1,20 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   applyOverrides,
   defaultPipelineConfig,
-  formatDuration,
   type PipelineConfig,
-  parseDuration,
   parsePipelineConfig,
   parseSince,
 } from '../../../shared/config/pipeline-config.ts';
 import { loadPipelineConfig } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
+import { scratchFiles } from '../../support/scratch-files.ts';
 
 const SERVICE = '6650f0c1a2b3c4d5e6f70812';
 const DAY = 86_400_000;
 
-const dir = mkdtempSync(join(tmpdir(), 'amigo-qa-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, file } = scratchFiles('config');
 
 /** The ConfigurationError `act` throws. */
 function errorOf(act: () => unknown): ConfigurationError {
@@ -259,6 +248,13 @@ describe('configuration errors name the field path, the file and the fix', () =>
       'amigo.rateLimits.get-conversations',
       /"15 per minute" is not a rate/,
       /"20\/min", "4\/s"/,
+    ],
+    [
+      'a rate that allows a fraction of a call',
+      { amigo: { rateLimits: { 'get-conversations': '1.5/s' } } },
+      'amigo.rateLimits.get-conversations',
+      /"1\.5\/s" allows a fraction of a call/,
+      /^Use a whole number of calls per window/,
     ],
     [
       'a rate written as a bare number',
@@ -647,65 +643,5 @@ describe('dates in the future and counts below the minimum, on the command line'
       /--since: "2026-02-30" is not a calendar date/,
     );
     expect(() => parseSince('2026-12-25', '--since', now)).toThrow(/--since: "2026-12-25" is in the future/);
-  });
-});
-
-describe('parseDuration', () => {
-  it.each([
-    ['30s', 30_000],
-    ['30m', 1_800_000],
-    ['36h', 129_600_000],
-    ['7d', 7 * DAY],
-    ['2w', 14 * DAY],
-    ['1h30m', 5_400_000],
-    ['1h 30m', 5_400_000],
-    ['500ms', 500],
-    ['1m30s', 90_000],
-  ])('when given "%s", then it is %d ms', (text, ms) => {
-    expect(parseDuration(text, 'x')).toBe(ms);
-  });
-
-  it.each(['', '7', '7 days', '7D', '1.5h', '-1h', '0s', 'h', '1h1h'])(
-    'when given "%s", then it fails naming the field',
-    (text) => {
-      expect(() => parseDuration(text, 'archive.lookback')).toThrow(
-        /Invalid configuration archive\.lookback: /,
-      );
-    },
-  );
-
-  it('when any positive duration is formatted, then parsing the text gives it back', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1_000 * 365 * DAY }), (ms) => {
-        expect(parseDuration(formatDuration(ms), 'x')).toBe(ms);
-      }),
-    );
-  });
-
-  it('when any combination of units is written largest first, then it parses to their sum', () => {
-    const units = [
-      ['w', 7 * DAY],
-      ['d', DAY],
-      ['h', 3_600_000],
-      ['m', 60_000],
-      ['s', 1_000],
-      ['ms', 1],
-    ] as const;
-    fc.assert(
-      fc.property(
-        fc.array(fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }), {
-          minLength: units.length,
-          maxLength: units.length,
-        }),
-        (counts) => {
-          const parts = units.flatMap(([unit, ms], i) =>
-            counts[i] === undefined ? [] : [{ text: `${counts[i]}${unit}`, ms: (counts[i] as number) * ms }],
-          );
-          const total = parts.reduce((sum, p) => sum + p.ms, 0);
-          fc.pre(total > 0);
-          expect(parseDuration(parts.map((p) => p.text).join(''), 'x')).toBe(total);
-        },
-      ),
-    );
   });
 });

@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadRules } from '../../../shared/config/source-file.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
 import {
@@ -10,15 +8,9 @@ import {
   type RuleProblem,
   RulesValidationError,
 } from '../../../shared/rules/index.ts';
+import { scratchFiles } from '../../support/scratch-files.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'amigo-qa-rules-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, file } = scratchFiles('rules');
 
 function problemsOf(act: () => unknown): RuleProblem[] {
   try {
@@ -374,6 +366,48 @@ describe('parseRules: values of fields', () => {
     expect(only(rule({ when: { conversation: {} } })).problem).toBe('is empty');
     expect(only(rule({ when: { all: [] } })).problem).toBe('is an empty list');
     expect(only(rule({ when: { not: 'x' } })).field).toBe('rules[0] "r" when.not');
+  });
+
+  it('when a bound holds a duration with a repeated unit, then the problem says so and the fix shows the order', () => {
+    // Arrange
+    const written = rule({ when: { tools: { duration: { gt: '1h1h' } } } });
+
+    // Act
+    const problem = only(written);
+
+    // Assert
+    expect(problem).toMatchObject({
+      field: 'rules[0] "r" when.tools.duration.gt',
+      problem: '"1h1h" repeats a unit or has them out of order',
+      fix: expect.stringMatching(/largest unit first/),
+    });
+  });
+
+  it('when a tag key with a space has a bad value, then the field quotes the key', () => {
+    // Arrange
+    const written = rule({ when: { states: { visits: { gte: 3 } } }, set: { 'needs review': 3 } });
+
+    // Act
+    const problem = only(written);
+
+    // Assert
+    expect(problem.field).toBe('rules[0] "r" set["needs review"]');
+    expect(problem.fix).toBe('Put it in quotes, like "3"');
+  });
+
+  it('when a service id is read as a number, then the fix says to quote it', () => {
+    // Arrange
+    const written = rule({ when: { conversation: { service: [123456] } } });
+
+    // Act
+    const problem = only(written);
+
+    // Assert
+    expect(problem).toMatchObject({
+      field: 'rules[0] "r" when.conversation.service[0]',
+      problem: '123456 is not a service id (it was read as a number)',
+      fix: expect.stringMatching(/Put the id in quotes/),
+    });
   });
 
   it('checks templates: known facts, captured by every way the rule can match', () => {
