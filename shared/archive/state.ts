@@ -4,6 +4,7 @@ import {
   type ArchiveOutcomeRecord,
   ArchiveOutcomeSchema,
   type ArchiveTally,
+  type LastRun,
   LastRunSchema,
   prettyJson,
   type RunRecord,
@@ -82,7 +83,8 @@ export async function writeLastRun(
   organizationId: string,
   runId: string,
 ): Promise<void> {
-  await store.put(lastRunKey(organizationId), JSON.stringify({ run_id: runId }), {
+  const lastRun: LastRun = { run_id: runId };
+  await store.put(lastRunKey(organizationId), JSON.stringify(lastRun), {
     contentType: 'application/json',
   });
 }

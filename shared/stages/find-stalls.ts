@@ -11,7 +11,7 @@
 // - otherwise ONE newest-first page of at most 5 user/agent messages, never the whole history.
 import { type Checked, CheckedSchema, StallRecordSchema } from '../archive-format/documents.ts';
 import { checkedKey, FILES, interactionOfStallKey, stallConversationPrefix } from '../archive-format/keys.ts';
-import { readDocument } from '../archive-format/read-document.ts';
+import { InvalidDocumentError, readDocument } from '../archive-format/read-document.ts';
 import { mapLimit } from '../concurrency.ts';
 import { conversationId, interactionId, type MessageId, type RunId } from '../ids.ts';
 import { logger } from '../observability.ts';
@@ -95,7 +95,8 @@ async function knownStalls(
     if (object.key.endsWith(`/${FILES.checked}`)) {
       try {
         notConcludedAt = (await readDocument(store, object.key, CheckedSchema))?.num_messages;
-      } catch {
+      } catch (error) {
+        if (!(error instanceof InvalidDocumentError)) throw error;
         notConcludedAt = undefined;
       }
       continue;
@@ -106,7 +107,8 @@ async function knownStalls(
     try {
       const record = await readDocument(store, object.key, StallRecordSchema);
       if (record) numMessages.add(record.num_messages);
-    } catch {
+    } catch (error) {
+      if (!(error instanceof InvalidDocumentError)) throw error;
       // An unreadable record still blocks its interaction; it just cannot spare the message read.
     }
   }
