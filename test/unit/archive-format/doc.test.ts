@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type * as z from 'zod';
-import { DATA_FILES, DOCUMENTS } from '../../../shared/archive-format/documents.ts';
+import { DATA_FILES, DOCUMENTS, ManifestSchema } from '../../../shared/archive-format/documents.ts';
 
 const DOC = readFileSync(new URL('../../../docs/archive-format.md', import.meta.url), 'utf8');
 
@@ -100,6 +100,18 @@ describe('docs/archive-format.md', () => {
 
     // Assert
     expect([...documented].sort()).toEqual([...moduleKeys].sort());
+  });
+
+  it('when its example manifest is read, then it is a valid manifest', () => {
+    // Arrange
+    const example = /```json\n([\s\S]*?)\n```/.exec(DOC)?.[1] ?? '';
+    const sha = 'a'.repeat(64);
+
+    // Act
+    const parsed = ManifestSchema.safeParse(JSON.parse(example.replaceAll('"…"', `"${sha}"`)));
+
+    // Assert
+    expect(parsed.error?.issues ?? []).toEqual([]);
   });
 
   it.each(Object.entries(DOCUMENTS).map(([name, spec]) => ({ name, key: spec.key, schema: spec.schema })))(
