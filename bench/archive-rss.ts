@@ -25,7 +25,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { startLocalAws } from '../local/fauxqs.ts';
 import { FsArchiveStore } from '../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
-import { conversationPrefix } from '../shared/archive/layout.ts';
+import { conversationPrefix } from '../shared/archive-format/keys.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type RunningSimulator, startSimulator } from '../sim/index.ts';
 import type { ChildJob, ChildReport } from './archive-rss-child.ts';

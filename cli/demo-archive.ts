@@ -4,6 +4,7 @@
 // sees the same simulated organisation, so what was archived shows as already archived.
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as z from 'zod';
 import { ConfigurationError } from '../shared/errors.ts';
 import { ensureWritableFolder } from './archive-target.ts';
 import { shellWord } from './shell-word.ts';
@@ -18,11 +19,16 @@ export interface DemoIdentity {
   readonly recordingMib: number;
 }
 
-interface Marker extends DemoIdentity {
-  readonly createdBy: 'amigo-qa demo';
+// Not an archive document (`.~` names are the store's own, never archive keys): the demo's alone.
+const MarkerSchema = z.looseObject({
+  createdBy: z.literal('amigo-qa demo'),
+  seed: z.number(),
+  conversations: z.number(),
+  recordingMib: z.number(),
   /** The simulator's start on the first run (ISO): every generated timestamp is relative to it. */
-  readonly simulatorStart: string;
-}
+  simulatorStart: z.string().refine((s) => Number.isFinite(Date.parse(s))),
+});
+type Marker = z.infer<typeof MarkerSchema>;
 
 export interface DemoArchive {
   /** Epoch ms the simulator's data is anchored at (the first run's start). */
@@ -45,14 +51,8 @@ async function readMarker(path: string): Promise<Marker | 'unreadable' | undefin
     return undefined;
   }
   try {
-    const marker = JSON.parse(text) as Partial<Marker>;
-    const valid =
-      marker.createdBy === 'amigo-qa demo' &&
-      typeof marker.seed === 'number' &&
-      typeof marker.conversations === 'number' &&
-      typeof marker.recordingMib === 'number' &&
-      Number.isFinite(Date.parse(String(marker.simulatorStart)));
-    return valid ? (marker as Marker) : 'unreadable';
+    const parsed = MarkerSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : 'unreadable';
   } catch {
     return 'unreadable';
   }

@@ -6,7 +6,9 @@
 // (gone to the dead-letter queue). Each conversation counts once, whatever the deliveries. The total
 // is what the scheduler has enqueued so far, and never less than what is done or failed: the workers
 // start while the listing is still going on.
-import type { ArchiveOutcomeRecord } from '../shared/archive/state.ts';
+import { type ArchiveOutcomeRecord, ArchiveOutcomeSchema } from '../shared/archive-format/documents.ts';
+import { conversationOfOutcomeKey } from '../shared/archive-format/keys.ts';
+import { parseDocument } from '../shared/archive-format/read-document.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import type { PutBack } from '../shared/stages/job-fate.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
@@ -101,8 +103,6 @@ export function createProgress(
   };
 }
 
-const OUTCOME_KEY = /^runs\/[^/]+\/archive\/([^/]+)\.json$/;
-
 /**
  * The store, reporting every archive outcome the workers write (shared/archive/state.ts
  * `writeOutcome`) once it is stored. Everything else passes through unchanged.
@@ -121,17 +121,11 @@ export function observeOutcomes(
     delete: (key) => store.delete(key),
     async put(key, body, options) {
       const stored = await store.put(key, body, options);
-      const id = OUTCOME_KEY.exec(key)?.[1];
+      const id = conversationOfOutcomeKey(key);
       if (id !== undefined) {
         try {
-          const status = (
-            JSON.parse(
-              typeof body === 'string' ? body : Buffer.from(body).toString('utf8'),
-            ) as ArchiveOutcomeRecord
-          ).status;
-          if (status === 'archived' || status === 'already-archived' || status === 'failed') {
-            onOutcome(id, status);
-          }
+          const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
+          onOutcome(id, parseDocument(key, text, ArchiveOutcomeSchema).status);
         } catch {
           // Not an outcome this version knows: progress is only a view, the run record decides.
         }

@@ -18,7 +18,8 @@ import { SqsJobQueue } from '../shared/adapters/sqs-job-queue.ts';
 import { AmigoClient } from '../shared/amigo/client.ts';
 import type { AmigoClientConfig } from '../shared/amigo/config.ts';
 import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
-import { type RunRecord, summarizeRun } from '../shared/archive/state.ts';
+import { summarizeRun } from '../shared/archive/state.ts';
+import type { RunRecord } from '../shared/archive-format/documents.ts';
 import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
 import { loadRules } from '../shared/config/source-file.ts';
 import {

@@ -22,8 +22,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
-import { conversationPrefix, FILES } from '../../shared/archive/layout.ts';
-import { type Manifest, parseManifest } from '../../shared/archive/manifest.ts';
+import { type Manifest, ManifestSchema } from '../../shared/archive-format/documents.ts';
+import { conversationPrefix, FILES } from '../../shared/archive-format/keys.ts';
+import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import { RESERVED_SEGMENT_PREFIX } from '../../shared/ports/archive-keys.ts';
 import { type ConversationInstance, type RunningSimulator, startSimulator } from '../../sim/index.ts';
 import { createRng } from '../../sim/prng.ts';
@@ -532,7 +533,11 @@ async function inspect(
     const folder = join(root, ...prefix.split('/'));
     let manifest: Manifest;
     try {
-      manifest = parseManifest(await readFile(join(folder, FILES.manifest), 'utf8'));
+      manifest = parseDocument(
+        prefix + FILES.manifest,
+        await readFile(join(folder, FILES.manifest)),
+        ManifestSchema,
+      );
     } catch (error) {
       problems.push(`${prefix}${FILES.manifest} does not parse: ${(error as Error).message.slice(0, 200)}`);
       continue;

@@ -3,6 +3,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type LocalCycleResult, openArchiveStore, runLocalCycle } from '../../local/pipeline.ts';
 import { amigoConfigFromEnv, isLoopbackUrl } from '../../shared/amigo/config.ts';
+import { runKey } from '../../shared/archive-format/keys.ts';
 import {
   applyOverrides,
   defaultPipelineConfig,
@@ -183,7 +184,7 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   }
   out(`  watermark     ${record.watermark.previous ?? '(none)'} -> ${record.watermark.next ?? '(none)'}`);
   out(`  archive       ${result.archive}`);
-  out(`  run record    runs/${result.runId}.json`);
+  out(`  run record    ${runKey(result.runId)}`);
   return (
     !result.interrupted &&
     archiveFailures.length === 0 &&

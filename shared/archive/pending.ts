@@ -8,58 +8,23 @@
 // conversation as soon as its marker is written: a lost queue (Ctrl-C on a laptop, a purged queue),
 // a crashed worker or a dead-lettered job can delay a conversation, never lose it. A conversation
 // that failed in MAX_RUNS runs is given up on: its marker stays, visibly, in every run record.
-import * as z from 'zod';
+import {
+  PENDING_SCHEMA,
+  type PendingFailure,
+  type PendingMarker,
+  PendingMarkerSchema,
+  prettyJson,
+} from '../archive-format/documents.ts';
+import { pendingKey } from '../archive-format/keys.ts';
+import { InvalidDocumentError, readDocument } from '../archive-format/read-document.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
-
-export const PENDING_SCHEMA = 'amigo-qa/pending-conversation';
 
 /** Runs that may enqueue a conversation before it is given up on (reported, never silently dropped). */
 export const MAX_RUNS = 3;
 
 /** `enqueued_at` of a marker whose job could not be sent: the next run sends it, whatever its age. */
 export const NEVER_SENT = '1970-01-01T00:00:00.000Z';
-
-const FailureSchema = z.object({
-  code: z.string(),
-  reason: z.string(),
-  at: z.string(),
-  run_id: z.string().nullable(),
-});
-export type PendingFailure = z.infer<typeof FailureSchema>;
-
-export const PendingMarkerSchema = z.object({
-  schema: z.literal(PENDING_SCHEMA),
-  schema_version: z.literal(1),
-  conversation_id: z.string(),
-  /** The conversation as listed: the job is rebuilt from it without another API call. */
-  conversation: z.looseObject({
-    id: z.string(),
-    created_at: z.string(),
-    num_messages: z.number(),
-    service_id: z.string(),
-  }),
-  first_run_id: z.string().nullable(),
-  last_run_id: z.string().nullable(),
-  /** Runs that enqueued it (the first included). */
-  runs: z.number().int().positive(),
-  enqueued_at: z.string(),
-  /** The last dead-lettering, if any. */
-  failure: FailureSchema.nullable(),
-});
-export type PendingMarker = z.infer<typeof PendingMarkerSchema>;
-
-export function pendingPrefix(organizationId: string): string {
-  return `state/org=${organizationId}/pending/`;
-}
-
-export function pendingKey(organizationId: string, conversationId: string): string {
-  return `${pendingPrefix(organizationId)}${conversationId}.json`;
-}
-
-function serialize(marker: PendingMarker): string {
-  return `${JSON.stringify(marker, null, 2)}\n`;
-}
 
 /** A new marker, or the next run's update of an existing one. */
 export function nextMarker(
@@ -86,7 +51,7 @@ export async function writePending(
   organizationId: string,
   marker: PendingMarker,
 ): Promise<void> {
-  await store.put(pendingKey(organizationId, marker.conversation_id), serialize(marker), {
+  await store.put(pendingKey(organizationId, marker.conversation_id), prettyJson(marker), {
     contentType: 'application/json',
   });
 }
@@ -96,8 +61,7 @@ export async function readPending(
   organizationId: string,
   conversationId: string,
 ): Promise<PendingMarker | undefined> {
-  const found = await store.get(pendingKey(organizationId, conversationId));
-  return found ? PendingMarkerSchema.parse(JSON.parse(found.body.toString('utf8'))) : undefined;
+  return readDocument(store, pendingKey(organizationId, conversationId), PendingMarkerSchema);
 }
 
 /** The marker at `key` (undefined when gone). One that does not parse is reported, not skipped silently. */
@@ -105,18 +69,13 @@ export async function readPendingAt(
   store: ArchiveStore,
   key: string,
 ): Promise<{ marker: PendingMarker } | { invalid: string } | undefined> {
-  const found = await store.get(key);
-  if (!found) return undefined;
-  let raw: unknown;
   try {
-    raw = JSON.parse(found.body.toString('utf8'));
-  } catch {
-    return { invalid: 'is not JSON' };
+    const marker = await readDocument(store, key, PendingMarkerSchema);
+    return marker ? { marker } : undefined;
+  } catch (error) {
+    if (error instanceof InvalidDocumentError) return { invalid: error.problem };
+    throw error;
   }
-  const parsed = PendingMarkerSchema.safeParse(raw);
-  return parsed.success
-    ? { marker: parsed.data }
-    : { invalid: `field ${parsed.error.issues[0]?.path.join('.') || '(root)'} is invalid` };
 }
 
 /** The conversation is archived: nothing is pending for it any more. */

@@ -2,11 +2,18 @@
 // every data file checked against the manifest's size and sha256 before it is parsed, so a reader
 // never acts on a half-written or altered folder. Used by the rule tagger and `rules test`.
 import { createHash } from 'node:crypto';
+import {
+  ConversationFileSchema,
+  InsightLineSchema,
+  type Manifest,
+  ManifestSchema,
+  MessageLineSchema,
+} from '../archive-format/documents.ts';
+import { conversationsPrefix, FILES, parseManifestKey } from '../archive-format/keys.ts';
+import { InvalidDocumentError, parseDocument } from '../archive-format/read-document.ts';
 import { PermanentError } from '../errors.ts';
 import type { ConversationInstance, InteractionInsights, MessageInstance } from '../openapi/index.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
-import { FILES } from './layout.ts';
-import { type Manifest, ManifestSchema } from './manifest.ts';
 
 /** One archived conversation as the rules see it: the three data files, parsed. */
 export interface ArchivedConversation {
@@ -47,8 +54,6 @@ export interface ArchiveListFilter {
 /** A folder that cannot be read as a committed archive: missing manifest, altered or unparsable file. */
 export class ArchiveReadError extends PermanentError {}
 
-const FOLDER = /^conversations\/org=([^/]+)\/date=(\d{4}-\d{2}-\d{2})\/conversation=([^/]+)\/manifest\.json$/;
-
 /**
  * Every committed conversation folder (its manifest exists) under `conversations/`, or under one
  * organisation's folder, in key order. Folders without a manifest are incomplete and skipped.
@@ -59,22 +64,14 @@ export async function listArchivedConversations(
   filter: ArchiveListFilter = {},
 ): Promise<ArchivedConversationRef[]> {
   const wanted = filter.conversationIds ? new Set(filter.conversationIds) : undefined;
-  const prefix = organizationId === undefined ? 'conversations/' : `conversations/org=${organizationId}/`;
   const out: ArchivedConversationRef[] = [];
-  for await (const object of store.list(prefix)) {
-    const match = FOLDER.exec(object.key);
-    if (!match) continue;
-    const [, org = '', date = '', id = ''] = match;
-    if (wanted && !wanted.has(id)) continue;
-    if (filter.fromDate !== undefined && date < filter.fromDate) continue;
-    if (filter.toDate !== undefined && date > filter.toDate) continue;
-    out.push({
-      organizationId: org,
-      date,
-      conversationId: id,
-      prefix: object.key.slice(0, -FILES.manifest.length),
-      manifestKey: object.key,
-    });
+  for await (const object of store.list(conversationsPrefix(organizationId))) {
+    const folder = parseManifestKey(object.key);
+    if (!folder) continue;
+    if (wanted && !wanted.has(folder.conversationId)) continue;
+    if (filter.fromDate !== undefined && folder.date < filter.fromDate) continue;
+    if (filter.toDate !== undefined && folder.date > filter.toDate) continue;
+    out.push({ ...folder, manifestKey: object.key });
   }
   return out;
 }
@@ -102,13 +99,17 @@ export async function readArchivedConversation(
   }
   let manifest: Manifest;
   try {
-    manifest = ManifestSchema.parse(JSON.parse(manifestObject.body.toString('utf8')));
+    manifest = parseDocument(folder + FILES.manifest, manifestObject.body, ManifestSchema);
   } catch (error) {
-    throw new ArchiveReadError(`${folder}${FILES.manifest} is not a valid archive manifest`, {
-      context: { prefix: folder, file: FILES.manifest },
-      cause: error,
-      hint: 'See docs/archive-format.md for the manifest format',
-    });
+    if (!(error instanceof InvalidDocumentError)) throw error;
+    throw new ArchiveReadError(
+      `${folder}${FILES.manifest} is not a valid archive manifest: ${error.problem}`,
+      {
+        context: { prefix: folder, file: FILES.manifest },
+        cause: error,
+        hint: 'See docs/archive-format.md for the manifest format',
+      },
+    );
   }
 
   const read = async (file: string): Promise<string> => {
@@ -143,10 +144,14 @@ export async function readArchivedConversation(
     read(FILES.insights),
   ]);
 
-  const conversation = parseJson(conversationText, folder, FILES.conversation) as ConversationInstance;
-  if (!isObject(conversation) || typeof conversation.id !== 'string') {
+  const parsedConversation = ConversationFileSchema.safeParse(
+    parseJson(conversationText, folder, FILES.conversation),
+  );
+  if (!parsedConversation.success) {
     throw malformed(folder, FILES.conversation, 'is not a conversation object (no id)');
   }
+  // Kept whole as the API returned it: the archive checks what it relies on, the rules the rest.
+  const conversation = parsedConversation.data as unknown as ConversationInstance;
   if (conversation.id !== manifest.conversation_id) {
     throw malformed(
       folder,
@@ -155,26 +160,24 @@ export async function readArchivedConversation(
     );
   }
   const messages = parseJsonl(messagesText, folder, FILES.messages).map((row, i) => {
-    if (!isObject(row) || typeof row.id !== 'string' || typeof row.created_at !== 'string') {
+    const parsed = MessageLineSchema.safeParse(row);
+    if (!parsed.success) {
       throw malformed(folder, FILES.messages, `line ${i + 1} is not a message (no id or created_at)`);
     }
-    return row as unknown as MessageInstance;
+    return parsed.data as unknown as MessageInstance;
   });
   const insights = parseJsonl(insightsText, folder, FILES.insights).map((row, i) => {
-    if (!isObject(row) || typeof row.interaction_id !== 'string' || !isObject(row.insights)) {
+    const parsed = InsightLineSchema.safeParse(row);
+    if (!parsed.success) {
       throw malformed(
         folder,
         FILES.insights,
         `line ${i + 1} is not {"interaction_id": ..., "insights": {...}}`,
       );
     }
-    return row as unknown as { interaction_id: string; insights: InteractionInsights };
+    return parsed.data as unknown as { interaction_id: string; insights: InteractionInsights };
   });
   return { prefix: folder, manifest, conversation, messages, insights };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function malformed(folder: string, file: string, problem: string): ArchiveReadError {

@@ -1,24 +1,38 @@
-// Pipeline state kept in the archive store: the listing watermark and run records.
-import * as z from 'zod';
+// Pipeline state kept in the archive store: the listing watermark and run records. Their keys and
+// schemas are the archive format's (shared/archive-format/); this is what the pipeline does with them.
+import {
+  type ArchiveOutcomeRecord,
+  ArchiveOutcomeSchema,
+  type ArchiveTally,
+  type LastRun,
+  LastRunSchema,
+  prettyJson,
+  type RunRecord,
+  RunRecordSchema,
+  type Watermark,
+  WatermarkSchema,
+} from '../archive-format/documents.ts';
+import {
+  conversationOfOutcomeKey,
+  lastRunKey,
+  outcomeKey,
+  outcomesPrefix,
+  runKey,
+  watermarkKey,
+} from '../archive-format/keys.ts';
+import {
+  InvalidDocumentError,
+  readDocument,
+  readVersionedDocument,
+} from '../archive-format/read-document.ts';
 import type { RunId } from '../ids.ts';
-import type { Recovery, SchedulerCounts, SetAside } from '../jobs/archive.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
-import { runKey, watermarkKey } from './layout.ts';
-
-const WatermarkSchema = z.object({
-  watermark: z.string(),
-  updated_at: z.string(),
-  run_id: z.string().nullable(),
-});
-export type Watermark = z.infer<typeof WatermarkSchema>;
 
 export async function readWatermark(
   store: ArchiveStore,
   organizationId: string,
 ): Promise<{ value: Watermark; etag: string } | undefined> {
-  const found = await store.get(watermarkKey(organizationId));
-  if (!found) return undefined;
-  return { value: WatermarkSchema.parse(JSON.parse(found.body.toString('utf8'))), etag: found.etag };
+  return readVersionedDocument(store, watermarkKey(organizationId), WatermarkSchema);
 }
 
 /**
@@ -41,7 +55,7 @@ export async function advanceWatermark(
       run_id: meta.runId,
     };
     try {
-      await store.put(key, `${JSON.stringify(next, null, 2)}\n`, {
+      await store.put(key, prettyJson(next), {
         contentType: 'application/json',
         ...(current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const }),
       });
@@ -53,59 +67,14 @@ export async function advanceWatermark(
   throw new Error(`The watermark ${key} kept changing under concurrent writers`);
 }
 
-export interface ArchiveTally {
-  archived: number;
-  alreadyArchived: number;
-  duplicates: number;
-  failed: number;
-  numMessagesMismatch: number;
-  audioBytes: number;
-}
-
-export interface RunRecord {
-  run_id: string;
-  organization_id: string;
-  status: 'listing' | 'listed' | 'summarized';
-  started_at: string;
-  listed_at: string | null;
-  summarized_at: string | null;
-  cutoff: string | null;
-  watermark: { previous: string | null; next: string | null };
-  scheduler: SchedulerCounts;
-  archive: ArchiveTally | null;
-  /** Conversations whose archived message count differs from the API's num_messages. */
-  num_messages_mismatches: string[];
-  failures: Array<{ conversation_id: string; reason: string }>;
-  /** Listed entries the API gave malformed (not archived; reasons). */
-  set_aside?: SetAside[];
-  /** What the run's start found left by earlier runs; null before the scheduler looked. */
-  recovery?: Recovery | null;
-}
-
 export async function writeRunRecord(store: ArchiveStore, record: RunRecord): Promise<void> {
-  await store.put(runKey(record.run_id), `${JSON.stringify(record, null, 2)}\n`, {
+  await store.put(runKey(record.run_id), prettyJson(record), {
     contentType: 'application/json',
   });
 }
 
 export async function readRunRecord(store: ArchiveStore, runId: string): Promise<RunRecord | undefined> {
-  const found = await store.get(runKey(runId));
-  return found ? (JSON.parse(found.body.toString('utf8')) as RunRecord) : undefined;
-}
-
-/** One worker outcome, written beside the run record so that no two workers write the same object. */
-export interface ArchiveOutcomeRecord {
-  conversation_id: string;
-  status: 'archived' | 'already-archived' | 'failed';
-  duplicate?: boolean;
-  flags?: string[];
-  audio_bytes?: number;
-  reason?: string;
-  at: string;
-}
-
-function lastRunKey(organizationId: string): string {
-  return `state/org=${organizationId}/last-run.json`;
+  return readDocument(store, runKey(runId), RunRecordSchema);
 }
 
 /** Remembers the run whose listing finished last, so the next run can summarise it. */
@@ -114,18 +83,14 @@ export async function writeLastRun(
   organizationId: string,
   runId: string,
 ): Promise<void> {
-  await store.put(lastRunKey(organizationId), JSON.stringify({ run_id: runId }), {
+  const lastRun: LastRun = { run_id: runId };
+  await store.put(lastRunKey(organizationId), JSON.stringify(lastRun), {
     contentType: 'application/json',
   });
 }
 
 export async function readLastRun(store: ArchiveStore, organizationId: string): Promise<string | undefined> {
-  const found = await store.get(lastRunKey(organizationId));
-  return found ? (JSON.parse(found.body.toString('utf8')) as { run_id: string }).run_id : undefined;
-}
-
-export function outcomeKey(runId: string, conversationId: string): string {
-  return `runs/${runId}/archive/${conversationId}.json`;
+  return (await readDocument(store, lastRunKey(organizationId), LastRunSchema))?.run_id;
 }
 
 export async function writeOutcome(
@@ -156,10 +121,21 @@ export async function summarizeRun(
   };
   const mismatches: string[] = [];
   const failures: RunRecord['failures'] = [];
-  for await (const object of store.list(`runs/${runId}/archive/`)) {
-    const found = await store.get(object.key);
-    if (!found) continue;
-    const outcome = JSON.parse(found.body.toString('utf8')) as ArchiveOutcomeRecord;
+  for await (const object of store.list(outcomesPrefix(runId))) {
+    let outcome: ArchiveOutcomeRecord | undefined;
+    try {
+      outcome = await readDocument(store, object.key, ArchiveOutcomeSchema);
+    } catch (error) {
+      if (!(error instanceof InvalidDocumentError)) throw error;
+      // One unreadable outcome must not stop every later run's summary: it is reported as a failure.
+      tally.failed++;
+      failures.push({
+        conversation_id: conversationOfOutcomeKey(object.key) ?? object.key,
+        reason: `its outcome record ${error.problem}`,
+      });
+      continue;
+    }
+    if (!outcome) continue;
     if (outcome.status === 'archived') tally.archived++;
     else if (outcome.status === 'already-archived') tally.alreadyArchived++;
     else {

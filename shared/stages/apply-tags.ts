@@ -3,8 +3,15 @@
 // decision in tags.json beside the archive. Idempotent: the same rules over the same archive post
 // nothing the second time.
 import { AmigoRequestError } from '../amigo/errors.ts';
-import { conversationPrefix } from '../archive/layout.ts';
 import { readArchivedConversation } from '../archive/read.ts';
+import {
+  type DroppedTag,
+  prettyJson,
+  type TagsRecord,
+  TagsRecordSchema,
+} from '../archive-format/documents.ts';
+import { conversationPrefix, tagsKey as tagsKeyOf } from '../archive-format/keys.ts';
+import { readDocument } from '../archive-format/read-document.ts';
 import type { ConversationId, RunId } from '../ids.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
@@ -12,7 +19,6 @@ import type { Clock } from '../ports/clock.ts';
 import { type Evaluation, evaluateRules, type RuleSet } from '../rules/index.ts';
 
 export const MAX_TAGS = 20;
-export const TAGS_FILE = 'tags.json';
 
 export interface TagJob {
   readonly runId: RunId | null;
@@ -30,12 +36,6 @@ export interface TagDeps {
   readonly dryRun?: boolean;
 }
 
-export interface DroppedTag {
-  readonly key: string;
-  readonly value: string | null;
-  readonly reason: string;
-}
-
 export interface TagPlan {
   /** Changes to send: only keys whose value differs from what the conversation holds. */
   readonly updates: Record<string, string | null>;
@@ -44,23 +44,6 @@ export interface TagPlan {
   readonly dropped: DroppedTag[];
   /** Tag count after the change. */
   readonly resultingCount: number;
-}
-
-export interface TagsRecord {
-  readonly schema_version: 1;
-  readonly conversation_id: string;
-  readonly evaluated_at: string;
-  readonly rules_source: string;
-  readonly run_id: string | null;
-  /** Tags the conversation held as far as amigo-qa knows (archived tags plus its own earlier posts). */
-  readonly before: Record<string, string | null>;
-  /** The same after this evaluation's post: the next evaluation starts from here. */
-  readonly after: Record<string, string | null>;
-  readonly applied: { readonly updates: Record<string, string | null>; readonly deletes: string[] };
-  readonly dropped: DroppedTag[];
-  readonly posted: boolean;
-  readonly rejected?: string;
-  readonly results: Evaluation['results'];
 }
 
 export type TagOutcome = {
@@ -118,19 +101,14 @@ async function currentTags(
   return undefined;
 }
 
-async function readPrevious(store: ArchiveStore, key: string): Promise<TagsRecord | undefined> {
-  const found = await store.get(key);
-  return found ? (JSON.parse(found.body.toString('utf8')) as TagsRecord) : undefined;
-}
-
 export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome> {
   const prefix = conversationPrefix(job.organizationId, job.createdAt, job.conversationId);
   const archived = await readArchivedConversation(deps.store, prefix);
   const evaluation = evaluateRules(deps.rules, archived);
 
   // What the conversation holds: the archived tags, or where our last evaluation left them.
-  const tagsKey = `${prefix}${TAGS_FILE}`;
-  const previous = await readPrevious(deps.store, tagsKey);
+  const tagsKey = tagsKeyOf(job.organizationId, job.createdAt, job.conversationId);
+  const previous = await readDocument(deps.store, tagsKey, TagsRecordSchema);
   let current: Record<string, string | null> = { ...(previous?.after ?? archived.conversation.tags) };
   let plan = planTags(current, evaluation);
   const changes = (p: TagPlan) => Object.keys(p.updates).length + p.deletes.length;
@@ -181,7 +159,7 @@ export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome>
     results: evaluation.results,
   };
   if (!deps.dryRun) {
-    await deps.store.put(tagsKey, `${JSON.stringify(record, null, 2)}\n`, {
+    await deps.store.put(tagsKey, prettyJson(record), {
       contentType: 'application/json',
     });
   }

@@ -9,20 +9,27 @@
 // only what is missing; the manifest is still written last and once, and the staging removed.
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  MANIFEST_SCHEMA,
+  MANIFEST_SCHEMA_VERSION,
+  type Manifest,
+  type ManifestFile,
+  ManifestSchema,
+  MessageLineSchema,
+  prettyJson,
+  type StagingChunk,
+  StagingChunkSchema,
+  sameFiles,
+} from '../archive-format/documents.ts';
+import {
   audioPath,
   conversationPrefix,
   FILES,
-  MANIFEST_SCHEMA,
-  MANIFEST_SCHEMA_VERSION,
   manifestKey,
-} from '../archive/layout.ts';
-import {
-  type Manifest,
-  type ManifestFile,
-  parseManifest,
-  sameFiles,
-  serializeManifest,
-} from '../archive/manifest.ts';
+  STAGING_CHUNK,
+  STAGING_DIR,
+  stagingChunkName,
+} from '../archive-format/keys.ts';
+import { parseDocument } from '../archive-format/read-document.ts';
 import { mapLimit } from '../concurrency.ts';
 import { ContinueLaterError, PermanentError } from '../errors.ts';
 import { type ConversationId, InteractionIdSchema, MessageIdSchema, type RunId } from '../ids.ts';
@@ -56,9 +63,6 @@ export interface ArchiveDeps {
   /** Stage after this many newly fetched insights (a crash loses at most this many). @default 50 */
   readonly checkpointEvery?: number;
 }
-
-/** The folder's staging area: fetched, not committed, removed after the manifest. */
-export const STAGING_DIR = '_staging/';
 
 /**
  * The deadline came before the conversation was complete. What this delivery fetched is staged;
@@ -298,25 +302,16 @@ async function readStaging(store: ArchiveStore, dir: string): Promise<StagedWork
       messages = text
         .split('\n')
         .filter(Boolean)
-        .map((line) => JSON.parse(line) as MessageInstance);
-    } else if (CHUNK.test(object.key)) {
+        .map((line) => parseDocument(object.key, line, MessageLineSchema) as unknown as MessageInstance);
+    } else if (STAGING_CHUNK.test(object.key)) {
       chunks++;
-      const chunk = JSON.parse(text) as {
-        insights: Insight[];
-        audio: Array<ManifestFile & { message_id: string }>;
-      };
+      const chunk = parseDocument(object.key, text, StagingChunkSchema);
       for (const row of chunk.insights) work.insights.set(row.interaction_id, row);
       for (const file of chunk.audio) work.audio.set(file.message_id, file);
     }
   }
   return { ...work, messages, chunks };
 }
-
-/**
- * A chunk's name: the delivery's own tag, so two deliveries of one job (a visibility timeout that
- * ran out) never overwrite each other's chunks, and a sequence number.
- */
-const CHUNK = /\/chunk-[0-9a-f]{8}-\d{5}\.json$/;
 
 /** Writes what a delivery fetched to the folder's staging area, in chunks. */
 class Staging {
@@ -375,11 +370,10 @@ class Staging {
         contentType: 'application/x-ndjson',
       });
     }
-    await this.#store.put(
-      `${this.#dir}chunk-${this.#tag}-${String(n).padStart(5, '0')}.json`,
-      JSON.stringify({ insights: newInsights, audio: newAudio }),
-      { contentType: 'application/json' },
-    );
+    const chunk: StagingChunk = { insights: newInsights, audio: newAudio };
+    await this.#store.put(`${this.#dir}${stagingChunkName(this.#tag, n)}`, JSON.stringify(chunk), {
+      contentType: 'application/json',
+    });
   }
 
   /** After the commit: the staging has served (a leftover is harmless: no manifest lists it). */
@@ -408,7 +402,7 @@ async function commitManifest(
   manifest: Manifest,
 ): Promise<ArchiveOutcome> {
   try {
-    await store.put(key, serializeManifest(manifest), { ifNoneMatch: '*', contentType: 'application/json' });
+    await store.put(key, prettyJson(manifest), { ifNoneMatch: '*', contentType: 'application/json' });
     return { status: 'archived', manifestKey: key, manifest, duplicate: false };
   } catch (error) {
     if (!(error instanceof PreconditionFailedError)) throw error;
@@ -431,12 +425,12 @@ async function reconcile(
 ): Promise<{ manifest: Manifest; repaired: boolean }> {
   const existing = await store.get(key);
   if (!existing) throw new Error(`The manifest ${key} exists but cannot be read`);
-  const committed = parseManifest(existing.body.toString('utf8'));
+  const committed = parseDocument(key, existing.body, ManifestSchema);
   if (ours && sameFiles(committed.files, ours)) return { manifest: committed, repaired: false };
   const stored = await Promise.all(committed.files.map((f) => hashStored(store, prefix + f.path, f)));
   if (sameFiles(committed.files, stored)) return { manifest: committed, repaired: false };
   const repaired: Manifest = { ...committed, files: stored };
-  await store.put(key, serializeManifest(repaired), {
+  await store.put(key, prettyJson(repaired), {
     ifMatch: existing.etag,
     contentType: 'application/json',
   });

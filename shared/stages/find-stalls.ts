@@ -1,7 +1,7 @@
 // Stall scan (run by the scheduler): finds stalled interactions and enqueues one stall job each.
 // A stalled interaction: the conversation is unfinished, its latest interaction has concluded (the
 // newest user/agent message is the agent's), that message is older than `afterMs`, and Amigo has
-// not been asked about it yet (no stall record: shared/stall/layout.ts).
+// not been asked about it yet (no stall record: shared/archive-format/).
 //
 // Cheap by design, because every unfinished conversation is looked at on every run:
 // - one listing of unfinished conversations (`is_finished=false`), newest first;
@@ -9,6 +9,9 @@
 //   less than `afterMs` ago (its newest message cannot be older), or a stall record of the
 //   conversation holds the same `num_messages` (nothing was said since Amigo was last asked);
 // - otherwise ONE newest-first page of at most 5 user/agent messages, never the whole history.
+import { type Checked, CheckedSchema, StallRecordSchema } from '../archive-format/documents.ts';
+import { checkedKey, FILES, interactionOfStallKey, stallConversationPrefix } from '../archive-format/keys.ts';
+import { InvalidDocumentError, readDocument } from '../archive-format/read-document.ts';
 import { mapLimit } from '../concurrency.ts';
 import { conversationId, interactionId, type MessageId, type RunId } from '../ids.ts';
 import { type StallJobMessage, stallJobId } from '../jobs/stall.ts';
@@ -18,7 +21,6 @@ import type { ArchiveStore } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Job, JobQueue } from '../ports/job-queue.ts';
 import type { Log } from '../ports/telemetry.ts';
-import { interactionOfStallKey, parseStallRecord, stallConversationPrefix } from '../stall/layout.ts';
 
 export interface FindStallsOptions {
   readonly organizationId: string;
@@ -92,11 +94,11 @@ async function knownStalls(
   const numMessages = new Set<number>();
   let notConcludedAt: number | undefined;
   for await (const object of store.list(stallConversationPrefix(organizationId, c.created_at, c.id))) {
-    if (object.key.endsWith(`/${CHECKED_FILE}`)) {
-      const found = await store.get(object.key);
+    if (object.key.endsWith(`/${FILES.checked}`)) {
       try {
-        notConcludedAt = (JSON.parse(String(found?.body)) as { num_messages?: number }).num_messages;
-      } catch {
+        notConcludedAt = (await readDocument(store, object.key, CheckedSchema))?.num_messages;
+      } catch (error) {
+        if (!(error instanceof InvalidDocumentError)) throw error;
         notConcludedAt = undefined;
       }
       continue;
@@ -104,22 +106,16 @@ async function knownStalls(
     const id = interactionOfStallKey(object.key);
     if (id === undefined) continue;
     interactions.add(id);
-    const found = await store.get(object.key);
-    if (!found) continue;
     try {
-      numMessages.add(parseStallRecord(found.body).num_messages);
-    } catch {
+      const record = await readDocument(store, object.key, StallRecordSchema);
+      if (record) numMessages.add(record.num_messages);
+    } catch (error) {
+      if (!(error instanceof InvalidDocumentError)) throw error;
       // An unreadable record still blocks its interaction; it just cannot spare the message read.
     }
   }
   return { interactions, numMessages, notConcludedAt };
 }
-
-/**
- * Beside a conversation's stall records: "the user spoke last when it had N messages". Until the
- * count changes, nothing new was said, so the next scan needs no message read for it.
- */
-const CHECKED_FILE = 'checked.json';
 
 type Verdict =
   | { readonly kind: 'alreadyRequested' | 'notConcluded' | 'fresh' }
@@ -167,15 +163,16 @@ export async function findStalls(
       break; // the first item of the first page is all we need
     }
     if (newest?.message_type !== 'agent-message') {
-      await store.put(
-        `${stallConversationPrefix(organizationId, c.created_at, c.id)}${CHECKED_FILE}`,
-        JSON.stringify({
-          num_messages: c.num_messages,
-          verdict: 'not-concluded',
-          checked_at: new Date(now).toISOString(),
-        }),
-        { contentType: 'application/json' },
-      );
+      // "The user spoke last when it had N messages": until the count changes, nothing new was
+      // said, so the next scan needs no message read for it.
+      const checked: Checked = {
+        num_messages: c.num_messages,
+        verdict: 'not-concluded',
+        checked_at: new Date(now).toISOString(),
+      };
+      await store.put(checkedKey(organizationId, c.created_at, c.id), JSON.stringify(checked), {
+        contentType: 'application/json',
+      });
       return { kind: 'notConcluded' };
     }
     if (clock.now() - Date.parse(newest.created_at) < afterMs) return { kind: 'fresh' };

@@ -24,6 +24,16 @@
 // skipped and the record says why). Tag writes are idempotent: a delivery that finds a record
 // whose tag is still `pending` (the first one failed after recording) finishes it.
 import { AmigoRequestError, AmigoUnavailableError, AuthenticationError } from '../amigo/errors.ts';
+import {
+  prettyJson,
+  STALL_RECORD_SCHEMA,
+  STALL_RECORD_SCHEMA_VERSION,
+  type StallRecord,
+  StallRecordSchema,
+  type StallTagOutcome,
+} from '../archive-format/documents.ts';
+import { stallKey } from '../archive-format/keys.ts';
+import { InvalidDocumentError, readDocument } from '../archive-format/read-document.ts';
 import type { TagSpec } from '../config/pipeline-config.ts';
 import { AmigoQaError, redactText } from '../errors.ts';
 import type { ConversationId, InteractionId, RunId } from '../ids.ts';
@@ -31,15 +41,6 @@ import type { LastAgentMessage } from '../jobs/stall.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import { type ArchiveStore, PreconditionFailedError } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
-import {
-  parseStallRecord,
-  STALL_RECORD_SCHEMA,
-  STALL_RECORD_SCHEMA_VERSION,
-  type StallRecord,
-  type StallTagOutcome,
-  serializeStallRecord,
-  stallKey,
-} from '../stall/layout.ts';
 
 /** Amigo's limit on tags per conversation. */
 export const MAX_CONVERSATION_TAGS = 20;
@@ -101,7 +102,7 @@ function certainlyNotProcessed(error: unknown): boolean {
 }
 
 async function put(store: ArchiveStore, key: string, record: StallRecord, createOnly = false) {
-  await store.put(key, serializeStallRecord(record), {
+  await store.put(key, prettyJson(record), {
     contentType: 'application/json',
     ...(createOnly ? { ifNoneMatch: '*' as const } : {}),
   });
@@ -153,12 +154,12 @@ async function applyTag(
 }
 
 async function readRecord(store: ArchiveStore, key: string): Promise<StallRecord | undefined> {
-  const found = await store.get(key);
-  if (!found) return undefined;
   try {
-    return parseStallRecord(found.body);
-  } catch {
-    return undefined;
+    return await readDocument(store, key, StallRecordSchema);
+  } catch (error) {
+    // Someone else's record, unreadable: it still stands for the claim, so nothing is asked.
+    if (error instanceof InvalidDocumentError) return undefined;
+    throw error;
   }
 }
 

@@ -7,20 +7,9 @@
 // (shared/archive/pending.ts), and every run starts by enqueueing the markers earlier runs left
 // (their queue lost, a worker crashed, a job dead-lettered), so the watermark may pass a
 // conversation as soon as its marker is written.
-import { manifestKey } from '../archive/layout.ts';
-import type { PendingMarker } from '../archive/pending.ts';
-import {
-  MAX_RUNS,
-  NEVER_SENT,
-  nextMarker,
-  pendingKey,
-  pendingPrefix,
-  readPendingAt,
-  writePending,
-} from '../archive/pending.ts';
+import { MAX_RUNS, NEVER_SENT, nextMarker, readPendingAt, writePending } from '../archive/pending.ts';
 import {
   advanceWatermark,
-  type RunRecord,
   readLastRun,
   readRunRecord,
   readWatermark,
@@ -28,6 +17,8 @@ import {
   writeLastRun,
   writeRunRecord,
 } from '../archive/state.ts';
+import type { PendingMarker, RunRecord } from '../archive-format/documents.ts';
+import { manifestKey, pendingKey, pendingPrefix } from '../archive-format/keys.ts';
 import { mapLimit } from '../concurrency.ts';
 import { ConversationIdSchema, newRunId, type RunId } from '../ids.ts';
 import {

@@ -15,8 +15,9 @@ import { startLocalAws } from '../../local/fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime } from '../../local/sqs-runtime.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
-import { conversationPrefix } from '../../shared/archive/layout.ts';
-import { parseManifest } from '../../shared/archive/manifest.ts';
+import { ManifestSchema } from '../../shared/archive-format/documents.ts';
+import { conversationPrefix } from '../../shared/archive-format/keys.ts';
+import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import {
   DEPLOYMENT_CONSTANT,
@@ -186,7 +187,11 @@ describe('Lambda wiring', () => {
     });
     for (const conversation of eligible) {
       const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
-      const manifest = parseManifest(String((await store.get(`${prefix}manifest.json`))?.body));
+      const manifest = parseDocument(
+        `${prefix}manifest.json`,
+        String((await store.get(`${prefix}manifest.json`))?.body),
+        ManifestSchema,
+      );
       for (const file of manifest.files) {
         const body = (await store.get(prefix + file.path))?.body as Buffer;
         expect(createHash('sha256').update(body).digest('hex')).toBe(file.sha256);

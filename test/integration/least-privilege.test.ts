@@ -44,8 +44,17 @@ import { startLocalAws } from '../../local/fauxqs.ts';
 import { LocalSqsRuntime, type QueueBinding, type SqsHandler } from '../../local/sqs-runtime.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { SqsJobQueue } from '../../shared/adapters/sqs-job-queue.ts';
-import { audioPath, conversationPrefix, manifestKey } from '../../shared/archive/layout.ts';
-import { NEVER_SENT, nextMarker, pendingKey } from '../../shared/archive/pending.ts';
+import { NEVER_SENT, nextMarker } from '../../shared/archive/pending.ts';
+import { StallRecordSchema } from '../../shared/archive-format/documents.ts';
+import {
+  audioPath,
+  conversationPrefix,
+  manifestKey,
+  pendingKey,
+  STAGING_DIR,
+  stallConversationPrefix,
+} from '../../shared/archive-format/keys.ts';
+import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/contract/deployment.ts';
 import {
   FUNCTION_IDS,
@@ -59,8 +68,6 @@ import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs/archive.
 import { type StallJobMessage, stallJobId } from '../../shared/jobs/stall.ts';
 import { type TagJobMessage, tagJobId } from '../../shared/jobs/tag.ts';
 import { type ConversationInstance, operationIds, operations } from '../../shared/openapi/index.ts';
-import { STAGING_DIR } from '../../shared/stages/archive-conversation.ts';
-import { parseStallRecord, stallConversationPrefix } from '../../shared/stall/layout.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../support/fake-secrets-manager.ts';
@@ -476,7 +483,7 @@ function tagJob(conversation: ConversationInstance): TagJobMessage {
 
 /** The stall job the scan sent for a recorded interaction (everything it needs is in the record). */
 function stallJobOf(recordText: string): StallJobMessage {
-  const r = parseStallRecord(recordText);
+  const r = parseDocument('stall record', recordText, StallRecordSchema);
   return {
     kind: 'stall',
     v: 1,

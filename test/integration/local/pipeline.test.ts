@@ -11,8 +11,9 @@ import { startLocalAws } from '../../../local/fauxqs.ts';
 import { runLocalCycle } from '../../../local/pipeline.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
-import { conversationPrefix } from '../../../shared/archive/layout.ts';
-import { parseManifest } from '../../../shared/archive/manifest.ts';
+import { type Manifest, ManifestSchema } from '../../../shared/archive-format/documents.ts';
+import { conversationPrefix } from '../../../shared/archive-format/keys.ts';
+import { parseDocument } from '../../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
@@ -20,6 +21,11 @@ import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
 import { amigoConfigFor, scaledLimits } from '../../support/client.ts';
 import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
+
+/** A stored manifest's text, validated as every reader does. */
+function parseManifest(text: string): Manifest {
+  return parseDocument('manifest.json', text, ManifestSchema);
+}
 
 type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -10,17 +10,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkRules, testRules } from '../../../cli/commands/rules.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import {
-  conversationPrefix,
-  FILES,
-  MANIFEST_SCHEMA,
-  MANIFEST_SCHEMA_VERSION,
-} from '../../../shared/archive/layout.ts';
-import { type Manifest, serializeManifest } from '../../../shared/archive/manifest.ts';
-import {
   ArchiveReadError,
   listArchivedConversations,
   readArchivedConversation,
 } from '../../../shared/archive/read.ts';
+import {
+  MANIFEST_SCHEMA,
+  MANIFEST_SCHEMA_VERSION,
+  type Manifest,
+  prettyJson,
+} from '../../../shared/archive-format/documents.ts';
+import { conversationPrefix, FILES } from '../../../shared/archive-format/keys.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
 import { conversationId } from '../../../shared/ids.ts';
 import type {
@@ -149,7 +149,7 @@ async function writeFolder(
       }))
       .sort((a, b) => (a.path < b.path ? -1 : 1)),
   };
-  await store.put(prefix + FILES.manifest, serializeManifest(manifest), { ifNoneMatch: '*' });
+  await store.put(prefix + FILES.manifest, prettyJson(manifest), { ifNoneMatch: '*' });
   return prefix;
 }
 

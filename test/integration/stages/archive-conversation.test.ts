@@ -10,8 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
-import { conversationPrefix, manifestKey } from '../../../shared/archive/layout.ts';
-import { parseManifest, serializeManifest } from '../../../shared/archive/manifest.ts';
+import { type Manifest, ManifestSchema, prettyJson } from '../../../shared/archive-format/documents.ts';
+import { conversationPrefix, manifestKey, STAGING_DIR } from '../../../shared/archive-format/keys.ts';
+import { parseDocument } from '../../../shared/archive-format/read-document.ts';
 import { conversationId } from '../../../shared/ids.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
@@ -21,12 +22,16 @@ import {
   ArchiveIntegrityError,
   type ArchiveJob,
   archiveConversation,
-  STAGING_DIR,
   UnusableIdError,
 } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
+
+/** A stored manifest's text, validated as every reader does. */
+function parseManifest(text: string): Manifest {
+  return parseDocument('manifest.json', text, ManifestSchema);
+}
 
 type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -404,7 +409,7 @@ describe('archiveConversation', () => {
     const conversationFile = manifest.files.find((f) => f.path === 'conversation.json');
     const stored = await store.get(`${prefix}conversation.json`);
     expect(conversationFile?.sha256).toBe(sha256(stored?.body as Buffer));
-    expect(serializeManifest(manifest)).not.toBe(serializeManifest(first.manifest));
+    expect(prettyJson(manifest)).not.toBe(prettyJson(first.manifest));
   });
 });
 

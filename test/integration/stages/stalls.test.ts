@@ -12,6 +12,9 @@ import { createStallWorkerHandler, type StallWorkerDeps } from '../../../functio
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { AmigoUnavailableError } from '../../../shared/amigo/errors.ts';
 import type { AmigoClientConfigInput } from '../../../shared/amigo/index.ts';
+import { type StallRecord, StallRecordSchema } from '../../../shared/archive-format/documents.ts';
+import { stallKey } from '../../../shared/archive-format/keys.ts';
+import { parseDocument, readDocument } from '../../../shared/archive-format/read-document.ts';
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../../shared/jobs/stall.ts';
 import type { AmigoApi } from '../../../shared/ports/amigo-api.ts';
 import { type Clock, systemClock } from '../../../shared/ports/clock.ts';
@@ -21,7 +24,6 @@ import {
   type RequestRecommendationDeps,
   requestRecommendation,
 } from '../../../shared/stages/request-recommendation.ts';
-import { parseStallRecord, type StallRecord, stallKey } from '../../../shared/stall/layout.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
 import { startTestSimulator, type TestSimulator } from '../../support/simulator.ts';
@@ -99,10 +101,11 @@ function received(body: StallJobMessage): StallJobMessage {
 }
 
 async function readRecord(store: FsArchiveStore, body: StallJobMessage): Promise<StallRecord | undefined> {
-  const found = await store.get(
+  return readDocument(
+    store,
     stallKey(body.organizationId, body.conversationCreatedAt, body.conversationId, body.interactionId),
+    StallRecordSchema,
   );
-  return found ? parseStallRecord(found.body) : undefined;
 }
 
 function sqsRecord(body: unknown, messageId: string): SQSRecord {
@@ -375,7 +378,7 @@ describe('requestRecommendation', () => {
       target.conversationId,
       target.interactionId,
     );
-    const record = parseStallRecord((await store.get(key))?.body as Buffer);
+    const record = parseDocument(key, (await store.get(key))?.body as Buffer, StallRecordSchema);
     await store.put(key, JSON.stringify({ ...record, num_messages: record.num_messages - 1 }));
     messageReads.length = 0;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { printSummary } from '../../../cli/commands/run.ts';
 import type { LocalCycleResult } from '../../../local/pipeline.ts';
-import type { RunRecord } from '../../../shared/archive/state.ts';
+import type { RunRecord } from '../../../shared/archive-format/documents.ts';
 
 function result(overrides: { interrupted?: boolean; record?: Partial<RunRecord> } = {}): LocalCycleResult {
   const record: RunRecord = {
