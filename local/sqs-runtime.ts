@@ -118,6 +118,8 @@ export class LocalSqsRuntime {
   readonly #pollErrors = new Map<string, string>();
   #running = false;
   #workers: Promise<void>[] = [];
+  /** Set by an interrupting stop(): every running invocation's remaining time ends here. */
+  #stopAt = Number.POSITIVE_INFINITY;
 
   constructor(sqs: SQSClient, bindings: QueueBinding[], events: RuntimeEvents = {}) {
     this.#sqs = sqs;
@@ -222,7 +224,8 @@ export class LocalSqsRuntime {
 
   /**
    * Stops polling and waits for the running invocations and the polls in progress (at most about a
-   * second), or at most `graceMs` for both. Messages a last poll receives after stop() are made
+   * second), or at most `graceMs` for both; with `graceMs`, the invocations' getRemainingTimeInMillis
+   * counts down to the end of the grace period. Messages a last poll receives after stop() are made
    * visible again, not invoked.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
@@ -233,9 +236,11 @@ export class LocalSqsRuntime {
       await running;
       return;
     }
-    // Interrupted: like a killed process, invocations still running after the grace period are
-    // abandoned (their messages become visible again; what they had not finished, the next run
-    // finds through its pending markers).
+    // Interrupted: the running invocations' remaining time shrinks to the grace period, so a worker
+    // that watches its deadline stops in time and keeps what it fetched. Like a killed process,
+    // invocations still running after the grace period are abandoned (their messages become visible
+    // again; what they had not finished, the next run finds through its pending markers).
+    this.#stopAt = Date.now() + options.graceMs;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, options.graceMs)))]);
     clearTimeout(timer);
@@ -293,7 +298,7 @@ export class LocalSqsRuntime {
   async #invoke(binding: Binding, facts: SourceFacts, messages: Message[]): Promise<void> {
     const records = messages.map((m) => toRecord(m, facts));
     const receipts = new Map(messages.map((m) => [m.MessageId ?? '', m.ReceiptHandle ?? '']));
-    const context = lambdaContext(binding, facts);
+    const context = lambdaContext(binding, facts, () => this.#stopAt);
     this.#events.onInvoke?.(binding.name, records.length);
 
     let error: unknown;
@@ -485,7 +490,7 @@ function toLambdaAttributes(attributes: Record<string, MessageAttributeValue>): 
   return out;
 }
 
-function lambdaContext(binding: Binding, facts: SourceFacts): Context {
+function lambdaContext(binding: Binding, facts: SourceFacts, stopAt: () => number): Context {
   const deadline = Date.now() + binding.functionTimeoutMs;
   const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
   const callbacks = (): never => {
@@ -500,7 +505,7 @@ function lambdaContext(binding: Binding, facts: SourceFacts): Context {
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${binding.name}`,
     logStreamName: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    getRemainingTimeInMillis: () => Math.max(0, Math.min(deadline, stopAt()) - Date.now()),
     done: callbacks,
     fail: callbacks,
     succeed: callbacks,

@@ -134,6 +134,23 @@ export interface JobWorker<J, D> {
   readonly stopBeforeDeadlineMs?: number;
 }
 
+/**
+ * Aborts when the invocation's remaining time falls to `marginMs`. Read every quarter second rather
+ * than once, so a deadline that moves closer (the local runtime interrupted by Ctrl-C) is seen too.
+ */
+function deadlineSignal(context: Context, marginMs: number): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const check = () => {
+    if (context.getRemainingTimeInMillis() > marginMs) return;
+    controller.abort(new DOMException('The invocation is about to time out', 'TimeoutError'));
+    clearInterval(timer);
+  };
+  const timer = setInterval(check, 250);
+  timer.unref();
+  check();
+  return { signal: controller.signal, dispose: () => clearInterval(timer) };
+}
+
 /** An SQS-fed worker's Lambda handler: partial batch failures, deps built once per cold start. */
 export function sqsJobWorker<J extends JobCounters, D extends JobWorkerDeps<J>>(
   worker: JobWorker<J, D>,
@@ -142,32 +159,33 @@ export function sqsJobWorker<J extends JobCounters, D extends JobWorkerDeps<J>>(
   const tracked = trackDeps(getDeps);
   const handleRecord = async (record: SQSRecord, lambdaContext?: Context): Promise<void> => {
     const deps = await tracked.get();
-    const remaining = lambdaContext?.getRemainingTimeInMillis();
     const margin = worker.stopBeforeDeadlineMs;
-    const signal =
-      remaining === undefined || margin === undefined
-        ? undefined
-        : AbortSignal.timeout(Math.max(1_000, remaining - margin));
-    const context: JobContext = { telemetry, ...(signal ? { signal } : {}) };
-    await runJobRecord(
-      record,
-      {
-        schema: worker.schema,
-        deadLetters: deps.deadLetters,
-        maxReceiveCount: deps.maxReceiveCount,
-        logKeys: worker.logKeys,
-        ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
-        ...(deps.onPutBack ? { onPutBack: deps.onPutBack } : {}),
-        requeue: async (job, delaySeconds) => {
-          const { failed } = await deps.jobs.send([{ id: worker.jobId(job), body: job, delaySeconds }]);
-          if (failed.length > 0) throw new Error(`Could not put the job back: ${failed[0]?.reason}`);
+    const deadline =
+      lambdaContext && margin !== undefined ? deadlineSignal(lambdaContext, margin) : undefined;
+    const context: JobContext = { telemetry, ...(deadline ? { signal: deadline.signal } : {}) };
+    try {
+      await runJobRecord(
+        record,
+        {
+          schema: worker.schema,
+          deadLetters: deps.deadLetters,
+          maxReceiveCount: deps.maxReceiveCount,
+          logKeys: worker.logKeys,
+          ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
+          ...(deps.onPutBack ? { onPutBack: deps.onPutBack } : {}),
+          requeue: async (job, delaySeconds) => {
+            const { failed } = await deps.jobs.send([{ id: worker.jobId(job), body: job, delaySeconds }]);
+            if (failed.length > 0) throw new Error(`Could not put the job back: ${failed[0]?.reason}`);
+          },
+          onDeadLetter: async (job, reason) => {
+            await worker.onDeadLetter?.(job, reason, deps, context);
+          },
         },
-        onDeadLetter: async (job, reason) => {
-          await worker.onDeadLetter?.(job, reason, deps, context);
-        },
-      },
-      (job) => worker.run(job, deps, context),
-    );
+        (job) => worker.run(job, deps, context),
+      );
+    } finally {
+      deadline?.dispose();
+    }
   };
   return sqsBatchHandler(handleRecord, tracked);
 }

@@ -403,6 +403,37 @@ describe('LocalSqsRuntime (Lambda SQS event source mapping over fauxqs)', () => 
     release();
   });
 
+  it('when stop() is given a grace period, then running invocations see their remaining time end with it', async () => {
+    const q = await queue({ visibilityTimeoutSeconds: 30 });
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let context: Context | undefined;
+    let invoked: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      invoked = resolve;
+    });
+    const handler: SqsHandler = async (_event, c) => {
+      context = c;
+      invoked();
+      await held;
+    };
+    await send(q.jobs, [{ id: 'long', body: 1 }]);
+    const r = runtime([{ name: 'worker', queueUrl: q.queueUrl, handler, functionTimeoutMs: 600_000 }]);
+    r.start();
+    await started;
+    const before = context?.getRemainingTimeInMillis() ?? 0;
+
+    const stopping = r.stop({ graceMs: 2_000 });
+    const during = context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY;
+    release();
+    await stopping;
+
+    expect(before).toBeGreaterThan(500_000);
+    expect(during).toBeLessThanOrEqual(2_000);
+  });
+
   it('when a binding is misconfigured, then the constructor names the field', () => {
     const handler: SqsHandler = async () => {};
 
