@@ -1,8 +1,9 @@
 // Messages between the pipeline's functions (archive jobs and the scheduler's hand-over; tag and stall
 // jobs beside this file), parsed with zod at every receiving end.
 import * as z from 'zod';
-import { ConversationIdSchema, RunIdSchema } from '../ids.ts';
+import { RunIdSchema } from '../ids.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
+import { deferrals, jobEnvelope } from './envelope.ts';
 
 const isoDate = z.iso.datetime({ offset: true });
 
@@ -17,13 +18,9 @@ export const ListedConversationSchema = z.looseObject({
 
 export const ArchiveJobSchema = z.object({
   kind: z.literal('archive'),
-  v: z.literal(1),
-  runId: RunIdSchema.nullable(),
-  organizationId: z.string().min(1),
-  conversationId: ConversationIdSchema,
+  ...jobEnvelope,
   conversation: ListedConversationSchema.transform((c) => c as unknown as ConversationInstance),
-  /** Times this job was put back after Amigo throttled it or was in maintenance (not failures). */
-  deferrals: z.number().int().nonnegative().default(0),
+  deferrals,
   /** Deliveries it continued in after running out of time (a long conversation; work is staged). */
   continuations: z.number().int().nonnegative().default(0),
 });

@@ -1,7 +1,8 @@
 // The stall job: one stalled interaction to ask Amigo for recommended responses about. Sent by the
 // stall scan (shared/stages/find-stalls.ts), parsed with zod by the stall worker.
 import * as z from 'zod';
-import { ConversationIdSchema, InteractionIdSchema, MessageIdSchema, RunIdSchema } from '../ids.ts';
+import { InteractionIdSchema, MessageIdSchema } from '../ids.ts';
+import { deferrals, jobEnvelope } from './envelope.ts';
 
 const isoDate = z.iso.datetime({ offset: true });
 
@@ -16,10 +17,7 @@ export type LastAgentMessage = z.infer<typeof LastAgentMessageSchema>;
 
 export const StallJobSchema = z.object({
   kind: z.literal('stall'),
-  v: z.literal(1),
-  runId: RunIdSchema.nullable(),
-  organizationId: z.string().min(1),
-  conversationId: ConversationIdSchema,
+  ...jobEnvelope,
   interactionId: InteractionIdSchema,
   /** The conversation's `created_at`: it places the stall record (`date=` is its UTC day). */
   conversationCreatedAt: isoDate,
@@ -34,8 +32,7 @@ export const StallJobSchema = z.object({
    * worker then skips the tag and says so in the record).
    */
   tagKeys: z.array(z.string()).nullable().default(null),
-  /** Times this job was put back after Amigo throttled it or was in maintenance (not failures). */
-  deferrals: z.number().int().nonnegative().default(0),
+  deferrals,
 });
 export type StallJobMessage = z.infer<typeof StallJobSchema>;
 

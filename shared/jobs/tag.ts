@@ -1,16 +1,13 @@
 // The tag job: evaluate the rules over one archived conversation and write the tags back to Amigo.
 import * as z from 'zod';
-import { ConversationIdSchema, RunIdSchema } from '../ids.ts';
+import { deferrals, jobEnvelope } from './envelope.ts';
 
 /** Evaluate the rules over one archived conversation and write the tags back to Amigo. */
 export const TagJobSchema = z.object({
   kind: z.literal('tag'),
-  v: z.literal(1),
-  runId: RunIdSchema.nullable(),
-  organizationId: z.string().min(1),
-  conversationId: ConversationIdSchema,
+  ...jobEnvelope,
   createdAt: z.iso.datetime({ offset: true }),
-  deferrals: z.number().int().nonnegative().default(0),
+  deferrals,
 });
 export type TagJobMessage = z.infer<typeof TagJobSchema>;
 

@@ -4,24 +4,23 @@
 // failure is reported in the output, logged and counted, not thrown (the archive jobs are already
 // out and the watermark moved; the next scan tries again).
 import { METRIC } from '../contract/metric-names.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs/archive.ts';
+import type { ContinueListingMessage } from '../jobs/archive.ts';
 import type { SchedulerTask } from '../jobs/scheduler.ts';
 import type { StallJobMessage } from '../jobs/stall.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
-import type { ArchiveStore } from '../ports/archive-store.ts';
-import type { Clock } from '../ports/clock.ts';
 import type { JobQueue } from '../ports/job-queue.ts';
 import type { Telemetry } from '../ports/telemetry.ts';
 import { type FindStallsCounts, findStalls } from './find-stalls.ts';
 import { type FailureReason, failureReason } from './job-fate.ts';
-import { type ScheduleOptions, type ScheduleResult, scheduleArchive } from './schedule-archive.ts';
+import {
+  type ScheduleDeps,
+  type ScheduleOptions,
+  type ScheduleResult,
+  scheduleArchive,
+} from './schedule-archive.ts';
 
-export interface SchedulerDeps {
-  readonly amigo: Pick<AmigoApi, 'conversationPages'>;
-  readonly store: ArchiveStore;
-  readonly jobs: JobQueue<ArchiveJobMessage>;
-  readonly continuation: JobQueue<ContinueListingMessage>;
-  readonly clock: Clock;
+export interface SchedulerDeps
+  extends Pick<ScheduleDeps, 'amigo' | 'store' | 'jobs' | 'continuation' | 'clock'> {
   readonly options: ScheduleOptions;
   /** Stall detection, run after the archive listing on scheduled starts; absent: off. */
   readonly stalls?: {
