@@ -12,7 +12,26 @@ import type { Telemetry } from './ports/telemetry.ts';
 export { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from './contract/metric-names.ts';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, logger });
+/**
+ * Metrics' own warnings go to our logger, except "No application metrics to publish": an invocation
+ * that counted nothing (a hand-over, a batch of duplicates) is normal here, and the line was one
+ * WARN per such invocation in CloudWatch.
+ */
+const metricsLogger = {
+  debug: logger.debug.bind(logger),
+  info: logger.info.bind(logger),
+  error: logger.error.bind(logger),
+  warn: (...content: unknown[]) => {
+    if (typeof content[0] === 'string' && content[0].startsWith('No application metrics to publish')) return;
+    Reflect.apply(logger.warn, logger, content);
+  },
+};
+
+export const metrics = new Metrics({
+  namespace: METRICS_NAMESPACE,
+  serviceName: SERVICE_NAME,
+  logger: metricsLogger,
+});
 
 /** The stages' telemetry port, served by the Powertools logger and metrics. */
 export const telemetry: Telemetry = { log: logger, metrics };
