@@ -26,6 +26,7 @@ import {
 } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
+import { recordingArchiveStore, type WriteEvent } from '../../support/recording-archive-store.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
 type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
@@ -79,6 +80,30 @@ const hasVoice = (sim: TestSim) => (c: ConversationInstance) =>
 
 function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * The writes of one conversation's folder around its commit: the manifest puts, the writes still
+ * running when the (first) manifest put started, and the writes after it other than removing the
+ * staging area (each as "operation key").
+ */
+function aroundCommit(events: readonly WriteEvent[], prefix: string, manifest: string) {
+  const folder = events.filter((e) => e.key.startsWith(prefix));
+  const puts = folder.filter((e) => e.phase === 'start' && e.operation === 'put' && e.key === manifest);
+  const commit = puts[0] ? folder.indexOf(puts[0]) : folder.length;
+  const before = folder.slice(0, commit);
+  const settled = new Set(before.filter((e) => e.phase === 'end').map((e) => e.call));
+  const label = (e: WriteEvent) => `${e.operation} ${e.key.slice(prefix.length)}`;
+  return {
+    manifestPuts: puts.length,
+    settledBefore: before.filter((e) => e.phase === 'end').map((e) => e.key.slice(prefix.length)),
+    runningAtCommit: before.filter((e) => e.phase === 'start' && !settled.has(e.call)).map(label),
+    writtenAfter: folder
+      .slice(commit + 1)
+      .filter((e) => e.phase === 'start')
+      .filter((e) => !(e.operation === 'delete' && e.key.startsWith(prefix + STAGING_DIR)))
+      .map(label),
+  };
 }
 
 describe('archiveConversation', () => {
@@ -405,6 +430,68 @@ describe('archiveConversation', () => {
     const stored = await store.get(`${prefix}conversation.json`);
     expect(conversationFile?.sha256).toBe(sha256(stored?.body as Buffer));
     expect(serializeManifest(manifest)).not.toBe(serializeManifest(first.manifest));
+  });
+});
+
+describe('archiveConversation write order', () => {
+  it('when a voice conversation is archived, then the manifest is the last write of its folder, once, after every file it lists is in place', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, hasVoice(sim));
+    const recorded = recordingArchiveStore(store);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const key = manifestKey(sim.organizationId, conversation.created_at, conversation.id);
+
+    const outcome = await archiveConversation(job(sim, conversation), {
+      amigo,
+      store: recorded.store,
+      clock: systemClock,
+    });
+
+    if (outcome.status !== 'archived') throw new Error(`expected an archive, got ${outcome.status}`);
+    const order = aroundCommit(recorded.events, prefix, key);
+    expect(order.manifestPuts).toBe(1);
+    expect(order.runningAtCommit).toEqual([]);
+    expect(order.writtenAfter).toEqual([]);
+    expect(outcome.manifest.files.some((f) => f.path.startsWith('audio/'))).toBe(true);
+    for (const file of outcome.manifest.files) expect(order.settledBefore, file.path).toContain(file.path);
+  });
+
+  it('when a long conversation takes two deliveries, then only the second writes the manifest, once, as the last write of the folder', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.num_messages > 500);
+    const recorded = recordingArchiveStore(store);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const key = manifestKey(sim.organizationId, conversation.created_at, conversation.id);
+    const deadline = new AbortController();
+    let calls = 0;
+    const timed: typeof amigo = Object.create(amigo);
+    timed.getInteractionInsights = async (...args) => {
+      if (++calls === 60) deadline.abort(new DOMException('deadline', 'TimeoutError'));
+      return amigo.getInteractionInsights(...args);
+    };
+    const first = await archiveConversation(job(sim, conversation), {
+      amigo: timed,
+      store: recorded.store,
+      clock: systemClock,
+      signal: deadline.signal,
+      checkpointEvery: 20,
+    }).catch((e: unknown) => e);
+    const firstDelivery = recorded.events.length;
+
+    const second = await archiveConversation(job(sim, conversation), {
+      amigo,
+      store: recorded.store,
+      clock: systemClock,
+    });
+
+    expect(first).toBeInstanceOf(ArchiveDeadlineError);
+    expect(second.status).toBe('archived');
+    expect(aroundCommit(recorded.events.slice(0, firstDelivery), prefix, key).manifestPuts).toBe(0);
+    const order = aroundCommit(recorded.events, prefix, key);
+    expect(order.manifestPuts).toBe(1);
+    expect(order.runningAtCommit).toEqual([]);
+    expect(order.writtenAfter).toEqual([]);
+    expect(order.settledBefore.some((path) => path.startsWith(STAGING_DIR))).toBe(true);
   });
 });
 
