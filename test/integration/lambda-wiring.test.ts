@@ -12,7 +12,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startLocalAws } from '../../local/fauxqs.ts';
-import { createQueueWithDlq, LocalSqsRuntime } from '../../local/sqs-runtime.ts';
+import { createQueueWithDlq, LocalSqsRuntime, type SqsHandler } from '../../local/sqs-runtime.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
 import { conversationPrefix } from '../../shared/archive/layout.ts';
@@ -39,6 +39,8 @@ let archiveQueueUrl = '';
 let stallQueueUrl = '';
 let tagQueueUrl = '';
 let sqsClient: ReturnType<Awaited<ReturnType<typeof startLocalAws>>['sqs']>;
+/** The secret ids read from Secrets Manager: one read per function's cold start. */
+let secretReads: readonly string[] = [];
 
 function context(name: string): Context {
   const deadline = Date.now() + 300_000;
@@ -59,6 +61,7 @@ beforeAll(async () => {
   const proxy = await startConditionalS3Proxy(aws.endpoint);
   const dynamo = await startDynalite();
   const secrets = await startFakeSecretsManager();
+  secretReads = secrets.reads;
   cleanups.push(
     () => sim.stop(),
     () => aws.stop(),
@@ -142,7 +145,7 @@ afterAll(async () => {
 });
 
 describe('Lambda wiring', () => {
-  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3, tags by the rules and asks once per stalled interaction', async () => {
+  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3, tags by the rules, asks once per stalled interaction, and each function builds its dependencies once', async () => {
     const { handler: scheduler } = await import('../../functions/scheduler/handler.ts');
     const { handler: archiveWorker } = await import('../../functions/archive-worker/handler.ts');
     const { handler: stallWorker } = await import('../../functions/stall-worker/handler.ts');
@@ -152,16 +155,35 @@ describe('Lambda wiring', () => {
       archive: [listed],
       stalls: found,
     } = await scheduler({ tasks: ['archive', 'stalls'] }, context('scheduler'));
+    const invocations = { 'archive-worker': 0, 'stall-worker': 0, 'tag-worker': 0 };
+    const counted =
+      (name: keyof typeof invocations, handler: SqsHandler): SqsHandler =>
+      (event, context) => {
+        invocations[name]++;
+        return handler(event, context);
+      };
     const runtime = new LocalSqsRuntime(sqsClient, [
       {
         name: 'archive-worker',
         queueUrl: archiveQueueUrl,
-        handler: archiveWorker,
+        handler: counted('archive-worker', archiveWorker),
         batchSize: 5,
         concurrency: 2,
       },
-      { name: 'stall-worker', queueUrl: stallQueueUrl, handler: stallWorker, batchSize: 5, concurrency: 1 },
-      { name: 'tag-worker', queueUrl: tagQueueUrl, handler: tagWorker, batchSize: 5, concurrency: 1 },
+      {
+        name: 'stall-worker',
+        queueUrl: stallQueueUrl,
+        handler: counted('stall-worker', stallWorker),
+        batchSize: 5,
+        concurrency: 1,
+      },
+      {
+        name: 'tag-worker',
+        queueUrl: tagQueueUrl,
+        handler: counted('tag-worker', tagWorker),
+        batchSize: 5,
+        concurrency: 1,
+      },
     ]);
     runtime.start();
     await runtime.drain({ timeoutMs: 120_000 });
@@ -169,6 +191,10 @@ describe('Lambda wiring', () => {
 
     const eligible = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
     expect(listed?.counts.enqueued).toBe(eligible.length);
+    // Dependencies are built once per cold start: each function read the secret once, however many
+    // times it was invoked.
+    expect(invocations['archive-worker']).toBeGreaterThanOrEqual(2);
+    expect(secretReads).toHaveLength(4);
     const stalled = sim.control.conversations().filter((c) => sim.control.scenario(c.id) === 'stalled');
     expect(found?.enqueued).toBe(stalled.length);
     const tagged = sim.control.stats().writes.filter((w) => w.operationId === 'modify-tags-of-conversation');
