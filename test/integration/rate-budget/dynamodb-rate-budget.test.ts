@@ -13,6 +13,8 @@ import {
 } from '../../../shared/adapters/dynamodb-rate-budget.ts';
 import { type RateLimit, resolveRateLimits } from '../../../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../../../shared/openapi/index.ts';
+import type { Clock } from '../../../shared/ports/clock.ts';
+import { type ManualClock, manualClock } from '../../support/manual-clock.ts';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: { createTableMs?: number }) => Server;
@@ -42,20 +44,39 @@ function newUser(): string {
   return `user-${users}-${Date.now()}`;
 }
 
-/** `n` budget instances for one user, each with its own client (one per simulated Lambda). */
-function instances(n: number, userId: string, rate: RateLimit, maxTransitMs?: number): DynamoDbRateBudget[] {
+/**
+ * `n` budget instances for one user, each with its own client (one per simulated Lambda), on one
+ * clock (the system clock unless given: process clocks agree).
+ */
+function instances(
+  n: number,
+  userId: string,
+  rate: RateLimit,
+  options: { maxTransitMs?: number; clock?: Clock } = {},
+): DynamoDbRateBudget[] {
   const limits = resolveRateLimits({ [OP]: rate, [OTHER_OP]: rate });
   return Array.from(
     { length: n },
-    () =>
-      new DynamoDbRateBudget({
-        client: newClient(),
-        tableName: TABLE,
-        userId,
-        limits,
-        ...(maxTransitMs !== undefined ? { maxTransitMs } : {}),
-      }),
+    () => new DynamoDbRateBudget({ client: newClient(), tableName: TABLE, userId, limits, ...options }),
   );
+}
+
+/**
+ * Moves `clock` on by `ms`, then says whether `acquire` was granted by then (its slot) or went to
+ * sleep until a later time.
+ */
+async function afterAdvance(
+  clock: ManualClock,
+  acquire: Promise<number>,
+  ms: number,
+): Promise<number | 'still waiting'> {
+  let slot: number | undefined;
+  const granted = acquire.then((s) => {
+    slot = s;
+  });
+  clock.advance(ms);
+  await clock.untilSleeping(clock.sleepers + 1, granted);
+  return slot ?? 'still waiting';
 }
 
 /**
@@ -139,23 +160,27 @@ describe('DynamoDbRateBudget', () => {
   });
 
   it('when one operation of a user is exhausted, then other operations and other users are not held back', async () => {
+    const clock = manualClock();
     const rate = { limit: 2, windowMs: 400 };
-    const [a] = instances(1, newUser(), rate) as [DynamoDbRateBudget];
-    const [b] = instances(1, newUser(), rate) as [DynamoDbRateBudget];
-    const start = Date.now();
+    const [a] = instances(1, newUser(), rate, { maxTransitMs: 20, clock }) as [DynamoDbRateBudget];
+    const [b] = instances(1, newUser(), rate, { maxTransitMs: 20, clock }) as [DynamoDbRateBudget];
+    const start = clock.now();
     await Promise.all([a.acquire(OP), a.acquire(OP)]);
-    const third = a.acquire(OP).then(() => Date.now() - start);
+    const third = a.acquire(OP);
+    await clock.untilSleeping(1);
 
-    await a.acquire(OTHER_OP);
-    await b.acquire(OP);
-    const unrelated = Date.now() - start;
+    const otherOperation = await afterAdvance(clock, a.acquire(OTHER_OP), 0);
+    const otherUser = await afterAdvance(clock, b.acquire(OP), 0);
 
-    expect(unrelated).toBeLessThan(150);
-    expect(await third).toBeGreaterThanOrEqual(400);
+    // Granted before the clock moved, while the exhausted operation's third call still waits.
+    expect([otherOperation, otherUser]).toEqual([start, start]);
+    expect(clock.sleepers).toBe(1);
+    const thirdSlot = await afterAdvance(clock, third, rate.windowMs + 20);
+    expect(thirdSlot).toBeGreaterThanOrEqual(start + rate.windowMs);
   });
 
   it('when one instance observes a 429 with Retry-After, then no instance starts a call before it, even one already waiting', async () => {
-    const [a, b, c] = instances(3, newUser(), { limit: 1, windowMs: 300 }, 20) as [
+    const [a, b, c] = instances(3, newUser(), { limit: 1, windowMs: 300 }, { maxTransitMs: 20 }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
       DynamoDbRateBudget,
@@ -174,87 +199,98 @@ describe('DynamoDbRateBudget', () => {
   });
 
   it('when a call is answered 429, then its slot is free again once the block ends', async () => {
-    const [a, b] = instances(2, newUser(), { limit: 1, windowMs: 1_000 }, 20) as [
+    const clock = manualClock();
+    const windowMs = 1_000;
+    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const before = Date.now();
+    const start = clock.now();
     const slot = await a.acquire(OP);
-    expect(slot).toBeGreaterThanOrEqual(before - 1);
-    expect(slot).toBeLessThanOrEqual(Date.now());
+    expect(slot).toBe(start);
 
     a.observe(OP, { status: 429, retryAfterMs: 200, grantedAt: slot });
     await a.flush();
-    await b.acquire(OP);
+    const next = b.acquire(OP);
+    await clock.untilSleeping(1);
 
-    const waited = Date.now() - before;
-    expect(waited).toBeGreaterThanOrEqual(200);
-    expect(waited).toBeLessThan(600);
+    // Not before the block ends, and then at once: the 429 slot no longer fills the window.
+    expect(await afterAdvance(clock, next, 199)).toBe('still waiting');
+    expect(await afterAdvance(clock, next, 1)).toBe(start + 200);
   });
 
   it('when the server reports a lower limit, then every instance keeps to it', async () => {
+    const clock = manualClock();
     const windowMs = 500;
-    const [a, b] = instances(2, newUser(), { limit: 10, windowMs }, 20) as [
+    const [a, b] = instances(2, newUser(), { limit: 10, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const start = Date.now();
+    const start = clock.now();
     await a.acquire(OP);
     a.observe(OP, { status: 200, limit: 2, remaining: 1 });
     await a.flush();
 
-    const grants = await Promise.all(
-      [b.acquire(OP), b.acquire(OP), b.acquire(OP)].map((p) => p.then(() => Date.now() - start)),
-    );
+    const acquires = [b.acquire(OP), b.acquire(OP), b.acquire(OP)];
+    const first = await Promise.race(acquires);
+    await clock.untilSleeping(2);
 
-    grants.sort((x, y) => x - y);
-    expect(grants[0]).toBeLessThan(150);
-    expect(grants[1]).toBeGreaterThanOrEqual(windowMs);
-    expect(grants[2]).toBeGreaterThanOrEqual(windowMs);
+    // One more call fits the reported limit now; the other two wait for the window.
+    expect(first).toBe(start);
+    expect(clock.sleepers).toBe(2);
+    clock.advance(windowMs + 20);
+    const slots = (await Promise.all(acquires)).sort((x, y) => x - y);
+    expect(slots[1]).toBeGreaterThanOrEqual(start + windowMs);
+    expect(slots[2]).toBeGreaterThanOrEqual(start + windowMs);
   });
 
   it('when the server counts calls no instance made, then they take slots from every instance', async () => {
+    const clock = manualClock();
     const windowMs = 500;
-    const [a, b] = instances(2, newUser(), { limit: 5, windowMs }, 20) as [
+    const [a, b] = instances(2, newUser(), { limit: 5, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const start = Date.now();
+    const start = clock.now();
     await a.acquire(OP);
     // The server has seen 4 calls: 3 were made elsewhere.
     a.observe(OP, { status: 200, limit: 5, remaining: 1 });
     await a.flush();
 
-    const grants = await Promise.all(
-      [b.acquire(OP), b.acquire(OP)].map((p) => p.then(() => Date.now() - start)),
-    );
+    const acquires = [b.acquire(OP), b.acquire(OP)];
+    const first = await Promise.race(acquires);
+    await clock.untilSleeping(1);
 
-    grants.sort((x, y) => x - y);
-    expect(grants[0]).toBeLessThan(150);
-    expect(grants[1]).toBeGreaterThanOrEqual(windowMs);
+    // The fifth slot is free now; the sixth waits for the window.
+    expect(first).toBe(start);
+    clock.advance(windowMs + 20);
+    const slots = (await Promise.all(acquires)).sort((x, y) => x - y);
+    expect(slots[1]).toBeGreaterThanOrEqual(start + windowMs);
   });
 
   it('when a waiting caller aborts, then it is rejected with the reason and its slot goes to the next caller', async () => {
+    const clock = manualClock();
     const windowMs = 1_000;
-    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, 20) as [
+    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const start = Date.now();
+    const start = clock.now();
     await a.acquire(OP);
     const controller = new AbortController();
     const abandoned = a.acquire(OP, controller.signal);
-    await new Promise((r) => setTimeout(r, 50));
+    await clock.untilSleeping(1);
 
     controller.abort(new Error('cancelled'));
     await expect(abandoned).rejects.toThrow('cancelled');
     await a.flush();
-    await b.acquire(OP);
+    const next = b.acquire(OP);
+    await clock.untilSleeping(1);
 
-    // The abandoned reservation (~1020 ms) was given back, so b did not wait for the one after it.
-    const waited = Date.now() - start;
-    expect(waited).toBeGreaterThanOrEqual(windowMs);
-    expect(waited).toBeLessThan(2 * windowMs);
+    // The abandoned reservation (start + 1020) was given back, so b did not wait for the one after it.
+    const slot = await afterAdvance(clock, next, windowMs + 20);
+    expect(slot).toBeGreaterThanOrEqual(start + windowMs);
+    expect(slot).toBeLessThan(start + 2 * windowMs);
     await expect(b.acquire(OP, AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
   });
 
@@ -266,7 +302,7 @@ describe('DynamoDbRateBudget', () => {
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 1, max: 3 }),
         async (limit, windowMs, count, callers) => {
-          const budgets = instances(count, newUser(), { limit, windowMs }, 20);
+          const budgets = instances(count, newUser(), { limit, windowMs }, { maxTransitMs: 20 });
 
           const grants = await drive(budgets, callers, 3 * windowMs);
 
