@@ -29,6 +29,7 @@ import { amigoConfigFromSecret, readFunctionEnv } from '../../shared/runtime/lam
 import { startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { startFakeSecretsManager } from '../support/fake-secrets-manager.ts';
+import { simulatorAmigoEnv } from '../support/sim-credentials.ts';
 import { startTestSimulator } from '../support/simulator.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -89,16 +90,7 @@ beforeAll(async () => {
     'rate-budget',
   );
   const secretArn = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:amigo-qa';
-  secrets.put(
-    secretArn,
-    JSON.stringify({
-      AMIGO_API_KEY: sim.credentials.apiKey,
-      AMIGO_API_KEY_ID: sim.credentials.apiKeyId,
-      AMIGO_USER_ID: sim.credentials.userId,
-      AMIGO_ORGANIZATION_ID: sim.organizationId,
-      AMIGO_BASE_URL: sim.url,
-    }),
-  );
+  secrets.put(secretArn, JSON.stringify(simulatorAmigoEnv(sim)));
   const windowMs = 2_000;
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',

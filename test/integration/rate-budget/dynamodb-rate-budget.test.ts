@@ -1,8 +1,5 @@
 // The shared rate budget against dynalite (in-process, over HTTP through the real AWS SDK). Each
 // budget instance has its own DynamoDBClient, standing in for one Lambda function.
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,16 +11,15 @@ import {
 import { type RateLimit, resolveRateLimits } from '../../../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../../../shared/openapi/index.ts';
 import type { Clock } from '../../../shared/ports/clock.ts';
+import { driveBudgets, maxInWindow } from '../../support/drive-budgets.ts';
+import { startDynalite } from '../../support/dynalite.ts';
 import { type ManualClock, manualClock } from '../../support/manual-clock.ts';
-
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: { createTableMs?: number }) => Server;
 
 const OP: OperationId = 'get-conversations';
 const OTHER_OP: OperationId = 'get-conversation-messages';
 const TABLE = 'amigo-qa-rate-budget';
 
-let server: Server;
+let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 let endpoint: string;
 const clients: DynamoDBClient[] = [];
 let users = 0;
@@ -79,56 +75,15 @@ async function afterAdvance(
   return slot ?? 'still waiting';
 }
 
-/**
- * Keeps `callers` callers per instance acquiring back to back for `durationMs`; returns the times
- * (ms since the start) at which calls were granted.
- */
-async function drive(
-  budgets: DynamoDbRateBudget[],
-  callers: number,
-  durationMs: number,
-  op: OperationId = OP,
-): Promise<number[]> {
-  const start = Date.now();
-  const grants: number[] = [];
-  const stop = AbortSignal.timeout(durationMs);
-  const loop = async (budget: DynamoDbRateBudget) => {
-    for (;;) {
-      try {
-        await budget.acquire(op, stop);
-      } catch (error) {
-        if (stop.aborted) return;
-        throw error;
-      }
-      grants.push(Date.now() - start);
-    }
-  };
-  await Promise.all(budgets.flatMap((b) => Array.from({ length: callers }, () => loop(b))));
-  await Promise.all(budgets.map((b) => b.flush()));
-  return grants.sort((a, b) => a - b);
-}
-
-/** The most grants in any half-open window of `windowMs`. */
-function maxInWindow(sortedGrants: number[], windowMs: number): number {
-  let max = 0;
-  let j = 0;
-  for (let i = 0; i < sortedGrants.length; i++) {
-    while ((sortedGrants[i] as number) - (sortedGrants[j] as number) >= windowMs) j++;
-    max = Math.max(max, i - j + 1);
-  }
-  return max;
-}
-
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  dynamo = await startDynalite();
+  endpoint = dynamo.endpoint;
   await createRateBudgetTable(newClient(), TABLE);
 });
 
 afterAll(async () => {
   for (const c of clients) c.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await dynamo.stop();
 });
 
 describe('earliestSlot', () => {
@@ -149,7 +104,12 @@ describe('DynamoDbRateBudget', () => {
     const windows = 6;
     const budgets = instances(8, newUser(), { limit, windowMs });
 
-    const grants = await drive(budgets, 2, windows * windowMs);
+    const grants = await driveBudgets(budgets, {
+      callers: 2,
+      durationMs: windows * windowMs,
+      op: OP,
+      now: Date.now,
+    });
 
     expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(limit);
     // Not stalled or starved: most of the budget is granted. How much (94-95%, goal 90%) is a speed
@@ -304,7 +264,12 @@ describe('DynamoDbRateBudget', () => {
         async (limit, windowMs, count, callers) => {
           const budgets = instances(count, newUser(), { limit, windowMs }, { maxTransitMs: 20 });
 
-          const grants = await drive(budgets, callers, 3 * windowMs);
+          const grants = await driveBudgets(budgets, {
+            callers,
+            durationMs: 3 * windowMs,
+            op: OP,
+            now: Date.now,
+          });
 
           // Calls start within maxTransit/4 (5 ms) after their slot, so at most `limit` of them in any
           // window + 15 ms (less 1 ms of rounding between the budget's clock reading and ours).
