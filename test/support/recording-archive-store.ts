@@ -44,3 +44,43 @@ export function recordingArchiveStore(inner: ArchiveStore): RecordingArchiveStor
   };
   return { store, events };
 }
+
+/** What a stage wrote to one conversation's folder around its commit (the manifest's put). */
+export interface WritesAroundCommit {
+  /** Puts of the manifest. */
+  readonly manifestPuts: number;
+  /** Keys (relative to the folder) whose writes settled before the first manifest put started. */
+  readonly settledBefore: string[];
+  /** Writes (as "operation key") started before the first manifest put and still running then. */
+  readonly runningAtCommit: string[];
+  /** Writes started after the first manifest put, other than removing the staging area. */
+  readonly writtenAfter: string[];
+}
+
+/**
+ * Reads `events` for the folder `prefix` and its manifest key `manifest`; `staging` is the
+ * folder-relative staging area (the stage's STAGING_DIR) whose removal may follow the commit.
+ */
+export function writesAroundCommit(
+  events: readonly WriteEvent[],
+  prefix: string,
+  manifest: string,
+  staging: string,
+): WritesAroundCommit {
+  const folder = events.filter((e) => e.key.startsWith(prefix));
+  const puts = folder.filter((e) => e.phase === 'start' && e.operation === 'put' && e.key === manifest);
+  const commit = puts[0] ? folder.indexOf(puts[0]) : folder.length;
+  const before = folder.slice(0, commit);
+  const settled = new Set(before.filter((e) => e.phase === 'end').map((e) => e.call));
+  const label = (e: WriteEvent) => `${e.operation} ${e.key.slice(prefix.length)}`;
+  return {
+    manifestPuts: puts.length,
+    settledBefore: before.filter((e) => e.phase === 'end').map((e) => e.key.slice(prefix.length)),
+    runningAtCommit: before.filter((e) => e.phase === 'start' && !settled.has(e.call)).map(label),
+    writtenAfter: folder
+      .slice(commit + 1)
+      .filter((e) => e.phase === 'start')
+      .filter((e) => !(e.operation === 'delete' && e.key.startsWith(prefix + staging)))
+      .map(label),
+  };
+}

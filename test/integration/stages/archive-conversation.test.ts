@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
+import type { AmigoClient } from '../../../shared/amigo/client.ts';
 import { conversationPrefix, manifestKey } from '../../../shared/archive/layout.ts';
 import { parseManifest, serializeManifest } from '../../../shared/archive/manifest.ts';
 import { conversationId } from '../../../shared/ids.ts';
@@ -26,7 +27,7 @@ import {
 } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
-import { recordingArchiveStore, type WriteEvent } from '../../support/recording-archive-store.ts';
+import { recordingArchiveStore, writesAroundCommit } from '../../support/recording-archive-store.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
 type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
@@ -83,27 +84,18 @@ function sha256(data: Uint8Array | string): string {
 }
 
 /**
- * The writes of one conversation's folder around its commit: the manifest puts, the writes still
- * running when the (first) manifest put started, and the writes after it other than removing the
- * staging area (each as "operation key").
+ * `amigo`, and a deadline signal that fires on its `calls`-th insights call, as a Lambda deadline
+ * would mid-conversation.
  */
-function aroundCommit(events: readonly WriteEvent[], prefix: string, manifest: string) {
-  const folder = events.filter((e) => e.key.startsWith(prefix));
-  const puts = folder.filter((e) => e.phase === 'start' && e.operation === 'put' && e.key === manifest);
-  const commit = puts[0] ? folder.indexOf(puts[0]) : folder.length;
-  const before = folder.slice(0, commit);
-  const settled = new Set(before.filter((e) => e.phase === 'end').map((e) => e.call));
-  const label = (e: WriteEvent) => `${e.operation} ${e.key.slice(prefix.length)}`;
-  return {
-    manifestPuts: puts.length,
-    settledBefore: before.filter((e) => e.phase === 'end').map((e) => e.key.slice(prefix.length)),
-    runningAtCommit: before.filter((e) => e.phase === 'start' && !settled.has(e.call)).map(label),
-    writtenAfter: folder
-      .slice(commit + 1)
-      .filter((e) => e.phase === 'start')
-      .filter((e) => !(e.operation === 'delete' && e.key.startsWith(prefix + STAGING_DIR)))
-      .map(label),
+function stoppingAfter(amigo: AmigoClient, calls: number): { amigo: AmigoClient; signal: AbortSignal } {
+  const deadline = new AbortController();
+  let made = 0;
+  const timed: AmigoClient = Object.create(amigo);
+  timed.getInteractionInsights = async (...args) => {
+    if (++made === calls) deadline.abort(new DOMException('deadline', 'TimeoutError'));
+    return amigo.getInteractionInsights(...args);
   };
+  return { amigo: timed, signal: deadline.signal };
 }
 
 describe('archiveConversation', () => {
@@ -177,20 +169,11 @@ describe('archiveConversation', () => {
   it('when the deadline comes part-way through a long conversation, then what was fetched is staged and the next delivery fetches only the rest, committing once', async () => {
     const { sim, store, amigo, root } = await setup();
     const conversation = pick(sim, (c) => c.num_messages > 500);
-    const deadline = new AbortController();
-    let calls = 0;
-    // The deadline fires after 120 insights calls, as a Lambda deadline would mid-conversation.
-    const timed: typeof amigo = Object.create(amigo);
-    timed.getInteractionInsights = async (...args) => {
-      if (++calls === 120) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-      return amigo.getInteractionInsights(...args);
-    };
 
     const first = await archiveConversation(job(sim, conversation), {
-      amigo: timed,
+      ...stoppingAfter(amigo, 120),
       store,
       clock: systemClock,
-      signal: deadline.signal,
       checkpointEvery: 25,
     }).catch((e: unknown) => e);
 
@@ -241,22 +224,13 @@ describe('archiveConversation', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const stopping = () => {
-      const deadline = new AbortController();
-      let calls = 0;
-      const timed: typeof amigo = Object.create(amigo);
-      timed.getInteractionInsights = async (...args) => {
-        if (++calls === 60) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-        return amigo.getInteractionInsights(...args);
-      };
-      return archiveConversation(job(sim, conversation), {
-        amigo: timed,
+    const stopping = () =>
+      archiveConversation(job(sim, conversation), {
+        ...stoppingAfter(amigo, 60),
         store: watched,
         clock: systemClock,
-        signal: deadline.signal,
         checkpointEvery: 20,
       }).catch((e: unknown) => e);
-    };
 
     const outcomes = await Promise.all([stopping(), stopping()]);
 
@@ -277,18 +251,10 @@ describe('archiveConversation', () => {
     const { sim, store, amigo } = await setup();
     const conversation = pick(sim, (c) => c.num_messages > 500);
     const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
-    const deadline = new AbortController();
-    const timed: typeof amigo = Object.create(amigo);
-    let calls = 0;
-    timed.getInteractionInsights = async (...args) => {
-      if (++calls === 10) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-      return amigo.getInteractionInsights(...args);
-    };
     await archiveConversation(job(sim, conversation), {
-      amigo: timed,
+      ...stoppingAfter(amigo, 10),
       store,
       clock: systemClock,
-      signal: deadline.signal,
     }).catch(() => undefined);
     // The stop came between the messages and the first chunk.
     for await (const o of store.list(`${prefix}${STAGING_DIR}`))
@@ -448,7 +414,7 @@ describe('archiveConversation write order', () => {
     });
 
     if (outcome.status !== 'archived') throw new Error(`expected an archive, got ${outcome.status}`);
-    const order = aroundCommit(recorded.events, prefix, key);
+    const order = writesAroundCommit(recorded.events, prefix, key, STAGING_DIR);
     expect(order.manifestPuts).toBe(1);
     expect(order.runningAtCommit).toEqual([]);
     expect(order.writtenAfter).toEqual([]);
@@ -462,18 +428,10 @@ describe('archiveConversation write order', () => {
     const recorded = recordingArchiveStore(store);
     const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
     const key = manifestKey(sim.organizationId, conversation.created_at, conversation.id);
-    const deadline = new AbortController();
-    let calls = 0;
-    const timed: typeof amigo = Object.create(amigo);
-    timed.getInteractionInsights = async (...args) => {
-      if (++calls === 60) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-      return amigo.getInteractionInsights(...args);
-    };
     const first = await archiveConversation(job(sim, conversation), {
-      amigo: timed,
+      ...stoppingAfter(amigo, 60),
       store: recorded.store,
       clock: systemClock,
-      signal: deadline.signal,
       checkpointEvery: 20,
     }).catch((e: unknown) => e);
     const firstDelivery = recorded.events.length;
@@ -486,8 +444,10 @@ describe('archiveConversation write order', () => {
 
     expect(first).toBeInstanceOf(ArchiveDeadlineError);
     expect(second.status).toBe('archived');
-    expect(aroundCommit(recorded.events.slice(0, firstDelivery), prefix, key).manifestPuts).toBe(0);
-    const order = aroundCommit(recorded.events, prefix, key);
+    expect(
+      writesAroundCommit(recorded.events.slice(0, firstDelivery), prefix, key, STAGING_DIR).manifestPuts,
+    ).toBe(0);
+    const order = writesAroundCommit(recorded.events, prefix, key, STAGING_DIR);
     expect(order.manifestPuts).toBe(1);
     expect(order.runningAtCommit).toEqual([]);
     expect(order.writtenAfter).toEqual([]);
