@@ -15,6 +15,8 @@ export interface ManualClock extends Clock {
   readonly sleepers: number;
   /** Moves the time forward by `ms` and wakes every sleeper due by then, earliest first. */
   advance(ms: number): void;
+  /** When the earliest sleeper wakes, or undefined when none sleeps. */
+  nextWake(): number | undefined;
   /**
    * Resolves once at least `count` sleeps are waiting (the code under test got that far), or once
    * `unless` settles (the code under test finished without sleeping).
@@ -63,6 +65,7 @@ export function manualClock(startMs = Date.UTC(2026, 0, 1)): ManualClock {
         s.wake();
       }
     },
+    nextWake: () => (sleepers.length === 0 ? undefined : Math.min(...sleepers.map((s) => s.wakeAt))),
     untilSleeping: async (count = 1, unless) => {
       let settled = false;
       const stop = () => {

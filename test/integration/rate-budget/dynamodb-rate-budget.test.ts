@@ -11,7 +11,7 @@ import {
 import { type RateLimit, resolveRateLimits } from '../../../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../../../shared/openapi/index.ts';
 import type { Clock } from '../../../shared/ports/clock.ts';
-import { driveBudgets, maxInWindow } from '../../support/drive-budgets.ts';
+import { driveBudgets, driveBudgetsVirtually, maxInWindow } from '../../support/drive-budgets.ts';
 import { startDynalite } from '../../support/dynalite.ts';
 import { type ManualClock, manualClock } from '../../support/manual-clock.ts';
 
@@ -24,12 +24,22 @@ let endpoint: string;
 const clients: DynamoDBClient[] = [];
 let users = 0;
 
+/** Requests of any client below to dynalite not yet answered. */
+let inFlight = 0;
+
 function newClient(): DynamoDBClient {
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+  client.send = ((command: unknown) => {
+    inFlight++;
+    return send(command).finally(() => {
+      inFlight--;
+    });
+  }) as DynamoDBClient['send'];
   clients.push(client);
   return client;
 }
@@ -98,7 +108,7 @@ describe('earliestSlot', () => {
 });
 
 describe('DynamoDbRateBudget', () => {
-  it('when 8 instances saturate one (user, operation), then no window holds more than the limit and the budget keeps being granted', async () => {
+  it('when 8 instances saturate one (user, operation) on the system clock, then no window holds more than the limit', async () => {
     const limit = 10;
     const windowMs = 500;
     const windows = 6;
@@ -112,11 +122,31 @@ describe('DynamoDbRateBudget', () => {
     });
 
     expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(limit);
-    // Not stalled or starved: most of the budget is granted. How much (94-95%, goal 90%) is a speed
-    // figure, measured by `npm run bench:shared-budget` on an idle machine; the test runs beside
-    // the whole suite on 2 cores, where dynalite's latency varies too much to assert it.
-    expect(grants.length).toBeGreaterThanOrEqual(0.6 * limit * windows);
+    // How much of the budget is granted depends here on dynalite's latency and the machine's load
+    // (the test runs beside the whole suite on 2 cores): the virtual-time test below asserts it,
+    // and `npm run bench:shared-budget` measures it on an idle machine (94-95%, goal 90%).
+    expect(grants.length).toBeGreaterThan(0);
     expect(budgets.reduce((n, b) => n + b.stats.errors, 0)).toBe(0);
+  });
+
+  it('when 8 instances saturate one (user, operation) in virtual time, then the budget keeps being granted (at least 90% of it) and no window holds more than the limit', async () => {
+    const clock = manualClock();
+    const limit = 10;
+    const windowMs = 500;
+    const windows = 6;
+    const budgets = instances(8, newUser(), { limit, windowMs }, { clock });
+
+    const grants = await driveBudgetsVirtually(
+      budgets,
+      { callers: 2, durationMs: windows * windowMs, op: OP },
+      { clock, storeIdle: () => inFlight === 0 },
+    );
+
+    // The store takes no virtual time, so this is the algorithm's own share of the budget (the
+    // default transit margin, 5% of the window, costs the rest), whatever the machine's load.
+    expect(grants.length).toBeGreaterThanOrEqual(0.9 * limit * windows);
+    expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(limit);
+    expect(budgets.reduce((n, b) => n + b.stats.errors + b.stats.late, 0)).toBe(0);
   });
 
   it('when one operation of a user is exhausted, then other operations and other users are not held back', async () => {
@@ -274,11 +304,38 @@ describe('DynamoDbRateBudget', () => {
           // Calls start within maxTransit/4 (5 ms) after their slot, so at most `limit` of them in any
           // window + 15 ms (less 1 ms of rounding between the budget's clock reading and ours).
           expect(maxInWindow(grants, windowMs + 14)).toBeLessThanOrEqual(limit);
+          // How many are granted depends on the machine's load here: the virtual-time property says.
+          expect(grants.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('when any number of instances and callers compete at any limit and window in virtual time, then the first two windows fill up and no window holds more than the limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 150, max: 350 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 3 }),
+        async (limit, windowMs, count, callers) => {
+          const clock = manualClock();
+          const budgets = instances(count, newUser(), { limit, windowMs }, { maxTransitMs: 20, clock });
+
+          const grants = await driveBudgetsVirtually(
+            budgets,
+            { callers, durationMs: 3 * windowMs, op: OP },
+            { clock, storeIdle: () => inFlight === 0 },
+          );
+
+          // Grant times are the slots themselves: at most `limit` in any window + maxTransit.
+          expect(maxInWindow(grants, windowMs + 20)).toBeLessThanOrEqual(limit);
           // Work was waiting the whole time, so at least the first two windows filled up.
           expect(grants.length).toBeGreaterThanOrEqual(2 * limit);
         },
       ),
-      { numRuns: 6 },
+      { numRuns: 12 },
     );
   });
 });
