@@ -28,6 +28,7 @@ import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
 import { conversationPrefix } from '../shared/archive-format/keys.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type RunningSimulator, startSimulator } from '../sim/index.ts';
+import { simulatorSignIn } from '../test/support/sim-credentials.ts';
 import type { ChildJob, ChildReport } from './archive-rss-child.ts';
 
 const { values } = parseArgs({
@@ -126,13 +127,7 @@ try {
 
   const s3 = aws.s3();
   await s3.send(new CreateBucketCommand({ Bucket: 'amigo-qa-bench' }));
-  const amigo = {
-    baseUrl: sim.url,
-    organizationId: sim.organizationId,
-    apiKey: sim.credentials.apiKey,
-    apiKeyId: sim.credentials.apiKeyId,
-    userId: sim.credentials.userId,
-  };
+  const amigo = simulatorSignIn(sim);
   for (const target of targets) {
     const store: ArchiveStore =
       target === 'fs'

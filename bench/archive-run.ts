@@ -29,6 +29,7 @@ import { resolveAmigoConfig } from '../shared/amigo/config.ts';
 import { defaultPipelineConfig } from '../shared/config/pipeline-config.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
 import { startSimulator } from '../sim/index.ts';
+import { simulatorSignIn } from '../test/support/sim-credentials.ts';
 
 const { values } = parseArgs({
   options: {
@@ -111,11 +112,7 @@ async function run(client: 'shared-budget' | 'naive'): Promise<RunResult> {
       ]),
     );
     const amigo = resolveAmigoConfig({
-      baseUrl: sim.url,
-      organizationId: sim.organizationId,
-      apiKey: sim.credentials.apiKey,
-      apiKeyId: sim.credentials.apiKeyId,
-      userId: sim.credentials.userId,
+      ...simulatorSignIn(sim),
       rateLimits: limits,
     });
     const defaults = defaultPipelineConfig();

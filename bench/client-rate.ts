@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { AmigoClient, resolveAmigoConfig } from '../shared/amigo/index.ts';
 import { type OperationId, operations } from '../shared/openapi/index.ts';
 import { type RunningSimulator, startSimulator } from '../sim/index.ts';
+import { simulatorSignIn } from '../test/support/sim-credentials.ts';
 
 const { values } = parseArgs({
   options: {
@@ -64,11 +65,7 @@ async function run(label: string, clientLimited: boolean): Promise<OperationResu
   });
   const c = sim.control;
   const config = resolveAmigoConfig({
-    baseUrl: sim.url,
-    organizationId: sim.organizationId,
-    apiKey: sim.credentials.apiKey,
-    apiKeyId: sim.credentials.apiKeyId,
-    userId: sim.credentials.userId,
+    ...simulatorSignIn(sim),
     maxThrottledAttempts: 100,
     rateLimits: Object.fromEntries(
       DRIVEN.map((id) => [id, clientLimited ? limits[id] : { limit: 100_000, windowMs: 1_000 }]),

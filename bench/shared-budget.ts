@@ -15,14 +15,13 @@
 // dynalite runs in this process, so its CPU time competes with the workers'.
 
 import { writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createRateBudgetTable, DynamoDbRateBudget } from '../shared/adapters/dynamodb-rate-budget.ts';
 import { resolveRateLimits } from '../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../shared/openapi/index.ts';
+import { driveBudgets, maxInWindow } from '../test/support/drive-budgets.ts';
+import { startDynalite } from '../test/support/dynalite.ts';
 
 const { values } = parseArgs({
   options: {
@@ -44,12 +43,8 @@ const samples = Number(values['latency-samples']);
 
 const OP: OperationId = 'get-conversations';
 const TABLE = 'amigo-qa-rate-budget';
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: { createTableMs?: number }) => Server;
-
-const server = dynalite({ createTableMs: 0 });
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const dynamo = await startDynalite();
+const { endpoint } = dynamo;
 const clients: DynamoDBClient[] = [];
 const newClient = () => {
   const client = new DynamoDBClient({
@@ -71,16 +66,6 @@ function workersFor(count: number, rate: { limit: number; windowMs: number }): D
     { length: count },
     () => new DynamoDbRateBudget({ client: newClient(), tableName: TABLE, userId, limits }),
   );
-}
-
-function maxInWindow(sorted: number[], span: number): number {
-  let max = 0;
-  let j = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    while ((sorted[i] as number) - (sorted[j] as number) >= span) j++;
-    max = Math.max(max, i - j + 1);
-  }
-  return max;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -108,23 +93,7 @@ interface RunResult {
 async function saturate(count: number): Promise<RunResult> {
   const budgets = workersFor(count, { limit, windowMs });
   const durationMs = windows * windowMs;
-  const grants: number[] = [];
-  const stop = AbortSignal.timeout(durationMs);
-  const start = performance.now();
-  const loop = async (budget: DynamoDbRateBudget) => {
-    for (;;) {
-      try {
-        await budget.acquire(OP, stop);
-      } catch (error) {
-        if (stop.aborted) return;
-        throw error;
-      }
-      grants.push(performance.now() - start);
-    }
-  };
-  await Promise.all(budgets.flatMap((b) => Array.from({ length: callers }, () => loop(b))));
-  await Promise.all(budgets.map((b) => b.flush()));
-  grants.sort((a, b) => a - b);
+  const grants = await driveBudgets(budgets, { callers, durationMs, op: OP });
   const inRun = grants.filter((g) => g < durationMs).length;
   const steady = grants.filter((g) => g >= windowMs && g < durationMs).length;
   const total = (key: 'writes' | 'conflicts' | 'reads' | 'late' | 'errors') =>
@@ -231,5 +200,5 @@ console.log(`\n${ok ? 'OK' : 'FAIL (limit exceeded, errors, or under 90% used)'}
 if (!ok) process.exitCode = 1;
 
 for (const c of clients) c.destroy();
-await new Promise<void>((resolve) => server.close(() => resolve()));
+await dynamo.stop();
 if (!ok) process.exitCode = 1;

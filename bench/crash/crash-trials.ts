@@ -28,6 +28,7 @@ import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import { RESERVED_SEGMENT_PREFIX } from '../../shared/ports/archive-keys.ts';
 import { type ConversationInstance, type RunningSimulator, startSimulator } from '../../sim/index.ts';
 import { createRng } from '../../sim/prng.ts';
+import { simulatorAmigoEnv } from '../../test/support/sim-credentials.ts';
 
 const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 const BASELINE_RUNS = 3;
@@ -154,14 +155,7 @@ export async function runCrashTrials(options: CrashTrialOptions = {}): Promise<C
       (n, t) => n + [...t.audio.values()].reduce((m, a) => m + a.bytes, 0),
       0,
     );
-    const env = {
-      ...process.env,
-      AMIGO_BASE_URL: sim.url,
-      AMIGO_ORGANIZATION_ID: sim.organizationId,
-      AMIGO_API_KEY: sim.credentials.apiKey,
-      AMIGO_API_KEY_ID: sim.credentials.apiKeyId,
-      AMIGO_USER_ID: sim.credentials.userId,
-    };
+    const env = { ...process.env, ...simulatorAmigoEnv(sim) };
     log(
       `crash trials: ${ids.length} conversations (${[...truth.values()].filter((t) => t.audio.size > 0).length} with voice, ` +
         `${recordings} recordings, ${(audioBytes / 1048576).toFixed(1)} MiB), kill seed ${seed}, node ${process.version}`,

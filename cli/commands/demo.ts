@@ -28,6 +28,16 @@ export interface DemoOptions {
   fresh?: boolean;
 }
 
+/**
+ * `demo`: one whole nightly cycle against a simulated Amigo organisation, archiving into a local
+ * folder kept between runs; prints the run's summary and the Amigo calls it made.
+ *
+ * @example
+ * ```sh
+ * npm start                                    # the same as: npm run cli -- demo
+ * npm run cli -- demo --seed 3 --fresh         # other generated data, the demo's archive emptied first
+ * ```
+ */
 export async function runDemo(
   options: DemoOptions,
   out: (line: string) => void = console.log,
@@ -120,6 +130,14 @@ export async function runDemo(
   }
 }
 
+/**
+ * Registers `demo` (see {@link runDemo}).
+ *
+ * @example
+ * ```sh
+ * npm run cli -- demo --rules examples/rules.yaml --rate-scale 120
+ * ```
+ */
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')

@@ -57,6 +57,12 @@ export interface PutSecretOptions {
 /**
  * Validates the AMIGO_* variables as the client does, then writes them to the secret as the JSON
  * the functions read. The values never reach the terminal.
+ *
+ * @example
+ * ```sh
+ * # AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID and AMIGO_ORGANIZATION_ID exported first
+ * npm run cli -- secret set --stack AmigoQa
+ * ```
  */
 export async function putAmigoSecret(
   clients: Pick<DeployedClients, 'cloudFormation' | 'secrets'>,
@@ -90,7 +96,16 @@ export interface TriggerOptions {
   readonly since?: string | undefined;
 }
 
-/** Invokes the scheduler asynchronously with the schedule's own input (and `since`). */
+/**
+ * Invokes the scheduler asynchronously with the schedule's own input (and `since`).
+ *
+ * @example
+ * ```sh
+ * npm run cli -- trigger --stack AmigoQa                     # a nightly run, now
+ * npm run cli -- trigger --stack AmigoQa --since 2026-11-01  # backfill down to that day
+ * npm run cli -- trigger --stack AmigoQa --stalls-only       # what the frequent schedule does
+ * ```
+ */
 export async function triggerRun(
   clients: Pick<DeployedClients, 'cloudFormation' | 'lambda'>,
   options: TriggerOptions,
@@ -129,6 +144,16 @@ async function target(
   throw new ConfigurationError('--stack', 'is not given', 'Name the deployed stack, e.g. --stack AmigoQa');
 }
 
+/**
+ * Registers the commands for a deployed stack: `secret set` ({@link putAmigoSecret}) and `trigger`
+ * ({@link triggerRun}).
+ *
+ * @example
+ * ```sh
+ * npm run cli -- secret set --stack AmigoQa --region eu-central-1
+ * npm run cli -- trigger --stack AmigoQa --region eu-central-1
+ * ```
+ */
 export function registerDeployedCommands(program: Command): void {
   const secret = program.command('secret').description('The Amigo credentials of the deployed pipeline');
   secret

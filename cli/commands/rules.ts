@@ -47,7 +47,14 @@ function loadOrReport(file: string, err: Out): RuleSet | undefined {
   }
 }
 
-/** `rules check`: returns the exit code. */
+/**
+ * `rules check`: validates a rules file without touching an archive or Amigo; returns the exit code.
+ *
+ * @example
+ * ```sh
+ * npm run cli -- rules check examples/rules.yaml
+ * ```
+ */
 export function checkRules(file: string, out: Out = console.log, err: Out = console.error): number {
   const rules = loadOrReport(file, err);
   if (!rules) return 1;
@@ -115,7 +122,15 @@ function printEvaluation(
   }
 }
 
-/** `rules test`: evaluates the rules on archived conversations without calling Amigo; returns the exit code. */
+/**
+ * `rules test`: evaluates the rules on archived conversations without calling Amigo; returns the exit code.
+ *
+ * @example
+ * ```sh
+ * npm run cli -- rules test examples/rules.yaml --archive ./archive
+ * npm run cli -- rules test examples/rules.yaml --archive s3://my-bucket/qa --conversation <id> --json
+ * ```
+ */
 export async function testRules(
   file: string,
   options: RulesTestOptions,
@@ -190,6 +205,15 @@ export async function testRules(
   return failed > 0 ? 1 : 0;
 }
 
+/**
+ * Registers `rules check` ({@link checkRules}), `rules test` ({@link testRules}) and `rules apply`
+ * ({@link applyRules}).
+ *
+ * @example
+ * ```sh
+ * npm run cli -- rules check examples/rules.yaml
+ * ```
+ */
 export function registerRulesCommand(program: Command): void {
   const rules = program
     .command('rules')
@@ -243,7 +267,14 @@ export interface RulesApplyOptions {
   dryRun?: boolean;
 }
 
-/** `rules apply`: the tag stage over archived conversations, posting through the real client. */
+/**
+ * `rules apply`: the tag stage over archived conversations, posting through the real client.
+ *
+ * @example
+ * ```sh
+ * npm run cli -- rules apply examples/rules.yaml --archive ./archive --since 2026-11-01 --dry-run
+ * ```
+ */
 export async function applyRules(
   file: string,
   options: RulesApplyOptions,

@@ -73,7 +73,16 @@ export interface RunDeps {
   readonly signal?: AbortSignal;
 }
 
-/** `run`: checks everything it can before starting, runs one cycle; true when the run is complete. */
+/**
+ * `run`: checks everything it can before starting, runs one cycle; true when the run is complete.
+ *
+ * @example
+ * ```sh
+ * # against the Amigo API named by AMIGO_*
+ * npm run cli -- run --archive ./archive
+ * npm run cli -- run -c examples/amigo-qa.yaml --archive s3://my-bucket/qa --since 2026-11-01 --workers 8
+ * ```
+ */
 export async function runNightly(flags: RunFlags, deps: RunDeps = {}): Promise<boolean> {
   const env = deps.env ?? process.env;
   const config = resolveRunConfig(flags);
@@ -195,6 +204,14 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
   );
 }
 
+/**
+ * Registers `run` (see {@link runNightly}).
+ *
+ * @example
+ * ```sh
+ * npm run cli -- run --archive ./archive --lookback 7d --verbose
+ * ```
+ */
 export function registerRunCommand(program: Command): void {
   program
     .command('run')

@@ -35,6 +35,17 @@ export interface SimulateCommandOptions {
   largeRecordings: number;
 }
 
+/**
+ * Registers `simulate`: the Amigo API simulator until Ctrl-C, printing the AMIGO_* exports that
+ * point `run` at it.
+ *
+ * @example
+ * ```sh
+ * npm run cli -- simulate --port 4010 --conversations 200 --rate-scale 60
+ * # in another shell, after pasting the printed exports:
+ * npm run cli -- run --archive ./archive --rate-scale 60
+ * ```
+ */
 export function registerSimulateCommand(program: Command): void {
   program
     .command('simulate')

@@ -61,6 +61,19 @@ interface EtagSidecar {
   readonly etag: string;
 }
 
+/**
+ * The archive store over a local folder (see the notes at the top of this file).
+ *
+ * @example
+ * ```ts
+ * import { FsArchiveStore } from './shared/adapters/fs-archive-store.ts';
+ *
+ * const store = new FsArchiveStore('./archive'); // created as keys are written
+ * await store.put('org/notes.json', '{"a":1}', { ifNoneMatch: '*' }); // create-only
+ * const found = await store.get('org/notes.json'); // { body, etag } or undefined
+ * for await (const object of store.list('org/')) console.log(object.key, object.size);
+ * ```
+ */
 export class FsArchiveStore implements ArchiveStore {
   readonly location: string;
   readonly #root: string;

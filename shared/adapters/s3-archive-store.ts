@@ -52,6 +52,25 @@ export interface S3ArchiveStoreOptions {
 
 const MiB = 1024 * 1024;
 
+/**
+ * The archive store over an S3 bucket, under an optional key prefix (see the notes at the top of
+ * this file).
+ *
+ * @example
+ * ```ts
+ * import { createReadStream } from 'node:fs';
+ * import { S3Client } from '@aws-sdk/client-s3';
+ * import { S3ArchiveStore } from './shared/adapters/s3-archive-store.ts';
+ *
+ * const store = new S3ArchiveStore({ client: new S3Client({}), bucket: 'my-archive', prefix: 'qa' });
+ * // Multipart, hashed as it streams: { key, size, etag, sha256 }
+ * const stored = await store.putStream('org/audio/m1.wav', createReadStream('m1.wav'), {
+ *   contentType: 'audio/wav',
+ * });
+ * const current = await store.get('org/manifest.json');
+ * if (current) await store.put('org/manifest.json', '{}', { ifMatch: current.etag }); // compare-and-swap
+ * ```
+ */
 export class S3ArchiveStore implements ArchiveStore {
   readonly location: string;
   readonly #client: S3Client;

@@ -93,6 +93,24 @@ class RetryableFailure extends Error {
   }
 }
 
+/**
+ * The Amigo API client: one sign-in shared by every call, each operation kept to its rate limit,
+ * transient failures retried, every response checked against the spec.
+ *
+ * @example
+ * ```ts
+ * import { AmigoClient, amigoConfigFromEnv } from './shared/amigo/index.ts';
+ *
+ * // AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and AMIGO_BASE_URL)
+ * const amigo = new AmigoClient(amigoConfigFromEnv());
+ * for await (const conversation of amigo.conversations({ is_finished: true })) {
+ *   const messages = [];
+ *   for await (const message of amigo.messages(conversation.id)) messages.push(message);
+ *   console.log(conversation.id, messages.length);
+ * }
+ * await amigo.modifyTags(conversationId, { updates: { reviewed: 'yes' }, deletes: ['needs-review'] });
+ * ```
+ */
 export class AmigoClient {
   readonly config: AmigoClientConfig;
   private readonly api: ReturnType<typeof createClient<paths>>;

@@ -12,7 +12,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startLocalAws } from '../../local/fauxqs.ts';
-import { createQueueWithDlq, LocalSqsRuntime } from '../../local/sqs-runtime.ts';
+import { createQueueWithDlq, LocalSqsRuntime, type SqsHandler } from '../../local/sqs-runtime.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
 import { ManifestSchema } from '../../shared/archive-format/documents.ts';
@@ -30,6 +30,7 @@ import { amigoConfigFromSecret, readFunctionEnv } from '../../shared/runtime/lam
 import { startConditionalS3Proxy } from '../support/conditional-s3-proxy.ts';
 import { startDynalite } from '../support/dynalite.ts';
 import { startFakeSecretsManager } from '../support/fake-secrets-manager.ts';
+import { simulatorAmigoEnv } from '../support/sim-credentials.ts';
 import { startTestSimulator } from '../support/simulator.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -40,6 +41,8 @@ let archiveQueueUrl = '';
 let stallQueueUrl = '';
 let tagQueueUrl = '';
 let sqsClient: ReturnType<Awaited<ReturnType<typeof startLocalAws>>['sqs']>;
+/** The secret ids read from Secrets Manager: one read per function's cold start. */
+let secretReads: readonly string[] = [];
 
 function context(name: string): Context {
   const deadline = Date.now() + 300_000;
@@ -60,6 +63,7 @@ beforeAll(async () => {
   const proxy = await startConditionalS3Proxy(aws.endpoint);
   const dynamo = await startDynalite();
   const secrets = await startFakeSecretsManager();
+  secretReads = secrets.reads;
   cleanups.push(
     () => sim.stop(),
     () => aws.stop(),
@@ -87,16 +91,7 @@ beforeAll(async () => {
     'rate-budget',
   );
   const secretArn = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:amigo-qa';
-  secrets.put(
-    secretArn,
-    JSON.stringify({
-      AMIGO_API_KEY: sim.credentials.apiKey,
-      AMIGO_API_KEY_ID: sim.credentials.apiKeyId,
-      AMIGO_USER_ID: sim.credentials.userId,
-      AMIGO_ORGANIZATION_ID: sim.organizationId,
-      AMIGO_BASE_URL: sim.url,
-    }),
-  );
+  secrets.put(secretArn, JSON.stringify(simulatorAmigoEnv(sim)));
   const windowMs = 2_000;
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
@@ -143,7 +138,7 @@ afterAll(async () => {
 });
 
 describe('Lambda wiring', () => {
-  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3, tags by the rules and asks once per stalled interaction', async () => {
+  it('when the deployed handlers run from the environment, then the nightly cycle archives every eligible conversation into S3, tags by the rules, asks once per stalled interaction, and each function builds its dependencies once', async () => {
     const { handler: scheduler } = await import('../../functions/scheduler/handler.ts');
     const { handler: archiveWorker } = await import('../../functions/archive-worker/handler.ts');
     const { handler: stallWorker } = await import('../../functions/stall-worker/handler.ts');
@@ -153,16 +148,35 @@ describe('Lambda wiring', () => {
       archive: [listed],
       stalls: found,
     } = await scheduler({ tasks: ['archive', 'stalls'] }, context('scheduler'));
+    const invocations = { 'archive-worker': 0, 'stall-worker': 0, 'tag-worker': 0 };
+    const counted =
+      (name: keyof typeof invocations, handler: SqsHandler): SqsHandler =>
+      (event, context) => {
+        invocations[name]++;
+        return handler(event, context);
+      };
     const runtime = new LocalSqsRuntime(sqsClient, [
       {
         name: 'archive-worker',
         queueUrl: archiveQueueUrl,
-        handler: archiveWorker,
+        handler: counted('archive-worker', archiveWorker),
         batchSize: 5,
         concurrency: 2,
       },
-      { name: 'stall-worker', queueUrl: stallQueueUrl, handler: stallWorker, batchSize: 5, concurrency: 1 },
-      { name: 'tag-worker', queueUrl: tagQueueUrl, handler: tagWorker, batchSize: 5, concurrency: 1 },
+      {
+        name: 'stall-worker',
+        queueUrl: stallQueueUrl,
+        handler: counted('stall-worker', stallWorker),
+        batchSize: 5,
+        concurrency: 1,
+      },
+      {
+        name: 'tag-worker',
+        queueUrl: tagQueueUrl,
+        handler: counted('tag-worker', tagWorker),
+        batchSize: 5,
+        concurrency: 1,
+      },
     ]);
     runtime.start();
     await runtime.drain({ timeoutMs: 120_000 });
@@ -170,6 +184,10 @@ describe('Lambda wiring', () => {
 
     const eligible = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
     expect(listed?.counts.enqueued).toBe(eligible.length);
+    // Dependencies are built once per cold start: each function read the secret once, however many
+    // times it was invoked.
+    expect(invocations['archive-worker']).toBeGreaterThanOrEqual(2);
+    expect(secretReads).toHaveLength(4);
     const stalled = sim.control.conversations().filter((c) => sim.control.scenario(c.id) === 'stalled');
     expect(found?.enqueued).toBe(stalled.length);
     const tagged = sim.control.stats().writes.filter((w) => w.operationId === 'modify-tags-of-conversation');

@@ -83,6 +83,7 @@ import {
   unusedGrants,
 } from '../support/iam/policy.ts';
 import { type TemplateResources, templateResources } from '../support/iam/template-resources.ts';
+import { simulatorAmigoEnv } from '../support/sim-credentials.ts';
 import { startTestSimulator, type TestSimulator } from '../support/simulator.ts';
 import { createTestApp, removeTestOutdirs } from '../unit/infra/cdk-test-app.ts';
 
@@ -337,13 +338,7 @@ afterAll(async () => {
 });
 
 function secretValue(s: TestSimulator): string {
-  return JSON.stringify({
-    AMIGO_API_KEY: s.credentials.apiKey,
-    AMIGO_API_KEY_ID: s.credentials.apiKeyId,
-    AMIGO_USER_ID: s.credentials.userId,
-    AMIGO_ORGANIZATION_ID: s.organizationId,
-    AMIGO_BASE_URL: s.url,
-  });
+  return JSON.stringify(simulatorAmigoEnv(s));
 }
 
 /** `handler`, its AWS calls recorded as `fn`'s, counted while running, the scheduler's results kept. */

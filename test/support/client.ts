@@ -7,6 +7,7 @@ import {
 } from '../../shared/amigo/index.ts';
 import { operationIds, operations } from '../../shared/openapi/index.ts';
 import type { RunningSimulator } from '../../sim/index.ts';
+import { simulatorSignIn } from './sim-credentials.ts';
 
 /** Client-side limits far above anything a test reaches, for tests not about rate limiting. */
 export const UNLIMITED = Object.fromEntries(operationIds.map((id) => [id, '10000/s']));
@@ -14,11 +15,7 @@ export const UNLIMITED = Object.fromEntries(operationIds.map((id) => [id, '10000
 /** The client configuration that signs in to `sim` (short retry delays; `overrides` win). */
 export function amigoConfigFor(sim: RunningSimulator, overrides: Partial<AmigoClientConfigInput> = {}) {
   return resolveAmigoConfig({
-    baseUrl: sim.url,
-    organizationId: sim.organizationId,
-    apiKey: sim.credentials.apiKey,
-    apiKeyId: sim.credentials.apiKeyId,
-    userId: sim.credentials.userId,
+    ...simulatorSignIn(sim),
     retryBaseDelayMs: 5,
     retryMaxDelayMs: 50,
     timeoutMs: 5_000,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
+import { simulatorAmigoEnv } from '../../support/sim-credentials.ts';
 import { startTestSimulator, type TestSimulator } from '../../support/simulator.ts';
 import { baseEnv, runCli } from './cli-process.ts';
 
@@ -21,11 +22,7 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'cli-s3-'));
   env = {
     ...baseEnv(home),
-    AMIGO_BASE_URL: sim.url,
-    AMIGO_ORGANIZATION_ID: sim.organizationId,
-    AMIGO_API_KEY: sim.credentials.apiKey,
-    AMIGO_API_KEY_ID: sim.credentials.apiKeyId,
-    AMIGO_USER_ID: sim.credentials.userId,
+    ...simulatorAmigoEnv(sim),
     AWS_REGION: aws.region,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',

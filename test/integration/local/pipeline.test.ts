@@ -12,14 +12,14 @@ import { runLocalCycle } from '../../../local/pipeline.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
 import { type Manifest, ManifestSchema } from '../../../shared/archive-format/documents.ts';
-import { conversationPrefix } from '../../../shared/archive-format/keys.ts';
+import { conversationPrefix, STAGING_DIR } from '../../../shared/archive-format/keys.ts';
 import { parseDocument } from '../../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
-import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
 import { amigoConfigFor, scaledLimits } from '../../support/client.ts';
 import { startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
+import { recordingArchiveStore, writesAroundCommit } from '../../support/recording-archive-store.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
 /** A stored manifest's text, validated as every reader does. */
@@ -199,33 +199,17 @@ describe('local nightly cycle', () => {
       },
     );
     const long = eligible(sim).find((c) => c.num_messages > 2_000) as ConversationInstance;
-    const manifest = `${conversationPrefix(sim.organizationId, long.created_at, long.id)}manifest.json`;
-    const writes: string[] = [];
-    const store = new FsArchiveStore(root);
+    const prefix = conversationPrefix(sim.organizationId, long.created_at, long.id);
+    const manifest = `${prefix}manifest.json`;
     // The folder store, with every write noted (a test double at the port: the store itself is real).
-    const counting: ArchiveStore = {
-      location: store.location,
-      get: (key) => store.get(key),
-      getStream: (key) => store.getStream(key),
-      head: (key) => store.head(key),
-      list: (prefix) => store.list(prefix),
-      delete: (key) => store.delete(key),
-      put: (key, body, options) => {
-        writes.push(key);
-        return store.put(key, body, options);
-      },
-      putStream: (key, body, options) => {
-        writes.push(key);
-        return store.putStream(key, body, options);
-      },
-    };
+    const recorded = recordingArchiveStore(new FsArchiveStore(root));
     let deliveries = 0;
 
     const result = await runLocalCycle({
       config: defaultPipelineConfig(),
       amigo,
       archive: root,
-      store: counting,
+      store: recorded.store,
       timeoutsMs: { archiveWorker: 16_000 },
       events: {
         onInvoke: (binding, records) => {
@@ -237,12 +221,11 @@ describe('local nightly cycle', () => {
     expect(result.deadLetters).toEqual([]);
     expect(result.record.archive?.archived).toBe(eligible(sim).length);
     expect(deliveries).toBeGreaterThan(eligible(sim).length + 1);
-    const ours = writes.filter((k) =>
-      k.startsWith(conversationPrefix(sim.organizationId, long.created_at, long.id)),
-    );
-    expect(ours.filter((k) => k === manifest)).toHaveLength(1);
-    expect(ours.at(-1)).toBe(manifest);
-    expect(ours.filter((k) => k.includes('/_staging/chunk-')).length).toBeGreaterThan(1);
+    const order = writesAroundCommit(recorded.events, prefix, manifest, STAGING_DIR);
+    expect(order.manifestPuts).toBe(1);
+    expect(order.runningAtCommit).toEqual([]);
+    expect(order.writtenAfter).toEqual([]);
+    expect(order.settledBefore.filter((k) => k.startsWith(`${STAGING_DIR}chunk-`)).length).toBeGreaterThan(1);
     const committed = parseManifest(await readFile(join(root, manifest), 'utf8'));
     expect(committed.counts.insights).toBe(
       new Set(

@@ -1,8 +1,5 @@
 // The shared rate budget against dynalite (in-process, over HTTP through the real AWS SDK). Each
 // budget instance has its own DynamoDBClient, standing in for one Lambda function.
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,18 +10,22 @@ import {
 } from '../../../shared/adapters/dynamodb-rate-budget.ts';
 import { type RateLimit, resolveRateLimits } from '../../../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../../../shared/openapi/index.ts';
-
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: { createTableMs?: number }) => Server;
+import type { Clock } from '../../../shared/ports/clock.ts';
+import { driveBudgets, driveBudgetsVirtually, maxInWindow } from '../../support/drive-budgets.ts';
+import { startDynalite } from '../../support/dynalite.ts';
+import { type ManualClock, manualClock } from '../../support/manual-clock.ts';
 
 const OP: OperationId = 'get-conversations';
 const OTHER_OP: OperationId = 'get-conversation-messages';
 const TABLE = 'amigo-qa-rate-budget';
 
-let server: Server;
+let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 let endpoint: string;
 const clients: DynamoDBClient[] = [];
 let users = 0;
+
+/** Requests of any client below to dynalite not yet answered. */
+let inFlight = 0;
 
 function newClient(): DynamoDBClient {
   const client = new DynamoDBClient({
@@ -32,6 +33,13 @@ function newClient(): DynamoDBClient {
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
+  client.send = ((command: unknown) => {
+    inFlight++;
+    return send(command).finally(() => {
+      inFlight--;
+    });
+  }) as DynamoDBClient['send'];
   clients.push(client);
   return client;
 }
@@ -42,72 +50,50 @@ function newUser(): string {
   return `user-${users}-${Date.now()}`;
 }
 
-/** `n` budget instances for one user, each with its own client (one per simulated Lambda). */
-function instances(n: number, userId: string, rate: RateLimit, maxTransitMs?: number): DynamoDbRateBudget[] {
+/**
+ * `n` budget instances for one user, each with its own client (one per simulated Lambda), on one
+ * clock (the system clock unless given: process clocks agree).
+ */
+function instances(
+  n: number,
+  userId: string,
+  rate: RateLimit,
+  options: { maxTransitMs?: number; clock?: Clock } = {},
+): DynamoDbRateBudget[] {
   const limits = resolveRateLimits({ [OP]: rate, [OTHER_OP]: rate });
   return Array.from(
     { length: n },
-    () =>
-      new DynamoDbRateBudget({
-        client: newClient(),
-        tableName: TABLE,
-        userId,
-        limits,
-        ...(maxTransitMs !== undefined ? { maxTransitMs } : {}),
-      }),
+    () => new DynamoDbRateBudget({ client: newClient(), tableName: TABLE, userId, limits, ...options }),
   );
 }
 
 /**
- * Keeps `callers` callers per instance acquiring back to back for `durationMs`; returns the times
- * (ms since the start) at which calls were granted.
+ * Moves `clock` on by `ms`, then says whether `acquire` was granted by then (its slot) or went to
+ * sleep until a later time.
  */
-async function drive(
-  budgets: DynamoDbRateBudget[],
-  callers: number,
-  durationMs: number,
-  op: OperationId = OP,
-): Promise<number[]> {
-  const start = Date.now();
-  const grants: number[] = [];
-  const stop = AbortSignal.timeout(durationMs);
-  const loop = async (budget: DynamoDbRateBudget) => {
-    for (;;) {
-      try {
-        await budget.acquire(op, stop);
-      } catch (error) {
-        if (stop.aborted) return;
-        throw error;
-      }
-      grants.push(Date.now() - start);
-    }
-  };
-  await Promise.all(budgets.flatMap((b) => Array.from({ length: callers }, () => loop(b))));
-  await Promise.all(budgets.map((b) => b.flush()));
-  return grants.sort((a, b) => a - b);
-}
-
-/** The most grants in any half-open window of `windowMs`. */
-function maxInWindow(sortedGrants: number[], windowMs: number): number {
-  let max = 0;
-  let j = 0;
-  for (let i = 0; i < sortedGrants.length; i++) {
-    while ((sortedGrants[i] as number) - (sortedGrants[j] as number) >= windowMs) j++;
-    max = Math.max(max, i - j + 1);
-  }
-  return max;
+async function afterAdvance(
+  clock: ManualClock,
+  acquire: Promise<number>,
+  ms: number,
+): Promise<number | 'still waiting'> {
+  let slot: number | undefined;
+  const granted = acquire.then((s) => {
+    slot = s;
+  });
+  clock.advance(ms);
+  await clock.untilSleeping(clock.sleepers + 1, granted);
+  return slot ?? 'still waiting';
 }
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  dynamo = await startDynalite();
+  endpoint = dynamo.endpoint;
   await createRateBudgetTable(newClient(), TABLE);
 });
 
 afterAll(async () => {
   for (const c of clients) c.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await dynamo.stop();
 });
 
 describe('earliestSlot', () => {
@@ -154,40 +140,69 @@ describe('DynamoDbRateBudget', () => {
     },
   );
 
-  it('when 8 instances saturate one (user, operation), then no window holds more than the limit and the budget keeps being granted', async () => {
+  it('when 8 instances saturate one (user, operation) on the system clock, then no window holds more than the limit', async () => {
     const limit = 10;
     const windowMs = 500;
     const windows = 6;
     const budgets = instances(8, newUser(), { limit, windowMs });
 
-    const grants = await drive(budgets, 2, windows * windowMs);
+    const grants = await driveBudgets(budgets, {
+      callers: 2,
+      durationMs: windows * windowMs,
+      op: OP,
+      now: Date.now,
+    });
 
     expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(limit);
-    // Not stalled or starved: most of the budget is granted. How much (94-95%, goal 90%) is a speed
-    // figure, measured by `npm run bench:shared-budget` on an idle machine; the test runs beside
-    // the whole suite on 2 cores, where dynalite's latency varies too much to assert it.
-    expect(grants.length).toBeGreaterThanOrEqual(0.6 * limit * windows);
+    // How much of the budget is granted depends here on dynalite's latency and the machine's load
+    // (the test runs beside the whole suite on 2 cores): the virtual-time test below asserts it,
+    // and `npm run bench:shared-budget` measures it on an idle machine (94-95%, goal 90%).
+    expect(grants.length).toBeGreaterThan(0);
     expect(budgets.reduce((n, b) => n + b.stats.errors, 0)).toBe(0);
   });
 
+  it('when 8 instances saturate one (user, operation) in virtual time, then the budget keeps being granted (at least 90% of it) and no window holds more than the limit', async () => {
+    const clock = manualClock();
+    const limit = 10;
+    const windowMs = 500;
+    const windows = 6;
+    const budgets = instances(8, newUser(), { limit, windowMs }, { clock });
+
+    const grants = await driveBudgetsVirtually(
+      budgets,
+      { callers: 2, durationMs: windows * windowMs, op: OP },
+      { clock, storeIdle: () => inFlight === 0 },
+    );
+
+    // The store takes no virtual time, so this is the algorithm's own share of the budget (the
+    // default transit margin, 5% of the window, costs the rest), whatever the machine's load.
+    expect(grants.length).toBeGreaterThanOrEqual(0.9 * limit * windows);
+    expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(limit);
+    expect(budgets.reduce((n, b) => n + b.stats.errors + b.stats.late, 0)).toBe(0);
+  });
+
   it('when one operation of a user is exhausted, then other operations and other users are not held back', async () => {
+    const clock = manualClock();
     const rate = { limit: 2, windowMs: 400 };
-    const [a] = instances(1, newUser(), rate) as [DynamoDbRateBudget];
-    const [b] = instances(1, newUser(), rate) as [DynamoDbRateBudget];
-    const start = Date.now();
+    const [a] = instances(1, newUser(), rate, { maxTransitMs: 20, clock }) as [DynamoDbRateBudget];
+    const [b] = instances(1, newUser(), rate, { maxTransitMs: 20, clock }) as [DynamoDbRateBudget];
+    const start = clock.now();
     await Promise.all([a.acquire(OP), a.acquire(OP)]);
-    const third = a.acquire(OP).then(() => Date.now() - start);
+    const third = a.acquire(OP);
+    await clock.untilSleeping(1);
 
-    await a.acquire(OTHER_OP);
-    await b.acquire(OP);
-    const unrelated = Date.now() - start;
+    const otherOperation = await afterAdvance(clock, a.acquire(OTHER_OP), 0);
+    const otherUser = await afterAdvance(clock, b.acquire(OP), 0);
 
-    expect(unrelated).toBeLessThan(150);
-    expect(await third).toBeGreaterThanOrEqual(400);
+    // Granted before the clock moved, while the exhausted operation's third call still waits.
+    expect([otherOperation, otherUser]).toEqual([start, start]);
+    expect(clock.sleepers).toBe(1);
+    const thirdSlot = await afterAdvance(clock, third, rate.windowMs + 20);
+    expect(thirdSlot).toBeGreaterThanOrEqual(start + rate.windowMs);
   });
 
   it('when one instance observes a 429 with Retry-After, then no instance starts a call before it, even one already waiting', async () => {
-    const [a, b, c] = instances(3, newUser(), { limit: 1, windowMs: 300 }, 20) as [
+    const [a, b, c] = instances(3, newUser(), { limit: 1, windowMs: 300 }, { maxTransitMs: 20 }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
       DynamoDbRateBudget,
@@ -206,87 +221,98 @@ describe('DynamoDbRateBudget', () => {
   });
 
   it('when a call is answered 429, then its slot is free again once the block ends', async () => {
-    const [a, b] = instances(2, newUser(), { limit: 1, windowMs: 1_000 }, 20) as [
+    const clock = manualClock();
+    const windowMs = 1_000;
+    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const before = Date.now();
+    const start = clock.now();
     const slot = await a.acquire(OP);
-    expect(slot).toBeGreaterThanOrEqual(before - 1);
-    expect(slot).toBeLessThanOrEqual(Date.now());
+    expect(slot).toBe(start);
 
     a.observe(OP, { status: 429, retryAfterMs: 200, grantedAt: slot });
     await a.flush();
-    await b.acquire(OP);
+    const next = b.acquire(OP);
+    await clock.untilSleeping(1);
 
-    const waited = Date.now() - before;
-    expect(waited).toBeGreaterThanOrEqual(200);
-    expect(waited).toBeLessThan(600);
+    // Not before the block ends, and then at once: the 429 slot no longer fills the window.
+    expect(await afterAdvance(clock, next, 199)).toBe('still waiting');
+    expect(await afterAdvance(clock, next, 1)).toBe(start + 200);
   });
 
   it('when the server reports a lower limit, then every instance keeps to it', async () => {
+    const clock = manualClock();
     const windowMs = 500;
-    const [a, b] = instances(2, newUser(), { limit: 10, windowMs }, 20) as [
+    const [a, b] = instances(2, newUser(), { limit: 10, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const start = Date.now();
+    const start = clock.now();
     await a.acquire(OP);
     a.observe(OP, { status: 200, limit: 2, remaining: 1 });
     await a.flush();
 
-    const grants = await Promise.all(
-      [b.acquire(OP), b.acquire(OP), b.acquire(OP)].map((p) => p.then(() => Date.now() - start)),
-    );
+    const acquires = [b.acquire(OP), b.acquire(OP), b.acquire(OP)];
+    const first = await Promise.race(acquires);
+    await clock.untilSleeping(2);
 
-    grants.sort((x, y) => x - y);
-    expect(grants[0]).toBeLessThan(150);
-    expect(grants[1]).toBeGreaterThanOrEqual(windowMs);
-    expect(grants[2]).toBeGreaterThanOrEqual(windowMs);
+    // One more call fits the reported limit now; the other two wait for the window.
+    expect(first).toBe(start);
+    expect(clock.sleepers).toBe(2);
+    clock.advance(windowMs + 20);
+    const slots = (await Promise.all(acquires)).sort((x, y) => x - y);
+    expect(slots[1]).toBeGreaterThanOrEqual(start + windowMs);
+    expect(slots[2]).toBeGreaterThanOrEqual(start + windowMs);
   });
 
   it('when the server counts calls no instance made, then they take slots from every instance', async () => {
+    const clock = manualClock();
     const windowMs = 500;
-    const [a, b] = instances(2, newUser(), { limit: 5, windowMs }, 20) as [
+    const [a, b] = instances(2, newUser(), { limit: 5, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const start = Date.now();
+    const start = clock.now();
     await a.acquire(OP);
     // The server has seen 4 calls: 3 were made elsewhere.
     a.observe(OP, { status: 200, limit: 5, remaining: 1 });
     await a.flush();
 
-    const grants = await Promise.all(
-      [b.acquire(OP), b.acquire(OP)].map((p) => p.then(() => Date.now() - start)),
-    );
+    const acquires = [b.acquire(OP), b.acquire(OP)];
+    const first = await Promise.race(acquires);
+    await clock.untilSleeping(1);
 
-    grants.sort((x, y) => x - y);
-    expect(grants[0]).toBeLessThan(150);
-    expect(grants[1]).toBeGreaterThanOrEqual(windowMs);
+    // The fifth slot is free now; the sixth waits for the window.
+    expect(first).toBe(start);
+    clock.advance(windowMs + 20);
+    const slots = (await Promise.all(acquires)).sort((x, y) => x - y);
+    expect(slots[1]).toBeGreaterThanOrEqual(start + windowMs);
   });
 
   it('when a waiting caller aborts, then it is rejected with the reason and its slot goes to the next caller', async () => {
+    const clock = manualClock();
     const windowMs = 1_000;
-    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, 20) as [
+    const [a, b] = instances(2, newUser(), { limit: 1, windowMs }, { maxTransitMs: 20, clock }) as [
       DynamoDbRateBudget,
       DynamoDbRateBudget,
     ];
-    const start = Date.now();
+    const start = clock.now();
     await a.acquire(OP);
     const controller = new AbortController();
     const abandoned = a.acquire(OP, controller.signal);
-    await new Promise((r) => setTimeout(r, 50));
+    await clock.untilSleeping(1);
 
     controller.abort(new Error('cancelled'));
     await expect(abandoned).rejects.toThrow('cancelled');
     await a.flush();
-    await b.acquire(OP);
+    const next = b.acquire(OP);
+    await clock.untilSleeping(1);
 
-    // The abandoned reservation (~1020 ms) was given back, so b did not wait for the one after it.
-    const waited = Date.now() - start;
-    expect(waited).toBeGreaterThanOrEqual(windowMs);
-    expect(waited).toBeLessThan(2 * windowMs);
+    // The abandoned reservation (start + 1020) was given back, so b did not wait for the one after it.
+    const slot = await afterAdvance(clock, next, windowMs + 20);
+    expect(slot).toBeGreaterThanOrEqual(start + windowMs);
+    expect(slot).toBeLessThan(start + 2 * windowMs);
     await expect(b.acquire(OP, AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
   });
 
@@ -298,18 +324,50 @@ describe('DynamoDbRateBudget', () => {
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 1, max: 3 }),
         async (limit, windowMs, count, callers) => {
-          const budgets = instances(count, newUser(), { limit, windowMs }, 20);
+          const budgets = instances(count, newUser(), { limit, windowMs }, { maxTransitMs: 20 });
 
-          const grants = await drive(budgets, callers, 3 * windowMs);
+          const grants = await driveBudgets(budgets, {
+            callers,
+            durationMs: 3 * windowMs,
+            op: OP,
+            now: Date.now,
+          });
 
           // Calls start within maxTransit/4 (5 ms) after their slot, so at most `limit` of them in any
           // window + 15 ms (less 1 ms of rounding between the budget's clock reading and ours).
           expect(maxInWindow(grants, windowMs + 14)).toBeLessThanOrEqual(limit);
+          // How many are granted depends on the machine's load here: the virtual-time property says.
+          expect(grants.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('when any number of instances and callers compete at any limit and window in virtual time, then the first two windows fill up and no window holds more than the limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 150, max: 350 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 3 }),
+        async (limit, windowMs, count, callers) => {
+          const clock = manualClock();
+          const budgets = instances(count, newUser(), { limit, windowMs }, { maxTransitMs: 20, clock });
+
+          const grants = await driveBudgetsVirtually(
+            budgets,
+            { callers, durationMs: 3 * windowMs, op: OP },
+            { clock, storeIdle: () => inFlight === 0 },
+          );
+
+          // Grant times are the slots themselves: at most `limit` in any window + maxTransit.
+          expect(maxInWindow(grants, windowMs + 20)).toBeLessThanOrEqual(limit);
           // Work was waiting the whole time, so at least the first two windows filled up.
           expect(grants.length).toBeGreaterThanOrEqual(2 * limit);
         },
       ),
-      { numRuns: 6 },
+      { numRuns: 12 },
     );
   });
 });

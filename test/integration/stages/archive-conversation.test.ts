@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
+import type { AmigoClient } from '../../../shared/amigo/client.ts';
 import { type Manifest, ManifestSchema, prettyJson } from '../../../shared/archive-format/documents.ts';
 import { conversationPrefix, manifestKey, STAGING_DIR } from '../../../shared/archive-format/keys.ts';
 import { parseDocument } from '../../../shared/archive-format/read-document.ts';
@@ -26,6 +27,7 @@ import {
 } from '../../../shared/stages/archive-conversation.ts';
 import { clientFor } from '../../support/client.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
+import { recordingArchiveStore, writesAroundCommit } from '../../support/recording-archive-store.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
 /** A stored manifest's text, validated as every reader does. */
@@ -84,6 +86,21 @@ const hasVoice = (sim: TestSim) => (c: ConversationInstance) =>
 
 function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * `amigo`, and a deadline signal that fires on its `calls`-th insights call, as a Lambda deadline
+ * would mid-conversation.
+ */
+function stoppingAfter(amigo: AmigoClient, calls: number): { amigo: AmigoClient; signal: AbortSignal } {
+  const deadline = new AbortController();
+  let made = 0;
+  const timed: AmigoClient = Object.create(amigo);
+  timed.getInteractionInsights = async (...args) => {
+    if (++made === calls) deadline.abort(new DOMException('deadline', 'TimeoutError'));
+    return amigo.getInteractionInsights(...args);
+  };
+  return { amigo: timed, signal: deadline.signal };
 }
 
 describe('archiveConversation', () => {
@@ -157,20 +174,11 @@ describe('archiveConversation', () => {
   it('when the deadline comes part-way through a long conversation, then what was fetched is staged and the next delivery fetches only the rest, committing once', async () => {
     const { sim, store, amigo, root } = await setup();
     const conversation = pick(sim, (c) => c.num_messages > 500);
-    const deadline = new AbortController();
-    let calls = 0;
-    // The deadline fires after 120 insights calls, as a Lambda deadline would mid-conversation.
-    const timed: typeof amigo = Object.create(amigo);
-    timed.getInteractionInsights = async (...args) => {
-      if (++calls === 120) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-      return amigo.getInteractionInsights(...args);
-    };
 
     const first = await archiveConversation(job(sim, conversation), {
-      amigo: timed,
+      ...stoppingAfter(amigo, 120),
       store,
       clock: systemClock,
-      signal: deadline.signal,
       checkpointEvery: 25,
     }).catch((e: unknown) => e);
 
@@ -221,22 +229,13 @@ describe('archiveConversation', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const stopping = () => {
-      const deadline = new AbortController();
-      let calls = 0;
-      const timed: typeof amigo = Object.create(amigo);
-      timed.getInteractionInsights = async (...args) => {
-        if (++calls === 60) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-        return amigo.getInteractionInsights(...args);
-      };
-      return archiveConversation(job(sim, conversation), {
-        amigo: timed,
+    const stopping = () =>
+      archiveConversation(job(sim, conversation), {
+        ...stoppingAfter(amigo, 60),
         store: watched,
         clock: systemClock,
-        signal: deadline.signal,
         checkpointEvery: 20,
       }).catch((e: unknown) => e);
-    };
 
     const outcomes = await Promise.all([stopping(), stopping()]);
 
@@ -257,18 +256,10 @@ describe('archiveConversation', () => {
     const { sim, store, amigo } = await setup();
     const conversation = pick(sim, (c) => c.num_messages > 500);
     const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
-    const deadline = new AbortController();
-    const timed: typeof amigo = Object.create(amigo);
-    let calls = 0;
-    timed.getInteractionInsights = async (...args) => {
-      if (++calls === 10) deadline.abort(new DOMException('deadline', 'TimeoutError'));
-      return amigo.getInteractionInsights(...args);
-    };
     await archiveConversation(job(sim, conversation), {
-      amigo: timed,
+      ...stoppingAfter(amigo, 10),
       store,
       clock: systemClock,
-      signal: deadline.signal,
     }).catch(() => undefined);
     // The stop came between the messages and the first chunk.
     for await (const o of store.list(`${prefix}${STAGING_DIR}`))
@@ -410,6 +401,62 @@ describe('archiveConversation', () => {
     const stored = await store.get(`${prefix}conversation.json`);
     expect(conversationFile?.sha256).toBe(sha256(stored?.body as Buffer));
     expect(prettyJson(manifest)).not.toBe(prettyJson(first.manifest));
+  });
+});
+
+describe('archiveConversation write order', () => {
+  it('when a voice conversation is archived, then the manifest is the last write of its folder, once, after every file it lists is in place', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, hasVoice(sim));
+    const recorded = recordingArchiveStore(store);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const key = manifestKey(sim.organizationId, conversation.created_at, conversation.id);
+
+    const outcome = await archiveConversation(job(sim, conversation), {
+      amigo,
+      store: recorded.store,
+      clock: systemClock,
+    });
+
+    if (outcome.status !== 'archived') throw new Error(`expected an archive, got ${outcome.status}`);
+    const order = writesAroundCommit(recorded.events, prefix, key, STAGING_DIR);
+    expect(order.manifestPuts).toBe(1);
+    expect(order.runningAtCommit).toEqual([]);
+    expect(order.writtenAfter).toEqual([]);
+    expect(outcome.manifest.files.some((f) => f.path.startsWith('audio/'))).toBe(true);
+    for (const file of outcome.manifest.files) expect(order.settledBefore, file.path).toContain(file.path);
+  });
+
+  it('when a long conversation takes two deliveries, then only the second writes the manifest, once, as the last write of the folder', async () => {
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.num_messages > 500);
+    const recorded = recordingArchiveStore(store);
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const key = manifestKey(sim.organizationId, conversation.created_at, conversation.id);
+    const first = await archiveConversation(job(sim, conversation), {
+      ...stoppingAfter(amigo, 60),
+      store: recorded.store,
+      clock: systemClock,
+      checkpointEvery: 20,
+    }).catch((e: unknown) => e);
+    const firstDelivery = recorded.events.length;
+
+    const second = await archiveConversation(job(sim, conversation), {
+      amigo,
+      store: recorded.store,
+      clock: systemClock,
+    });
+
+    expect(first).toBeInstanceOf(ArchiveDeadlineError);
+    expect(second.status).toBe('archived');
+    expect(
+      writesAroundCommit(recorded.events.slice(0, firstDelivery), prefix, key, STAGING_DIR).manifestPuts,
+    ).toBe(0);
+    const order = writesAroundCommit(recorded.events, prefix, key, STAGING_DIR);
+    expect(order.manifestPuts).toBe(1);
+    expect(order.runningAtCommit).toEqual([]);
+    expect(order.writtenAfter).toEqual([]);
+    expect(order.settledBefore.some((path) => path.startsWith(STAGING_DIR))).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import { lambdaHandler, sqsBatchHandler, trackDeps } from '../../../shared/runti
 const context = { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 1_000 } as Context;
 
 describe('lambdaHandler', () => {
-  it('when the dependencies fail to build, then that error surfaces and they are not built a second time', async () => {
+  it('when the dependencies fail to build on two invocations, then each surfaces its own error and builds them once, never again in the after-invocation hook', async () => {
     let builds = 0;
     const tracked = trackDeps(async () => {
       builds++;
@@ -16,8 +16,31 @@ describe('lambdaHandler', () => {
       return 'never';
     }, tracked);
 
-    await expect(handler({}, context)).rejects.toThrow('cold start failed #1');
-    expect(builds).toBe(1);
+    const first = await handler({}, context).catch((e: unknown) => e);
+    const buildsAfterFirst = builds;
+    const second = await handler({}, context).catch((e: unknown) => e);
+
+    expect((first as Error).message).toBe('cold start failed #1');
+    expect(buildsAfterFirst).toBe(1);
+    expect((second as Error).message).toBe('cold start failed #2');
+    expect(builds).toBe(2);
+  });
+
+  it('when invoked twice, then each hook runs once with the dependencies its own invocation built, and builds nothing', async () => {
+    let builds = 0;
+    const hooks: number[] = [];
+    const tracked = trackDeps(async () => {
+      const build = ++builds;
+      return { build, afterInvocation: async () => void hooks.push(build) };
+    });
+    const handler = lambdaHandler(async () => (await tracked.get()).build, tracked);
+
+    const first = await handler({}, context);
+    const second = await handler({}, context);
+
+    expect([first, second]).toEqual([1, 2]);
+    expect(builds).toBe(2);
+    expect(hooks).toEqual([1, 2]);
   });
 
   it('when the after-invocation hook throws, then it ran once and the result stands', async () => {
