@@ -11,7 +11,7 @@
 //   audio/<file>/<message-id>.<ext>  the archived recordings, byte for byte (sha256 checked)
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -64,6 +64,45 @@ export interface ReportSummary {
 
 /** A --run that names no run record. */
 export class UnknownRunError extends PermanentError {}
+
+/** The output folder is not one the report may write into; `problem` and `fix` say why and what to do. */
+export class ReportFolderError extends PermanentError {
+  readonly problem: string;
+  readonly fix: string;
+  constructor(problem: string, fix: string) {
+    super(`${problem}. ${fix}`, { hint: fix });
+    this.problem = problem;
+    this.fix = fix;
+  }
+}
+
+/** The file that marks a folder as a report this code wrote: only such a folder's data/ and audio/ are replaced. */
+export const REPORT_MARKER = '.amigo-qa-report.json';
+
+/**
+ * The folder may take the report: it is missing (created), empty, or an earlier report (its marker
+ * file). Anything else is refused, because generating replaces data/ and audio/ inside it.
+ */
+export async function checkReportFolder(out: string): Promise<void> {
+  let entries: string[];
+  try {
+    const info = await stat(out);
+    if (!info.isDirectory()) throw new ReportFolderError(`${out} is a file`, 'Give a folder for the report');
+    entries = await readdir(out);
+  } catch (error) {
+    if (error instanceof ReportFolderError) throw error;
+    if ((error as { code?: unknown }).code === 'ENOENT') return;
+    throw new ReportFolderError(
+      `${out} cannot be read (${String((error as { code?: unknown }).code ?? error)})`,
+      'Give a folder you may write in',
+    );
+  }
+  if (entries.length === 0 || entries.includes(REPORT_MARKER)) return;
+  throw new ReportFolderError(
+    `${out} is not empty and holds no earlier report (no ${REPORT_MARKER})`,
+    'Give a new or empty folder, or the folder of an earlier report (its data/ and audio/ are replaced)',
+  );
+}
 
 /** Characters of searchable text kept per conversation in the list (the detail holds all of it). */
 const SEARCH_TEXT_LIMIT = 4000;
@@ -363,8 +402,8 @@ async function writeAssets(out: string): Promise<void> {
 }
 
 /**
- * Writes the report for `store` into the folder `out` (created when missing). `data/` and `audio/`
- * inside it are replaced; nothing else in `out` is touched but the three page files.
+ * Writes the report for `store` into the folder `out`: a new or empty folder, or an earlier report
+ * ({@link checkReportFolder}), whose `data/` and `audio/` are replaced.
  */
 export async function generateReport(
   store: ArchiveStore,
@@ -372,7 +411,12 @@ export async function generateReport(
   options: ReportOptions = {},
 ): Promise<ReportSummary> {
   const now = options.now ?? new Date();
+  await checkReportFolder(out);
   await mkdir(out, { recursive: true });
+  await writeFile(
+    join(out, REPORT_MARKER),
+    `${JSON.stringify({ schema: 'amigo-qa/report', generated_at: now.toISOString() })}\n`,
+  );
   await rm(join(out, 'data'), { recursive: true, force: true });
   await rm(join(out, 'audio'), { recursive: true, force: true });
   await mkdir(join(out, 'data', 'conversations'), { recursive: true });
