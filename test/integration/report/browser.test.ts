@@ -316,6 +316,8 @@ describe('the QA report in a browser', () => {
 
     for (const shot of shots) {
       const { page } = await open(shot.hash);
+      // The conversation with its first interaction's insights open, as a reviewer would look.
+      if (shot.hash !== '#/') await page.locator('details.insights summary').first().click();
       await page.waitForTimeout(300);
       const path = join(out, shot.name);
       await page.screenshot({ path });
