@@ -299,7 +299,7 @@
       'tr',
       {},
       cell(link(conversationHref(c.id), c.id)),
-      cell(when(c.created_at)),
+      h('td', { class: 'when' }, when(c.created_at)),
       cell(c.service_id),
       cell(String(c.messages), true),
       cell(c.voice ? `voice (${c.audio})` : 'text'),
@@ -545,7 +545,9 @@
       m.audio
         ? h('audio', {
             controls: true,
-            preload: 'metadata',
+            // Each player reads its file's header to show the duration; a very long voice
+            // conversation would read hundreds at once, so there a player reads on play only.
+            preload: m.preloadNone ? 'none' : 'metadata',
             src: m.audio,
             'aria-label': `Recording of this ${(TYPE_LABEL[m.type] || 'message').toLowerCase()} message`,
           })
@@ -633,7 +635,12 @@
     );
   }
 
+  const PRELOAD_LIMIT = 50;
+
   function renderConversation(c) {
+    if (c.counts.audio > PRELOAD_LIMIT) {
+      for (const group of c.interactions) for (const m of group.messages) m.preloadNone = true;
+    }
     const transcript = h(
       'ol',
       { class: 'transcript', 'aria-label': 'Transcript' },

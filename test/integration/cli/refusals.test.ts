@@ -1,7 +1,8 @@
 // What the command line refuses before anything starts: bad --archive targets (run, rules test,
 // rules apply), an s3:// archive without an AWS region, dates that cannot list anything, a bad
-// --workers, AMIGO_BASE_URL values that can never work, and report's --out, --since and --run. Each refusal names the flag or variable
-// and the fix, prints each once, and leaves nothing behind. The real CLI runs as a child process.
+// --workers, AMIGO_BASE_URL values that can never work, and report's --out, --since and --run. Each
+// refusal names the flag or variable and the fix, prints each once, and leaves nothing behind. The
+// real CLI runs as a child process.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
