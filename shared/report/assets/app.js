@@ -263,10 +263,14 @@
     return [...new Set(values)].sort();
   }
 
+  /** A labelled form control: the label holds only its text (its name is not the control's value). */
+  function field(label, control) {
+    control.id = `filter-${control.name}`;
+    return h('div', { class: 'field' }, h('label', { for: control.id }, label), control);
+  }
+
   function select(name, label, options, value) {
-    return h(
-      'label',
-      {},
+    return field(
       label,
       h(
         'select',
@@ -277,6 +281,8 @@
   }
 
   function matches(c, f) {
+    if (f.from && c.date < f.from) return false;
+    if (f.to && c.date > f.to) return false;
     if (f.service && c.service_id !== f.service) return false;
     if (f.voice === 'voice' && !c.voice) return false;
     if (f.voice === 'text' && c.voice) return false;
@@ -318,19 +324,9 @@
     const form = h(
       'form',
       { class: 'filters', role: 'search', 'aria-label': 'Filter conversations' },
-      h(
-        'label',
-        {},
-        'Search messages',
-        h('input', { type: 'search', name: 'q', value: f.q || '', size: '24' }),
-      ),
+      field('Search messages', h('input', { type: 'search', name: 'q', value: f.q || '', size: '24' })),
       select('tag', 'Tag', [['', 'any tag'], ...tagKeys.map((k) => [k, k])], f.tag || ''),
-      h(
-        'label',
-        {},
-        'Tag value',
-        h('input', { type: 'text', name: 'value', value: f.value || '', size: '12' }),
-      ),
+      field('Tag value', h('input', { type: 'text', name: 'value', value: f.value || '', size: '12' })),
       select(
         'rule',
         'Rule matched',
@@ -352,6 +348,18 @@
           ['text', 'text only'],
         ],
         f.voice || '',
+      ),
+      field('Created from', h('input', { type: 'date', name: 'from', value: f.from || '' })),
+      field('Created to', h('input', { type: 'date', name: 'to', value: f.to || '' })),
+      select(
+        'sort',
+        'Sort by',
+        [
+          ['', 'newest first'],
+          ['oldest', 'oldest first'],
+          ['messages', 'most messages'],
+        ],
+        f.sort || '',
       ),
       h(
         'label',
@@ -395,11 +403,15 @@
       for (const [key, value] of data.entries()) if (value) current[key] = String(value);
       history.replaceState(null, '', listHref(current));
       const found = all.filter((c) => matches(c, current));
-      found.sort((a, b) => b.created_at.localeCompare(a.created_at));
+      const order = {
+        oldest: (a, b) => a.created_at.localeCompare(b.created_at),
+        messages: (a, b) => b.messages - a.messages || b.created_at.localeCompare(a.created_at),
+      };
+      found.sort(order[current.sort] || ((a, b) => b.created_at.localeCompare(a.created_at)));
       body.replaceChildren(...found.slice(0, LIST_LIMIT).map(conversationRow));
       status.textContent =
         found.length > LIST_LIMIT
-          ? `Showing the newest ${LIST_LIMIT} of ${found.length} conversations; narrow the filters to see the rest.`
+          ? `Showing the first ${LIST_LIMIT} of ${found.length} conversations; narrow the filters to see the rest.`
           : `${plural(found.length, 'conversation', 'conversations')} of ${all.length}.`;
     };
     form.addEventListener('input', refresh);

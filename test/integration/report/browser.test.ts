@@ -64,7 +64,15 @@ async function open(hash: string, options: { bypassCSP?: boolean } = {}): Promis
 }
 
 /** The report's own list of conversations, read back from data/index.js. */
-async function listed(): Promise<Array<{ id: string; voice: boolean; rules: string[] }>> {
+interface Listed {
+  id: string;
+  voice: boolean;
+  rules: string[];
+  tags: Record<string, string | null>;
+  messages: number;
+}
+
+async function listed(): Promise<Listed[]> {
   const sandbox: { self?: unknown; AMIGO_QA_REPORT?: { index: { conversations: [] } } } = {};
   sandbox.self = sandbox;
   runInNewContext(await readFile(join(out, 'data', 'index.js'), 'utf8'), sandbox);
@@ -229,6 +237,43 @@ describe('the QA report in a browser', () => {
       expect(dialogs).toEqual([]);
       expect(errors).toEqual([]);
     }
+  });
+
+  it('when a reviewer filters the list by tag and value, searches the messages and sorts, then exactly the matching conversations remain, and the filtered link opens the same list', async () => {
+    const entries = await listed();
+    const [key, value] =
+      Object.entries(entries.find((c) => Object.keys(c.tags).length > 0)?.tags ?? {})[0] ?? [];
+    if (!key) throw new Error('no tagged conversation');
+    const tagged = entries
+      .filter((c) => key in c.tags && String(c.tags[key]) === String(value))
+      .map((c) => c.id);
+    const { page } = await open('#/conversations');
+    const rows = () => page.locator('main tbody tr td:first-child').allTextContents();
+
+    await page.getByLabel('Tag', { exact: true }).selectOption(key);
+    await page.getByLabel('Tag value').fill(String(value));
+    await expect.poll(rows).toEqual(expect.arrayContaining(tagged));
+    expect((await rows()).sort()).toEqual([...tagged].sort());
+    const link = page.url();
+    const again = await open(new URL(link).hash);
+    expect((await again.page.locator('main tbody tr td:first-child').allTextContents()).sort()).toEqual(
+      [...tagged].sort(),
+    );
+
+    await page.getByLabel('Tag', { exact: true }).selectOption('');
+    await page.getByLabel('Tag value').fill('');
+    await page.getByLabel('Search messages').fill(HOSTILE.user);
+    await expect.poll(rows).toEqual([archive.hostileConversation]);
+
+    await page.getByLabel('Search messages').fill('');
+    await page.getByLabel('Sort by').selectOption('messages');
+    const most = Math.max(...entries.map((c) => c.messages));
+    await expect
+      .poll(async () => {
+        const first = (await rows())[0];
+        return entries.find((c) => c.id === first)?.messages;
+      })
+      .toBe(most);
   });
 
   it('when a script is put into the page inline, then the Content-Security-Policy refuses to run it', async () => {
