@@ -54,6 +54,14 @@ module.exports = {
       to: { path: ['^shared/(adapters|runtime|amigo|stages)/', AWS_RUNTIME] },
     },
     {
+      name: 'report-through-port',
+      comment:
+        'The QA report reads the archive only through the ArchiveStore port, so it reports a folder and a bucket alike: no AWS SDK, no adapter (the command line opens the store).',
+      severity: 'error',
+      from: { path: '^shared/report/' },
+      to: { path: ['^shared/(adapters|runtime|amigo|stages)/', AWS_RUNTIME] },
+    },
+    {
       name: 'infra-contract-only',
       comment:
         'The stack imports no runtime code: only the deployment contract (shared/contract/), the config and rules schema it validates at synth, the spec, and the shared error type those throw. Handlers are named by entry path.',

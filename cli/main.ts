@@ -4,6 +4,7 @@ import './env-defaults.ts';
 import { Command } from 'commander';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerDeployedCommands } from './commands/deployed.ts';
+import { registerReportCommand } from './commands/report.ts';
 import { registerRulesCommand } from './commands/rules.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
@@ -20,6 +21,7 @@ const program = new Command()
 registerDemoCommand(program);
 registerRunCommand(program);
 registerRulesCommand(program);
+registerReportCommand(program);
 registerSimulateCommand(program);
 registerDeployedCommands(program);
 

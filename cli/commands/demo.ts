@@ -14,6 +14,7 @@ import { startSimulator } from '../../sim/index.ts';
 import { parseArchiveTarget } from '../archive-target.ts';
 import { prepareDemoArchive } from '../demo-archive.ts';
 import { createProgress, observeOutcomes } from '../progress.ts';
+import { prepareReportOutput, writeReport } from './report.ts';
 import { printSummary, rateScaleOf } from './run.ts';
 
 export interface DemoOptions {
@@ -26,6 +27,8 @@ export interface DemoOptions {
   rules: string;
   /** Empty the demo's own archive first instead of keeping it. */
   fresh?: boolean;
+  /** Where the QA report is written at the end (a new or empty folder, or an earlier report). */
+  report: string;
 }
 
 /**
@@ -53,6 +56,7 @@ export async function runDemo(
   }
   const archive = target.path;
   const rules = loadRules(options.rules);
+  const reportFolder = await prepareReportOutput(options.report, archive);
   const prepared = await prepareDemoArchive(
     archive,
     { seed: options.seed, conversations: options.conversations, recordingMib: options.recordingMib },
@@ -119,7 +123,11 @@ export async function runDemo(
       );
     }
     out('');
-    out(`Look at: ${archive}/conversations/ (one folder per conversation; manifest.json lists every file)`);
+    out(
+      `The archive: ${archive}/conversations/ (one folder per conversation; manifest.json lists every file)`,
+    );
+    out('The QA report of the whole archive (npm run cli -- report --help):');
+    await writeReport(openArchiveStore(archive), reportFolder, {}, (line) => out(`  ${line}`));
     out(
       'Run it again (npm start) to see a rerun: the archive is kept, so only what is new is archived (--fresh starts over).',
     );
@@ -158,6 +166,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--rate-scale <x>', 'run the rate-limit clock this many times faster', rateScaleOf, 120)
     .option('--recording-mib <n>', 'size of the one long recording', (v) => Number.parseInt(v, 10), 64)
     .option('--rules <file>', 'tagging rules', 'examples/rules.yaml')
+    .option(
+      '--report <dir>',
+      'where the QA report goes at the end (new, empty, or an earlier report)',
+      '.amigo-qa/demo-report',
+    )
     .action(async (opts: DemoOptions) => {
       process.exitCode = (await runDemo(opts)) ? 0 : 1;
     });

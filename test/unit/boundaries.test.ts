@@ -51,6 +51,11 @@ const plants: Record<string, Record<string, string>> = {
       "import type { AmigoClient } from '../amigo/client.ts';\nexport type X = AmigoClient;\n",
     'shared/amigo/client.ts': 'export class AmigoClient {}\n',
   },
+  'report-through-port': {
+    'shared/report/planted.ts':
+      "import { FsArchiveStore } from '../adapters/fs-archive-store.ts';\nexport const x = FsArchiveStore;\n",
+    'shared/adapters/fs-archive-store.ts': 'export class FsArchiveStore {}\n',
+  },
   'infra-contract-only': {
     'infra/planted.ts':
       "import { budget } from '../shared/adapters/dynamodb-rate-budget.ts';\nexport const x = budget;\n",

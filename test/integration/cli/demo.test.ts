@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DemoOptions, runDemo } from '../../../cli/commands/demo.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
@@ -22,6 +23,7 @@ async function tempDir(): Promise<string> {
 }
 
 function options(archive: string, changes: Partial<DemoOptions> = {}): DemoOptions {
+  dirs.push(`${archive}.report`);
   return {
     seed: 7,
     conversations: 6,
@@ -29,6 +31,7 @@ function options(archive: string, changes: Partial<DemoOptions> = {}): DemoOptio
     rateScale: 600,
     recordingMib: 1,
     rules: join(REPO, 'examples/rules.yaml'),
+    report: `${archive}.report`,
     ...changes,
   };
 }
@@ -95,5 +98,12 @@ describe('the demo archive folder', () => {
     expect(await manifestsIn(archive)).toEqual(manifests);
     expect(first.out).toContain(`Archive: ${archive} (new)`);
     expect(second.out.join('\n')).toMatch(/a rerun, so what is archived is skipped/);
+    // Both runs end with the QA report of the whole archive; the second replaces the first's.
+    const opened = second.out.find((line) => line.includes('Open it'));
+    expect(opened).toContain(pathToFileURL(join(`${archive}.report`, 'index.html')).href);
+    expect(second.out.join('\n')).toMatch(new RegExp(`Report: ${first.archived} conversations`));
+    expect(await readFile(join(`${archive}.report`, 'data', 'index.js'), 'utf8')).toContain(
+      'amigo-qa/report-index',
+    );
   });
 });

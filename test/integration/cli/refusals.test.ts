@@ -1,8 +1,9 @@
 // What the command line refuses before anything starts: bad --archive targets (run, rules test,
 // rules apply), an s3:// archive without an AWS region, dates that cannot list anything, a bad
-// --workers, and AMIGO_BASE_URL values that can never work. Each refusal names the flag or variable
-// and the fix, prints each once, and leaves nothing behind. The real CLI runs as a child process.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+// --workers, AMIGO_BASE_URL values that can never work, and report's --out, --since and --run. Each
+// refusal names the flag or variable and the fix, prints each once, and leaves nothing behind. The
+// real CLI runs as a child process.
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,61 @@ describe('dates that can never list anything', () => {
         `${new Date().getUTCFullYear() + 1}-01-01`,
       ]),
       /--since: "\d{4}-01-01" is in the future/,
+    );
+  });
+});
+
+describe('report: refused before anything is read or written', () => {
+  it('when --out is a folder with other files and no earlier report, then it is refused naming --out and nothing in it changes', async () => {
+    const archive = await mkdtemp(join(home, 'archive-'));
+    const out = await mkdtemp(join(home, 'documents-'));
+    await mkdir(join(out, 'data'));
+    await writeFile(join(out, 'data', 'thesis.tex'), 'years of work');
+
+    const result = await cli(['report', '--archive', archive, '--out', out]);
+
+    expectRefused(result, /--out: .* is not empty and holds no earlier report/, /Give a new or empty folder/);
+    expect((await readdir(out, { recursive: true })).sort()).toEqual(['data', join('data', 'thesis.tex')]);
+    expect(await readFile(join(out, 'data', 'thesis.tex'), 'utf8')).toBe('years of work');
+  });
+
+  it('when --out is a URL or inside the archive, then it is refused naming --out', async () => {
+    const archive = await mkdtemp(join(home, 'archive-'));
+
+    expectRefused(
+      await cli(['report', '--archive', archive, '--out', 'https://reports.example.com/qa']),
+      /--out: "https:\/\/reports\.example\.com\/qa" is not a folder/,
+    );
+    expectRefused(
+      await cli(['report', '--archive', archive, '--out', join(archive, 'report')]),
+      /--out: .* is inside the archive/,
+    );
+    expect(await readdir(archive)).toEqual([]);
+  });
+
+  it('when --since is not a day, --run is not a run id or names no run, or the archive is missing, then each is refused naming its flag', async () => {
+    const archive = await mkdtemp(join(home, 'archive-'));
+    const out = join(home, 'report-out');
+
+    expectRefused(
+      await cli(['report', '--archive', archive, '--out', out, '--since', 'last week']),
+      /--since: "last week" is not a day/,
+    );
+    expectRefused(
+      await cli(['report', '--archive', archive, '--out', out, '--since', '2026-02-30']),
+      /--since: "2026-02-30" is not a calendar date/,
+    );
+    expectRefused(
+      await cli(['report', '--archive', archive, '--out', out, '--run', '../../etc']),
+      /--run: "\.\.\/\.\.\/etc" is not a run id/,
+    );
+    expectRefused(
+      await cli(['report', '--archive', archive, '--out', out, '--run', 'no-such-run']),
+      /--run: the archive .* has no run no-such-run/,
+    );
+    expectRefused(
+      await cli(['report', '--archive', join(home, 'missing'), '--out', out]),
+      /--archive: .* does not exist/,
     );
   });
 });

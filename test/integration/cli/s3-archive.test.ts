@@ -1,9 +1,11 @@
 // `run --archive s3://bucket/prefix` as the README's "Archiving to S3" section describes it, against
 // the embedded S3 emulator (local/fauxqs.ts, on 127.0.0.1) named by AWS_ENDPOINT_URL_S3, and the
-// simulator. The bucket must exist: a missing one is refused before anything starts.
-import { mkdtemp, rm } from 'node:fs/promises';
+// simulator. The bucket must exist: a missing one is refused before anything starts. Then `report`
+// reads that archive from S3 (the QA report, shared/report/).
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
@@ -68,5 +70,27 @@ describe('run with an s3:// archive on the embedded emulator', () => {
       new ListObjectsV2Command({ Bucket: 'qa-archive', Prefix: 'amigo/' }),
     );
     expect(Contents.some((o) => o.Key?.endsWith('/manifest.json'))).toBe(true);
+  });
+
+  it('when report reads that s3:// archive, then it writes a report of every archived conversation with its recordings', async () => {
+    const s3 = aws.s3();
+    const { Contents = [] } = await s3.send(
+      new ListObjectsV2Command({ Bucket: 'qa-archive', Prefix: 'amigo/' }),
+    );
+    const manifests = Contents.filter((o) => o.Key?.endsWith('/manifest.json')).length;
+    const recordings = Contents.filter((o) => /\/audio\/[^/]+\.wav$/.test(o.Key ?? '')).length;
+    const out = join(home, 'report');
+
+    const result = await runCli(['report', '--archive', 's3://qa-archive/amigo', '--out', out], {
+      cwd: home,
+      env,
+    });
+
+    expect(result.code).toBe(0);
+    expect(manifests).toBeGreaterThan(0);
+    expect(result.stdout).toContain(`Report: ${manifests} conversation`);
+    expect(result.stdout).toContain(`${recordings} recording`);
+    expect(result.stdout).toContain(`${pathToFileURL(join(out, 'index.html')).href}`);
+    expect((await readdir(join(out, 'data', 'conversations'))).length).toBe(manifests);
   });
 });
