@@ -56,7 +56,7 @@ export async function runDemo(
   }
   const archive = target.path;
   const rules = loadRules(options.rules);
-  const reportFolder = await prepareReportOutput(options.report, archive);
+  const reportFolder = await prepareReportOutput(options.report, archive, '--report');
   const prepared = await prepareDemoArchive(
     archive,
     { seed: options.seed, conversations: options.conversations, recordingMib: options.recordingMib },

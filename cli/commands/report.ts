@@ -27,20 +27,24 @@ export interface ReportCommandOptions {
 
 type Out = (line: string) => void;
 
-/** Checks the --out folder; a refusal names the flag and the fix. */
-export async function prepareReportOutput(out: string, archiveFolder?: string): Promise<string> {
+/** Checks the report's folder; a refusal names the flag (`--out`, or `--report` for run and demo) and the fix. */
+export async function prepareReportOutput(
+  out: string,
+  archiveFolder?: string,
+  flag = '--out',
+): Promise<string> {
   if (out.trim() === '') {
     throw new ConfigurationError(
-      '--out',
+      flag,
       'is empty',
-      'Give the folder to write the report into, like --out ./report',
+      `Give the folder to write the report into, like ${flag} ./report`,
     );
   }
   if (/^[a-z][a-z0-9+.-]+:/i.test(out.trim())) {
     throw new ConfigurationError(
-      '--out',
+      flag,
       `"${out}" is not a folder (the report is written to this machine only)`,
-      'Give a local folder, like --out ./report; share it as files, never on a public host (it holds health data)',
+      `Give a local folder, like ${flag} ./report; share it as files, never on a public host (it holds health data)`,
     );
   }
   const path = resolve(out);
@@ -48,16 +52,16 @@ export async function prepareReportOutput(out: string, archiveFolder?: string): 
     const inside = relative(archiveFolder, path);
     if (inside === '' || (!inside.startsWith(`..${sep}`) && inside !== '..' && !inside.startsWith(sep))) {
       throw new ConfigurationError(
-        '--out',
+        flag,
         `${path} is inside the archive ${archiveFolder}`,
-        'Give a folder outside the archive, like --out ./report',
+        `Give a folder outside the archive, like ${flag} ./report`,
       );
     }
   }
   try {
     await checkReportFolder(path);
   } catch (error) {
-    if (error instanceof ReportFolderError) throw new ConfigurationError('--out', error.problem, error.fix);
+    if (error instanceof ReportFolderError) throw new ConfigurationError(flag, error.problem, error.fix);
     throw error;
   }
   return path;

@@ -15,6 +15,7 @@ import { ConfigurationError } from '../../shared/errors.ts';
 import type { RateLimit } from '../../shared/openapi/index.ts';
 import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
 import { createProgress, observeOutcomes } from '../progress.ts';
+import { prepareReportOutput, writeReport } from './report.ts';
 
 export interface RunFlags {
   config?: string;
@@ -26,6 +27,8 @@ export interface RunFlags {
   verbose?: boolean;
   /** Only against the simulator: every client rate-limit window divided by this. */
   rateScale?: number;
+  /** Build the QA report of the whole archive into this folder at the end. */
+  report?: string;
 }
 
 export function resolveRunConfig(flags: RunFlags, now: number = Date.now()): PipelineConfig {
@@ -104,6 +107,15 @@ export async function runNightly(flags: RunFlags, deps: RunDeps = {}): Promise<b
   }
   const target = await prepareArchiveTarget(flags.archive, { access: 'write', env });
   const location = archiveLocation(target);
+  // Checked before the run, so a wrong --report never costs a night's budget.
+  const reportFolder =
+    flags.report === undefined
+      ? undefined
+      : await prepareReportOutput(
+          flags.report,
+          target.kind === 'folder' ? target.path : undefined,
+          '--report',
+        );
   const progress = createProgress(deps.progress);
   const store = observeOutcomes(openArchiveStore(location, env), (id, status) =>
     progress.outcome(id, status),
@@ -117,7 +129,14 @@ export async function runNightly(flags: RunFlags, deps: RunDeps = {}): Promise<b
     ...(deps.signal ? { signal: deps.signal } : {}),
   });
   progress.done();
-  return printSummary(result, deps.out);
+  const complete = printSummary(result, deps.out);
+  // An interrupted run leaves the report as it was: its archive is not the night's.
+  if (reportFolder !== undefined && !result.interrupted) {
+    const out = deps.out ?? console.log;
+    out('');
+    await writeReport(openArchiveStore(location, env), reportFolder, {}, out);
+  }
+  return complete;
 }
 
 /** Prints the summary; returns true when every eligible conversation was archived. */
@@ -228,6 +247,7 @@ export function registerRunCommand(program: Command): void {
       rateScaleOf,
     )
     .option('--verbose', "print the handlers' JSON logs")
+    .option('--report <dir>', 'build the QA report of the whole archive into this folder at the end')
     .addHelpText(
       'after',
       '\nCredentials come from AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID (and AMIGO_BASE_URL).\nAn s3:// archive uses the AWS SDK defaults: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3.',

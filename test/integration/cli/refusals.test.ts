@@ -100,6 +100,19 @@ describe('--archive targets that are refused before anything starts', () => {
   });
 });
 
+describe('run --report', () => {
+  it('when run --report points inside the archive, then the run is refused naming --report before Amigo is called', async () => {
+    const result = await cli(['run', '--archive', 'archive', '--report', 'archive/report']);
+
+    expectRefused(
+      result,
+      /--report: .* is inside the archive/,
+      /Give a folder outside the archive, like --report/,
+    );
+    expect(result.stderr).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+  });
+});
+
 describe('dates that can never list anything', () => {
   it('when run --since is in the future, then it is refused naming the flag', async () => {
     const nextYear = `${new Date().getUTCFullYear() + 1}-01-15`;
