@@ -6,6 +6,9 @@
 /** npm packages that tie code to AWS or Lambda. */
 const AWS_RUNTIME = 'node_modules/(@aws-sdk|@smithy|@types/aws-lambda|@middy|@aws-lambda-powertools)/';
 
+/** What implements or uses the ports: code that describes or only reads through a port stays clear of it. */
+const IMPLEMENTATIONS = '^shared/(adapters|runtime|amigo|stages)/';
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -51,7 +54,7 @@ module.exports = {
       comment: 'A port describes what the stages need; it never imports the implementation it abstracts.',
       severity: 'error',
       from: { path: '^shared/ports/' },
-      to: { path: ['^shared/(adapters|runtime|amigo|stages)/', AWS_RUNTIME] },
+      to: { path: [IMPLEMENTATIONS, AWS_RUNTIME] },
     },
     {
       name: 'report-through-port',
@@ -59,7 +62,7 @@ module.exports = {
         'The QA report reads the archive only through the ArchiveStore port, so it reports a folder and a bucket alike: no AWS SDK, no adapter (the command line opens the store).',
       severity: 'error',
       from: { path: '^shared/report/' },
-      to: { path: ['^shared/(adapters|runtime|amigo|stages)/', AWS_RUNTIME] },
+      to: { path: [IMPLEMENTATIONS, AWS_RUNTIME] },
     },
     {
       name: 'infra-contract-only',

@@ -18,11 +18,3 @@ export interface Telemetry {
   readonly log: Log;
   readonly metrics: Metrics;
 }
-
-const quiet = () => {};
-
-/** Reports nothing: for callers that keep their own account (the CLI's summaries, tests). */
-export const silentTelemetry: Telemetry = {
-  log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
-  metrics: { addMetric: quiet },
-};

@@ -19,7 +19,7 @@ export interface ArchiveJobDeps extends Omit<ArchiveDeps, 'signal'> {
 }
 
 /** The recordings' bytes in an archived conversation (0 when it was archived before). */
-export function audioBytesOf(outcome: ArchiveOutcome): number {
+function audioBytesOf(outcome: ArchiveOutcome): number {
   if (outcome.status !== 'archived') return 0;
   return outcome.manifest.files.filter((f) => f.path.startsWith('audio/')).reduce((n, f) => n + f.bytes, 0);
 }

@@ -3,7 +3,6 @@
 // invalid URL, a header value HTTP cannot carry), which must fail at once. Everything is local: the
 // simulator, or a port on 127.0.0.1 that nothing listens on. The configurations that
 // `resolveAmigoConfig` refuses are built by hand here, as a caller bypassing it would.
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AmigoClient,
@@ -13,6 +12,7 @@ import {
 } from '../../../shared/amigo/index.ts';
 import { AmigoQaError, PermanentError } from '../../../shared/errors.ts';
 import { clientFor } from '../../support/client.ts';
+import { closedPort } from '../../support/closed-port.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
 type TestSim = Awaited<ReturnType<typeof startTestSimulator>>;
@@ -25,15 +25,6 @@ async function simulator(): Promise<TestSim> {
   const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations: 2 });
   running.push(sim);
   return sim;
-}
-
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** A valid configuration for the simulator with fields replaced (the API key is not enumerable). */

@@ -4,24 +4,15 @@
 // refusal names the flag or variable and the fix, prints each once, and leaves nothing behind. The
 // real CLI runs as a child process.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort } from '../../support/closed-port.ts';
 import { baseEnv, type CliResult, REPO, runCli } from './cli-process.ts';
 
 let home: string;
 let cwd: string;
 let amigoEnv: Record<string, string>;
-
-/** A port on 127.0.0.1 that nothing listens on: nothing may be called before the checks. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'cli-home-'));

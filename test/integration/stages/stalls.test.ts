@@ -18,7 +18,6 @@ import { parseDocument, readDocument } from '../../../shared/archive-format/read
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../../shared/jobs/stall.ts';
 import type { AmigoApi } from '../../../shared/ports/amigo-api.ts';
 import { type Clock, systemClock } from '../../../shared/ports/clock.ts';
-import { silentTelemetry } from '../../../shared/ports/telemetry.ts';
 import { type FindStallsOptions, findStalls } from '../../../shared/stages/find-stalls.ts';
 import {
   type RequestRecommendationDeps,
@@ -26,6 +25,7 @@ import {
 } from '../../../shared/stages/request-recommendation.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
+import { silentTelemetry } from '../../support/silent-telemetry.ts';
 import { startTestSimulator, type TestSimulator } from '../../support/simulator.ts';
 
 const MINUTE = 60_000;
