@@ -18,7 +18,7 @@ import { SqsJobQueue } from '../shared/adapters/sqs-job-queue.ts';
 import { AmigoClient } from '../shared/amigo/client.ts';
 import type { AmigoClientConfig } from '../shared/amigo/config.ts';
 import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
-import { summarizeRun } from '../shared/archive/state.ts';
+import { summarizeRun, writeRunUsage } from '../shared/archive/state.ts';
 import type { RunRecord } from '../shared/archive-format/documents.ts';
 import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
 import { loadRules } from '../shared/config/source-file.ts';
@@ -42,6 +42,7 @@ import type { TagJobMessage } from '../shared/jobs/tag.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type Clock, systemClock } from '../shared/ports/clock.ts';
 import type { RuleSet } from '../shared/rules/index.ts';
+import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
 import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import type { PutBack } from '../shared/stages/job-fate.ts';
@@ -288,10 +289,12 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
 
     // One client, one in-process rate budget, shared by every local invocation: the same budget
     // the functions in AWS share through DynamoDB.
-    const amigo = new AmigoClient(options.amigo, {
-      rateBudget: new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
-      clock,
-    });
+    // Metered as in Lambda: the calls made for the run are recorded beside its run record.
+    const usage = new MeteredRateBudget(
+      new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
+      { now: () => clock.now() },
+    );
+    const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
     const jobs = new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl });
     const continuation = new SqsJobQueue<ContinueListingMessage>({
       client: sqs,
@@ -365,6 +368,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       continuation,
       clock,
       stalls: { amigo, jobs: stallJobs, afterMs: config.stall.afterMs },
+      usage,
       options: {
         organizationId: options.amigo.organizationId,
         serviceIds: config.filters.serviceIds,
@@ -412,6 +416,11 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     }
     const [runId] = runIds;
     if (!runId) throw new Error('The scheduler reported no run');
+    await writeRunUsage(
+      store,
+      usage.takeRunUsage('local', options.amigo.rateLimits),
+      `${clock.now()}-${crypto.randomUUID().slice(0, 8)}`,
+    );
     const record = await summarizeRun(store, runId, clock.now());
     if (!record) throw new Error(`The run record of ${runId} is missing`);
     const deadLetters = [

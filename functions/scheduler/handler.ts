@@ -14,6 +14,10 @@ import {
 } from '../../shared/stages/run-scheduler.ts';
 
 export type { SchedulerDeps, SchedulerOutput };
+export type SchedulerHandlerDeps = SchedulerDeps & {
+  /** Told the run this invocation worked for, so that its Amigo calls are counted for it. */
+  readonly usage?: { claimUnscoped(runId: string | undefined): void };
+};
 export type SchedulerEvent = SQSEvent | SchedulerInvoke;
 
 function startOf(event: SchedulerEvent): SchedulerStart {
@@ -27,12 +31,14 @@ function startOf(event: SchedulerEvent): SchedulerStart {
   return { kind: 'invoke', tasks: invoke.tasks ?? ['archive', 'stalls'], since: invoke.since };
 }
 
-export function createSchedulerHandler(getDeps: () => Promise<SchedulerDeps>) {
+export function createSchedulerHandler(getDeps: () => Promise<SchedulerHandlerDeps>) {
   const tracked = trackDeps(getDeps);
   return lambdaHandler(async (event: SchedulerEvent, context: Context): Promise<SchedulerOutput> => {
     const deps = await tracked.get();
     const remainingTimeMs = () => context.getRemainingTimeInMillis();
-    return runScheduler(startOf(event), { ...deps, telemetry, remainingTimeMs });
+    const output = await runScheduler(startOf(event), { ...deps, telemetry, remainingTimeMs });
+    deps.usage?.claimUnscoped(output.archive[0]?.runId);
+    return output;
   }, tracked);
 }
 

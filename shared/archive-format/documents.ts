@@ -182,6 +182,35 @@ export const ArchiveTallySchema = z.looseObject({
 });
 export type ArchiveTally = z.infer<typeof ArchiveTallySchema>;
 
+/** Amigo calls per operation: answered (any status) and, among them, 429s. */
+const CallCountsSchema = z.record(z.string(), z.looseObject({ answered: count, throttled: count }));
+/** The per-operation budget the calls were made under: `limit` calls per `window_ms`. */
+const CallLimitsSchema = z.record(z.string(), z.looseObject({ limit: count, window_ms: count }));
+
+export const RUN_USAGE_SCHEMA = 'amigo-qa/run-usage';
+
+/** One worker invocation's Amigo calls made for one run (several per run; summed by readers). */
+export const RunUsageSchema = z.looseObject({
+  schema: z.literal(RUN_USAGE_SCHEMA),
+  schema_version: z.literal(1),
+  run_id: z.string(),
+  source: z.string(),
+  from: z.string(),
+  to: z.string(),
+  calls: CallCountsSchema,
+  limits: CallLimitsSchema,
+});
+export type RunUsage = z.infer<typeof RunUsageSchema>;
+
+/** A run's usage documents summed: the span from the first call to the last, calls and limits. */
+export const RunAmigoSchema = z.looseObject({
+  from: z.string(),
+  to: z.string(),
+  calls: CallCountsSchema,
+  limits: CallLimitsSchema,
+});
+export type RunAmigo = z.infer<typeof RunAmigoSchema>;
+
 export const RunRecordSchema = z.looseObject({
   run_id: z.string(),
   organization_id: z.string(),
@@ -201,6 +230,8 @@ export const RunRecordSchema = z.looseObject({
   set_aside: z.array(SetAsideSchema.loose()).optional(),
   /** What the run's start found left by earlier runs; null before the scheduler looked. */
   recovery: RecoverySchema.loose().nullable().optional(),
+  /** The Amigo calls the run's functions made, summed from its usage documents when summarised. */
+  amigo: RunAmigoSchema.nullable().optional(),
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 
@@ -308,6 +339,7 @@ export const DOCUMENTS = {
   'pending marker': { key: 'state/org=<org>/pending/<conversation-id>.json', schema: PendingMarkerSchema },
   'run record': { key: 'runs/<run-id>.json', schema: RunRecordSchema },
   'archive outcome': { key: 'runs/<run-id>/archive/<conversation-id>.json', schema: ArchiveOutcomeSchema },
+  'run usage': { key: 'runs/<run-id>/usage/<source>-<tag>.json', schema: RunUsageSchema },
   'stall record': { key: `${stallFolder}interaction=<interaction-id>.json`, schema: StallRecordSchema },
   checked: { key: `${stallFolder}checked.json`, schema: CheckedSchema },
 } as const satisfies Record<string, DocumentSpec>;

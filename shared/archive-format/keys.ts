@@ -132,6 +132,16 @@ export function outcomeKey(runId: RunId | string, conversationId: string): strin
   return `${outcomesPrefix(runId)}${conversationId}.json`;
 }
 
+/** Where the Amigo calls made for one run are recorded, one object per worker invocation. */
+export function usagePrefix(runId: RunId | string): string {
+  return `runs/${runId}/usage/`;
+}
+
+/** `source` names the function (or `local`); `tag` is unique per invocation (time and random). */
+export function usageKey(runId: RunId | string, source: string, tag: string): string {
+  return `${usagePrefix(runId)}${source}-${tag}.json`;
+}
+
 /** The conversation id of an outcome's key, or undefined when the key is not an outcome. */
 export function conversationOfOutcomeKey(key: string): string | undefined {
   return /^runs\/[^/]+\/archive\/([^/]+)\.json$/.exec(key)?.[1];

@@ -7,8 +7,11 @@ import {
   type LastRun,
   LastRunSchema,
   prettyJson,
+  type RunAmigo,
   type RunRecord,
   RunRecordSchema,
+  type RunUsage,
+  RunUsageSchema,
   type Watermark,
   WatermarkSchema,
 } from '../archive-format/documents.ts';
@@ -18,6 +21,8 @@ import {
   outcomeKey,
   outcomesPrefix,
   runKey,
+  usageKey,
+  usagePrefix,
   watermarkKey,
 } from '../archive-format/keys.ts';
 import {
@@ -103,6 +108,51 @@ export async function writeOutcome(
   });
 }
 
+/** Records the calls one invocation made for each run (`tag`: unique to the invocation). */
+export async function writeRunUsage(
+  store: ArchiveStore,
+  usages: readonly RunUsage[],
+  tag: string,
+): Promise<void> {
+  for (const usage of usages) {
+    await store.put(usageKey(usage.run_id, usage.source, tag), JSON.stringify(usage), {
+      contentType: 'application/json',
+    });
+  }
+}
+
+/**
+ * A run's Amigo calls: its usage documents summed (null when it has none). An unreadable document
+ * is skipped and named in `unreadable`: a count is missing, which a reader must be told.
+ */
+export async function readRunAmigo(
+  store: ArchiveStore,
+  runId: string,
+): Promise<{ amigo: RunAmigo | null; unreadable: string[] }> {
+  let amigo: RunAmigo | null = null;
+  const unreadable: string[] = [];
+  for await (const object of store.list(usagePrefix(runId))) {
+    let usage: RunUsage | undefined;
+    try {
+      usage = await readDocument(store, object.key, RunUsageSchema);
+    } catch (error) {
+      if (!(error instanceof InvalidDocumentError)) throw error;
+      unreadable.push(object.key);
+      continue;
+    }
+    if (!usage) continue;
+    amigo ??= { from: usage.from, to: usage.to, calls: {}, limits: {} };
+    if (usage.from < amigo.from) amigo.from = usage.from;
+    if (usage.to > amigo.to) amigo.to = usage.to;
+    for (const [op, c] of Object.entries(usage.calls)) {
+      const into = amigo.calls[op] ?? { answered: 0, throttled: 0 };
+      amigo.calls[op] = { answered: into.answered + c.answered, throttled: into.throttled + c.throttled };
+    }
+    Object.assign(amigo.limits, usage.limits);
+  }
+  return { amigo, unreadable };
+}
+
 /** Folds the workers' outcomes into the run record. */
 export async function summarizeRun(
   store: ArchiveStore,
@@ -149,8 +199,10 @@ export async function summarizeRun(
     }
     tally.audioBytes += outcome.audio_bytes ?? 0;
   }
+  const { amigo } = await readRunAmigo(store, runId);
   const updated: RunRecord = {
     ...record,
+    amigo,
     status: record.status === 'listing' ? 'listing' : 'summarized',
     summarized_at: new Date(now).toISOString(),
     archive: tally,

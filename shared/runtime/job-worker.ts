@@ -16,6 +16,7 @@ import {
   parseJobBody,
 } from '../stages/job-fate.ts';
 import { sqsBatchHandler, trackDeps } from './middleware.ts';
+import { withinRun } from './run-scope.ts';
 
 export type JobFate = 'done' | 'deferred' | 'continued' | 'dead-lettered';
 
@@ -47,7 +48,8 @@ export async function runJobRecord<J extends JobCounters>(
   const keys = deps.logKeys?.(job) ?? {};
   logger.appendKeys(keys);
   try {
-    await work(job);
+    // Every Amigo call the job makes is counted for its run (./metered-budget.ts).
+    await withinRun((job as { runId?: string | null }).runId, () => work(job));
     return 'done';
   } catch (error) {
     const receives = Number(record.attributes.ApproximateReceiveCount ?? '1');

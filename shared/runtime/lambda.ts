@@ -2,6 +2,8 @@
 // declares (shared/contract/topology.ts) read and validated (a missing or bad variable fails naming it), the
 // config and rules built into its bundle (./deployment.ts), the Amigo credentials from Secrets
 // Manager, one DynamoDB rate budget shared by every function, AWS clients created once.
+
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -13,6 +15,7 @@ import { SqsDeadLetters } from '../adapters/sqs-dead-letters.ts';
 import { SqsJobQueue } from '../adapters/sqs-job-queue.ts';
 import { AmigoClient } from '../amigo/client.ts';
 import { type AmigoClientConfig, resolveAmigoConfig } from '../amigo/config.ts';
+import { writeRunUsage } from '../archive/state.ts';
 import type { PipelineConfig } from '../config/pipeline-config.ts';
 import { embeddedDeployment } from '../contract/deployment.ts';
 import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../contract/topology.ts';
@@ -148,7 +151,12 @@ export interface LambdaRuntime {
   readonly amigo: AmigoClient;
   readonly store: S3ArchiveStore;
   readonly sqs: SQSClient;
-  /** Flushes the shared budget's pending writes and publishes the Amigo call metrics. */
+  /** Counts Amigo calls per operation and per run (the scheduler claims its unscoped calls). */
+  readonly usage: MeteredRateBudget;
+  /**
+   * Flushes the shared budget's pending writes, publishes the Amigo call metrics and records the
+   * invocation's calls per run in the archive.
+   */
   readonly afterInvocation: () => Promise<void>;
 }
 
@@ -199,9 +207,20 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
     amigo,
     store,
     sqs,
+    usage: budget,
     afterInvocation: async () => {
       budget.publish();
       await shared.flush();
+      const usages = budget.takeRunUsage(FUNCTIONS[fn].name, amigoConfig.rateLimits);
+      try {
+        await writeRunUsage(store, usages, `${Date.now()}-${randomUUID().slice(0, 8)}`);
+      } catch (error) {
+        // The calls were made and the jobs are done: a missing count must not send them again.
+        logger.warn('Could not record the Amigo calls of this invocation in the archive', {
+          runs: usages.map((u) => u.run_id),
+          error: error instanceof Error ? error.name : String(error),
+        });
+      }
     },
   };
 }
@@ -293,6 +312,7 @@ export const lambdaSchedulerDeps = once(async () => {
           },
         }
       : {}),
+    usage: r.usage,
     options: {
       organizationId: r.amigoConfig.organizationId,
       serviceIds: r.pipeline.filters.serviceIds,

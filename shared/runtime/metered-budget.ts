@@ -1,17 +1,41 @@
 // A RateBudget decorator that counts, per Amigo operation, the calls Amigo answered and the 429s
-// among them, and publishes both as CloudWatch metrics (Powertools EMF, dimension `operation`)
-// once per invocation: the dashboard's "Amigo calls and 429s per operation".
+// among them. It publishes both as CloudWatch metrics (Powertools EMF, dimension `operation`)
+// once per invocation: the dashboard's "Amigo calls and 429s per operation"; and it keeps them per
+// run (./run-scope.ts), which the archive records in `runs/<run-id>/usage/` for the run record and
+// the QA report.
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { RunUsage } from '../archive-format/documents.ts';
 import { METRIC, metrics } from '../observability.ts';
 import type { OperationId } from '../openapi/index.ts';
 import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
+import { currentRun } from './run-scope.ts';
+
+interface Counts {
+  answered: number;
+  throttled: number;
+}
+
+interface RunCounts {
+  from: number;
+  to: number;
+  readonly calls: Map<OperationId, Counts>;
+}
+
+/** The budget's limits, as the usage documents record them. */
+export type UsageLimits = Readonly<Record<string, { readonly limit: number; readonly windowMs: number }>>;
+
+/** Calls no scope claimed (the scheduler's, before its run has an id) until `claimUnscoped`. */
+const UNSCOPED = '';
 
 export class MeteredRateBudget implements RateBudget {
   readonly #inner: RateBudget;
-  readonly #calls = new Map<OperationId, { answered: number; throttled: number }>();
+  readonly #now: () => number;
+  readonly #calls = new Map<OperationId, Counts>();
+  readonly #runs = new Map<string, RunCounts>();
 
-  constructor(inner: RateBudget) {
+  constructor(inner: RateBudget, options: { now?: () => number } = {}) {
     this.#inner = inner;
+    this.#now = options.now ?? Date.now;
   }
 
   acquire(operationId: OperationId, signal?: AbortSignal): Promise<number> {
@@ -20,10 +44,17 @@ export class MeteredRateBudget implements RateBudget {
 
   observe(operationId: OperationId, feedback: RateFeedback): void {
     if (!feedback.lost) {
-      const counts = this.#calls.get(operationId) ?? { answered: 0, throttled: 0 };
-      counts.answered++;
-      if (feedback.status === 429) counts.throttled++;
-      this.#calls.set(operationId, counts);
+      const throttled = feedback.status === 429 ? 1 : 0;
+      add(this.#calls, operationId, throttled);
+      const runId = currentRun() ?? UNSCOPED;
+      const now = this.#now();
+      let run = this.#runs.get(runId);
+      if (!run) {
+        run = { from: now, to: now, calls: new Map() };
+        this.#runs.set(runId, run);
+      }
+      run.to = now;
+      add(run.calls, operationId, throttled);
     }
     this.#inner.observe(operationId, feedback);
   }
@@ -48,4 +79,61 @@ export class MeteredRateBudget implements RateBudget {
     }
     this.#calls.clear();
   }
+
+  /** Counts the calls made outside any run's scope so far as `runId`'s (the scheduler's own run). */
+  claimUnscoped(runId: string | undefined): void {
+    const unscoped = this.#runs.get(UNSCOPED);
+    if (!runId || !unscoped) return;
+    this.#runs.delete(UNSCOPED);
+    const run = this.#runs.get(runId);
+    if (!run) {
+      this.#runs.set(runId, unscoped);
+      return;
+    }
+    run.from = Math.min(run.from, unscoped.from);
+    run.to = Math.max(run.to, unscoped.to);
+    for (const [op, c] of unscoped.calls) {
+      const into = run.calls.get(op) ?? { answered: 0, throttled: 0 };
+      into.answered += c.answered;
+      into.throttled += c.throttled;
+      run.calls.set(op, into);
+    }
+  }
+
+  /**
+   * The usage documents of every run counted since the last take, then forgets them. Calls that no
+   * run claimed are dropped here: they belong to no run (a stall scan without one, `rules apply`).
+   */
+  takeRunUsage(source: string, limits: UsageLimits): RunUsage[] {
+    const out: RunUsage[] = [];
+    for (const [runId, run] of this.#runs) {
+      if (runId === UNSCOPED) continue;
+      const calls: RunUsage['calls'] = {};
+      const usedLimits: RunUsage['limits'] = {};
+      for (const [op, c] of [...run.calls].sort(([a], [b]) => a.localeCompare(b))) {
+        calls[op] = { ...c };
+        const limit = limits[op];
+        if (limit) usedLimits[op] = { limit: limit.limit, window_ms: limit.windowMs };
+      }
+      out.push({
+        schema: 'amigo-qa/run-usage',
+        schema_version: 1,
+        run_id: runId,
+        source,
+        from: new Date(run.from).toISOString(),
+        to: new Date(run.to).toISOString(),
+        calls,
+        limits: usedLimits,
+      });
+    }
+    this.#runs.clear();
+    return out;
+  }
+}
+
+function add(map: Map<OperationId, Counts>, op: OperationId, throttled: number): void {
+  const counts = map.get(op) ?? { answered: 0, throttled: 0 };
+  counts.answered++;
+  counts.throttled += throttled;
+  map.set(op, counts);
 }

@@ -15,8 +15,9 @@ import { startLocalAws } from '../../local/fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type SqsHandler } from '../../local/sqs-runtime.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
+import { readRunAmigo } from '../../shared/archive/state.ts';
 import { ManifestSchema } from '../../shared/archive-format/documents.ts';
-import { conversationPrefix } from '../../shared/archive-format/keys.ts';
+import { conversationPrefix, usagePrefix } from '../../shared/archive-format/keys.ts';
 import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import {
@@ -215,6 +216,23 @@ describe('Lambda wiring', () => {
         expect(createHash('sha256').update(body).digest('hex')).toBe(file.sha256);
       }
     }
+    // Each function recorded the calls it made for the run: together, every call Amigo answered
+    // (recording downloads are not Amigo operations).
+    const usage = await readRunAmigo(store, String(listed?.runId));
+    const answered = Object.entries(sim.control.stats().calls)
+      .filter(([op]) => op !== 'audio')
+      .map(([op, byStatus]) => [op, Object.values(byStatus).reduce((a, b) => a + b, 0)]);
+    expect(usage.unreadable).toEqual([]);
+    expect(
+      Object.entries(usage.amigo?.calls ?? {})
+        .map(([op, c]) => [op, c.answered])
+        .sort(),
+    ).toEqual(answered.sort());
+    const sources = new Set<string>();
+    for await (const object of store.list(usagePrefix(String(listed?.runId)))) {
+      sources.add(object.key.split('/').pop()?.split('-').slice(0, -2).join('-') ?? '');
+    }
+    expect([...sources].sort()).toEqual(['archive-worker', 'scheduler', 'stall-worker', 'tag-worker']);
     // The shared budget's own suite proves its bound; here, with every service in one busy process,
     // a rare late arrival may draw a 429 (retried), but not more than the goal's 1% plus noise.
     const requests = sim.control.stats().requests;

@@ -107,6 +107,17 @@ describe('local nightly cycle', () => {
     const posted = sim.control.stats().writes.filter((w) => w.operationId === 'modify-tags-of-conversation');
     expect(posted.length).toBe(first.tagging?.posted);
     expect(sim.control.stats().calls['modify-tags-of-conversation']?.['400'] ?? 0).toBe(0);
+    // The run record counts, per operation, every call the simulator answered (usage documents);
+    // recording downloads (`audio`, signed URLs) are not Amigo operations and take no budget.
+    const answered = Object.fromEntries(
+      Object.entries(sim.control.stats().calls)
+        .filter(([op]) => op !== 'audio')
+        .map(([op, byStatus]) => [op, Object.values(byStatus).reduce((a, b) => a + b, 0)]),
+    );
+    expect(
+      Object.fromEntries(Object.entries(first.record.amigo?.calls ?? {}).map(([op, c]) => [op, c.answered])),
+    ).toEqual(answered);
+    expect(first.record.amigo?.limits['get-interaction-insights']).toEqual({ limit: 20, window_ms: 500 });
 
     sim.control.resetStats();
     const second = await runLocalCycle({ config, amigo, archive: root, rules });

@@ -20,6 +20,7 @@ import {
   stagingChunkName,
   stallKey,
   tagsKey,
+  usageKey,
   watermarkKey,
 } from '../../../shared/archive-format/keys.ts';
 
@@ -45,6 +46,7 @@ describe('archive keys', () => {
     'pending marker': pendingKey(org, id),
     'run record': runKey(runId),
     'archive outcome': outcomeKey(runId, id),
+    'run usage': usageKey(runId, 'archive-worker', '1764554400000-0badc0de'),
     'stall record': stallKey(org, createdAt, id, '6650f0c1a2b3c4d5e6f70999'),
     checked: checkedKey(org, createdAt, id),
   };

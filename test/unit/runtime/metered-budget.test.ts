@@ -2,6 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { OperationId } from '../../../shared/openapi/index.ts';
 import type { RateBudget, RateFeedback } from '../../../shared/ports/rate-budget.ts';
 import { MeteredRateBudget } from '../../../shared/runtime/metered-budget.ts';
+import { withinRun } from '../../../shared/runtime/run-scope.ts';
+
+const LIMITS = {
+  'get-conversations': { limit: 15, windowMs: 60_000 },
+  'get-interaction-insights': { limit: 20, windowMs: 60_000 },
+};
 
 function innerBudget() {
   const seen: [OperationId, RateFeedback][] = [];
@@ -39,5 +45,60 @@ describe('MeteredRateBudget', () => {
     metered.publish();
 
     expect(metered.counts().size).toBe(0);
+  });
+
+  it('when jobs of two runs call concurrently, then each call is counted for the run whose scope made it', async () => {
+    let now = 1_000;
+    const metered = new MeteredRateBudget(innerBudget().budget, { now: () => now });
+    const call = async (op: OperationId, status: number) => {
+      await metered.acquire(op);
+      await new Promise((r) => setTimeout(r, 1));
+      metered.observe(op, { status });
+      now += 1_000;
+    };
+
+    await Promise.all([
+      withinRun('run-a', async () => {
+        await call('get-interaction-insights', 200);
+        await call('get-interaction-insights', 429);
+      }),
+      withinRun('run-b', () => call('get-conversations', 200)),
+      withinRun(null, () => call('get-conversations', 200)),
+    ]);
+    const usages = metered.takeRunUsage('archive-worker', LIMITS);
+
+    expect(usages.map((u) => [u.run_id, u.calls])).toEqual([
+      ['run-a', { 'get-interaction-insights': { answered: 2, throttled: 1 } }],
+      ['run-b', { 'get-conversations': { answered: 1, throttled: 0 } }],
+    ]);
+    expect(usages[0]).toMatchObject({
+      schema: 'amigo-qa/run-usage',
+      source: 'archive-worker',
+      limits: { 'get-interaction-insights': { limit: 20, window_ms: 60_000 } },
+    });
+    expect(Date.parse(usages[0]?.to ?? '')).toBeGreaterThan(Date.parse(usages[0]?.from ?? ''));
+    expect(metered.takeRunUsage('archive-worker', LIMITS)).toEqual([]);
+  });
+
+  it('when the scheduler claims the calls made outside any run, then they count for its run, added to the scoped ones', async () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+    metered.observe('get-conversations', { status: 200 });
+    metered.observe('get-conversations', { status: 429 });
+    await withinRun('run-a', async () => metered.observe('get-conversations', { status: 200 }));
+
+    metered.claimUnscoped('run-a');
+
+    expect(metered.takeRunUsage('scheduler', LIMITS).map((u) => [u.run_id, u.calls])).toEqual([
+      ['run-a', { 'get-conversations': { answered: 3, throttled: 1 } }],
+    ]);
+  });
+
+  it('when nothing claims the unscoped calls, then no usage document holds them', () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+    metered.observe('get-conversations', { status: 200 });
+
+    metered.claimUnscoped(undefined);
+
+    expect(metered.takeRunUsage('scheduler', LIMITS)).toEqual([]);
   });
 });
