@@ -20,9 +20,11 @@ import {
   listArchivedConversations,
   readArchivedConversation,
 } from '../archive/read.ts';
+import { readRunAmigo } from '../archive/state.ts';
 import {
   type Manifest,
   PendingMarkerSchema,
+  type RunAmigo,
   type RunRecord,
   RunRecordSchema,
   type StallRecord,
@@ -227,6 +229,29 @@ function stallView(record: StallRecord, archived: boolean) {
   };
 }
 
+/**
+ * Per operation: calls, 429s, and the share of the budget the run used: calls over what the limit
+ * allowed from the run's first call to its last (at least one window).
+ */
+function amigoView(amigo: RunAmigo | null | undefined) {
+  if (!amigo) return null;
+  const spanMs = Math.max(0, Date.parse(amigo.to) - Date.parse(amigo.from));
+  const operations = Object.entries(amigo.calls)
+    .map(([operation, { answered, throttled }]) => {
+      const limit = amigo.limits[operation];
+      const allowed = limit ? limit.limit * Math.max(1, Math.ceil(spanMs / limit.window_ms)) : null;
+      return {
+        operation,
+        calls: answered,
+        throttled,
+        limit: limit ? { limit: limit.limit, window_ms: limit.window_ms } : null,
+        budget_used: allowed ? Math.min(1, answered / allowed) : null,
+      };
+    })
+    .sort((a, b) => a.operation.localeCompare(b.operation));
+  return { from: amigo.from, to: amigo.to, operations };
+}
+
 function runView(record: RunRecord) {
   return {
     run_id: record.run_id,
@@ -253,6 +278,7 @@ function runView(record: RunRecord) {
       : null,
     failures: record.failures.map((f) => ({ conversation_id: f.conversation_id, reason: f.reason })),
     num_messages_mismatches: record.num_messages_mismatches,
+    amigo: amigoView(record.amigo),
   };
 }
 
@@ -346,7 +372,7 @@ async function readRuns(store: ArchiveStore, options: ReportOptions): Promise<Ru
         hint: 'Give a run id from the runs/ folder of the archive, like 2026-11-26T02-00-00Z-a1b2c3',
       });
     }
-    return [record];
+    return [await withAmigo(store, record)];
   }
   const out: RunRecord[] = [];
   for await (const object of store.list('runs/')) {
@@ -360,7 +386,16 @@ async function readRuns(store: ArchiveStore, options: ReportOptions): Promise<Ru
       if (!(error instanceof AmigoQaError)) throw error;
     }
   }
-  return out.sort((a, b) => b.started_at.localeCompare(a.started_at));
+  const withCalls: RunRecord[] = [];
+  for (const record of out) withCalls.push(await withAmigo(store, record));
+  return withCalls.sort((a, b) => b.started_at.localeCompare(a.started_at));
+}
+
+/** A run not summarised since its workers finished (tonight's, in AWS): its calls from the usage documents. */
+async function withAmigo(store: ArchiveStore, record: RunRecord): Promise<RunRecord> {
+  if (record.amigo && record.status === 'summarized') return record;
+  const { amigo } = await readRunAmigo(store, record.run_id);
+  return amigo ? { ...record, amigo } : record;
 }
 
 async function readPendingFailures(store: ArchiveStore) {

@@ -22,7 +22,7 @@ import { FILES, interactionOfStallKey } from '../../shared/archive-format/keys.t
 import { readDocument } from '../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../shared/config/source-file.ts';
-import { amigoConfigFor } from './client.ts';
+import { amigoConfigFor, scaledLimits } from './client.ts';
 import { startTestSimulator } from './simulator.ts';
 
 /** Message texts that must show as text and run nothing. */
@@ -51,11 +51,12 @@ export async function makeReportArchive(conversations = 12): Promise<ReportArchi
   const sim = await startTestSimulator({
     conversations,
     longConversations: 0,
-    rateLimits: { enabled: false },
+    // The published limits on the demo's clock (per 500 ms), so the overview shows a real budget.
+    rateLimits: { enabled: true, scale: 120 },
   });
   const root = await mkdtemp(join(tmpdir(), 'report-archive-'));
   try {
-    const amigo = amigoConfigFor(sim, { timeoutMs: 30_000 });
+    const amigo = amigoConfigFor(sim, { timeoutMs: 30_000, rateLimits: scaledLimits(500) });
     const config = { ...defaultPipelineConfig(), run: { workers: 4, maxReceiveCount: 3 } };
     const result = await runLocalCycle({
       config,

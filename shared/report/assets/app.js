@@ -95,7 +95,9 @@
 
   function bar(value, max) {
     const node = h('span', { class: 'bar', 'aria-hidden': 'true' });
-    node.style.width = `${Math.max(2, Math.round((value / Math.max(1, max)) * 12))}rem`;
+    const share = value / (max || 1);
+    // Anything above zero stays visible; zero draws nothing.
+    node.style.width = value > 0 ? `${Math.max(0.15, Math.round(share * 120) / 10)}rem` : '0';
     return node;
   }
 
@@ -141,6 +143,50 @@
     );
   }
 
+  function sum(items, of) {
+    return items.reduce((total, item) => total + of(item), 0);
+  }
+
+  function percent(share) {
+    return `${Math.round(share * 1000) / 10}%`;
+  }
+
+  function perMinute(limit) {
+    return limit.window_ms === 60_000
+      ? `${limit.limit} / min`
+      : `${limit.limit} / ${Math.round(limit.window_ms / 100) / 10} s`;
+  }
+
+  /** The calls of the latest run that recorded any: per operation, 429s and the budget it used. */
+  function amigoCalls() {
+    const run = index.runs.find((r) => r.amigo);
+    if (!run) return h('p', {}, 'No run recorded its Amigo calls yet.');
+    const span = `${when(run.amigo.from)} to ${when(run.amigo.to)}`;
+    return table(
+      `Run ${run.run_id}, ${span}. Budget used: calls over what the limit allowed in that span.`,
+      [
+        { label: 'Operation' },
+        { label: 'Calls', num: true },
+        { label: '429s', num: true },
+        { label: 'Limit' },
+        { label: 'Budget used', num: true },
+        { label: 'Share of the budget' },
+      ],
+      run.amigo.operations.map((o) =>
+        h(
+          'tr',
+          {},
+          cell(o.operation),
+          cell(String(o.calls), true),
+          cell(String(o.throttled), true),
+          cell(o.limit ? perMinute(o.limit) : '-'),
+          cell(o.budget_used === null ? '-' : percent(o.budget_used), true),
+          cell(o.budget_used === null ? '' : bar(o.budget_used, 1)),
+        ),
+      ),
+    );
+  }
+
   function overview() {
     const conversations = index.conversations;
     const failed = failures();
@@ -177,6 +223,8 @@
           h('li', {}, h('span', { class: 'number' }, href ? link(href, String(n)) : String(n)), label),
         ),
       ),
+      h('h2', {}, 'Amigo calls'),
+      amigoCalls(),
       h('h2', {}, 'Rules that matched'),
       topRules.length
         ? table(
@@ -236,6 +284,8 @@
               { label: 'Archived', num: true },
               { label: 'Deferred', num: true },
               { label: 'Failed', num: true },
+              { label: 'Amigo calls', num: true },
+              { label: '429s', num: true },
             ],
             index.runs.map((r) =>
               h(
@@ -248,6 +298,8 @@
                 cell(r.archive ? String(r.archive.archived) : '-', true),
                 cell(String(r.scheduler.deferredUnanalyzed), true),
                 cell(r.archive ? String(r.archive.failed) : '-', true),
+                cell(r.amigo ? String(sum(r.amigo.operations, (o) => o.calls)) : '-', true),
+                cell(r.amigo ? String(sum(r.amigo.operations, (o) => o.throttled)) : '-', true),
               ),
             ),
           )

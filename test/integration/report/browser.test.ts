@@ -102,6 +102,39 @@ afterAll(async () => {
   if (out) await rm(out, { recursive: true, force: true });
 });
 
+async function listKeys(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of archive.store.list(prefix)) keys.push(object.key);
+  return keys;
+}
+
+interface Focused {
+  tag: string;
+  text: string;
+  label: string;
+}
+
+/** The focused element: its tag, its text and its label (a control's). */
+function focused(page: Page): Promise<Focused> {
+  return page.evaluate(() => {
+    const node = document.activeElement as HTMLInputElement | null;
+    return {
+      tag: node?.tagName ?? '',
+      text: node?.textContent?.trim() ?? '',
+      label: node?.labels?.[0]?.textContent?.trim() ?? node?.getAttribute('aria-label') ?? '',
+    };
+  });
+}
+
+/** Presses Tab until the focused element is the one wanted (at most 200 times). */
+async function tabUntil(page: Page, wanted: (f: Focused) => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    await page.keyboard.press('Tab');
+    if (wanted(await focused(page))) return;
+  }
+  throw new Error('Tab never reached the element');
+}
+
 describe('the QA report in a browser', () => {
   it('when a reviewer clicks from the overview through a rule to a tagged conversation, then the transcript is in archive order with each kind of message distinct, each interaction has its insights, and each tag shows the rule that set it and why', async () => {
     // A conversation (not the one with planted text) where a matched rule set a tag.
@@ -216,6 +249,77 @@ describe('the QA report in a browser', () => {
       expect(duration).toBeCloseTo(wavDurationSeconds(bytes), 2);
     }
     expect(errors).toEqual([]);
+  });
+
+  it('when the overview is shown, then its Amigo calls table holds, per operation, the calls and 429s the run recorded and the share of the budget they used', async () => {
+    // The usage documents, summed here without the report's code.
+    const [runKeyFound] = (await listKeys('runs/')).filter((k) => /^runs\/[^/]+\.json$/.test(k));
+    const runId = runKeyFound?.slice('runs/'.length, -'.json'.length) ?? '';
+    const expected = new Map<string, { calls: number; throttled: number }>();
+    for (const key of await listKeys(`runs/${runId}/usage/`)) {
+      const usage = JSON.parse(String((await archive.store.get(key))?.body)) as {
+        calls: Record<string, { answered: number; throttled: number }>;
+      };
+      for (const [op, c] of Object.entries(usage.calls)) {
+        const into = expected.get(op) ?? { calls: 0, throttled: 0 };
+        expected.set(op, { calls: into.calls + c.answered, throttled: into.throttled + c.throttled });
+      }
+    }
+    expect(expected.get('get-interaction-insights')?.calls).toBeGreaterThan(0);
+    const { page } = await open('#/');
+
+    const rows = await page
+      .locator('h2:text-is("Amigo calls") + table tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+      );
+
+    expect(rows.map(([op, calls, throttled]) => [op, Number(calls), Number(throttled)])).toEqual(
+      [...expected].sort(([a], [b]) => a.localeCompare(b)).map(([op, c]) => [op, c.calls, c.throttled]),
+    );
+    for (const row of rows) expect(row[4]).toMatch(/^\d+(\.\d)?%$/);
+    await expect(page.locator('h2:text-is("Amigo calls") + table caption').textContent()).resolves.toContain(
+      runId,
+    );
+  });
+
+  it('when a reviewer uses only the keyboard, then the skip link, the sections and a conversation are reached with Tab and Enter, and each new page puts the focus on its heading', async () => {
+    const { page } = await open('#/');
+
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toMatchObject({ tag: 'A', text: 'Skip to content' });
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    await tabUntil(page, (f) => f.text === 'Conversations' && f.tag === 'A');
+    await page.keyboard.press('Enter');
+    await page.locator('main h1', { hasText: 'Conversations' }).waitFor();
+    expect(await focused(page)).toMatchObject({ tag: 'H1' });
+    const first = (await listed())[0]?.id ?? '';
+    await tabUntil(page, (f) => f.tag === 'A' && f.text === first);
+    await page.keyboard.press('Enter');
+    await page.locator('.message').first().waitFor();
+
+    expect(new URL(page.url()).hash).toBe(`#/conversations/${encodeURIComponent(first)}`);
+    expect(await focused(page)).toMatchObject({ tag: 'H1' });
+    // Every control of the list is reachable and labelled: Tab from the top meets each of them.
+    await page.goto(`${pathToFileURL(join(out, 'index.html')).href}#/conversations`);
+    await page.locator('main h1').waitFor();
+    const reached = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused(page);
+      if (['INPUT', 'SELECT', 'BUTTON'].includes(f.tag)) reached.add(f.label);
+    }
+    const controls = await page
+      .locator('main input, main select, main button')
+      .evaluateAll((nodes) =>
+        nodes.map(
+          (n) =>
+            (n as HTMLInputElement).labels?.[0]?.textContent?.trim() ?? n.getAttribute('aria-label') ?? '',
+        ),
+      );
+    expect(controls.every((label) => label.length > 0)).toBe(true);
+    expect([...reached].sort()).toEqual([...new Set(controls)].sort());
   });
 
   it('when messages and recommendations hold markup and </script>, then they show as text, no element or script comes of them, and nothing runs', async () => {
