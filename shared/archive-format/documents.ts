@@ -61,8 +61,19 @@ export function sameFiles(a: readonly ManifestFile[], b: readonly ManifestFile[]
   });
 }
 
-/** conversation.json: the API's conversation object, kept whole; the archive relies on its id. */
-export const ConversationFileSchema = z.looseObject({ id: z.string() });
+/**
+ * conversation.json: the API's conversation object, kept whole. The archive relies on its id; the
+ * fields readers use are checked for their type when present (an older or partial answer may lack them).
+ */
+export const ConversationFileSchema = z.looseObject({
+  id: z.string(),
+  service_id: z.string().optional(),
+  is_finished: z.boolean().optional(),
+  num_messages: count.optional(),
+  final_message: z.string().nullable().optional(),
+  tags: z.record(z.string(), z.string().nullable()).nullable().optional(),
+});
+export type ConversationFile = z.infer<typeof ConversationFileSchema>;
 
 /** One line of messages.jsonl: the API's message object, kept whole. */
 export const MessageLineSchema = z.looseObject({ id: z.string(), created_at: z.string() });

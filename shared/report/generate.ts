@@ -22,6 +22,7 @@ import {
 } from '../archive/read.ts';
 import { readRunAmigo } from '../archive/state.ts';
 import {
+  type ConversationFile,
   type Manifest,
   PendingMarkerSchema,
   type RunAmigo,
@@ -508,8 +509,9 @@ export async function generateReport(
       }
     }
 
-    const archivedTags =
-      (record.conversation as unknown as { tags?: Record<string, string | null> }).tags ?? {};
+    // Validated against ConversationFileSchema when it was read.
+    const conversation: ConversationFile = record.conversation;
+    const archivedTags = conversation.tags ?? {};
     const tagInfo = tagView(tags, archivedTags);
     const conversationStalls = (stallsByConversation.get(ref.conversationId) ?? []).map((s) =>
       stallView(s, true),
@@ -524,11 +526,8 @@ export async function generateReport(
       counts: record.manifest.counts,
       api: record.manifest.api,
       flags: record.manifest.flags,
-      finished: (record.conversation as unknown as { is_finished?: unknown }).is_finished === true,
-      final_message:
-        typeof (record.conversation as unknown as { final_message?: unknown }).final_message === 'string'
-          ? (record.conversation as unknown as { final_message: string }).final_message
-          : null,
+      finished: conversation.is_finished === true,
+      final_message: conversation.final_message ?? null,
       interactions: interactionsOf(record, audioByMessage),
       tags: tagInfo,
       stalls: conversationStalls,
@@ -566,7 +565,7 @@ export async function generateReport(
       interactions: record.manifest.counts.interactions,
       insights: record.manifest.counts.insights,
       audio: record.manifest.counts.audio,
-      voice: record.messages.some((m) => (m as unknown as { format?: unknown }).format === 'voice'),
+      voice: record.messages.some((m) => m.format === 'voice'),
       flags: record.manifest.flags,
       tags: tags ? tags.after : archivedTags,
       rules: (tags?.results ?? []).filter((r) => r.matched).map((r) => r.rule),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import {
+  ConversationFileSchema,
   PendingMarkerSchema,
   prettyJson,
   WatermarkSchema,
@@ -92,5 +93,21 @@ describe('readDocument', () => {
     // Assert
     expect(read?.value).toEqual(stored);
     expect(read?.etag).toBeTruthy();
+  });
+
+  it('when conversation.json holds a field readers use with the wrong type, then the error names it; fields it lacks or does not know are fine', async () => {
+    // Arrange
+    const key = 'conversations/org=acme/date=2026-11-25/conversation=c1/conversation.json';
+    await store.put(key, JSON.stringify({ id: 'c1', is_finished: 'yes' }));
+    const partial = 'conversations/org=acme/date=2026-11-25/conversation=c2/conversation.json';
+    await store.put(partial, JSON.stringify({ id: 'c2', final_message: null, extra: { kept: true } }));
+
+    // Act
+    const bad = readDocument(store, key, ConversationFileSchema);
+    const good = await readDocument(store, partial, ConversationFileSchema);
+
+    // Assert
+    await expect(bad).rejects.toThrow(/is_finished/);
+    expect(good).toEqual({ id: 'c2', final_message: null, extra: { kept: true } });
   });
 });
