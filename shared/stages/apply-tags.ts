@@ -112,7 +112,7 @@ export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome>
       // The conversation holds tags we did not know of (someone added them since we last looked):
       // read what it holds now (one call), keep only the ownership that still holds, and plan once
       // more within the limit. A second refusal is recorded; the next `rules apply` tries again.
-      const live = (await readLiveTags(deps.amigo, [job.conversationId])).get(job.conversationId);
+      const live = (await readLiveTags(deps.amigo, [job.conversationId])).tags.get(job.conversationId);
       if (live) {
         current = live;
         plannedFrom = 'live';

@@ -8,19 +8,27 @@ import type { Tags } from './tag-plan.ts';
 /** Ids per get-conversations call: well under the page limit (150) and a 4 KB query string. */
 export const LIVE_TAGS_BATCH = 100;
 
-/** conversation id -> its live tags; an id Amigo did not return (deleted, no permission) is absent. */
+export interface LiveTags {
+  /** conversation id -> its live tags; an id Amigo did not return (deleted, no permission) is absent. */
+  readonly tags: Map<string, Tags>;
+  /** get-conversations calls made (each one counted against that operation's rate budget). */
+  readonly calls: number;
+}
+
 export async function readLiveTags(
   amigo: Pick<AmigoApi, 'conversationPages'>,
   ids: readonly string[],
   options: { signal?: AbortSignal } = {},
-): Promise<Map<string, Tags>> {
+): Promise<LiveTags> {
   const live = new Map<string, Tags>();
+  let calls = 0;
   const unique = [...new Set(ids)];
   for (let i = 0; i < unique.length; i += LIVE_TAGS_BATCH) {
     const batch = unique.slice(i, i + LIVE_TAGS_BATCH);
     for await (const page of amigo.conversationPages({ id: batch, limit: batch.length }, options)) {
+      calls++;
       for (const c of page.items) live.set(c.id, { ...c.tags });
     }
   }
-  return live;
+  return { tags: live, calls };
 }
