@@ -9,9 +9,11 @@ import { applyRules, type RulesApplyOptions, testRules } from '../../../cli/comm
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { TagsRecordSchema } from '../../../shared/archive-format/documents.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
+import { METRIC } from '../../../shared/contract/metric-names.ts';
 import { conversationId } from '../../../shared/ids.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
+import type { Telemetry } from '../../../shared/ports/telemetry.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
 import { runTagJob } from '../../../shared/stages/tag-job.ts';
 import { clientFor } from '../../support/client.ts';
@@ -357,5 +359,41 @@ describe('the nightly tag step', () => {
     expect(outcome.status).toBe('posted');
     expect(t.writes().slice(before)).toEqual([{ updates: { qa_b: 'yes' }, deletes: ['qa_a'] }]);
     expect(t.live()).toEqual({ ...t.archivedTags, qa_b: 'yes' });
+  });
+  it('when a rule’s key holds a person’s tag, then the job leaves it, and the dropped-at-limit metric does not count it', async () => {
+    // Arrange
+    const t = await archived({ personTags: { qa_channel: 'web' } });
+    const metrics: Array<[string, number]> = [];
+    const logged: unknown[] = [];
+    const telemetry: Telemetry = {
+      log: {
+        ...silentTelemetry.log,
+        info: (_message, ...fields) => {
+          logged.push(...fields);
+        },
+      },
+      metrics: {
+        addMetric: (name, _unit, value) => {
+          metrics.push([name, value]);
+        },
+      },
+    };
+    const rules = loadRules(rulesFile('nightly-person', [{ name: 'channel', set: { qa_channel: 'phone' } }]));
+    const job = { kind: 'tag' as const, v: 1 as const, deferrals: 0, ...t.job };
+
+    // Act
+    const outcome = await runTagJob(job, {
+      amigo: t.amigo,
+      store: t.store,
+      clock: systemClock,
+      telemetry,
+      rules,
+    });
+
+    // Assert
+    expect(outcome.status).toBe('unchanged');
+    expect(t.live()?.qa_channel).toBe('web');
+    expect(metrics).toEqual([[METRIC.tagsPosted, 0]]);
+    expect(logged).toEqual([expect.objectContaining({ dropped: 0, leftAlone: 1, removed: 0 })]);
   });
 });
