@@ -14,6 +14,7 @@ import { conversationId } from '../../../shared/ids.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import type { Telemetry } from '../../../shared/ports/telemetry.ts';
+import { MAX_TAGS } from '../../../shared/stages/apply-tags.ts';
 import { archiveConversation } from '../../../shared/stages/archive-conversation.ts';
 import { runTagJob } from '../../../shared/stages/tag-job.ts';
 import { clientFor } from '../../support/client.ts';
@@ -334,6 +335,46 @@ describe('rules apply --live', () => {
     expect(lines.join('\n')).toMatch(
       /note +matched 1: 0 added, 0 changed, 0 removed, 0 dropped at the limit, 1 left alone/,
     );
+  });
+});
+
+describe('the 20-tag limit', () => {
+  it('when someone filled the conversation after the record, then the 400 is answered by a live re-plan, the new tag waits, and --live sets it once there is room', async () => {
+    // Arrange: amigo-qa set qa_a; then another tool filled the conversation to the limit.
+    const t = await archived();
+    await t.apply(rulesFile('limit-v1', [{ name: 'a', set: { qa_a: 'yes' } }]));
+    const room = MAX_TAGS - Object.keys(t.live() ?? {}).length;
+    const others = Object.fromEntries(Array.from({ length: room }, (_, i) => [`other_${i}`, 'x']));
+    await t.amigo.modifyTags(t.id, { updates: others, deletes: [] });
+    const v2 = rulesFile('limit-v2', [
+      { name: 'a', set: { qa_a: 'yes' } },
+      { name: 'b', set: { qa_b: 'yes' } },
+    ]);
+    const before = t.writes().length;
+    const refusedBefore = sim.get().control.stats().calls['modify-tags-of-conversation']?.['400'] ?? 0;
+
+    // Act
+    const refused = await t.apply(v2);
+    const record = await t.record();
+    await t.amigo.modifyTags(t.id, { updates: {}, deletes: ['other_0'] });
+    const fromRecord = await t.apply(v2);
+    const afterRecord = t.writes().length;
+    const live = await t.apply(v2, { live: true });
+
+    // Assert
+    expect([refused.code, fromRecord.code, live.code]).toEqual([0, 0, 0]);
+    expect(t.writes().slice(before, before + 1)).toEqual([{ updates: { qa_b: 'yes' }, deletes: [] }]);
+    expect(
+      (sim.get().control.stats().calls['modify-tags-of-conversation']?.['400'] ?? 0) - refusedBefore,
+    ).toBe(1);
+    expect(record.planned_from).toBe('live');
+    expect(record.dropped).toEqual([expect.objectContaining({ key: 'qa_b', cause: 'limit' })]);
+    expect(record.owned).toEqual({ qa_a: { value: 'yes', rule: 'a' } });
+    expect(record.after).toEqual({ ...t.archivedTags, qa_a: 'yes', ...others });
+    expect(afterRecord).toBe(before + 2); // the refused post, then the person's delete; nothing from the record
+    expect(t.writes().slice(afterRecord)).toEqual([{ updates: { qa_b: 'yes' }, deletes: [] }]);
+    expect(Object.keys(t.live() ?? {})).toHaveLength(MAX_TAGS);
+    expect(t.live()).toMatchObject({ qa_a: 'yes', qa_b: 'yes' });
   });
 });
 
