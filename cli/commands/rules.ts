@@ -319,7 +319,9 @@ export async function testRules(
 export function registerRulesCommand(program: Command): void {
   const rules = program
     .command('rules')
-    .description('Tagging rules: validate a rules file, or try it on archived conversations (docs/rules.md)');
+    .description(
+      'Tagging rules: validate a rules file, try it on archived conversations, or apply it to Amigo (docs/rules.md)',
+    );
 
   rules
     .command('check')
@@ -332,13 +334,13 @@ export function registerRulesCommand(program: Command): void {
   rules
     .command('test')
     .description(
-      'Show what each rule would do to archived conversations, and why; reads the archive only, never calls Amigo',
+      'Show what each rule would do to archived conversations, and why, and the tag diff against their last tags.json; reads the archive only, never calls Amigo',
     )
     .argument('<file>', 'the rules file, e.g. examples/rules.yaml')
     .requiredOption('-a, --archive <target>', 'archive folder (or s3://bucket/prefix)')
     .option('--conversation <id>', 'only this conversation')
     .option('--org <id>', 'only this organisation')
-    .option('--json', 'print the evaluations as JSON (results with reasons, updates, deletes)')
+    .option('--json', 'print the evaluations as JSON (results with reasons, updates, deletes, tag_plan)')
     .action(async (file: string, options: RulesTestOptions) => {
       process.exitCode = await testRules(file, options);
     });

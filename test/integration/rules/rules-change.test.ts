@@ -247,6 +247,8 @@ describe('rules apply --dry-run and rules test', () => {
     const { code, lines } = await t.apply(v2, { dryRun: true });
     const tested: string[] = [];
     const testCode = await testRules(v2, { archive: t.root, conversation: t.id }, (l) => tested.push(l));
+    const json: string[] = [];
+    await testRules(v2, { archive: t.root, conversation: t.id, json: true }, (l) => json.push(l));
 
     // Assert
     expect([code, testCode]).toEqual([0, 0]);
@@ -261,6 +263,14 @@ describe('rules apply --dry-run and rules test', () => {
     expect(lines.at(-1)).toMatch(/1 would be tagged \(dry run: nothing posted\)/);
     expect(tested.join('\n')).toMatch(/tag diff against tags\.json of \S+:/);
     expect(tested).toContain('    + hand_off="yes"  (rule "handoff")');
+    const [row] = JSON.parse(json.join('\n')) as Array<{
+      tag_plan: { planned_from: string; updates: unknown; deletes: unknown };
+    }>;
+    expect(row?.tag_plan).toMatchObject({
+      planned_from: 'record',
+      updates: { hand_off: 'yes' },
+      deletes: ['handoff'],
+    });
     expect(tested).toContain(
       '    - handoff="yes"  (no rule sets it any more; amigo-qa set it by rule "handoff")',
     );
