@@ -159,14 +159,13 @@ class RuleTallies {
     for (const l of diff.leftAlone) this.of(l.rule).leftAlone++;
   }
 
-  print(out: Out, withDiff: boolean): void {
+  print(out: Out): void {
     const label = (name: string) => (this.inFile.has(name) ? name : `${name} (not in the rules file)`);
     const width = Math.max(...[...this.byRule.keys()].map((n) => label(n).length));
     for (const [name, t] of this.byRule) {
-      const diff = withDiff
-        ? `: ${t.added} added, ${t.changed} changed, ${t.removed} removed, ${t.dropped} dropped at the limit, ${t.leftAlone} left alone (not amigo-qa's)`
-        : '';
-      out(`  ${label(name).padEnd(width)}  matched ${t.matched}${diff}`);
+      out(
+        `  ${label(name).padEnd(width)}  matched ${t.matched}: ${t.added} added, ${t.changed} changed, ${t.removed} removed, ${t.dropped} dropped at the limit, ${t.leftAlone} left alone (not amigo-qa's)`,
+      );
     }
   }
 }
@@ -302,7 +301,7 @@ export async function testRules(
   } else {
     out('');
     out(`Summary: ${refs.length - failed} conversations evaluated${failed ? `, ${failed} unreadable` : ''}`);
-    tallies.print(out, true);
+    tallies.print(out);
   }
   return failed > 0 ? 1 : 0;
 }
@@ -479,7 +478,7 @@ export async function applyRules(
   }
   if (refs.length > 0) {
     out(dryRun ? 'Per rule (dry run: nothing written to Amigo or the archive):' : 'Per rule:');
-    tallies.print(out, true);
+    tallies.print(out);
   }
   out(
     `${refs.length} archived conversation(s) since ${since}: ${tally.posted} ${dryRun ? 'would be tagged (dry run: nothing posted)' : 'tagged'}, ${tally.unchanged} unchanged, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
