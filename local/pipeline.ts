@@ -203,7 +203,7 @@ function tallyTags(outcomes: ReadonlyMap<string, TagOutcome[]>): TagTally {
       tally.tagsSet += Object.keys(o.record.applied.updates).length;
       tally.tagsDeleted += o.record.applied.deletes.length;
     }
-    tally.dropped += last.record.dropped.length;
+    tally.dropped += last.plan.diff.dropped.length; // at the limit only: a key left to its owner is not a drop
     for (const result of last.record.results) {
       if (result.matched) tally.matches[result.rule] = (tally.matches[result.rule] ?? 0) + 1;
     }

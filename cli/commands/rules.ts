@@ -1,15 +1,13 @@
 // `amigo-qa rules check <file>` validates a tagging rules file; `amigo-qa rules test <file>
 // --archive <dir>` shows what the rules would do to archived conversations, rule by rule and why,
-// without calling Amigo. The language: docs/rules.md.
+// and the tag diff against the last tags.json, without calling Amigo; `rules apply` posts that diff
+// (`--dry-run`: shows it only; `--live`: plans from Amigo's live tags). The language and the tag
+// policy: docs/rules.md.
 
 import type { Command } from 'commander';
 import { openArchiveStore } from '../../local/pipeline.ts';
 import { type AmigoClient, createAmigoClient } from '../../shared/amigo/index.ts';
-import {
-  type ArchivedConversationRef,
-  listArchivedConversations,
-  readArchivedConversation,
-} from '../../shared/archive/read.ts';
+import { type ArchivedConversationRef, listArchivedConversations } from '../../shared/archive/read.ts';
 import { parseSince } from '../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../shared/config/source-file.ts';
 import { AmigoQaError, ConfigurationError } from '../../shared/errors.ts';
@@ -17,12 +15,13 @@ import { conversationId } from '../../shared/ids.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import {
   type Evaluation,
-  evaluateRules,
   formatRuleProblem,
   type RuleSet,
   RulesValidationError,
 } from '../../shared/rules/index.ts';
-import { applyTags } from '../../shared/stages/apply-tags.ts';
+import { applyTags, tagGround } from '../../shared/stages/apply-tags.ts';
+import { readLiveTags } from '../../shared/stages/live-tags.ts';
+import { changeCount, MAX_TAGS, planTags, type TagDiff, type TagPlan } from '../../shared/stages/tag-plan.ts';
 import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
 import { formatError } from '../format-error.ts';
 
@@ -90,16 +89,102 @@ function winners(evaluation: Evaluation): Map<string, string> {
   return out;
 }
 
+function valueText(value: string | null): string {
+  return value === null ? '(no value)' : JSON.stringify(value);
+}
+
+function tagText(key: string, value: string | null): string {
+  return value === null ? key : `${key}=${JSON.stringify(value)}`;
+}
+
+/** One line per tag the plan touches or leaves out: + added, ~ changed, - removed, ! dropped, = left alone. */
+function printDiff(diff: TagDiff, out: Out, indent = '  '): void {
+  for (const a of diff.added) out(`${indent}+ ${tagText(a.key, a.value)}  (rule "${a.rule}")`);
+  for (const c of diff.changed)
+    out(`${indent}~ ${c.key}: ${valueText(c.from)} -> ${valueText(c.to)}  (rule "${c.rule}")`);
+  for (const r of diff.removed) {
+    const why =
+      r.why === 'rule-removes'
+        ? `removed by rule "${r.rule}"`
+        : `no rule sets it any more; amigo-qa set it by rule "${r.rule}"`;
+    out(`${indent}- ${tagText(r.key, r.value)}  (${why})`);
+  }
+  for (const d of diff.dropped)
+    out(`${indent}! ${tagText(d.key, d.value)} not set: over the ${MAX_TAGS}-tag limit  (rule "${d.rule}")`);
+  for (const l of diff.leftAlone)
+    out(
+      `${indent}= ${l.key} left alone: holds ${valueText(l.held)}, which amigo-qa did not set (rule "${l.rule}" wants ${valueText(l.wanted)})`,
+    );
+}
+
+function diffIsEmpty(diff: TagDiff): boolean {
+  return Object.values(diff).every((list) => list.length === 0);
+}
+
+interface RuleTally {
+  matched: number;
+  added: number;
+  changed: number;
+  removed: number;
+  dropped: number;
+  leftAlone: number;
+}
+
+/** Per rule, what the plans did: the summary line per rule of `rules test` and `rules apply`. */
+class RuleTallies {
+  private readonly byRule = new Map<string, RuleTally>();
+  private readonly inFile: Set<string>;
+
+  constructor(rules: RuleSet) {
+    this.inFile = new Set(rules.rules.map((r) => r.name));
+    for (const r of rules.rules) this.of(r.name);
+  }
+
+  private of(rule: string): RuleTally {
+    let t = this.byRule.get(rule);
+    if (!t) {
+      t = { matched: 0, added: 0, changed: 0, removed: 0, dropped: 0, leftAlone: 0 };
+      this.byRule.set(rule, t);
+    }
+    return t;
+  }
+
+  count(results: Evaluation['results'], diff: TagDiff | undefined): void {
+    for (const r of results) if (r.matched) this.of(r.rule).matched++;
+    if (!diff) return;
+    for (const a of diff.added) this.of(a.rule).added++;
+    for (const c of diff.changed) this.of(c.rule).changed++;
+    for (const r of diff.removed) this.of(r.rule).removed++;
+    for (const d of diff.dropped) this.of(d.rule).dropped++;
+    for (const l of diff.leftAlone) this.of(l.rule).leftAlone++;
+  }
+
+  print(out: Out): void {
+    const label = (name: string) => (this.inFile.has(name) ? name : `${name} (not in the rules file)`);
+    const width = Math.max(...[...this.byRule.keys()].map((n) => label(n).length));
+    for (const [name, t] of this.byRule) {
+      out(
+        `  ${label(name).padEnd(width)}  matched ${t.matched}: ${t.added} added, ${t.changed} changed, ${t.removed} removed, ${t.dropped} dropped at the limit, ${t.leftAlone} left alone (not amigo-qa's)`,
+      );
+    }
+  }
+}
+
 function printEvaluation(
   ref: ArchivedConversationRef,
   messages: number,
   evaluation: Evaluation,
+  tagChange: { readonly against: string; readonly plan: TagPlan },
   out: Out,
 ): void {
   out('');
   out(`conversation ${ref.conversationId}  (org ${ref.organizationId}, ${ref.date}, ${messages} messages)`);
   out(`  would set     ${tagList(evaluation.updates)}`);
   out(`  would delete  ${evaluation.deletes.length === 0 ? '(nothing)' : evaluation.deletes.join(', ')}`);
+  out(
+    `  tag diff against ${tagChange.against}${diffIsEmpty(tagChange.plan.diff) ? ': nothing changes' : ':'}`,
+  );
+  printDiff(tagChange.plan.diff, out, '    ');
   const won = winners(evaluation);
   for (const result of evaluation.results) {
     const effects: string[] = [];
@@ -166,32 +251,49 @@ export async function testRules(
       `${rules.source}: ${rules.rules.length} rules on ${refs.length} archived ${refs.length === 1 ? 'conversation' : 'conversations'} in ${store.location} (no Amigo calls)`,
     );
   }
-  const matches = new Map(rules.rules.map((r) => [r.name, 0]));
+  const tallies = new RuleTallies(rules);
   const rows: unknown[] = [];
   let failed = 0;
   for (const ref of refs) {
-    let evaluation: Evaluation;
-    let messages: number;
+    let ground: Awaited<ReturnType<typeof tagGround>>;
     try {
-      const archived = await readArchivedConversation(store, ref.prefix);
-      evaluation = evaluateRules(rules, archived);
-      messages = archived.messages.length;
+      ground = await tagGround(
+        {
+          organizationId: ref.organizationId,
+          conversationId: conversationId(ref.conversationId),
+          createdAt: `${ref.date}T00:00:00.000Z`,
+        },
+        { store, rules },
+      );
     } catch (error) {
       if (!(error instanceof AmigoQaError)) throw error;
       failed++;
       err(`conversation ${ref.conversationId}: ${formatError(error)}`);
       continue;
     }
-    for (const r of evaluation.results) if (r.matched) matches.set(r.rule, (matches.get(r.rule) ?? 0) + 1);
+    const { evaluation, previous } = ground;
+    // The diff a change of the rules file causes: planned from the last tags.json, as `rules apply` would.
+    const plan = planTags(ground.current, evaluation, ground.owned);
+    tallies.count(evaluation.results, plan.diff);
     if (options.json) {
       rows.push({
         conversation_id: ref.conversationId,
         organization_id: ref.organizationId,
         prefix: ref.prefix,
         ...evaluation,
+        tag_plan: {
+          planned_from: ground.plannedFrom,
+          previous_evaluated_at: previous?.evaluated_at ?? null,
+          updates: plan.updates,
+          deletes: plan.deletes,
+          diff: plan.diff,
+        },
       });
     } else {
-      printEvaluation(ref, messages, evaluation, out);
+      const against = previous
+        ? `tags.json of ${previous.evaluated_at}`
+        : 'the archived tags (no tags.json yet)';
+      printEvaluation(ref, ground.archived.messages.length, evaluation, { against, plan }, out);
     }
   }
   if (options.json) {
@@ -199,8 +301,7 @@ export async function testRules(
   } else {
     out('');
     out(`Summary: ${refs.length - failed} conversations evaluated${failed ? `, ${failed} unreadable` : ''}`);
-    const width = Math.max(...rules.rules.map((r) => r.name.length));
-    for (const [name, n] of matches) out(`  ${name.padEnd(width)}  matched ${n}`);
+    tallies.print(out);
   }
   return failed > 0 ? 1 : 0;
 }
@@ -217,7 +318,9 @@ export async function testRules(
 export function registerRulesCommand(program: Command): void {
   const rules = program
     .command('rules')
-    .description('Tagging rules: validate a rules file, or try it on archived conversations (docs/rules.md)');
+    .description(
+      'Tagging rules: validate a rules file, try it on archived conversations, or apply it to Amigo (docs/rules.md)',
+    );
 
   rules
     .command('check')
@@ -230,13 +333,13 @@ export function registerRulesCommand(program: Command): void {
   rules
     .command('test')
     .description(
-      'Show what each rule would do to archived conversations, and why; reads the archive only, never calls Amigo',
+      'Show what each rule would do to archived conversations, and why, and the tag diff against their last tags.json; reads the archive only, never calls Amigo',
     )
     .argument('<file>', 'the rules file, e.g. examples/rules.yaml')
     .requiredOption('-a, --archive <target>', 'archive folder (or s3://bucket/prefix)')
     .option('--conversation <id>', 'only this conversation')
     .option('--org <id>', 'only this organisation')
-    .option('--json', 'print the evaluations as JSON (results with reasons, updates, deletes)')
+    .option('--json', 'print the evaluations as JSON (results with reasons, updates, deletes, tag_plan)')
     .action(async (file: string, options: RulesTestOptions) => {
       process.exitCode = await testRules(file, options);
     });
@@ -244,13 +347,17 @@ export function registerRulesCommand(program: Command): void {
   rules
     .command('apply')
     .description(
-      'Re-run the rules over conversations already archived and write the tags to Amigo (a backfill); idempotent',
+      'Re-run the rules over conversations already archived and write the tags to Amigo (a backfill): adds and changes what the rules set, removes tags amigo-qa set that no rule sets any more, never touches a tag amigo-qa did not set; idempotent',
     )
     .argument('<file>', 'the rules file, e.g. examples/rules.yaml')
     .requiredOption('-a, --archive <target>', 'archive folder (or s3://bucket/prefix)')
     .requiredOption('--since <date>', 'conversations created on or after this day (YYYY-MM-DD)')
     .option('--conversation <id>', 'only this conversation')
-    .option('--dry-run', 'evaluate and report, post nothing')
+    .option('--dry-run', 'show the diff per conversation and per rule; write nothing to Amigo or the archive')
+    .option(
+      '--live',
+      "plan from the tags each conversation holds in Amigo now, not from amigo-qa's record (tags.json): sees a tag a person deleted or changed; costs one get-conversations call per 100 conversations",
+    )
     .addHelpText(
       'after',
       '\nCredentials come from AMIGO_API_KEY, AMIGO_API_KEY_ID, AMIGO_USER_ID, AMIGO_ORGANIZATION_ID.',
@@ -265,14 +372,17 @@ export interface RulesApplyOptions {
   since: string;
   conversation?: string;
   dryRun?: boolean;
+  live?: boolean;
 }
 
 /**
- * `rules apply`: the tag stage over archived conversations, posting through the real client.
+ * `rules apply`: the tag stage over archived conversations, posting through the real client. Plans
+ * from amigo-qa's record (tags.json) unless `--live`.
  *
  * @example
  * ```sh
  * npm run cli -- rules apply examples/rules.yaml --archive ./archive --since 2026-11-01 --dry-run
+ * npm run cli -- rules apply examples/rules.yaml --archive ./archive --since 2026-11-01 --live
  * ```
  */
 export async function applyRules(
@@ -299,14 +409,42 @@ export async function applyRules(
     return 1;
   }
   const since = options.since.trim();
+  const dryRun = Boolean(options.dryRun);
   const amigo = deps.amigo ?? createAmigoClient();
   const store = openArchiveStore(location);
   const refs = await listArchivedConversations(store, amigo.config.organizationId, {
     fromDate: since,
     ...(options.conversation ? { conversationIds: [options.conversation] } : {}),
   });
+  let live: Map<string, Record<string, string | null>> | undefined;
+  if (options.live && refs.length > 0) {
+    try {
+      const read = await readLiveTags(
+        amigo,
+        refs.map((r) => r.conversationId),
+      );
+      live = read.tags;
+      out(
+        `Planned from the tags the ${refs.length} conversation(s) hold in Amigo now (--live: ${read.calls} get-conversations ${read.calls === 1 ? 'call' : 'calls'})`,
+      );
+    } catch (error) {
+      err(`amigo-qa: could not read the live tags: ${formatError(error)}`);
+      return 1;
+    }
+  } else if (refs.length > 0) {
+    out("Planned from amigo-qa's record (tags.json); --live reads the tags from Amigo first");
+  }
+  const tallies = new RuleTallies(ruleSet);
   const tally = { posted: 0, unchanged: 0, rejected: 0, failed: 0 };
   for (const ref of refs) {
+    const liveTags = live?.get(ref.conversationId);
+    if (live && !liveTags) {
+      tally.failed++;
+      err(
+        `${ref.conversationId}: Amigo did not return this conversation (deleted, or not visible to this API key); left as it is`,
+      );
+      continue;
+    }
     try {
       const outcome = await applyTags(
         {
@@ -316,25 +454,34 @@ export async function applyRules(
           // The folder is named by the creation day; that is all the stage needs to find it.
           createdAt: `${ref.date}T00:00:00.000Z`,
         },
-        { amigo, store, rules: ruleSet, clock: systemClock, dryRun: Boolean(options.dryRun) },
+        { amigo, store, rules: ruleSet, clock: systemClock, dryRun, liveTags },
       );
-      const planned = Object.keys(outcome.plan.updates).length + outcome.plan.deletes.length;
-      if (outcome.status === 'posted' || (outcome.status === 'dry-run' && planned > 0)) tally.posted++;
+      const planned = changeCount(outcome.plan);
+      const changed = outcome.status === 'posted' || (outcome.status === 'dry-run' && planned > 0);
+      if (changed) tally.posted++;
       else if (outcome.status === 'rejected') tally.rejected++;
       else tally.unchanged++;
-      const applied = outcome.status === 'dry-run' ? outcome.plan : outcome.record.applied;
-      if (outcome.status === 'posted' || (outcome.status === 'dry-run' && planned > 0)) {
-        out(
-          `${ref.conversationId}: set ${JSON.stringify(applied.updates)}${applied.deletes.length ? `, removed ${applied.deletes.join(', ')}` : ''}`,
+      // A refused post changed nothing: its diff is not counted.
+      tallies.count(outcome.record.results, outcome.status === 'rejected' ? undefined : outcome.plan.diff);
+      if (outcome.status === 'rejected') {
+        err(
+          `${ref.conversationId}: Amigo refused the tags (${outcome.record.rejected}); recorded in tags.json`,
         );
+      } else if (!diffIsEmpty(outcome.plan.diff)) {
+        out(`${ref.conversationId}:`);
+        printDiff(outcome.plan.diff, out);
       }
     } catch (error) {
       tally.failed++;
       err(`${ref.conversationId}: ${formatError(error)}`);
     }
   }
+  if (refs.length > 0) {
+    out(dryRun ? 'Per rule (dry run: nothing written to Amigo or the archive):' : 'Per rule:');
+    tallies.print(out);
+  }
   out(
-    `${refs.length} archived conversation(s) since ${since}: ${tally.posted} ${options.dryRun ? 'would be tagged (dry run: nothing posted)' : 'tagged'}, ${tally.unchanged} unchanged, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
+    `${refs.length} archived conversation(s) since ${since}: ${tally.posted} ${dryRun ? 'would be tagged (dry run: nothing posted)' : 'tagged'}, ${tally.unchanged} unchanged, ${tally.rejected} refused by Amigo, ${tally.failed} failed`,
   );
   return tally.failed > 0 ? 1 : 0;
 }

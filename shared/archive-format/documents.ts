@@ -96,8 +96,23 @@ export const StagingChunkSchema = z.looseObject({
 });
 export type StagingChunk = z.infer<typeof StagingChunkSchema>;
 
-const DroppedTagSchema = z.looseObject({ key: z.string(), value: z.string().nullable(), reason: z.string() });
+const DroppedTagSchema = z.looseObject({
+  key: z.string(),
+  value: z.string().nullable(),
+  reason: z.string(),
+  /**
+   * `limit`: the 20-tag limit left it out; `not-owned`: the key holds a tag amigo-qa did not set,
+   * which it never overwrites. Absent in records written before ownership (all were `limit`).
+   */
+  cause: z.enum(['limit', 'not-owned']).optional(),
+});
 export type DroppedTag = z.infer<typeof DroppedTagSchema>;
+/** Tags amigo-qa set: key -> the value it set and the rule whose write won. */
+const OwnedTagsSchema = z.record(
+  z.string(),
+  z.looseObject({ value: z.string().nullable(), rule: z.string() }),
+);
+export type OwnedTags = z.infer<typeof OwnedTagsSchema>;
 
 /**
  * One rule's verdict as tags.json records it (shared/rules/evaluate.ts `RuleResult`). Not loose:
@@ -134,6 +149,15 @@ export const TagsRecordSchema = z.looseObject({
   posted: z.boolean(),
   rejected: z.string().optional(),
   results: z.array(RuleResultSchema),
+  /**
+   * The tags amigo-qa set and still holds after this evaluation: key -> the value it set and the
+   * rule that set it. Carried forward from one evaluation to the next; only these keys are ever
+   * overwritten or removed because no rule sets them any more. Absent in records written before
+   * ownership: derived then from `applied` and `results` (shared/stages/tag-ownership.ts).
+   */
+  owned: OwnedTagsSchema.optional(),
+  /** What `before` was read from: the archived tags, the previous tags.json, or Amigo (`--live`, or after a 400). */
+  planned_from: z.enum(['archive', 'record', 'live']).optional(),
 });
 export type TagsRecord = z.infer<typeof TagsRecordSchema>;
 

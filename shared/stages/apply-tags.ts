@@ -1,11 +1,12 @@
-// Tag stage: evaluates the rules over one archived conversation, plans the tag changes within
-// Amigo's 20-tag limit, posts them (or nothing, when nothing would change) and records the whole
-// decision in tags.json beside the archive. Idempotent: the same rules over the same archive post
-// nothing the second time.
+// Tag stage: evaluates the rules over one archived conversation, plans the tag changes
+// (shared/stages/tag-plan.ts: only tags amigo-qa owns are changed or removed, within Amigo's 20-tag
+// limit), posts them (or nothing, when nothing would change) and records the whole decision, with
+// what amigo-qa now owns, in tags.json beside the archive. Idempotent: the same rules over the same
+// archive post nothing the second time.
 import { AmigoRequestError } from '../amigo/errors.ts';
-import { readArchivedConversation } from '../archive/read.ts';
+import { type ArchivedConversationRecord, readArchivedConversation } from '../archive/read.ts';
 import {
-  type DroppedTag,
+  type OwnedTags,
   prettyJson,
   type TagsRecord,
   TagsRecordSchema,
@@ -17,8 +18,18 @@ import type { AmigoApi } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import { type Evaluation, evaluateRules, type RuleSet } from '../rules/index.ts';
+import { readLiveTags } from './live-tags.ts';
+import {
+  changeCount,
+  MAX_TAGS,
+  ownedFromRecord,
+  ownedStillHeld,
+  planTags,
+  type TagPlan,
+  type Tags,
+} from './tag-plan.ts';
 
-export const MAX_TAGS = 20;
+export { MAX_TAGS, planTags, type TagPlan };
 
 export interface TagJob {
   readonly runId: RunId | null;
@@ -32,18 +43,13 @@ export interface TagDeps {
   readonly store: ArchiveStore;
   readonly rules: RuleSet;
   readonly clock: Clock;
-  /** Evaluate and record, but post nothing (`rules test`, dry runs). @default false */
+  /** Evaluate and plan, but post nothing and write no tags.json (`rules apply --dry-run`). @default false */
   readonly dryRun?: boolean;
-}
-
-export interface TagPlan {
-  /** Changes to send: only keys whose value differs from what the conversation holds. */
-  readonly updates: Record<string, string | null>;
-  readonly deletes: string[];
-  /** Tags the rules asked for that would take the conversation past the limit. */
-  readonly dropped: DroppedTag[];
-  /** Tag count after the change. */
-  readonly resultingCount: number;
+  /**
+   * The tags the conversation holds in Amigo now (`rules apply --live`): planned from these instead
+   * of the previous tags.json, so that a tag a person deleted or changed is seen.
+   */
+  readonly liveTags?: Tags | undefined;
 }
 
 export type TagOutcome = {
@@ -53,82 +59,67 @@ export type TagOutcome = {
   readonly plan: TagPlan;
 };
 
+/** Everything a plan is made from, read from the archive (and `liveTags` when given). */
+export interface TagGround {
+  readonly archived: ArchivedConversationRecord;
+  readonly evaluation: Evaluation;
+  /** The previous tags.json, if any. */
+  readonly previous: TagsRecord | undefined;
+  /** The tags the conversation holds as far as amigo-qa knows. */
+  readonly current: Tags;
+  /** What amigo-qa owns on it (before this evaluation). */
+  readonly owned: OwnedTags;
+  readonly plannedFrom: 'archive' | 'record' | 'live';
+  readonly tagsKey: string;
+}
+
 /**
- * Plans the change: sets only what differs, deletes only what exists, and keeps the result within
- * the limit by dropping the rules' later additions first (file order is priority). Deletes always
- * go through: they only make room.
+ * Reads what one conversation's plan starts from: its archive evaluated against the rules, and the
+ * tags it holds: `liveTags` when given, else where the previous tags.json left them, else the
+ * archived tags. Reads the archive only.
  */
-export function planTags(current: Record<string, string | null>, evaluation: Evaluation): TagPlan {
-  const deletes = evaluation.deletes.filter((key) => Object.hasOwn(current, key));
-  const afterDeletes = new Set(Object.keys(current).filter((k) => !deletes.includes(k)));
-  const updates: Record<string, string | null> = {};
-  const dropped: DroppedTag[] = [];
-  let count = afterDeletes.size;
-  // Rules earlier in the file come first when room runs out: order keys by the rule that set them.
-  const ruleOf = new Map<string, number>();
-  evaluation.results.forEach((result, index) => {
-    if (result.matched) for (const key of Object.keys(result.set)) ruleOf.set(key, index);
-  });
-  const ordered = Object.entries(evaluation.updates).sort(
-    ([a], [b]) => (ruleOf.get(a) ?? Number.MAX_SAFE_INTEGER) - (ruleOf.get(b) ?? Number.MAX_SAFE_INTEGER),
-  );
-  for (const [key, value] of ordered) {
-    if (afterDeletes.has(key)) {
-      if (current[key] !== value) updates[key] = value;
-      continue;
-    }
-    if (count >= MAX_TAGS) {
-      dropped.push({
-        key,
-        value,
-        reason: `the conversation would hold more than ${MAX_TAGS} tags (Amigo's limit); rules earlier in the file keep their tags`,
-      });
-      continue;
-    }
-    updates[key] = value;
-    count++;
-  }
-  return { updates, deletes, dropped, resultingCount: count };
-}
-
-async function currentTags(
-  amigo: Pick<AmigoApi, 'conversationPages'>,
-  id: string,
-): Promise<Record<string, string | null> | undefined> {
-  for await (const page of amigo.conversationPages({ id: [id], limit: 1 })) {
-    return page.items[0] ? { ...page.items[0].tags } : undefined;
-  }
-  return undefined;
-}
-
-export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome> {
+export async function tagGround(
+  job: Pick<TagJob, 'organizationId' | 'conversationId' | 'createdAt'>,
+  deps: Pick<TagDeps, 'store' | 'rules' | 'liveTags'>,
+): Promise<TagGround> {
   const prefix = conversationPrefix(job.organizationId, job.createdAt, job.conversationId);
   const archived = await readArchivedConversation(deps.store, prefix);
   const evaluation = evaluateRules(deps.rules, archived);
-
-  // What the conversation holds: the archived tags, or where our last evaluation left them.
   const tagsKey = tagsKeyOf(job.organizationId, job.createdAt, job.conversationId);
   const previous = await readDocument(deps.store, tagsKey, TagsRecordSchema);
-  let current: Record<string, string | null> = { ...(previous?.after ?? archived.conversation.tags) };
-  let plan = planTags(current, evaluation);
-  const changes = (p: TagPlan) => Object.keys(p.updates).length + p.deletes.length;
+  const archivedTags: Tags = { ...archived.conversation.tags };
+  const plannedFrom = deps.liveTags ? 'live' : previous ? 'record' : 'archive';
+  const current: Tags = { ...(deps.liveTags ?? previous?.after ?? archivedTags) };
+  const owned = ownedFromRecord(previous, archivedTags);
+  return { archived, evaluation, previous, current, owned, plannedFrom, tagsKey };
+}
+
+export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome> {
+  const ground = await tagGround(job, deps);
+  const { evaluation } = ground;
+  let { current, plannedFrom } = ground;
+  let owned = ownedStillHeld(ground.owned, current);
+  let plan = planTags(current, evaluation, owned);
 
   let posted = false;
   let rejected: string | undefined;
-  if (changes(plan) > 0 && !deps.dryRun) {
+  if (changeCount(plan) > 0 && !deps.dryRun) {
     try {
       await deps.amigo.modifyTags(job.conversationId, { updates: plan.updates, deletes: plan.deletes });
       posted = true;
     } catch (error) {
       if (!(error instanceof AmigoRequestError && error.status === 400)) throw error;
-      // The conversation holds tags we did not know of (someone added them since the archive):
-      // read what it holds now (one call) and plan once more within the limit.
-      const live = await currentTags(deps.amigo, job.conversationId);
+      // The conversation holds tags we did not know of (someone added them since we last looked):
+      // read what it holds now (one call), keep only the ownership that still holds, and plan once
+      // more within the limit. A second refusal is recorded; the next `rules apply` tries again.
+      const live = (await readLiveTags(deps.amigo, [job.conversationId])).tags.get(job.conversationId);
       if (live) {
         current = live;
-        plan = planTags(current, evaluation);
+        plannedFrom = 'live';
+        owned = ownedStillHeld(owned, current);
+        plan = planTags(current, evaluation, owned);
         try {
-          if (changes(plan) > 0) {
+          if (changeCount(plan) > 0) {
             await deps.amigo.modifyTags(job.conversationId, { updates: plan.updates, deletes: plan.deletes });
             posted = true;
           }
@@ -144,6 +135,8 @@ export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome>
     Object.assign(after, plan.updates);
     for (const key of plan.deletes) delete after[key];
   }
+  // Nothing sent and nothing to send: the plan's ownership holds too (it renames the winning rules).
+  const settled = posted || (changeCount(plan) === 0 && !rejected);
   const record: TagsRecord = {
     schema_version: 1,
     conversation_id: job.conversationId,
@@ -157,9 +150,11 @@ export async function applyTags(job: TagJob, deps: TagDeps): Promise<TagOutcome>
     posted,
     ...(rejected ? { rejected } : {}),
     results: evaluation.results,
+    owned: settled ? plan.owned : owned,
+    planned_from: plannedFrom,
   };
   if (!deps.dryRun) {
-    await deps.store.put(tagsKey, prettyJson(record), {
+    await deps.store.put(ground.tagsKey, prettyJson(record), {
       contentType: 'application/json',
     });
   }

@@ -226,9 +226,10 @@ describe('planTags', () => {
     expect(plan.resultingCount).toBe(20);
   });
 
-  it('when the conversation is full, then changing an existing tag still goes through', () => {
+  it('when the conversation is full, then changing a tag amigo-qa owns still goes through', () => {
     const current = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`t${i}`, 'v']));
-    expect(planTags(current, evaluation({ t3: 'changed' })).updates).toEqual({ t3: 'changed' });
+    const owned = { t3: { value: 'v', rule: 'r' } };
+    expect(planTags(current, evaluation({ t3: 'changed' }), owned).updates).toEqual({ t3: 'changed' });
   });
 
   it('when room runs out, then the tags of rules earlier in the file are kept, whatever the keys', () => {
