@@ -116,6 +116,8 @@ export class PartEncoder {
       name: column.name,
       data: rows.map((row) => cell(this.table, column, row)),
       nullable: column.nullable,
+      // Min/max of whole JSON documents prune nothing and would sit, untruncated, in the footer.
+      statistics: column.type !== 'json',
     }));
     this.#writer.write({ columnData, rowGroupSize: rows.length });
   }
