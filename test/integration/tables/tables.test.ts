@@ -528,4 +528,22 @@ describe('writing again, rebuilding, and bad input', () => {
       await aws.stop();
     }
   });
+
+  it('when a part nothing belongs in any more exists, then a rebuild from a later day keeps it and a whole rebuild removes it', async () => {
+    const stale = 'tables/messages/org=sim-org/date=2000-01-01/2000-01-01T02-00-00Z-gone00.parquet';
+    const first = written.parts[0];
+    if (!first) throw new Error('no part');
+    const copy = await store.get(first.key);
+    await store.put(stale, copy?.body ?? '');
+
+    const partial = await rebuildTables(deps(), { since: '2026-01-01' });
+    const kept = await store.head(stale);
+    const whole = await rebuildTables(deps(), {});
+
+    expect(partial.removed).toEqual([]);
+    expect(kept).toBeDefined();
+    expect(whole.removed).toEqual([stale]);
+    expect(await store.head(stale)).toBeUndefined();
+    expect(whole.parts.map((p) => p.key)).toEqual(written.parts.map((p) => p.key));
+  });
 });
