@@ -224,7 +224,7 @@ function rowsOf(table: (typeof CONVERSATION_TABLES)[number], docs: ConversationD
     case 'interactions':
       return interactionRows(docs);
     case 'tags':
-      return docs.tags ? tagRows(docs.tags) : [];
+      return docs.tags ? tagRows(docs.tags, `${docs.prefix}${FILES.tags}`) : [];
   }
 }
 
@@ -288,7 +288,7 @@ async function writeParts(
         }
       }
       for (const stall of [...entry.stalls].sort((a, b) => (a.key < b.key ? -1 : 1))) {
-        await date.add('stalls', stall.record.run_id ?? MANUAL_RUN_ID, [stallRow(stall.record)]);
+        await date.add('stalls', stall.record.run_id ?? MANUAL_RUN_ID, [stallRow(stall.record, stall.key)]);
       }
       parts.push(...(await date.finish()));
     } catch (error) {

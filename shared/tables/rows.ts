@@ -12,6 +12,7 @@ import {
   type StallRecord,
   type TagsRecord,
 } from '../archive-format/documents.ts';
+import { FILES } from '../archive-format/keys.ts';
 import { InvalidDocumentError } from '../archive-format/read-document.ts';
 
 /** One row: column name to value (null for a missing nullable value). */
@@ -79,9 +80,10 @@ export interface ConversationDocuments {
   readonly prefix: string;
 }
 
-function ms(iso: string, what: string): number {
+/** Epoch milliseconds of a stored timestamp; a bad one names the document's key and the field. */
+function ms(iso: string, key: string, field: string): number {
   const value = Date.parse(iso);
-  if (!Number.isFinite(value)) throw new InvalidDocumentError(what, `not a timestamp: ${iso}`);
+  if (!Number.isFinite(value)) throw new InvalidDocumentError(key, `field ${field}: not a timestamp`);
   return value;
 }
 
@@ -97,8 +99,8 @@ export function conversationRow(docs: ConversationDocuments): Row {
     service_id: manifest.service_id,
     user_id: conversation.user_id ?? null,
     run_id: manifest.run_id,
-    created_at: ms(manifest.created_at, 'manifest created_at'),
-    archived_at: ms(manifest.archived_at, 'manifest archived_at'),
+    created_at: ms(manifest.created_at, `${docs.prefix}${FILES.manifest}`, 'created_at'),
+    archived_at: ms(manifest.archived_at, `${docs.prefix}${FILES.manifest}`, 'archived_at'),
     is_finished: conversation.is_finished ?? null,
     is_analyzed: conversation.is_analyzed ?? null,
     num_messages: manifest.api.num_messages,
@@ -138,7 +140,7 @@ export function messageRows(docs: ConversationDocuments): Row[] {
       format: m.format,
       sender: m.sender ?? null,
       message: m.message ?? null,
-      created_at: ms(m.created_at, `message ${m.id} created_at`),
+      created_at: ms(m.created_at, `${docs.prefix}${FILES.messages}`, `created_at of message ${m.id}`),
       audio_key: path === undefined ? null : `${docs.prefix}${path}`,
     };
   });
@@ -196,7 +198,7 @@ export function interactionRows(docs: ConversationDocuments): Row[] {
  * (in `applied.updates`), `removed` (in `applied.deletes`), `dropped` (in `dropped`, the 20-tag
  * limit) or `unchanged` (the conversation already held it, so nothing was sent). Sorted by key.
  */
-export function tagRows(record: TagsRecord): Row[] {
+export function tagRows(record: TagsRecord, key: string): Row[] {
   const decider = new Map<string, { rule: string; value: string | null; remove: boolean }>();
   for (const result of record.results) {
     if (!result.matched) continue;
@@ -209,7 +211,7 @@ export function tagRows(record: TagsRecord): Row[] {
   const base = {
     conversation_id: record.conversation_id,
     run_id: record.run_id,
-    evaluated_at: ms(record.evaluated_at, 'tags.json evaluated_at'),
+    evaluated_at: ms(record.evaluated_at, key, 'evaluated_at'),
     posted: record.posted,
   };
   const rows: Row[] = [];
@@ -236,9 +238,10 @@ export function tagRows(record: TagsRecord): Row[] {
   return rows;
 }
 
-export function stallRow(record: StallRecord): Row {
-  const requestedAt = ms(record.requested_at, 'stall record requested_at');
-  const lastAt = ms(record.last_agent_message.created_at, 'stall record last_agent_message.created_at');
+/** A stall record's row; `key` is where the record is stored (named when a field is bad). */
+export function stallRow(record: StallRecord, key: string): Row {
+  const requestedAt = ms(record.requested_at, key, 'requested_at');
+  const lastAt = ms(record.last_agent_message.created_at, key, 'last_agent_message.created_at');
   return {
     conversation_id: record.conversation_id,
     interaction_id: record.interaction_id,
@@ -246,9 +249,9 @@ export function stallRow(record: StallRecord): Row {
     service_id: record.service_id,
     run_id: record.run_id,
     status: record.status,
-    conversation_created_at: ms(record.conversation_created_at, 'stall record conversation_created_at'),
+    conversation_created_at: ms(record.conversation_created_at, key, 'conversation_created_at'),
     requested_at: requestedAt,
-    answered_at: record.answered_at === null ? null : ms(record.answered_at, 'stall record answered_at'),
+    answered_at: record.answered_at === null ? null : ms(record.answered_at, key, 'answered_at'),
     last_agent_message_id: record.last_agent_message.id,
     last_agent_message_at: lastAt,
     wait_ms: requestedAt - lastAt,

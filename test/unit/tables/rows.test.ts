@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest, StallRecord, TagsRecord } from '../../../shared/archive-format/documents.ts';
+import { InvalidDocumentError } from '../../../shared/archive-format/read-document.ts';
 import { MessageIdSchema } from '../../../shared/ids.ts';
 import {
   type ConversationDocuments,
@@ -246,7 +247,7 @@ describe('tag rows', () => {
       dropped: [{ key: 'full', value: 'x', reason: 'the 20-tag limit' }],
     });
 
-    const rows = tagRows(record);
+    const rows = tagRows(record, `${PREFIX}tags.json`);
 
     expect(rows.map((r) => [r.key, r.value, r.rule, r.action, r.reason])).toEqual([
       ['a', '1', 'first', 'set', null],
@@ -264,7 +265,7 @@ describe('tag rows', () => {
   });
 
   it('when no rule matched, then there is no row', () => {
-    expect(tagRows(tags({ results: [rule('r', false, { a: '1' })] }))).toEqual([]);
+    expect(tagRows(tags({ results: [rule('r', false, { a: '1' })] }), `${PREFIX}tags.json`)).toEqual([]);
   });
 });
 
@@ -294,7 +295,7 @@ describe('stall rows', () => {
       rejection: { status: 400, detail: 'user replied' },
     };
 
-    const row = stallRow(record);
+    const row = stallRow(record, 'stalled/k.json');
 
     expect(row).toMatchObject({
       status: 'rejected',
@@ -307,5 +308,19 @@ describe('stall rows', () => {
       tag: null,
     });
     expect(Object.values(row)).not.toContain('hidden');
+  });
+});
+
+describe('bad timestamps', () => {
+  it('when a stored timestamp cannot be read, then the error names the document and the field', () => {
+    const bad = docs({ manifest: manifest({ archived_at: 'yesterday' }) });
+
+    expect(() => conversationRow(bad)).toThrow(InvalidDocumentError);
+    expect(() => conversationRow(bad)).toThrow(
+      `${PREFIX}manifest.json is invalid: field archived_at: not a timestamp`,
+    );
+    expect(() => tagRows(tags({ evaluated_at: 'soon' }), `${PREFIX}tags.json`)).toThrow(
+      /tags\.json is invalid: field evaluated_at/,
+    );
   });
 });
