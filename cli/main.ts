@@ -8,6 +8,7 @@ import { registerReportCommand } from './commands/report.ts';
 import { registerRulesCommand } from './commands/rules.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
+import { registerTablesCommand } from './commands/tables.ts';
 import { formatError } from './format-error.ts';
 
 const program = new Command()
@@ -23,6 +24,7 @@ registerRunCommand(program);
 registerRulesCommand(program);
 registerReportCommand(program);
 registerSimulateCommand(program);
+registerTablesCommand(program);
 registerDeployedCommands(program);
 
 try {
