@@ -102,23 +102,22 @@ export async function uploadInParts(
     const UploadId = uploadId;
     const upload = client
       .send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: buffer.subarray(0, filled) }))
-      .then(
-        (out) => {
-          if (!out.ETag) throw new Error(`UploadPart ${PartNumber} answered without an ETag`);
-          parts.push({
-            PartNumber,
-            ETag: out.ETag,
-            ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
-            ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
-            ...(out.ChecksumCRC64NVME ? { ChecksumCRC64NVME: out.ChecksumCRC64NVME } : {}),
-            ...(out.ChecksumSHA1 ? { ChecksumSHA1: out.ChecksumSHA1 } : {}),
-            ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
-          });
-        },
-        (error: unknown) => {
-          failure ??= { error };
-        },
-      )
+      .then((out) => {
+        if (!out.ETag) throw new Error(`UploadPart ${PartNumber} answered without an ETag`);
+        parts.push({
+          PartNumber,
+          ETag: out.ETag,
+          ...(out.ChecksumCRC32 ? { ChecksumCRC32: out.ChecksumCRC32 } : {}),
+          ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
+          ...(out.ChecksumCRC64NVME ? { ChecksumCRC64NVME: out.ChecksumCRC64NVME } : {}),
+          ...(out.ChecksumSHA1 ? { ChecksumSHA1: out.ChecksumSHA1 } : {}),
+          ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+        });
+      })
+      // Never rejects: the first failure is kept and thrown by the loop, so none goes unhandled.
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
       .finally(() => {
         inFlight.delete(upload);
         free.push(buffer); // only now: the SDK may resend the body until the call settles
