@@ -13,8 +13,8 @@ import { runInNewContext } from 'node:vm';
 export type MinorGc = () => void;
 
 /**
- * The engine's minor GC: `globalThis.gc` when the process runs with --expose-gc (Lambda's Node
- * runtime does), else the same function taken from a fresh context after turning the flag on (the
+ * The engine's minor GC: `globalThis.gc` when the process runs with --expose-gc (published copies
+ * of Lambda's Node bootstrap pass it), else the same function taken from a fresh context after turning the flag on (the
  * way Jest's leak detector gets it). Undefined when neither works: streams then rely on V8 alone.
  */
 export function minorGc(): MinorGc | undefined {

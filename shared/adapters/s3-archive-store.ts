@@ -9,8 +9,9 @@
 // - putStream streams through uploadInParts (./s3-part-upload.ts: multipart, 8 MiB parts, 1 in flight
 //   while the next fills: memory stays (queueSize + 1) x partSize whatever the size, in buffers reused
 //   part after part), hashing with sha256 as the bytes pass. On any failure the multipart upload is
-//   aborted, so no object appears. One part in flight is enough for one large recording (the
-//   download, not S3, is the slower side) and saves 8 MiB per recording streamed (issue #12).
+//   aborted, so no object appears. One part in flight should be enough for one large recording (the
+//   download from Amigo's storage is expected to be slower than S3 in-region; not measured in AWS)
+//   and saves 8 MiB per recording streamed (issue #12, bench/README.md "archive-rss").
 // - Errors name the operation, bucket and key, and never carry the SDK error object itself (its
 //   `$response` and, for SignatureDoesNotMatch, the access key id and string to sign): only plain
 //   facts. Throttling, 5xx and network faults are RetryableError; access denied, missing bucket and
