@@ -6,16 +6,19 @@
 //   (a conflicting operation on the key while the conditional write ran) is retried a few times: a
 //   conditional write re-evaluates its condition, so resending it is safe; if the conflict persists
 //   it is a RetryableError.
-// - putStream streams through @aws-sdk/lib-storage (multipart, 8 MiB parts, 2 in flight: memory stays
-//   about (queueSize + 1) x partSize whatever the size), hashing with sha256 as the bytes pass. On any
-//   failure lib-storage aborts the multipart upload (leavePartsOnError: false), so no object appears.
+// - putStream streams through uploadInParts (./s3-part-upload.ts: multipart, 8 MiB parts, 1 in flight
+//   while the next fills: memory stays (queueSize + 1) x partSize whatever the size, in buffers reused
+//   part after part), hashing with sha256 as the bytes pass. On any failure the multipart upload is
+//   aborted, so no object appears. One part in flight should be enough for one large recording (the
+//   download from Amigo's storage is expected to be slower than S3 in-region; not measured in AWS)
+//   and saves 8 MiB per recording streamed (issue #12, bench/README.md "archive-rss").
 // - Errors name the operation, bucket and key, and never carry the SDK error object itself (its
 //   `$response` and, for SignatureDoesNotMatch, the access key id and string to sign): only plain
 //   facts. Throttling, 5xx and network faults are RetryableError; access denied, missing bucket and
 //   other client errors are PermanentError.
 // - Keys are validated like the folder store's (validateArchiveKey), so both accept the same keys.
 import { createHash } from 'node:crypto';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DeleteObjectCommand,
@@ -26,8 +29,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { type AmigoQaError, PermanentError, RetryableError, redactText } from '../errors.ts';
+import { AmigoQaError, PermanentError, RetryableError, redactText } from '../errors.ts';
 import { validateArchiveKey, validateArchivePrefix } from '../ports/archive-keys.ts';
 import {
   type ArchiveStore,
@@ -36,6 +38,7 @@ import {
   type StoredObject,
   type StreamedObject,
 } from '../ports/archive-store.ts';
+import { uploadInParts } from './s3-part-upload.ts';
 
 export interface S3ArchiveStoreOptions {
   readonly client: S3Client;
@@ -44,7 +47,7 @@ export interface S3ArchiveStoreOptions {
   readonly prefix?: string;
   /** Multipart part size for putStream. Default 8 MiB (S3 minimum 5 MiB). */
   readonly partSize?: number;
-  /** Parts uploaded concurrently by putStream. Default 2. */
+  /** Parts uploaded concurrently by putStream (one more is filled meanwhile). Default 1. */
   readonly queueSize?: number;
   /** How many times a 409 ConditionalRequestConflict is retried. Default 3. */
   readonly conflictRetries?: number;
@@ -87,7 +90,7 @@ export class S3ArchiveStore implements ArchiveStore {
     this.#bucket = options.bucket;
     this.#prefix = prefix === '' ? '' : `${prefix}/`;
     this.#partSize = options.partSize ?? 8 * MiB;
-    this.#queueSize = options.queueSize ?? 2;
+    this.#queueSize = options.queueSize ?? 1;
     this.#conflictRetries = options.conflictRetries ?? 3;
     this.location = `s3://${options.bucket}${prefix === '' ? '' : `/${prefix}`}`;
   }
@@ -177,35 +180,33 @@ export class S3ArchiveStore implements ArchiveStore {
   ): Promise<StreamedObject> {
     const Key = this.#key(key);
     const sha256 = createHash('sha256');
-    let size = 0;
     let sourceError: unknown;
-    const hashing = new Transform({
-      transform(chunk: Buffer | string, encoding, callback) {
-        const buffer = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
-        sha256.update(buffer);
-        size += buffer.byteLength;
-        callback(null, buffer);
-      },
-    });
-    body.once('error', (error) => {
-      sourceError ??= error;
-      hashing.destroy(error); // ends the upload's read with the source's error
-    });
-    body.pipe(hashing);
-    const upload = new Upload({
-      client: this.#client,
-      params: { Bucket: this.#bucket, Key, Body: hashing, ContentType: options.contentType },
-      partSize: this.#partSize,
-      queueSize: this.#queueSize,
-      leavePartsOnError: false, // abort the multipart upload on any failure
-    });
+    async function* hashed(): AsyncGenerator<Uint8Array> {
+      try {
+        for await (const chunk of body) {
+          const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+          sha256.update(buffer);
+          yield buffer;
+        }
+      } catch (error) {
+        sourceError = error;
+        throw error;
+      }
+    }
     try {
-      const out = await upload.done();
-      return { key, size, etag: out.ETag ?? '', sha256: sha256.digest('hex') };
+      const out = await uploadInParts(hashed(), {
+        client: this.#client,
+        bucket: this.#bucket,
+        key: Key,
+        contentType: options.contentType,
+        partSize: this.#partSize,
+        queueSize: this.#queueSize,
+      });
+      return { key, size: out.size, etag: out.etag, sha256: sha256.digest('hex') };
     } catch (error) {
-      body.unpipe(hashing);
-      hashing.destroy();
+      body.destroy();
       if (sourceError !== undefined) throw sourceError; // the caller's own stream failed: show that error
+      if (error instanceof AmigoQaError) throw error;
       throw this.#error(error, 'PutObject (multipart upload)', Key);
     }
   }

@@ -2,6 +2,7 @@
 // survives an expired URL (403: ask for a fresh one) and a connection that breaks part-way (resume
 // with a Range request from the last byte received). Memory stays at one chunk whatever the size.
 import { Readable } from 'node:stream';
+import { streamGcPacer } from '../gc-pacer.ts';
 import type { AudioDownload } from '../ports/amigo-api.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Log } from '../ports/telemetry.ts';
@@ -204,6 +205,7 @@ export async function downloadSignedUrl(options: DownloadOptions): Promise<Audio
               if (part.byteLength === 0) continue;
             }
             received += part.byteLength;
+            streamGcPacer.count(part.byteLength);
             attempt?.touch();
             yield part;
           }
