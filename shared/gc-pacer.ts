@@ -7,31 +7,18 @@
 // generation a twentieth of the function's memory (51 MiB semi-spaces at 1024 MB), so scavenges are
 // rare. Measured (bench/README.md, "archive-rss"): 45-70 MB of dead buffers at the peak. A minor
 // GC every 2 MiB streamed keeps them under about 10 MB, for about 0.2 ms each (40 ms per 400 MiB).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-
 export type MinorGc = () => void;
 
 /**
- * The engine's minor GC: `globalThis.gc` when the process runs with --expose-gc (published copies
- * of Lambda's Node bootstrap pass it), else the same function taken from a fresh context after turning the flag on (the
- * way Jest's leak detector gets it). Undefined when neither works: streams then rely on V8 alone.
+ * The engine's minor GC when the process runs with --expose-gc, as Lambda's Node bootstrap starts
+ * it (it passes --expose-gc with the heap flags); undefined otherwise (a laptop run), where streams
+ * rely on V8 alone. V8 flags are not changed at run time: Node calls that undefined behaviour.
  */
 export function minorGc(): MinorGc | undefined {
-  let gc = globalThis.gc;
-  if (typeof gc !== 'function') {
-    try {
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as typeof globalThis.gc;
-      setFlagsFromString('--no-expose-gc'); // later contexts as before; the function taken stays valid
-    } catch {
-      return undefined;
-    }
-  }
+  const gc = globalThis.gc;
   if (typeof gc !== 'function') return undefined;
-  const collect = gc;
   return () => {
-    collect({ type: 'minor' });
+    gc({ type: 'minor' });
   };
 }
 
