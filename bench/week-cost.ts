@@ -4,13 +4,17 @@ import { readFileSync } from 'node:fs';
 import type { WeekResult } from './week-run.ts';
 
 /**
- * us-east-1 list prices, from the AWS pricing pages (aws.amazon.com/lambda/pricing, /s3/pricing,
- * /sqs/pricing, /dynamodb/pricing/on-demand, /kms/pricing) as the author knew them on 2026-12-01:
- * not fetched by this run; check them before relying on the total.
+ * us-east-1 list prices (first tier, no free tier), from the AWS pricing pages
+ * (aws.amazon.com/lambda/pricing, /s3/pricing, /sqs/pricing, /dynamodb/pricing/on-demand,
+ * /kms/pricing) as of 2026-12-01, written down by hand: the benchmark does not fetch them. Lambda's
+ * arm64 rate and DynamoDB's on-demand rates (after the November 2024 cut) were checked against stored
+ * copies of public pricing write-ups; the rest is from the pricing pages as known. Check before relying
+ * on the total.
  */
 export const PRICES = {
   asOf: '2026-12-01',
-  source: 'AWS pricing pages, us-east-1, as known on 2026-12-01 (not fetched by the benchmark)',
+  source:
+    'AWS price list (pricing pages), us-east-1, first tier, as of 2026-12-01; written by hand, not fetched by the benchmark',
   lambdaArmGbSecond: 0.0000133334,
   lambdaRequestPerMillion: 0.2,
   s3PutClassPer1000: 0.005,
