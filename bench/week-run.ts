@@ -1,6 +1,6 @@
 // A simulated week of a busy organisation: conversations finish through the simulated days on the
 // simulator's fast clock, the scheduler runs on a cadence in simulated time, and the Lambda handlers
-// drain the queues (runLocalCycle: the local SQS runtime over the embedded emulator) into an S3
+// drain the queues continuously (bench/week-pipeline.ts: one local SQS runtime for the week) into an S3
 // archive on the embedded S3 emulator. Everything is counted where the call is made: Amigo calls by
 // the simulator and by our run records, S3 requests by a middleware on the archive's S3 client, SQS
 // requests by a wrapper around the SQS client's send, Lambda time by the runtime's invoke/result events.
