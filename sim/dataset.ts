@@ -10,6 +10,7 @@ import {
   type Schemas,
   transitionKinds,
 } from '../shared/openapi/index.ts';
+import { type Arrivals, arrivalTiming } from './arrivals.ts';
 import {
   AGENT_GOODBYES,
   AGENT_GREETINGS,
@@ -74,6 +75,8 @@ export interface DatasetConfig {
   longConversations: number;
   /** Their interaction count; default 300-340 (seeded). */
   longInteractions?: number;
+  /** Conversations finish through the coming days instead of before the start (sim/arrivals.ts). */
+  arrivals?: Arrivals;
 }
 
 export interface Service {
@@ -213,6 +216,7 @@ export class Dataset {
   }
 
   private makeHeader(index: number): ConversationHeader {
+    if (this.config.arrivals) return this.arrivingHeader(index, this.config.arrivals);
     const { seed, startMs, conversations } = this.config;
     const rng = createRng(seed, 'conversation', index);
     const kind = this.kindOf(index, rng);
@@ -281,6 +285,35 @@ export class Dataset {
       postProcessings,
       versionSetInfo: rng.chance(0.15) ? null : this.versionSetInfo(rng),
       tags: this.makeTags(index, rng),
+      largeAudio: false,
+    };
+  }
+
+  /** A conversation of an arrivals dataset: it finishes (and is analyzed) at its arrival time. */
+  private arrivingHeader(index: number, arrivals: Arrivals): ConversationHeader {
+    const { seed, startMs } = this.config;
+    const rng = createRng(seed, 'arrival', index);
+    const timing = arrivalTiming(arrivals, index, startMs, rng);
+    const user = rng.pick(this.users);
+    const service = rng.pick(this.services);
+    return {
+      index,
+      id: objectId(seed, 'conversation', timing.createdMs, index, 0),
+      kind: 'finishes-during-run',
+      format: rng.chance(arrivals.voiceShare) ? 'voice' : 'text',
+      userId: user.id,
+      userName: user.name,
+      service,
+      createdMs: timing.createdMs,
+      endMs: timing.endMs,
+      interactionCount: arrivals.interactions,
+      agentFirst: rng.chance(0.4),
+      lastIncomplete: false,
+      finishMs: timing.finishMs,
+      analyzedMs: timing.analyzedMs,
+      postProcessings: [...ALL_POST_PROCESSINGS],
+      versionSetInfo: this.versionSetInfo(rng),
+      tags: {},
       largeAudio: false,
     };
   }

@@ -167,6 +167,8 @@ function getConversations(ctx: OpContext): OpResult {
   const ordered = sortBy[0]?.startsWith('-') ? dataset.headers : [...dataset.headers].reverse();
   const filtered = ordered.filter(
     (h) =>
+      // A conversation does not exist before it is created (arrivals datasets create them as time goes).
+      h.createdMs <= nowMs &&
       (isFinished === null || dataset.isFinished(h, nowMs) === isFinished) &&
       (ids.size === 0 || ids.has(h.id)) &&
       (services.size === 0 || services.has(h.service.id)) &&

@@ -17,6 +17,7 @@ import { WAV_CONTENT_TYPE, wavSha256 } from './wav.ts';
 
 export { DEFAULT_CREDENTIAL } from './state.ts';
 export type {
+  Arrivals,
   ConversationInstance,
   FaultConfig,
   FaultTarget,

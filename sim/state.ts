@@ -99,7 +99,9 @@ export class SimState {
     this.clock = new SimClock(startMs);
     this.dataset = new Dataset({
       seed,
-      conversations: input.conversations ?? 40,
+      conversations: input.arrivals
+        ? input.arrivals.days * input.arrivals.perDay
+        : (input.conversations ?? 40),
       startMs,
       largeRecordings: input.audio?.largeRecordings ?? 1,
       largeRecordingBytes: input.audio?.largeRecordingBytes ?? 300 * 1024 * 1024,
@@ -108,6 +110,7 @@ export class SimState {
         Math.min(2, input.longConversations ?? ((input.conversations ?? 40) >= 10 ? 2 : 0)),
       ),
       ...(input.longConversationInteractions ? { longInteractions: input.longConversationInteractions } : {}),
+      ...(input.arrivals ? { arrivals: input.arrivals } : {}),
     });
     this.faults = new FaultEngine(seed, input.faults ?? {});
   }

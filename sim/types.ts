@@ -7,7 +7,16 @@ import type {
   SchemaIssue,
 } from '../shared/openapi/index.ts';
 
-export type { ConversationInstance, InteractionInsights, MessageInstance, OperationId, SchemaIssue };
+import type { Arrivals } from './arrivals.ts';
+
+export type {
+  Arrivals,
+  ConversationInstance,
+  InteractionInsights,
+  MessageInstance,
+  OperationId,
+  SchemaIssue,
+};
 
 export interface SimCredential {
   apiKey: string;
@@ -44,6 +53,8 @@ export interface SimulatorOptions {
   /** Start of the simulated clock (default real now). Data timestamps are relative to it. */
   now?: string | Date;
   audio?: { largeRecordings?: number; largeRecordingBytes?: number };
+  /** Conversations that finish over the coming simulated days instead of `conversations` (sim/arrivals.ts). */
+  arrivals?: Arrivals;
   faults?: FaultConfig;
   /** Check every 2xx JSON body against the spec and record violations (default true). */
   validateResponses?: boolean;

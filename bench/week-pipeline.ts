@@ -1,0 +1,207 @@
+// The deployed shape for the simulated week: one embedded SQS emulator and one local runtime for the
+// whole week, so the workers drain the queues continuously, and the scheduler handler invoked on a
+// cadence (as EventBridge would), as long as its previous invocation has returned.
+// runLocalCycle (local/pipeline.ts) is one nightly cycle: a fresh emulator per run and a drain to
+// empty before the next, whose fixed cost (seconds) is hours on the week's fast clock. The wiring
+// below is the same as runLocalCycle's, minus tagging (no rules in the week) and stall detection:
+// the simulator's conversations keep real message spacing on the fast clock, so each would look
+// active for simulated hours, and the stall scan's calls would be an artefact of the clock, not of
+// the organisation (its budgets, recommend-responses and tags, are not the bottleneck's).
+
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { createArchiveWorkerHandler } from '../functions/archive-worker/handler.ts';
+import { createSchedulerHandler } from '../functions/scheduler/handler.ts';
+import { startLocalAws } from '../local/fauxqs.ts';
+import { localTopology } from '../local/pipeline.ts';
+import { createQueueWithDlq, LocalSqsRuntime, type RuntimeEvents } from '../local/sqs-runtime.ts';
+import { SqsDeadLetters } from '../shared/adapters/sqs-dead-letters.ts';
+import { SqsJobQueue } from '../shared/adapters/sqs-job-queue.ts';
+import { AmigoClient } from '../shared/amigo/client.ts';
+import type { AmigoClientConfig } from '../shared/amigo/config.ts';
+import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
+import { summarizeRun, writeRunUsage } from '../shared/archive/state.ts';
+import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
+import { FUNCTIONS, type FunctionId, NIGHTLY_INPUT, type QueueId } from '../shared/contract/topology.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs/archive.ts';
+import type { ArchiveStore } from '../shared/ports/archive-store.ts';
+import { systemClock } from '../shared/ports/clock.ts';
+import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
+
+export interface WeekPipelineOptions {
+  readonly config: PipelineConfig;
+  readonly amigo: AmigoClientConfig;
+  readonly store: ArchiveStore;
+  /** Delay of jobs put back after Amigo throttled them (scaled like the windows). */
+  readonly deferralSeconds: readonly [number, number];
+  /** A marker's job is sent again after this long (the queue outlives the runs here, as in AWS). */
+  readonly recoverPendingAfterMs: number;
+  readonly events: RuntimeEvents & { onPutBack?(): void };
+}
+
+export interface WeekPipeline {
+  /** One scheduler invocation (the nightly input); resolves with the run ids it reported. */
+  schedule(): Promise<string[]>;
+  /** Writes the calls made so far beside their runs' records (each flush a usage document); returns them per operation. */
+  flushUsage(): Promise<Record<string, number>>;
+  /** Resolves once every queue is empty and nothing runs. */
+  drain(timeoutMs: number): Promise<void>;
+  /** Folds every run's outcomes and usage into its record. */
+  summarize(runIds: Iterable<string>): Promise<void>;
+  deadLetters(): Promise<Array<{ queue: string; code: string }>>;
+  stop(): Promise<void>;
+}
+
+function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: String(FUNCTIONS.scheduler.memoryMb),
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export async function startWeekPipeline(options: WeekPipelineOptions): Promise<WeekPipeline> {
+  const { config, store } = options;
+  const clock = systemClock;
+  const aws = await startLocalAws();
+  const sqs = aws.sqs();
+  const plan = localTopology(config, options.amigo.rateLimits);
+  const createQueue = (queue: QueueId) => {
+    const s = plan.queues[queue];
+    return createQueueWithDlq(sqs, `amigo-qa-${queue}`, {
+      maxReceiveCount: s.maxReceiveCount,
+      visibilityTimeoutSeconds: s.visibilityTimeoutSeconds,
+      retentionSeconds: s.retentionSeconds,
+    });
+  };
+  const archiveQueue = await createQueue('archive');
+  const schedulerQueue = await createQueue('scheduler');
+  const usage = new MeteredRateBudget(
+    new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
+    {
+      now: () => clock.now(),
+    },
+  );
+  const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
+  const jobs = new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl });
+  const continuation = new SqsJobQueue<ContinueListingMessage>({
+    client: sqs,
+    queueUrl: schedulerQueue.queueUrl,
+  });
+  const maxReceiveCount = config.run.maxReceiveCount;
+  const archiveWorker = createArchiveWorkerHandler(async () => ({
+    amigo,
+    store,
+    clock,
+    jobs,
+    deadLetters: new SqsDeadLetters(sqs, archiveQueue.dlqUrl),
+    maxReceiveCount,
+    strict: config.archive.strict,
+    insightsConcurrency: config.archive.insightsConcurrency,
+    audio: config.archive.audio,
+    deferralSeconds: options.deferralSeconds,
+    onPutBack: () => options.events.onPutBack?.(),
+  }));
+  const scheduler = createSchedulerHandler(async () => ({
+    amigo,
+    store,
+    jobs,
+    continuation,
+    clock,
+    usage,
+    options: {
+      organizationId: options.amigo.organizationId,
+      serviceIds: config.filters.serviceIds,
+      lookbackMs: config.archive.lookbackMs,
+      deferUnanalyzed: config.archive.deferUnanalyzed,
+      since: config.archive.since,
+      recoverPendingAfterMs: options.recoverPendingAfterMs,
+    },
+  }));
+  const runIds = new Set<string>();
+  const binding = (fn: FunctionId, queue: { queueUrl: string; queueArn: string }, handler: never) => ({
+    name: FUNCTIONS[fn].name,
+    queueUrl: queue.queueUrl,
+    queueArn: queue.queueArn,
+    handler,
+    ...plan.functions[fn],
+  });
+  const runtime = new LocalSqsRuntime(
+    sqs,
+    [
+      binding('archiveWorker', archiveQueue, archiveWorker as never),
+      binding('scheduler', schedulerQueue, (async (event: never, context: Context) => {
+        for (const r of (await scheduler(event, context)).archive) runIds.add(r.runId);
+      }) as never),
+    ],
+    options.events,
+  );
+  runtime.start();
+  let flushes = 0;
+  return {
+    schedule: async () => {
+      const output = await scheduler(
+        NIGHTLY_INPUT,
+        lambdaContext('scheduler', plan.functions.scheduler.functionTimeoutMs),
+      );
+      const ids = output.archive.map((r) => r.runId);
+      for (const id of ids) runIds.add(id);
+      return ids;
+    },
+    flushUsage: async () => {
+      const usages = usage.takeRunUsage('local', options.amigo.rateLimits);
+      await writeRunUsage(store, usages, `week-${++flushes}`);
+      const calls: Record<string, number> = {};
+      for (const u of usages)
+        for (const [op, c] of Object.entries(u.calls)) calls[op] = (calls[op] ?? 0) + c.answered;
+      return calls;
+    },
+    drain: (timeoutMs) => runtime.drain({ timeoutMs }),
+    summarize: async (ids) => {
+      for (const id of ids) await summarizeRun(store, id, clock.now());
+    },
+    deadLetters: async () => {
+      const out: Array<{ queue: string; code: string }> = [];
+      for (const [queue, url] of [
+        ['archive', archiveQueue.dlqUrl],
+        ['scheduler', schedulerQueue.dlqUrl],
+      ] as const) {
+        out.push(...(await receiveAll(sqs, url)).map((code) => ({ queue, code })));
+      }
+      return out;
+    },
+    stop: async () => {
+      await runtime.stop();
+      await aws.stop();
+    },
+  };
+}
+
+/** Every message on a dead-letter queue: its failure code only (bodies carry health data). */
+async function receiveAll(sqs: SQSClient, url: string): Promise<string[]> {
+  const codes: string[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 300,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) return codes;
+    for (const m of Messages)
+      codes.push(m.MessageAttributes?.['failure-code']?.StringValue ?? 'MaxReceiveCount');
+  }
+}

@@ -1,0 +1,66 @@
+// Conversations that arrive over simulated days: an organisation finishing `perDay` conversations a
+// day, more of them in the daytime, on a fast clock where one simulated day lasts `dayMs` of sim time.
+// The conversation's own messages keep their real spacing (seconds apart): only arrival times are on
+// the fast clock, so a conversation runs for a few minutes of sim time before it finishes.
+import type { Rng } from './prng.ts';
+
+export interface Arrivals {
+  /** Simulated days over which conversations finish. */
+  readonly days: number;
+  /** Conversations finishing per simulated day. */
+  readonly perDay: number;
+  /** Sim time one simulated day lasts (86_400_000 is real time). */
+  readonly dayMs: number;
+  /** Interactions of each conversation. */
+  readonly interactions: number;
+  /** Share of voice conversations, 0 to 1. */
+  readonly voiceShare: number;
+}
+
+/**
+ * Relative weight of each hour of the simulated day: office hours carry three times the night's
+ * traffic (so the daytime builds a backlog the night has to work off).
+ */
+export const HOURLY_WEIGHTS: readonly number[] = Array.from({ length: 24 }, (_, h) =>
+  h >= 8 && h < 20 ? 3 : 1,
+);
+
+/** Longest a conversation's messages may take, per interaction (the generator's gaps stay under it). */
+export const INTERACTION_SPAN_MS = 30_000;
+
+export interface ArrivalTiming {
+  readonly createdMs: number;
+  readonly endMs: number;
+  /** The arrival: when the conversation reads as finished. */
+  readonly finishMs: number;
+  readonly analyzedMs: number;
+}
+
+/** The simulated day (0-based) and the fraction of it at which conversation `index` finishes. */
+export function arrivalPoint(arrivals: Arrivals, index: number, rng: Rng): { day: number; fraction: number } {
+  const day = Math.floor(index / arrivals.perDay);
+  const total = HOURLY_WEIGHTS.reduce((a, b) => a + b, 0);
+  let pick = rng.float(0, total);
+  let hour = 0;
+  while (hour < 23 && pick >= (HOURLY_WEIGHTS[hour] as number)) {
+    pick -= HOURLY_WEIGHTS[hour] as number;
+    hour++;
+  }
+  return { day, fraction: (hour + rng.float(0, 1)) / 24 };
+}
+
+export function arrivalTiming(arrivals: Arrivals, index: number, startMs: number, rng: Rng): ArrivalTiming {
+  const { day, fraction } = arrivalPoint(arrivals, index, rng);
+  const finishMs = Math.round(startMs + (day + fraction) * arrivals.dayMs);
+  const endMs = finishMs - 1_000;
+  const createdMs = endMs - arrivals.interactions * INTERACTION_SPAN_MS;
+  // Analysis follows the finish within a few simulated minutes (at least a second of sim time).
+  const analyzedMs =
+    finishMs + Math.max(1_000, Math.round((rng.int(1, 5) * 60_000 * arrivals.dayMs) / 86_400_000));
+  return { createdMs, endMs, finishMs, analyzedMs };
+}
+
+/** The finish (arrival) time of a conversation of an arrivals dataset, from its created_at. */
+export function finishFromCreated(arrivals: Arrivals, createdMs: number): number {
+  return createdMs + arrivals.interactions * INTERACTION_SPAN_MS + 1_000;
+}

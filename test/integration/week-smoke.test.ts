@@ -1,0 +1,44 @@
+// The simulated week (bench/week.ts, `npm run bench:week`) in small: 2 simulated days of 50
+// conversations each, on a clock where a simulated day lasts 7.5 s and the published limits are
+// scaled to the organisation's size, through the real handlers, the embedded S3/SQS emulator and the
+// simulator. The full week and its figures are in bench/README.md.
+import { describe, expect, it } from 'vitest';
+import { runWeek } from '../../bench/week-run.ts';
+
+describe('a simulated week, in small', () => {
+  it('when 2 simulated days of 50 conversations arrive, then every one is archived exactly once, nothing waiting for the budget is dead-lettered or failed, the backlog reaches zero and usage is recorded', async () => {
+    const lines: string[] = [];
+
+    const week = await runWeek({
+      seed: 3,
+      days: 2,
+      perDay: 50,
+      interactions: 6,
+      voiceShare: 0.1,
+      timeScale: 11_520,
+      cadenceMinutes: 60,
+      referencePerDay: 3_000,
+      extraDays: 2,
+      latencyMs: [1, 5],
+      log: (line) => lines.push(line),
+    });
+
+    const context = lines.join('\n');
+    expect(week.conversations, context).toBe(100);
+    expect(week.archived, context).toBe(100);
+    expect(week.missing, context).toBe(0);
+    expect(week.duplicates, context).toEqual([]);
+    expect(week.budgetDeadLetters, context).toBe(0);
+    expect(week.deadLetters, context).toEqual([]);
+    expect(week.failed, context).toBe(0);
+    expect(week.allArchivedAfterHours, context).not.toBeNull();
+    expect(week.days.at(-1)?.backlogEnd, context).toBe(0);
+    expect(week.days.reduce((s, d) => s + d.arrived, 0)).toBe(100);
+    // Every scheduler run has a record with its usage, and the calls our records hold are the ones
+    // the simulator counted (within the few calls a 429 answered: the budget counts what it granted).
+    expect(week.usageRecorded.runsWithUsage).toBe(week.usageRecorded.runs);
+    expect(week.usageRecorded.calls).toBeGreaterThanOrEqual(week.counts.amigoGrants);
+    expect(week.usageRecorded.calls).toBeLessThanOrEqual(week.counts.amigoGrants * 1.01 + 1);
+    expect(week.counts.amigoCalls['get-interaction-insights']).toBeGreaterThanOrEqual(100 * 6);
+  }, 90_000);
+});
