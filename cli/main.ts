@@ -4,6 +4,7 @@ import './env-defaults.ts';
 import { Command } from 'commander';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerDeployedCommands } from './commands/deployed.ts';
+import { registerQueryCommand } from './commands/query.ts';
 import { registerReportCommand } from './commands/report.ts';
 import { registerRulesCommand } from './commands/rules.ts';
 import { registerRunCommand } from './commands/run.ts';
@@ -22,6 +23,7 @@ registerDemoCommand(program);
 registerRunCommand(program);
 registerRulesCommand(program);
 registerReportCommand(program);
+registerQueryCommand(program);
 registerSimulateCommand(program);
 registerDeployedCommands(program);
 
