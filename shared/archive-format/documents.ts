@@ -208,6 +208,8 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 export const ArchiveOutcomeSchema = z.looseObject({
   conversation_id: z.string(),
   status: z.enum(['archived', 'already-archived', 'failed']),
+  /** The conversation's created_at: where its folder is, without a listing (absent in older records). */
+  created_at: z.string().optional(),
   duplicate: z.boolean().optional(),
   flags: z.array(z.string()).optional(),
   audio_bytes: count.optional(),

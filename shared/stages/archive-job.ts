@@ -48,6 +48,7 @@ export async function runArchiveJob(
     await writeOutcome(deps.store, job.runId, {
       conversation_id: job.conversationId,
       status: outcome.status,
+      created_at: job.conversation.created_at,
       duplicate: outcome.status === 'archived' ? outcome.duplicate : undefined,
       flags: manifest?.flags,
       audio_bytes: audioBytes,
