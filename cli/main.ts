@@ -9,6 +9,7 @@ import { registerReportCommand } from './commands/report.ts';
 import { registerRulesCommand } from './commands/rules.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
+import { registerTablesCommand } from './commands/tables.ts';
 import { formatError } from './format-error.ts';
 
 const program = new Command()
@@ -25,6 +26,7 @@ registerRulesCommand(program);
 registerReportCommand(program);
 registerQueryCommand(program);
 registerSimulateCommand(program);
+registerTablesCommand(program);
 registerDeployedCommands(program);
 
 try {

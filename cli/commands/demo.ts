@@ -16,6 +16,7 @@ import { prepareDemoArchive } from '../demo-archive.ts';
 import { createProgress, observeOutcomes } from '../progress.ts';
 import { prepareReportOutput, writeReport } from './report.ts';
 import { printSummary, rateScaleOf } from './run.ts';
+import { writeTablesAfterRun } from './tables.ts';
 
 export interface DemoOptions {
   seed: number;
@@ -111,7 +112,13 @@ export async function runDemo(
       events: { onListed: (r) => progress.listed(r), onPutBack: (_worker, p) => progress.waiting(p) },
     });
     progress.done();
-    const complete = printSummary(result, out);
+    const summarized = printSummary(result, out);
+    const tabled = await writeTablesAfterRun(
+      store,
+      { organizationId: sim.organizationId, runId: result.runId },
+      out,
+    );
+    const complete = summarized && tabled;
     const stats = sim.control.stats();
     out('');
     out('Amigo calls (status x count):');

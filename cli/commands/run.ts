@@ -16,6 +16,7 @@ import type { RateLimit } from '../../shared/openapi/index.ts';
 import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
 import { createProgress, observeOutcomes } from '../progress.ts';
 import { prepareReportOutput, writeReport } from './report.ts';
+import { writeTablesAfterRun } from './tables.ts';
 
 export interface RunFlags {
   config?: string;
@@ -129,7 +130,14 @@ export async function runNightly(flags: RunFlags, deps: RunDeps = {}): Promise<b
     ...(deps.signal ? { signal: deps.signal } : {}),
   });
   progress.done();
-  const complete = printSummary(result, deps.out);
+  const summarized = printSummary(result, deps.out);
+  // The run's SQL tables, beside the archive: a failure leaves the archive whole and fails the run.
+  const tabled = await writeTablesAfterRun(
+    store,
+    { organizationId: amigo.organizationId, runId: result.runId },
+    deps.out,
+  );
+  const complete = summarized && tabled;
   // An interrupted run leaves the report as it was: its archive is not the night's.
   if (reportFolder !== undefined && !result.interrupted) {
     const out = deps.out ?? console.log;
