@@ -54,8 +54,11 @@ async function partFiles(tablesDir: string): Promise<Map<TableName, string[]>> {
     const found: string[] = [];
     const entries = await readdir(join(tablesDir, name), { recursive: true }).catch(() => []);
     for (const entry of entries.sort()) {
-      const key = `${TABLES_PREFIX}${name}/${entry.split(sep).join('/')}`;
-      if (parseTablePartKey(key)) found.push(join(tablesDir, name, entry));
+      const segments = entry.split(sep);
+      // The folder store's own files (temp, etag sidecars) start with `.~`: never a part.
+      if (segments.some((segment) => segment.startsWith('.'))) continue;
+      if (parseTablePartKey(`${TABLES_PREFIX}${name}/${segments.join('/')}`))
+        found.push(join(tablesDir, name, entry));
     }
     files.set(name, found);
   }
@@ -77,7 +80,8 @@ export async function openTablesEngine(tablesDir: string, hint: string): Promise
   } catch (error) {
     connection.closeSync();
     instance.closeSync();
-    throw new QueryError('The tables could not be opened (a Parquet part is unreadable)', {
+    const reason = firstLines(error instanceof Error ? error.message : String(error));
+    throw new QueryError(`The tables could not be opened: ${reason}`, {
       cause: error,
       hint,
     });
@@ -181,7 +185,7 @@ export async function materializeTables(store: ArchiveStore): Promise<{ root: st
   const root = await mkdtemp(join(tmpdir(), 'amigo-qa-tables-'));
   try {
     for await (const object of store.list(TABLES_PREFIX)) {
-      if (!object.key.endsWith('.parquet')) continue;
+      if (!parseTablePartKey(object.key)) continue;
       const body = await store.getStream(object.key);
       if (!body) continue; // replaced between the listing and the read: the next query sees it
       const path = join(root, ...object.key.split('/'));
