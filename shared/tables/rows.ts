@@ -79,33 +79,6 @@ export interface ConversationDocuments {
   readonly prefix: string;
 }
 
-/** Parses a JSON-lines file, each line against `schema`; an invalid line names the key and the line. */
-export function parseJsonLines<S extends z.ZodType>(key: string, text: string, schema: S): z.output<S>[] {
-  const out: z.output<S>[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    if (line.trim() === '') continue;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(line);
-    } catch (error) {
-      throw new InvalidDocumentError(key, `line ${i + 1} is not JSON`, error);
-    }
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new InvalidDocumentError(
-        key,
-        `line ${i + 1}, field ${issue?.path.join('.') || '(the line itself)'}: ${issue?.message ?? 'invalid'}`,
-        parsed.error,
-      );
-    }
-    out.push(parsed.data);
-  }
-  return out;
-}
-
 function ms(iso: string, what: string): number {
   const value = Date.parse(iso);
   if (!Number.isFinite(value)) throw new InvalidDocumentError(what, `not a timestamp: ${iso}`);
