@@ -31,12 +31,12 @@ import type { ArchiveStore } from '../ports/archive-store.ts';
 import { duckdbSetupSql } from '../tables/duckdb.ts';
 import { parseTablePartKey, TABLES, TABLES_PREFIX, type TableName } from '../tables/schema.ts';
 
-/** A query the engine could not run: the SQL's own fault (syntax, unknown column) or a missing table. */
+/** A query the engine could not run (syntax, an unknown column), or parts it could not open. */
 export class QueryError extends PermanentError {}
 
 export interface QueryResult {
   readonly columns: readonly { readonly name: string; readonly type: string }[];
-  /** Row objects in JSON terms: see `toJsonValue`. */
+  /** Row objects in JSON terms: see `converter`. */
   readonly rows: readonly Record<string, Json>[];
 }
 
