@@ -66,7 +66,8 @@ describe('the Glue tables', () => {
       const [, table] = tables.find(([, t]) => t.Properties.TableInput.Name === def.name) ?? [];
       const params = table?.Properties.TableInput.Parameters;
       const template = joined(params['storage.location.template'], bucketId);
-      const folder = template.replace('${org}', 'org-a').replace('${date}', '2026-11-30');
+      // Athena fills the projected values into its placeholders, written ${name}.
+      const folder = template.replace(/\$\{org\}/, 'org-a').replace(/\$\{date\}/, '2026-11-30');
       const key = tablePartKey(def.name, 'org-a', '2026-11-30', '2026-11-30T02-00-00Z-abc123');
       expect(`${folder}2026-11-30T02-00-00Z-abc123.parquet`).toBe(`s3://<bucket>/${key}`);
       expect(joined(table?.Properties.TableInput.StorageDescriptor.Location, bucketId)).toBe(
