@@ -1,5 +1,6 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
+import { ConfigurationError } from '../shared/errors.ts';
 import { loadDeploymentInputs } from './deployment-inputs.ts';
 import { AmigoQaStack } from './stacks/amigo-qa-stack.ts';
 
@@ -10,6 +11,25 @@ const inputs = loadDeploymentInputs({
   config: app.node.tryGetContext('config'),
   rules: app.node.tryGetContext('rules'),
 });
+
+// `-c organization=<id>[,<id>]`: the organisations whose SQL tables Athena projects (docs/query.md).
+const organization = app.node.tryGetContext('organization');
+const organizationIds =
+  typeof organization === 'string'
+    ? organization
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean)
+    : [];
+for (const id of organizationIds) {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
+    throw new ConfigurationError(
+      '-c organization',
+      `"${id}" is not an Amigo organisation id`,
+      'Give the AMIGO_ORGANIZATION_ID value, like -c organization=acme (several: comma-separated)',
+    );
+  }
+}
 
 // cdk-nag 3 runs as policy-validation plugins: `cdk synth` fails while any AwsSolutions or HIPAA
 // Security finding is unacknowledged, and writes the details to cdk.out/policy-validation-report.json.
@@ -22,6 +42,7 @@ new AmigoQaStack(app, 'AmigoQa', {
   description:
     'amigo-qa: QA pipeline for Amigo conversations (archive, rule tagging, stalled-interaction recommendations)',
   inputs,
+  tables: { organizationIds },
   env: {
     // Unset without AWS credentials. Then the template stays account-agnostic (AWS::AccountId) instead of
     // baking in a made-up account that a later `cdk deploy` would target. This stack does no lookups,

@@ -35,10 +35,13 @@ import {
   type QueueId,
   queueSettings,
   STALL_SCAN_INPUT,
+  TABLES_WRITER,
+  TABLES_WRITER_INPUT,
 } from '../../shared/contract/topology.ts';
 import { AmigoFunction } from '../constructs/amigo-function.ts';
 import { ArchiveBucket, type ArchiveBucketProps } from '../constructs/archive-bucket.ts';
 import { PipelineMonitoring } from '../constructs/pipeline-monitoring.ts';
+import { QueryTables } from '../constructs/query-tables.ts';
 import { WorkQueue } from '../constructs/work-queue.ts';
 import { type DeploymentInputs, deploymentDocument, loadDeploymentInputs } from '../deployment-inputs.ts';
 
@@ -55,6 +58,24 @@ export interface AmigoQaStackProps extends StackProps {
    * @default - from the config's `deploy.archive`, encrypted with the stack's key
    */
   readonly archive?: ArchiveBucketProps;
+  /**
+   * The SQL tables (Glue and Athena, docs/query.md).
+   * @default no organisation named: `org` is an injected partition (every query must filter on it)
+   */
+  readonly tables?: TablesProps;
+}
+
+export interface TablesProps {
+  /**
+   * The Amigo organisations archived (`-c organization=<id>[,<id>]`): the values of the `org`
+   * partition that Athena projects, so queries need not name one.
+   */
+  readonly organizationIds?: readonly string[];
+  /**
+   * The first `date` partition Athena projects (yyyy-MM-dd, or relative like NOW-5YEARS).
+   * @default the config's `archive.since` day, else NOW-5YEARS
+   */
+  readonly firstDay?: string;
 }
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -78,6 +99,10 @@ export class AmigoQaStack extends Stack {
   readonly functions: Readonly<Partial<Record<FunctionId, AmigoFunction>>>;
   readonly alarmTopic: Topic;
   readonly monitoring: PipelineMonitoring;
+  /** Writes the Parquet parts of recent runs on its own schedule (TABLES_WRITER). */
+  readonly tablesWriter: AmigoFunction;
+  /** The Glue tables over those parts, the Athena workgroup and the named queries. */
+  readonly queryTables: QueryTables;
 
   constructor(scope: Construct, id: string, props: AmigoQaStackProps = {}) {
     super(scope, id, props);
@@ -297,17 +322,53 @@ export class AmigoQaStack extends Stack {
 
     this.grantLeastPrivilege(fn, work, functions);
 
+    this.tablesWriter = new AmigoFunction(this, 'TablesWriter', {
+      entry: `${REPO_ROOT}${TABLES_WRITER.entry}`,
+      description: `amigo-qa ${TABLES_WRITER.name}`,
+      timeout: Duration.seconds(TABLES_WRITER.timeoutSeconds),
+      memorySize: TABLES_WRITER.memoryMb,
+      environment: Object.fromEntries(
+        [...TABLES_WRITER.env.required, ...TABLES_WRITER.env.optional].flatMap((name) => {
+          const value = envValues[name];
+          return value === undefined ? [] : [[name, value]];
+        }),
+      ),
+      logGroupRetention: deploy.logRetentionDays as RetentionDays,
+      logGroupEncryptionKey: this.key,
+    });
+    Validations.of(this.tablesWriter.function).acknowledge({
+      id: 'HIPAA.Security-LambdaInsideVPC',
+      reason:
+        'The function reads and writes the archive bucket through the S3 endpoint only; no resource of the stack lives in a VPC, and a VPC would add endpoints or NAT gateways without keeping any traffic off AWS.',
+    });
+    Validations.of(this.tablesWriter.function).acknowledge({
+      id: 'HIPAA.Security-LambdaConcurrency',
+      reason:
+        'Only its schedule invokes it, once every few hours (TABLES_WRITER in shared/contract/topology.ts), so it runs one at a time; reserved concurrency would take from the account pool and fails deploys in accounts with the default quota of 10.',
+    });
+    this.grantTablesWriter(this.tablesWriter);
+    this.queryTables = new QueryTables(this, 'Tables', {
+      archive: bucket,
+      organizationIds: props.tables?.organizationIds ?? [],
+      firstDay: props.tables?.firstDay ?? config.archive.since?.slice(0, 10) ?? 'NOW-5YEARS',
+      encryptionKey: this.key,
+      accessLogsBucket: this.archive.accessLogsBucket,
+    });
+
     // The scheduler's failed asynchronous invocations (after Lambda's own two retries) are kept.
     const schedulerFn = fn('scheduler').function;
-    (schedulerFn.node.defaultChild as CfnFunction).deadLetterConfig = {
-      targetArn: this.invocationFailures.queueArn,
-    };
-    allow(
-      fn('scheduler').role,
-      'AsyncFailuresToDeadLetterQueue',
-      ['sqs:SendMessage'],
-      [this.invocationFailures.queueArn],
-    );
+    // So are the tables writer's (its schedule invokes it asynchronously too).
+    for (const f of [fn('scheduler'), this.tablesWriter]) {
+      (f.function.node.defaultChild as CfnFunction).deadLetterConfig = {
+        targetArn: this.invocationFailures.queueArn,
+      };
+      allow(
+        f.role,
+        'AsyncFailuresToDeadLetterQueue',
+        ['sqs:SendMessage'],
+        [this.invocationFailures.queueArn],
+      );
+    }
 
     // The role EventBridge Scheduler invokes with: its own, so it may also use the key that
     // encrypts the dead-letter queue (the target construct grants the invoke and the send).
@@ -315,16 +376,18 @@ export class AmigoQaStack extends Stack {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
-      description: 'amigo-qa: EventBridge Scheduler invokes the scheduler function',
+      description: 'amigo-qa: EventBridge Scheduler invokes the scheduler and tables writer functions',
     });
     allow(invoker, 'EncryptedDeadLetterQueue', ['kms:GenerateDataKey', 'kms:Decrypt'], [this.key.keyArn]);
-    Validations.of(invoker).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(schedulerFn.node.defaultChild as CfnFunction)}.Arn>:*]`,
-      reason:
-        "Written by CDK's LambdaInvoke schedule target (grantInvoke covers the function's versions and aliases); this role can invoke nothing but the scheduler function.",
-    });
-    const target = (input: object) =>
-      new LambdaInvoke(schedulerFn, {
+    for (const invoked of [schedulerFn, this.tablesWriter.function]) {
+      Validations.of(invoker).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(invoked.node.defaultChild as CfnFunction)}.Arn>:*]`,
+        reason:
+          "Written by CDK's LambdaInvoke schedule target (grantInvoke covers the function's versions and aliases); this role can invoke nothing but the scheduler and tables writer functions.",
+      });
+    }
+    const target = (input: object, invoked = schedulerFn) =>
+      new LambdaInvoke(invoked, {
         role: invoker,
         input: ScheduleTargetInput.fromObject(input),
         retryAttempts: 3,
@@ -350,6 +413,12 @@ export class AmigoQaStack extends Stack {
         target: target(STALL_SCAN_INPUT),
       });
     }
+    // The tables of a night fill in as its jobs finish over hours: see TABLES_WRITER.
+    new Schedule(this, 'TablesRounds', {
+      description: `amigo-qa tables writer: the Parquet parts of runs of the last ${TABLES_WRITER.lookbackHours} h, every ${TABLES_WRITER.everyHours} h`,
+      schedule: ScheduleExpression.rate(Duration.hours(TABLES_WRITER.everyHours)),
+      target: target(TABLES_WRITER_INPUT, this.tablesWriter.function),
+    });
 
     this.alarmTopic = new Topic(this, 'Alarms', {
       displayName: 'amigo-qa alarms',
@@ -359,10 +428,13 @@ export class AmigoQaStack extends Stack {
     if (deploy.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(deploy.alarmEmail));
     this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
       topic: this.alarmTopic,
-      functions: (Object.entries(functions) as [FunctionId, AmigoFunction][]).map(([id, f]) => ({
-        name: FUNCTIONS[id].name,
-        function: f.function,
-      })),
+      functions: [
+        ...(Object.entries(functions) as [FunctionId, AmigoFunction][]).map(([id, f]) => ({
+          name: FUNCTIONS[id].name,
+          function: f.function,
+        })),
+        { name: TABLES_WRITER.name, function: this.tablesWriter.function },
+      ],
       queues: Object.entries(queues).map(([name, q]) => ({
         name,
         queue: q.queue,
@@ -509,6 +581,34 @@ export class AmigoQaStack extends Stack {
     );
   }
 
+  /**
+   * The tables writer reads a run's record, its outcome records, the committed folders they name
+   * and the stall records, and writes (and replaces, and removes) parts under tables/ only.
+   */
+  private grantTablesWriter(writer: AmigoFunction): void {
+    const bucket = this.archive.bucket;
+    const bucketToken = `<${this.getLogicalId(bucket.node.defaultChild as CfnBucket)}.Arn>`;
+    const role = writer.role;
+    const objects = (...patterns: string[]) => {
+      for (const pattern of patterns) {
+        Validations.of(role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${bucketToken}/${pattern}]`,
+          reason: `Archive keys under ${pattern.split('/')[0]}/ name the run, organisation, day and conversation; the pattern follows the archive layout (docs/archive-format.md) and the tables layout (docs/query.md).`,
+        });
+      }
+      return patterns.map((p) => bucket.arnForObjects(p));
+    };
+    allow(role, 'ListArchive', ['s3:ListBucket'], [bucket.bucketArn]);
+    allow(role, 'UseDataKey', ['kms:Decrypt', 'kms:GenerateDataKey'], [this.key.keyArn]);
+    allow(role, 'ReadArchive', ['s3:GetObject'], objects('runs/*', 'conversations/*', 'stalled/*'));
+    allow(
+      role,
+      'WriteTables',
+      ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+      objects('tables/*'),
+    );
+  }
+
   private outputs(): void {
     const out = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
@@ -532,6 +632,13 @@ export class AmigoQaStack extends Stack {
     for (const [id, f] of Object.entries(this.functions) as [FunctionId, AmigoFunction][]) {
       out(`${pascal(id)}FunctionName`, f.function.functionName, `The ${FUNCTIONS[id].name} function`);
     }
+    out('TablesWriterFunctionName', this.tablesWriter.function.functionName, 'The tables-writer function');
+    out('GlueDatabase', this.queryTables.databaseName, 'Glue database of the archive tables (Athena)');
+    out(
+      'AthenaWorkGroup',
+      this.queryTables.workGroup.ref,
+      'Athena workgroup for the archive tables and named queries',
+    );
     const dashboard = this.monitoring.facade.createdDashboard();
     if (dashboard) {
       out(

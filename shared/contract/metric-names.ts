@@ -26,6 +26,8 @@ export const METRIC = {
   continuations: 'JobContinuations',
   /** The scheduler finished a listing (the watermark may move): the freshness alarm's heartbeat. */
   listingsCompleted: 'ListingsCompleted',
+  /** Parquet parts the tables writer wrote in one round (the SQL tables, docs/query.md). */
+  tablePartsWritten: 'TablePartsWritten',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

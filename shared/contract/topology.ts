@@ -207,3 +207,44 @@ export function maxConcurrency(fn: FunctionId, settings: TopologySettings): numb
   const busy = Math.ceil((callsPerSecond * AMIGO_CALL_SECONDS) / Math.max(1, spec.callsInFlight(settings)));
   return Math.min(MAX_EVENT_SOURCE_CONCURRENCY, Math.max(MIN_EVENT_SOURCE_CONCURRENCY, busy + 1));
 }
+
+/**
+ * The tables writer: not fed by a queue, but invoked by its own schedule (EventBridge Scheduler)
+ * some minutes after the nightly run starts and then every few hours, because a night's archive
+ * jobs finish over hours (each conversation waits for the insights budget) and tag decisions and
+ * stall records land after them. Each invocation rewrites the Parquet parts of every run started
+ * within TABLES_WRITER.lookbackHours (writeRunTables is idempotent and deterministic), so the
+ * tables of a night are complete at most `everyHours` after its last job, with no bookkeeping of
+ * which outcome changed.
+ */
+export interface TablesWriterSpec {
+  readonly id: 'tablesWriter';
+  readonly name: 'tables-writer';
+  readonly entry: string;
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+  /** Hours between invocations. */
+  readonly everyHours: number;
+  /** Runs started this many hours before an invocation or less have their parts rewritten. */
+  readonly lookbackHours: number;
+  readonly env: { readonly required: readonly EnvName[]; readonly optional: readonly EnvName[] };
+}
+
+export const TABLES_WRITER: TablesWriterSpec = {
+  id: 'tablesWriter',
+  name: 'tables-writer',
+  entry: 'functions/tables-writer/handler.ts',
+  // Lambda's maximum: a night of 5,000 conversations is read folder by folder.
+  timeoutSeconds: 900,
+  // A night of 500,000 messages peaked at 811-884 MiB RSS in the bundle (bench/README.md,
+  // "tables-writer"): 1.5 GB keeps a margin, and buys the CPU for zstd.
+  memoryMb: 1536,
+  everyHours: 3,
+  // A run's jobs wait for the Amigo budget up to the archive job's maximum age (hours), and a
+  // run started late the previous evening still gets a rewrite the next morning.
+  lookbackHours: 36,
+  env: { required: [ENV.archiveBucket], optional: [ENV.archivePrefix] },
+};
+
+/** What the tables writer's schedule sends it (the local runner invokes it the same way). */
+export const TABLES_WRITER_INPUT = { lookbackHours: TABLES_WRITER.lookbackHours } as const;

@@ -33,8 +33,11 @@ describe('npx cdk synth', () => {
 
     const template = JSON.parse(readFileSync(join(dir, 'cdk.out', 'AmigoQa.template.json'), 'utf8'));
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
-    expect(types.filter((t) => t === 'AWS::Lambda::Function')).toHaveLength(4);
-    expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(2);
+    // The four queue-fed functions and the tables writer; the nightly, stall-scan and tables schedules.
+    expect(types.filter((t) => t === 'AWS::Lambda::Function')).toHaveLength(5);
+    expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(3);
+    expect(types.filter((t) => t === 'AWS::Glue::Table')).toHaveLength(5);
+    expect(types.filter((t) => t === 'AWS::Athena::WorkGroup')).toHaveLength(1);
     // The packs ran (app.ts registers both; a finding would have failed the command) and found nothing.
     const report = JSON.parse(readFileSync(join(dir, 'cdk.out', 'validation-report.json'), 'utf8'));
     expect(report.pluginReports.flatMap((p: { violations: unknown[] }) => p.violations)).toEqual([]);
@@ -54,5 +57,16 @@ describe('npx cdk synth', () => {
       /deploy\.timezone: "Europe\/Berln" is not a time zone \(in .*amigo-qa\.yaml, line 2\)/,
     );
     expect(error.stderr).toMatch(/Did you mean "Europe\/Berlin"/);
+  }, 120_000);
+
+  it('when -c organization is not an organisation id, then the synth fails naming it and the form', async () => {
+    const error = (await synth('organization=acme corp').catch((e: unknown) => e)) as {
+      code: number;
+      stderr: string;
+    };
+
+    expect(error.code).not.toBe(0);
+    expect(error.stderr).toMatch(/-c organization: "acme corp" is not an Amigo organisation id/);
+    expect(error.stderr).toMatch(/like -c organization=acme/);
   }, 120_000);
 });

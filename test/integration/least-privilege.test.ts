@@ -38,6 +38,7 @@ import { Template as CdkTemplate } from 'aws-cdk-lib/assertions';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SchedulerEvent, SchedulerOutput } from '../../functions/scheduler/handler.ts';
+import type { TablesWriterOutput } from '../../functions/tables-writer/handler.ts';
 import { loadDeploymentInputs } from '../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../infra/stacks/amigo-qa-stack.ts';
 import { startLocalAws } from '../../local/fauxqs.ts';
@@ -62,6 +63,8 @@ import {
   type FunctionId,
   NIGHTLY_INPUT,
   type QueueId,
+  TABLES_WRITER,
+  TABLES_WRITER_INPUT,
 } from '../../shared/contract/topology.ts';
 import { conversationId, interactionId, type RunId } from '../../shared/ids.ts';
 import { type ArchiveJobMessage, archiveJobId } from '../../shared/jobs/archive.ts';
@@ -138,6 +141,10 @@ const wiring = {} as Record<
   }
 >;
 const handlers = {} as Record<FunctionId, (event: never, context: Context) => Promise<unknown>>;
+/** The tables writer: invoked by its schedule, not a queue (TABLES_WRITER). */
+const TABLES = 'tablesWriter';
+let tablesWriting: { role: string; name: string; logGroupArn: string };
+let tablesWriterHandler: (event: unknown, context: Context) => Promise<unknown>;
 const schedulerResults: SchedulerOutput[] = [];
 let running = 0;
 
@@ -300,6 +307,18 @@ beforeAll(async () => {
       ),
     };
   }
+  const writerId = logicalId(stack.tablesWriter.function);
+  const writerVariables = (props(writerId).Environment as { Variables: Record<string, string> }).Variables;
+  for (const [name, value] of Object.entries(writerVariables)) {
+    if (environment[name] !== undefined)
+      expect(value, `${name} of the tables writer`).toBe(environment[name]);
+    environment[name] = value;
+  }
+  tablesWriting = {
+    role: logicalId(stack.tablesWriter.role),
+    name: resources.name(writerId),
+    logGroupArn: resources.arn(logicalId(stack.tablesWriter.logGroup)),
+  };
   Object.assign(process.env, environment, {
     // Handler logs stay at the test runner's level (the template says INFO).
     POWERTOOLS_LOG_LEVEL: savedEnv.POWERTOOLS_LOG_LEVEL ?? 'WARN',
@@ -326,6 +345,13 @@ beforeAll(async () => {
   handlers.stallWorker = lambda(
     'stallWorker',
     (await import('../../functions/stall-worker/handler.ts')).handler,
+  );
+  tablesWriterHandler = recorder.wrap(
+    TABLES,
+    (await import('../../functions/tables-writer/handler.ts')).handler as (
+      event: unknown,
+      context: Context,
+    ) => Promise<unknown>,
   );
 });
 
@@ -803,6 +829,39 @@ describe('Least privilege, proven by usage', () => {
     expect(continued[0]?.archive[0]?.counts.invocations).toBe(2);
   });
 
+  it("when the tables writer's schedule invokes it after the nights, then it writes every recent run's parts and removes a part of the nightly run that nothing belongs in any more", async () => {
+    const invoke = async () =>
+      (await tablesWriterHandler(TABLES_WRITER_INPUT, {
+        functionName: tablesWriting.name,
+        awsRequestId: crypto.randomUUID(),
+        getRemainingTimeInMillis: () => TABLES_WRITER.timeoutSeconds * 1000,
+      } as Context)) as TablesWriterOutput;
+    const first = await invoke();
+    expect(first.runs).toBeGreaterThanOrEqual(2);
+    expect(first.parts).toBeGreaterThan(0);
+    const org = sim.organizationId;
+    const written = await listKeys('tables/');
+    const partOf = (table: string, date: string) =>
+      `tables/${table}/org=${org}/date=${date}/${nightlyRunId}.parquet`;
+    const dates = written
+      .filter(
+        (k) => k.startsWith(`tables/conversations/org=${org}/`) && k.endsWith(`/${nightlyRunId}.parquet`),
+      )
+      .map((k) => /date=([^/]+)\//.exec(k)?.[1] ?? '');
+    const stale = ['stalls', 'tags']
+      .flatMap((table) => dates.map((date) => partOf(table, date)))
+      .find((key) => !written.includes(key));
+    expect(stale, 'a date of the nightly run without stall or tag rows').toBeDefined();
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: stale, Body: 'an earlier part' }));
+    const mark = recorder.calls.length;
+
+    const second = await invoke();
+
+    expect(second.parts).toBe(first.parts);
+    expect(await listKeys('tables/')).not.toContain(stale);
+    expect(callsSince(mark, TABLES as never, 'DeleteObject').map((c) => c.input.Key)).toEqual([stale]);
+  });
+
   describe('the roles held to the recorded calls', () => {
     for (const fn of FUNCTION_IDS) {
       it(`when the ${FUNCTIONS[fn].name} role is held to the calls it made, then it allows every one and grants nothing else beyond the platform's`, () => {
@@ -821,6 +880,19 @@ describe('Least privilege, proven by usage', () => {
         ).toEqual([]);
       });
     }
+
+    it("when the tables-writer role is held to the calls it made, then it allows every one and grants nothing else beyond the platform's", () => {
+      const statements = rolePolicyStatements(resolved, tablesWriting.role);
+      const used = usedPermissions(TABLES);
+      expect(used.length).toBeGreaterThan(0);
+      expect(missing(statements, used), 'calls of tables-writer its role does not allow').toEqual([]);
+      expect(
+        unusedGrants(statements, used, tablesWriterPlatform()).map(
+          (g) => `${g.sid ?? '(no sid)'}: ${g.action} on ${g.resource}`,
+        ),
+        "grants of tables-writer no recorded call used (and not the platform's)",
+      ).toEqual([]);
+    });
 
     it('when a statement the code needs is taken out of a copy of the template, then the check names every call it no longer allows', () => {
       const copy = structuredClone(resolved);
@@ -896,7 +968,7 @@ function statementsOf(resource: unknown): Props[] {
 }
 
 /** The permissions `fn`'s recorded calls need, each once, with the commands that needed it. */
-function usedPermissions(fn: FunctionId): Array<Permission & { by: string[] }> {
+function usedPermissions(fn: FunctionId | typeof TABLES): Array<Permission & { by: string[] }> {
   const env: PermissionEnv = {
     region: REGION,
     account: ACCOUNT,
@@ -927,6 +999,33 @@ function missing(statements: Statement[], used: Array<Permission & { by: string[
   return used
     .filter((p) => allowingStatement(statements, p.action, p.resource) === undefined)
     .map((p) => `${p.action} on ${p.resource} (needed by ${p.by.join(', ')})`);
+}
+
+/** The tables writer's platform grants, and the one its scenario cannot stage. */
+function tablesWriterPlatform(): PlatformGrant[] {
+  const logs = tablesWriting.logGroupArn;
+  return [
+    { action: 'logs:CreateLogStream', resource: logs, why: 'Lambda creates the log streams' },
+    { action: 'logs:PutLogEvents', resource: logs, why: 'Lambda ships stdout and its own lines' },
+    { action: 'xray:PutTraceSegments', resource: '*', why: 'Lambda active tracing' },
+    { action: 'xray:PutTelemetryRecords', resource: '*', why: 'Lambda active tracing' },
+    // Its schedule invokes it asynchronously: Lambda keeps failed invocations on the dead-letter
+    // queue (encrypted with the stack key) with the function's role.
+    {
+      action: 'sqs:SendMessage',
+      resource: invocationFailuresArn,
+      why: 'Lambda sends failed async invocations to the DeadLetterConfig queue',
+    },
+    { action: 'kms:GenerateDataKey', resource: keyArn, why: 'that queue is encrypted with the stack key' },
+    // Not a platform grant: a part over one 8 MiB upload part (a night of thousands of
+    // conversations' messages) is a multipart upload, and a bad document met mid-part aborts it. The
+    // test's parts are far smaller: S3 gets them in one PutObject.
+    ...['/tables/*'].map((path) => ({
+      action: 's3:AbortMultipartUpload',
+      resource: `arn:aws:s3:::${bucket}${path}`,
+      why: 'a failed multipart part upload is aborted',
+    })),
+  ];
 }
 
 /**

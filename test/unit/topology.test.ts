@@ -8,6 +8,7 @@ import {
   maxConcurrency,
   QUEUE_IDS,
   queueSettings,
+  TABLES_WRITER,
 } from '../../shared/contract/topology.ts';
 
 const published = { rateLimits: resolveRateLimits(), insightsConcurrency: 4 };
@@ -65,5 +66,13 @@ describe('topology', () => {
       expect(spec.batchSize).toBeGreaterThanOrEqual(1);
       expect(spec.batchSize).toBeLessThanOrEqual(10);
     }
+  });
+
+  it('when the tables writer is declared, then its entry is its own folder, it runs within Lambda limits, and each look-back overlaps the next round', () => {
+    expect(TABLES_WRITER.entry).toBe(`functions/${TABLES_WRITER.name}/handler.ts`);
+    expect(TABLES_WRITER.timeoutSeconds).toBeLessThanOrEqual(900);
+    // A run is rewritten by several rounds, so the jobs it finishes hours later still land.
+    expect(TABLES_WRITER.lookbackHours).toBeGreaterThanOrEqual(4 * TABLES_WRITER.everyHours);
+    expect(Object.values(FUNCTIONS).map((f) => f.name)).not.toContain(TABLES_WRITER.name);
   });
 });

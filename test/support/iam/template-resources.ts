@@ -121,6 +121,11 @@ export function templateResources(template: Template, options: TemplateResourceO
         `arn:aws:cloudwatch:${region}:${account}:alarm:${literal(id, 'AlarmName') ?? generated(id)}`,
     },
     'AWS::CloudWatch::Dashboard': { Ref: (id) => literal(id, 'DashboardName') ?? generated(id) },
+    // The SQL tables (infra/constructs/query-tables.ts): a workgroup's Ref is its name.
+    'AWS::Athena::WorkGroup': { Ref: (id) => literal(id, 'Name') ?? generated(id) },
+    'AWS::Athena::NamedQuery': { Ref: (id) => uuid(id) },
+    'AWS::Glue::Database': { Ref: (id) => generated(id) },
+    'AWS::Glue::Table': { Ref: (id) => generated(id) },
   };
 
   function bucketName(logicalId: string): string {

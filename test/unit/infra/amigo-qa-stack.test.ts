@@ -48,6 +48,9 @@ function synth(context: { config?: string; rules?: string } = {}) {
   const template = Template.fromStack(stack);
   const resources = template.toJSON().Resources as Record<string, Resource>;
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  // The queue-fed functions of the topology; the tables writer has its own schedule and tests.
+  const tablesWriterId = stack.getLogicalId(stack.tablesWriter.function.node.defaultChild as never);
+  const queueFed = () => ofType('AWS::Lambda::Function').filter(([id]) => id !== tablesWriterId);
   const functionIdOf = (logicalId: string): FunctionId => {
     const found = Object.entries(stack.functions).find(
       ([, f]) => stack.getLogicalId(f.function.node.defaultChild as never) === logicalId,
@@ -55,7 +58,7 @@ function synth(context: { config?: string; rules?: string } = {}) {
     if (!found) throw new Error(`${logicalId} is not one of the stack's functions`);
     return found[0] as FunctionId;
   };
-  return { stack, template, resources, ofType, functionIdOf };
+  return { stack, template, resources, ofType, queueFed, functionIdOf };
 }
 
 /** The metrics an alarm watches, whether written plainly or as a (single-metric) math expression. */
@@ -87,7 +90,7 @@ describe('AmigoQaStack with the example config and rules', () => {
   const s = synth({ config: 'examples/amigo-qa.yaml', rules: 'examples/rules.yaml' });
   const { resources, ofType, template, stack } = s;
   const mappings = ofType('AWS::Lambda::EventSourceMapping');
-  const functions = ofType('AWS::Lambda::Function');
+  const functions = s.queueFed();
   const inputs = loadDeploymentInputs({ config: 'examples/amigo-qa.yaml', rules: 'examples/rules.yaml' });
 
   it('when synthesized, then the four functions run Node.js 24 on arm64 with the topology timeouts and memory', () => {
@@ -340,10 +343,10 @@ describe('AmigoQaStack with the example config and rules', () => {
 
 describe('AmigoQaStack shaped by the config', () => {
   it('when no rules file is configured, then there is no tag queue or tag worker and the archive worker sends no tag jobs', () => {
-    const { ofType, stack } = synth({ config: 'examples/amigo-qa.yaml' });
+    const { ofType, queueFed, stack } = synth({ config: 'examples/amigo-qa.yaml' });
     expect(stack.functions.tagWorker).toBeUndefined();
     expect(stack.queues.tag).toBeUndefined();
-    expect(ofType('AWS::Lambda::Function')).toHaveLength(3);
+    expect(queueFed()).toHaveLength(3);
     const archiveWorker = stack.functions.archiveWorker?.function.node.defaultChild as never;
     const [, fn] =
       ofType('AWS::Lambda::Function').find(([id]) => id === stack.getLogicalId(archiveWorker)) ?? [];
@@ -368,7 +371,8 @@ describe('AmigoQaStack shaped by the config', () => {
     );
     const { template, ofType } = synth({ config });
 
-    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    // The nightly run and the tables writer's rounds; no stall scan.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(30 3 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
@@ -398,9 +402,9 @@ describe('AmigoQaStack shaped by the config', () => {
 
   it('when an existing secret is named, then the stack creates none and the functions read that one', () => {
     const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amigo-qa-AbCdEf';
-    const { template, ofType } = synth({ config: configFile(`deploy: { secretArn: "${arn}" }\n`) });
+    const { template, queueFed } = synth({ config: configFile(`deploy: { secretArn: "${arn}" }\n`) });
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+    for (const [, fn] of queueFed()) {
       expect(fn.Properties.Environment.Variables.AMIGO_SECRET_ARN).toBe(arn);
     }
   });

@@ -1,0 +1,203 @@
+// Benchmark: the tables-writer Lambda bundle as `cdk deploy` ships it, writing the SQL tables of a
+// night of 5,000+ conversations from S3.
+//
+//   npm start                                   # once: the demo archive this copies from
+//   npm run bench:tables-writer [-- --messages 500000 --archive .amigo-qa/demo-archive]
+//
+// Synthesizes the stack with its own bundling and takes the tables writer's index.mjs (bytes,
+// gzip). Then it fills the embedded S3 emulator (fauxqs, 127.0.0.1) with one run: the demo
+// archive's committed folders copied under new conversation ids (conversation.json and the
+// manifest rewritten, so every folder reads as committed and intact; recordings left out, as the
+// writer never reads them) until the run holds --messages messages, with an outcome record per
+// folder and the run record. Finally the bundle runs in a fresh Node 24 process, the way its
+// schedule invokes it, and reports what it wrote, how long it took and its peak RSS (maxRSS).
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { loadDeploymentInputs } from '../infra/deployment-inputs.ts';
+import { AmigoQaStack } from '../infra/stacks/amigo-qa-stack.ts';
+import { startLocalAws } from '../local/fauxqs.ts';
+import { FsArchiveStore } from '../shared/adapters/fs-archive-store.ts';
+import { listArchivedConversations, readArchivedConversation } from '../shared/archive/read.ts';
+import { ManifestSchema, prettyJson, RunRecordSchema } from '../shared/archive-format/documents.ts';
+import { FILES, outcomeKey, runKey } from '../shared/archive-format/keys.ts';
+import { readDocument } from '../shared/archive-format/read-document.ts';
+import { mapLimit } from '../shared/concurrency.ts';
+import { TABLES_WRITER } from '../shared/contract/topology.ts';
+import { newRunId } from '../shared/ids.ts';
+
+const { values } = parseArgs({
+  options: {
+    archive: { type: 'string', default: '.amigo-qa/demo-archive' },
+    messages: { type: 'string', default: '500000' },
+    out: { type: 'string', default: 'bench/results/tables-writer.json' },
+    // V8's heap limit for the function's process; unset: Node's default for this machine, which
+    // lets garbage pile up far beyond what a 1 GiB Lambda sandbox allows.
+    'heap-mib': { type: 'string' },
+  },
+});
+const targetMessages = Number(values.messages);
+const run = promisify(execFile);
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+// 1. The bundle.
+// Inside the repo's own scratch folder (.amigo-qa/, ignored by git): the bundle must outlive a
+// load of several minutes, and shared temp folders get swept.
+mkdirSync('.amigo-qa', { recursive: true });
+const outdir = mkdtempSync(join(resolve('.amigo-qa'), 'bench-tables-writer-'));
+const aws = await startLocalAws();
+try {
+  const app = new App({
+    outdir,
+    context: {
+      ...JSON.parse(readFileSync('cdk.json', 'utf8')).context,
+      'aws:cdk:enable-asset-metadata': true,
+    },
+  });
+  const stack = new AmigoQaStack(app, 'AmigoQa', {
+    env: { account: '123456789012', region: 'us-east-1' },
+    inputs: loadDeploymentInputs({ config: 'examples/amigo-qa.yaml' }),
+  });
+  const resources = Template.fromStack(stack).toJSON().Resources as Record<
+    string,
+    { Metadata?: Record<string, string> }
+  >;
+  const asset =
+    resources[stack.getLogicalId(stack.tablesWriter.function.node.defaultChild as never)]?.Metadata?.[
+      'aws:asset:path'
+    ];
+  if (!asset) throw new Error('the tables writer has no bundled asset');
+  // Kept apart from the synth's folder, which lives only as long as the synth needs it.
+  const bundle = join(outdir, 'tables-writer.mjs');
+  const code = readFileSync(join(outdir, asset, 'index.mjs'));
+  writeFileSync(bundle, code);
+
+  // 2. One night in S3, copied from the demo archive.
+  const source = new FsArchiveStore(resolve(values.archive));
+  const refs = await listArchivedConversations(source);
+  if (refs.length === 0) throw new Error(`${values.archive} holds no archive: run npm start first`);
+  const folders = await Promise.all(
+    refs.map(async (ref) => {
+      const record = await readArchivedConversation(source, ref.prefix);
+      const manifest = await readDocument(source, ref.prefix + FILES.manifest, ManifestSchema);
+      if (!manifest) throw new Error(`${ref.prefix} has no manifest`);
+      const file = async (name: string) => (await source.get(ref.prefix + name))?.body ?? Buffer.alloc(0);
+      return {
+        manifest,
+        conversation: JSON.parse((await file(FILES.conversation)).toString('utf8')) as Record<
+          string,
+          unknown
+        >,
+        messages: await file(FILES.messages),
+        insights: await file(FILES.insights),
+        count: record.manifest.counts.messages,
+      };
+    }),
+  );
+  let runFile: string | undefined;
+  for await (const o of source.list('runs/')) if (/^runs\/[^/]+\.json$/.test(o.key)) runFile ??= o.key;
+  if (!runFile) throw new Error(`${values.archive} has no run record`);
+  const runRecord = await readDocument(source, runFile, RunRecordSchema);
+  if (!runRecord) throw new Error(`${runFile} cannot be read`);
+  const runId = newRunId(Date.now() - 3_600_000);
+  const organizationId = runRecord.organization_id;
+
+  const s3 = aws.s3();
+  const bucket = 'bench-tables';
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const put = (key: string, body: string | Buffer) =>
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  const copies: Array<{ index: number; n: number }> = [];
+  let messages = 0;
+  for (let n = 0; messages < targetMessages; n++) {
+    const folder = folders[n % folders.length];
+    if (!folder) break;
+    copies.push({ index: n % folders.length, n });
+    messages += folder.count;
+  }
+  const started = Date.now();
+  await mapLimit(copies, 16, async ({ index, n }) => {
+    const f = folders[index];
+    if (!f) return;
+    const id = `bench${String(n).padStart(8, '0')}${f.manifest.conversation_id.slice(13)}`;
+    const createdAt = f.manifest.created_at;
+    const day = createdAt.slice(0, 10);
+    const prefix = `conversations/org=${organizationId}/date=${day}/conversation=${id}/`;
+    const conversation = prettyJson({ ...f.conversation, id });
+    const files = f.manifest.files.map((entry) =>
+      entry.path === FILES.conversation
+        ? { ...entry, bytes: Buffer.byteLength(conversation), sha256: sha256(conversation) }
+        : entry,
+    );
+    await put(prefix + FILES.conversation, conversation);
+    await put(prefix + FILES.messages, f.messages);
+    await put(prefix + FILES.insights, f.insights);
+    await put(
+      prefix + FILES.manifest,
+      prettyJson({ ...f.manifest, conversation_id: id, run_id: runId, files }),
+    );
+    await put(
+      outcomeKey(runId, id),
+      prettyJson({
+        conversation_id: id,
+        status: 'archived',
+        created_at: createdAt,
+        at: new Date().toISOString(),
+      }),
+    );
+  });
+  await put(
+    runKey(runId),
+    prettyJson({ ...runRecord, run_id: runId, started_at: new Date(Date.now() - 3_600_000).toISOString() }),
+  );
+  const loadSeconds = (Date.now() - started) / 1000;
+
+  // 3. The bundle, as its schedule invokes it, in a fresh process.
+  const script = `
+const m = await import(${JSON.stringify(bundle)});
+const t = performance.now();
+const context = { functionName: 'tables-writer', awsRequestId: 'bench', getRemainingTimeInMillis: () => 900000 };
+const result = await m.handler({ lookbackHours: 2 }, context);
+process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+`;
+  const heap = values['heap-mib'] ? [`--max-old-space-size=${Number(values['heap-mib'])}`] : [];
+  const { stdout } = await run(process.execPath, [...heap, '--input-type=module', '-e', script], {
+    maxBuffer: 16 * 1024 * 1024,
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_S3: aws.endpoint,
+      ARCHIVE_BUCKET: bucket,
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    },
+  });
+  const measured = JSON.parse(stdout) as {
+    result: { runs: number; parts: number; rows: number };
+    seconds: number;
+    maxRssMiB: number;
+  };
+  const report = {
+    date: new Date().toISOString().slice(0, 10),
+    node: process.version,
+    bundle: { bytes: statSync(bundle).size, gzipBytes: gzipSync(code).byteLength },
+    night: { conversations: copies.length, messages, loadSeconds },
+    lambdaMemoryMb: TABLES_WRITER.memoryMb,
+    heapLimitMiB: values['heap-mib'] ? Number(values['heap-mib']) : null,
+    ...measured,
+  };
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(JSON.stringify(report, null, 2));
+} finally {
+  await aws.stop();
+  rmSync(outdir, { recursive: true, force: true });
+}

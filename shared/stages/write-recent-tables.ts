@@ -1,0 +1,77 @@
+// The tables writer's round (functions/tables-writer): the Parquet parts of every run started
+// within the look-back, written again from the archive. A night's conversations are committed over
+// hours and their tag decisions and stall records after that, so one write at the end of the night
+// would miss them; rewriting is safe because writeRunTables is idempotent and deterministic (a
+// run whose outcomes did not change gets the same bytes again).
+import { RunRecordSchema } from '../archive-format/documents.ts';
+import { runKey } from '../archive-format/keys.ts';
+import { InvalidDocumentError, parseDocument } from '../archive-format/read-document.ts';
+import { type WriteTablesDeps, type WriteTablesResult, writeRunTables } from './write-tables.ts';
+
+export interface RecentTablesInput {
+  /** Runs started this many hours before now, or less, are written. */
+  readonly lookbackHours: number;
+}
+
+export interface RecentRunTables {
+  readonly runId: string;
+  readonly organizationId: string;
+  readonly result: WriteTablesResult;
+}
+
+export interface RecentTablesResult {
+  readonly runs: readonly RecentRunTables[];
+  /** Run records that could not be read, by key (the next round tries them again). */
+  readonly unreadable: readonly string[];
+}
+
+/** `runs/<run-id>.json` of a run id as newRunId makes them: `2026-11-26T02-00-00Z-a1b2c3`. */
+const RUN_RECORD = /^runs\/((\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[0-9a-f]+)\.json$/;
+
+/** The run id and its start of every run record started at `from` or later, oldest first. */
+async function recentRunIds(deps: WriteTablesDeps, from: number): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const object of deps.store.list('runs/')) {
+    const match = RUN_RECORD.exec(object.key);
+    if (!match) continue;
+    const [, id = '', day, hours, minutes, seconds] = match;
+    const started = Date.parse(`${day}T${hours}:${minutes}:${seconds}Z`);
+    if (Number.isFinite(started) && started >= from) ids.push(id);
+  }
+  return ids.sort();
+}
+
+/** Writes the parts of each run started within the look-back; one run's failure does not stop the others. */
+export async function writeRecentTables(
+  deps: WriteTablesDeps,
+  input: RecentTablesInput,
+): Promise<RecentTablesResult> {
+  const from = deps.clock.now() - input.lookbackHours * 3_600_000;
+  const runs: RecentRunTables[] = [];
+  const unreadable: string[] = [];
+  for (const runId of await recentRunIds(deps, from)) {
+    const key = runKey(runId);
+    const stored = await deps.store.get(key);
+    if (!stored) continue;
+    let organizationId: string;
+    try {
+      organizationId = parseDocument(key, stored.body, RunRecordSchema).organization_id;
+    } catch (error) {
+      if (!(error instanceof InvalidDocumentError)) throw error;
+      deps.log.warn('run record unreadable: its tables are not written', { key, problem: error.problem });
+      unreadable.push(key);
+      continue;
+    }
+    const result = await writeRunTables(deps, { organizationId, runId });
+    deps.log.info('run tables written', {
+      runId,
+      organizationId,
+      parts: result.parts.length,
+      rows: result.parts.reduce((n, p) => n + p.rows, 0),
+      removed: result.removed.length,
+      ms: result.ms,
+    });
+    runs.push({ runId, organizationId, result });
+  }
+  return { runs, unreadable };
+}
