@@ -564,9 +564,12 @@ export class AmigoQaStack extends Stack {
         ['s3:PutObject'],
         objects(tagWorker)('conversations/*/tags.json'),
       );
+      // The Amigo calls each invocation made for a run (runs/<run-id>/usage/).
+      allow(tagWorker, 'WriteRunUsage', ['s3:PutObject'], objects(tagWorker)('runs/*/usage/*'));
     }
 
     const stallWorker = fn('stallWorker').role;
+    allow(stallWorker, 'WriteRunUsage', ['s3:PutObject'], objects(stallWorker)('runs/*/usage/*'));
     allow(
       stallWorker,
       'SendJobs',
