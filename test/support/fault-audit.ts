@@ -1,0 +1,243 @@
+// The one audit every fault scenario ends with (issue #12: "nothing lost, nothing duplicated, a
+// clear error"). It returns problems rather than asserting, so a scenario shows them all at once:
+//
+// 1. Every eligible conversation (the simulator's finished and analyzed ones) is complete exactly
+//    once: its manifest is present, every file it lists hashes to the recorded sha256 (a recording
+//    also to the simulator's own bytes), nothing else lies in its folder (no stray or half object,
+//    `_staging/` empty), the manifest was written once (one successful PutObject through the
+//    proxy), its pending marker is gone, and no multipart upload is left open. A conversation
+//    without a manifest is only accepted when a pending marker (the next run sends it again) or a
+//    dead letter with an expected reason accounts for it ("nothing silently lost").
+// 2. Calls per Amigo operation stay within the simulator's limit in every window (the simulator's
+//    request log, sliding windows), and 429s are rare.
+// 3. No log line holds a secret (the API key, a bearer token) or any message text of the simulator.
+// 4. Every dead letter carries a reason the scenario expects.
+// 5. No recommendation was asked twice for one interaction.
+import { createHash } from 'node:crypto';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ManifestSchema } from '../../shared/archive-format/documents.ts';
+import { conversationPrefix, FILES, pendingKey, STAGING_DIR } from '../../shared/archive-format/keys.ts';
+import { parseDocument } from '../../shared/archive-format/read-document.ts';
+import type { OperationId } from '../../shared/openapi/index.ts';
+import type { FaultWorld, Worker } from './fault-world.ts';
+import { BUCKET, PREFIX } from './fault-world.ts';
+
+export interface AuditExpectations {
+  /** Dead-letter reasons the scenario causes on purpose (matched against `code: reason`). */
+  deadLetters?: readonly RegExp[];
+  /** Extra secrets that must not be logged (a rotated key). */
+  secrets?: readonly string[];
+  /** Share of Amigo calls that may be answered 429. @default 0.02 */
+  max429Share?: number;
+}
+
+export interface DeadLetter {
+  queue: Worker | 'scheduler';
+  code: string;
+  reason: string;
+  conversationId: string | undefined;
+}
+
+export interface AuditReport {
+  eligible: number;
+  archived: number;
+  /** Not archived yet, but marked pending: the next run enqueues them again. */
+  pending: number;
+  deadLetters: DeadLetter[];
+  /** Highest share of an operation's limit used in any window (1 = at the limit). */
+  peakWindowShare: number;
+  share429: number;
+  logLines: number;
+  problems: string[];
+}
+
+export async function audit(world: FaultWorld, expect: AuditExpectations = {}): Promise<AuditReport> {
+  const problems: string[] = [];
+  const { sim, store } = world;
+  const deadLetters = await readDeadLetters(world);
+  for (const d of deadLetters) {
+    const text = `${d.code}: ${d.reason}`;
+    if (!(expect.deadLetters ?? []).some((r) => r.test(text))) {
+      problems.push(`unexpected dead letter on ${d.queue}: ${text}`);
+    }
+  }
+
+  // 1. Complete exactly once.
+  const eligible = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+  const manifestPuts = new Map<string, number>();
+  for (const call of world.proxies.s3.calls) {
+    if (call.operation === 'PutObject' && call.status === 200 && call.path.endsWith(`/${FILES.manifest}`)) {
+      manifestPuts.set(call.path, (manifestPuts.get(call.path) ?? 0) + 1);
+    }
+  }
+  let archived = 0;
+  let pending = 0;
+  for (const conversation of eligible) {
+    const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
+    const stored = await store.get(`${prefix}${FILES.manifest}`);
+    const marker = await store.get(pendingKey(sim.organizationId, conversation.id));
+    if (!stored) {
+      const letter = deadLetters.find((d) => d.conversationId === conversation.id);
+      if (marker) pending++;
+      else if (!letter)
+        problems.push(`${conversation.id}: not archived, not pending, in no dead-letter queue (lost)`);
+      continue;
+    }
+    archived++;
+    // A marker left behind would send the conversation again in every run.
+    if (marker) problems.push(`${conversation.id}: archived but still marked pending`);
+    const manifest = parseDocument(`${prefix}${FILES.manifest}`, String(stored.body), ManifestSchema);
+    const listed = new Set<string>([FILES.manifest, FILES.tags]);
+    for (const file of manifest.files) {
+      listed.add(file.path);
+      const body = (await store.get(prefix + file.path))?.body;
+      if (body === undefined) {
+        problems.push(`${conversation.id}: ${file.path} is in the manifest but missing`);
+        continue;
+      }
+      const sha = createHash('sha256').update(body).digest('hex');
+      if (sha !== file.sha256) problems.push(`${conversation.id}: ${file.path} does not match its sha256`);
+      const audio = /^audio\/([^/.]+)\./.exec(file.path);
+      const truth = audio ? sim.control.audio(audio[1] as string) : undefined;
+      if (truth && (await truth.sha256()) !== sha) {
+        problems.push(`${conversation.id}: ${file.path} differs from the recording Amigo serves`);
+      }
+    }
+    for await (const object of store.list(prefix)) {
+      const name = object.key.slice(prefix.length);
+      if (name.startsWith(STAGING_DIR)) problems.push(`${conversation.id}: ${name} left in the staging area`);
+      else if (!listed.has(name)) problems.push(`${conversation.id}: stray object ${name}`);
+    }
+    const puts = manifestPuts.get(`/${BUCKET}/${PREFIX}/${prefix}${FILES.manifest}`);
+    if (puts !== undefined && puts !== 1) problems.push(`${conversation.id}: manifest written ${puts} times`);
+  }
+  const multipart = { created: 0, ended: 0 };
+  for (const call of world.proxies.s3.calls) {
+    if (call.status < 200 || call.status >= 300) continue;
+    if (call.operation === 'CreateMultipartUpload') multipart.created++;
+    if (call.operation === 'CompleteMultipartUpload' || call.operation === 'AbortMultipartUpload') {
+      multipart.ended++;
+    }
+  }
+  if (multipart.created > multipart.ended) {
+    problems.push(`${multipart.created - multipart.ended} multipart upload(s) left open`);
+  }
+
+  // 2. Calls per operation within the limit in every window.
+  const stats = sim.control.stats();
+  const amigoCalls = stats.requests.filter((r) => r.operationId !== 'audio');
+  const limits = world.limits;
+  let peakWindowShare = 0;
+  const byKey = new Map<string, number[]>();
+  for (const r of amigoCalls) {
+    // Faults other than a delay answer without reaching the limiter: the server did not count them.
+    if (r.status === 429 || (r.fault !== undefined && r.fault !== 'delay')) continue;
+    const key = `${r.userId ?? ''}|${r.operationId}`;
+    const list = byKey.get(key) ?? [];
+    list.push(r.at);
+    byKey.set(key, list);
+  }
+  for (const [key, times] of byKey) {
+    const op = key.split('|')[1] as OperationId;
+    const { limit, windowMs } = limits[op];
+    times.sort((a, b) => a - b);
+    let start = 0;
+    for (let end = 0; end < times.length; end++) {
+      while ((times[end] as number) - (times[start] as number) >= windowMs) start++;
+      const share = (end - start + 1) / limit;
+      peakWindowShare = Math.max(peakWindowShare, share);
+      if (share > 1) {
+        problems.push(
+          `${op}: ${end - start + 1} calls answered in one ${windowMs} ms window (limit ${limit})`,
+        );
+        break;
+      }
+    }
+  }
+  // 429s a scenario injected are the scenario's; the share is of those the limiter gave.
+  const limited = amigoCalls.filter((r) => r.status === 429 && r.fault === undefined).length;
+  const share429 = amigoCalls.length === 0 ? 0 : limited / amigoCalls.length;
+  if (share429 > (expect.max429Share ?? 0.02)) {
+    problems.push(`${(share429 * 100).toFixed(1)}% of Amigo calls answered 429`);
+  }
+
+  // 3. No secret and no message text in any log line.
+  const secrets = [sim.credentials.apiKey, ...(expect.secrets ?? [])];
+  const texts = new Set<string>();
+  for (const c of sim.control.conversations()) {
+    for (const m of sim.control.messages(c.id)) {
+      const text = (m as { message?: unknown }).message;
+      // Short texts ("ok", "yes") would match unrelated words: the audit looks for sentences.
+      if (typeof text === 'string' && text.length >= 16) texts.add(text);
+    }
+  }
+  for (const line of world.logs) {
+    if (secrets.some((s) => line.includes(s))) problems.push('a log line holds a secret');
+    if (/Bearer\s+[A-Za-z0-9._-]{16,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/.test(line)) {
+      problems.push('a log line holds a bearer token');
+    }
+    for (const text of texts) {
+      if (line.includes(text)) {
+        problems.push('a log line holds message text');
+        break;
+      }
+    }
+  }
+
+  // 5. Nothing asked twice.
+  const asked = new Map<string, number>();
+  for (const w of stats.writes) {
+    if (w.operationId !== 'recommend-responses-for-interaction' || w.status >= 300) continue;
+    const key = `${w.conversationId}/${w.interactionId ?? ''}`;
+    asked.set(key, (asked.get(key) ?? 0) + 1);
+  }
+  for (const [key, n] of asked) if (n > 1) problems.push(`recommendations asked ${n} times for ${key}`);
+
+  return {
+    eligible: eligible.length,
+    archived,
+    pending,
+    deadLetters,
+    peakWindowShare,
+    share429,
+    logLines: world.logs.length,
+    problems: [...new Set(problems)],
+  };
+}
+
+async function readDeadLetters(world: FaultWorld): Promise<DeadLetter[]> {
+  const out: DeadLetter[] = [];
+  for (const [queue, { dlqUrl }] of Object.entries(world.queues) as Array<
+    [Worker | 'scheduler', { dlqUrl: string }]
+  >) {
+    for (;;) {
+      const answer = await world.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: dlqUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          VisibilityTimeout: 600,
+          WaitTimeSeconds: 0,
+        }),
+      );
+      const messages = answer.Messages ?? [];
+      if (messages.length === 0) break;
+      for (const m of messages) {
+        let conversationId: string | undefined;
+        try {
+          conversationId = (JSON.parse(m.Body ?? '{}') as { conversationId?: string }).conversationId;
+        } catch {
+          conversationId = undefined;
+        }
+        out.push({
+          queue,
+          // A message the queue's redrive moved (no reason attribute) is named as such.
+          code: m.MessageAttributes?.['failure-code']?.StringValue ?? 'redriven',
+          reason: m.MessageAttributes?.['failure-reason']?.StringValue ?? 'moved by the redrive policy',
+          conversationId,
+        });
+      }
+    }
+  }
+  return out;
+}
