@@ -82,6 +82,8 @@ export interface FaultWorld {
   readonly queues: Record<Worker | 'scheduler', { queueUrl: string; dlqUrl: string }>;
   /** The simulator's limit per Amigo operation (its published limit, window divided by the scale). */
   readonly limits: Record<OperationId, { limit: number; windowMs: number }>;
+  /** The rate budget the functions were deployed with (same limits, the budget's window). */
+  readonly budget: Record<OperationId, { limit: number; windowMs: number }>;
   /** Every log line the handlers and the runtime wrote. */
   readonly logs: string[];
   /** Fresh handler modules: every function's next invocation is a cold start. */
@@ -221,6 +223,9 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
     s3,
     queues,
     limits,
+    budget: Object.fromEntries(
+      operationIds.map((id) => [id, { limit: operations[id].publishedLimit.limit, windowMs }]),
+    ) as Record<OperationId, { limit: number; windowMs: number }>,
     logs: logs.lines,
     coldStart: async () => {
       vi.resetModules();
