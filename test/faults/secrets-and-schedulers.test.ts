@@ -36,7 +36,9 @@ describe('Secrets Manager and scheduler faults', () => {
     const report = await audit(world);
 
     expect(failed.schedulerErrors).toHaveLength(1);
-    expect(String((failed.schedulerErrors[0] as Error).name)).toMatch(/InternalServiceError|Error/);
+    // Clear: the service's own error name reaches the invocation's failure, no key or value does.
+    expect((failed.schedulerErrors[0] as Error).name).toBe('InternalServiceError');
+    expect(JSON.stringify(failed.schedulerErrors[0])).not.toContain(world.sim.credentials.apiKey);
     expect(world.proxies.secretsmanager.fired()).toBe(6);
     expect(report.problems).toEqual([]);
     expect(report.archived).toBe(report.eligible);
