@@ -37,7 +37,7 @@ describe('DynamoDB faults on the rate budget', () => {
     expect(world.proxies.dynamodb.fired()).toBeGreaterThan(0);
     expect(report.problems).toEqual([]);
     expect(report.archived).toBe(report.eligible);
-    expect(report.peakBudgetShare).toBeLessThanOrEqual(1);
+    expect(report.peakWindowShare).toBeLessThanOrEqual(1);
   });
 
   it('when half of the budget writes lose a conditional check for 10 s, then the budget retries slower and no window goes over the limit', async () => {
@@ -56,6 +56,6 @@ describe('DynamoDB faults on the rate budget', () => {
     expect(world.proxies.dynamodb.fired('PutItem')).toBeGreaterThan(0);
     expect(report.problems).toEqual([]);
     expect(report.archived).toBe(report.eligible);
-    expect(report.peakBudgetShare).toBeLessThanOrEqual(1);
+    expect(report.peakWindowShare).toBeLessThanOrEqual(1);
   });
 });

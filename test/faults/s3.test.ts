@@ -43,6 +43,32 @@ describe('S3 faults', () => {
     },
   );
 
+  it("when S3 refuses one conversation's writes (403 AccessDenied), then its job is dead-lettered with that reason, it stays pending, and the next run archives it", async () => {
+    world = await startFaultWorld({});
+    const [refused] = world.sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
+    if (!refused) throw new Error('the world needs an eligible conversation');
+    world.proxies.s3.script({
+      operation: 'PutObject',
+      path: new RegExp(`conversation%3D${refused.id}/`), // the SDK escapes '=' in keys
+      action: { kind: 'error', status: 403, code: 'AccessDenied' },
+    });
+    const handlers = await world.coldStart();
+
+    await world.run(handlers);
+    const first = await audit(world, { deadLetters: [/AccessDenied|denied/i] });
+    world.proxies.s3.clear();
+    await world.run(handlers);
+    const report = await audit(world, { deadLetters: [/AccessDenied|denied/i] });
+
+    expect(first.problems).toEqual([]);
+    expect(first.deadLetters.map((d) => d.conversationId)).toEqual([refused.id]);
+    expect(first.archived + first.pending).toBe(first.eligible);
+    expect(first.pending).toBe(1);
+    expect(report.problems).toEqual([]);
+    expect(report.archived).toBe(report.eligible);
+    expect(report.manifestWrites).toBe(report.eligible);
+  });
+
   it('when another writer commits the manifest first (412 on the create-only PutObject), then the conversation counts once and nothing is dead-lettered', async () => {
     world = await startFaultWorld({});
     world.proxies.s3.script({

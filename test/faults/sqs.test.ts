@@ -72,6 +72,7 @@ describe('SQS faults', () => {
     const report = await audit(world);
 
     expect(twinBatches).toBeGreaterThanOrEqual(2);
+    expect(report.manifestWrites).toBe(report.eligible);
     expect(report.problems).toEqual([]);
     expect(report.archived).toBe(report.eligible);
   });

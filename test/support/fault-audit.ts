@@ -45,6 +45,8 @@ export interface AuditReport {
   archived: number;
   /** Not archived yet, but marked pending: the next run enqueues them again. */
   pending: number;
+  /** Successful manifest PutObjects seen by the S3 proxy (one per archived conversation). */
+  manifestWrites: number;
   deadLetters: DeadLetter[];
   /** Highest share of an operation's limit used in any window (1 = at the limit). */
   peakWindowShare: number;
@@ -70,8 +72,11 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
   const eligible = sim.control.conversations().filter((c) => c.is_finished && c.is_analyzed);
   const manifestPuts = new Map<string, number>();
   for (const call of world.proxies.s3.calls) {
-    if (call.operation === 'PutObject' && call.status === 200 && call.path.endsWith(`/${FILES.manifest}`)) {
-      manifestPuts.set(call.path, (manifestPuts.get(call.path) ?? 0) + 1);
+    const status = call.landed ?? call.status;
+    if (call.operation === 'PutObject' && status === 200 && call.path.endsWith(`/${FILES.manifest}`)) {
+      // The SDK escapes keys in the path ('=' as %3D).
+      const key = decodeURIComponent(call.path);
+      manifestPuts.set(key, (manifestPuts.get(key) ?? 0) + 1);
     }
   }
   let archived = 0;
@@ -113,7 +118,7 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
       else if (!listed.has(name)) problems.push(`${conversation.id}: stray object ${name}`);
     }
     const puts = manifestPuts.get(`/${BUCKET}/${PREFIX}/${prefix}${FILES.manifest}`);
-    if (puts !== undefined && puts !== 1) problems.push(`${conversation.id}: manifest written ${puts} times`);
+    if (puts !== 1) problems.push(`${conversation.id}: manifest written ${puts ?? 0} times`);
   }
   const multipart = { created: 0, ended: 0 };
   for (const call of world.proxies.s3.calls) {
@@ -127,9 +132,11 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
     problems.push(`${multipart.created - multipart.ended} multipart upload(s) left open`);
   }
 
-  // 2. Calls per operation within the limit in every window: those the server answered against
-  // its own limit, and every call sent (429s and faults included: each took a slot) against the
-  // budget the functions were deployed with.
+  // 2. Calls per operation within the limit in every window: those the server answered, against
+  // its own limit (a problem when over). Every call sent (429s and faults included: each took a
+  // slot) against the budget the functions were deployed with is a figure, not a verdict: the
+  // request log's time is when the simulator, sharing one busy process with every handler, got to
+  // the request, so a stalled event loop can crowd a window that the budget's slots did not.
   const stats = sim.control.stats();
   const amigoCalls = stats.requests.filter((r) => r.operationId !== 'audio');
   // Faults other than a delay answer without reaching the limiter: the server did not count them.
@@ -138,17 +145,15 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
   );
   const server = peakShare(counted, world.limits);
   // A delayed request is logged when the simulator answers it, not when it was sent: its send time
-  // is unknown here, so it is left out of the budget's windows (the server's check still counts it).
+  // is unknown here, so it is left out of the budget's windows.
   const budget = peakShare(
     amigoCalls.filter((r) => r.fault !== 'delay'),
     world.budget,
   );
-  for (const [share, where] of [
-    [server, 'answered in one window of the server'],
-    [budget, 'sent in one window of the deployed budget'],
-  ] as const) {
-    if (share.peak > 1)
-      problems.push(`${share.operation}: ${share.calls} calls ${where} (limit ${share.limit})`);
+  if (server.peak > 1) {
+    problems.push(
+      `${server.operation}: ${server.calls} calls answered in one window of the server (limit ${server.limit})`,
+    );
   }
   const peakWindowShare = server.peak;
   const peakBudgetShare = budget.peak;
@@ -195,6 +200,7 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
     eligible: eligible.length,
     archived,
     pending,
+    manifestWrites: [...manifestPuts.values()].reduce((a, b) => a + b, 0),
     deadLetters,
     peakWindowShare,
     peakBudgetShare,

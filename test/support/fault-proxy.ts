@@ -53,6 +53,8 @@ export interface ProxiedCall {
   status: number;
   /** Set when a rule answered instead of the emulator. */
   injected?: FaultAction['kind'];
+  /** What the emulator answered a request forwarded before its injected error (`afterForward`). */
+  landed?: number;
   at: number;
 }
 
@@ -118,7 +120,7 @@ export async function startFaultProxy(
     if (action) call.injected = action.kind;
     if (action?.kind === 'error') {
       const body = await drain(req);
-      if (action.afterForward) await forwardBuffered(req, body);
+      if (action.afterForward) call.landed = (await forwardBuffered(req, body)).status;
       call.status = action.status;
       sendError(res, service, action.status, action.code, action.message ?? 'Injected by the fault proxy');
       return;
