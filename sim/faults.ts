@@ -4,12 +4,17 @@ import { createRng, type Rng } from './prng.ts';
 import type { FaultConfig, FaultTarget, ScriptedFault } from './types.ts';
 
 export type ActiveFault =
-  | { kind: 'status'; status: number; retryAfterSeconds: number | undefined }
+  | {
+      kind: 'status';
+      status: number;
+      retryAfterSeconds: number | undefined;
+      retryAfterAs?: 'seconds' | 'http-date';
+    }
   | { kind: 'truncate' }
   | { kind: 'malformed' }
   | { kind: 'reset' }
   /** The audio stream dies after `afterBytes`, or after `fraction` of the body when no count was given. */
-  | { kind: 'audio-fail'; afterBytes: number | undefined; fraction: number };
+  | { kind: 'audio-fail'; afterBytes: number | undefined; fraction: number; expireUrl?: boolean };
 
 export interface FaultPlan {
   delayMs: number;
@@ -123,14 +128,24 @@ export class FaultEngine {
       case 'status':
         return {
           delayMs: latency,
-          fault: { kind: 'status', status: f.status, retryAfterSeconds: f.retryAfterSeconds },
+          fault: {
+            kind: 'status',
+            status: f.status,
+            retryAfterSeconds: f.retryAfterSeconds,
+            ...(f.retryAfterAs ? { retryAfterAs: f.retryAfterAs } : {}),
+          },
           label: `status:${f.status}`,
         };
       case 'audio-fail':
         return {
           delayMs: latency,
-          fault: { kind: 'audio-fail', afterBytes: f.afterBytes, fraction: 0.5 },
-          label: 'audio-fail',
+          fault: {
+            kind: 'audio-fail',
+            afterBytes: f.afterBytes,
+            fraction: 0.5,
+            ...(f.expireUrl ? { expireUrl: true } : {}),
+          },
+          label: f.expireUrl ? 'audio-fail+expire' : 'audio-fail',
         };
       default:
         return { delayMs: latency, fault: { kind: f.kind }, label: f.kind };

@@ -69,6 +69,11 @@ function createControl(state: SimState): SimulatorControl {
       return { contentType: WAV_CONTENT_TYPE, bytes, sha256: () => wavSha256(source) };
     },
     scenario: (conversationId): ScenarioKind | undefined => dataset.header(conversationId)?.kind,
+    rotateApiKey: (apiKeyId, apiKey) => {
+      const credential = state.options.credentials.find((c) => c.apiKeyId === apiKeyId);
+      if (!credential) throw new RangeError(`No API key ${apiKeyId} to rotate`);
+      credential.apiKey = apiKey;
+    },
   };
 }
 

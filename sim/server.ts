@@ -301,7 +301,13 @@ export class SimServer {
       case 'status': {
         status = fault.status;
         const headers: Record<string, string> = {};
-        if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+        if (fault.retryAfterSeconds !== undefined) {
+          // An HTTP date is on the client's wall clock (like X-RateLimit-Reset), whatever the sim clock says.
+          headers['retry-after'] =
+            fault.retryAfterAs === 'http-date'
+              ? new Date(Date.now() + fault.retryAfterSeconds * 1000).toUTCString()
+              : String(fault.retryAfterSeconds);
+        }
         const message =
           plan.label === 'maintenance'
             ? 'The service is going through temporary maintenance.'
@@ -340,11 +346,13 @@ export class SimServer {
       state.record({ operationId: 'audio', status, at, ...(plan.label ? { fault: plan.label } : {}) });
     let failAfter: number | undefined;
     let failFraction: number | undefined;
+    let expireUrl = false;
     if (plan.fault) {
       const f = plan.fault;
       if (f.kind === 'audio-fail') {
         failAfter = f.afterBytes;
         failFraction = f.fraction;
+        expireUrl = f.expireUrl === true;
       } else if (f.kind === 'truncate') {
         failFraction = 0.5;
       } else {
@@ -364,7 +372,7 @@ export class SimServer {
       send(res, 403, { detail: 'Invalid signature.' });
       return record(403);
     }
-    if (at > expires * 1000) {
+    if (at > expires * 1000 || state.expiredUrls.has(signature)) {
       send(res, 403, { detail: 'Request has expired.' });
       return record(403);
     }
@@ -400,6 +408,8 @@ export class SimServer {
       return;
     }
     const failing = failAfter !== undefined || failFraction !== undefined;
+    // The URL expires while its download runs: resuming with it is refused, a fresh one works.
+    if (expireUrl) state.expiredUrls.add(signature);
     const cut = failAfter ?? Math.floor((end - start) * (failFraction ?? 1));
     await pump(res, source, start, failing ? Math.min(end, start + cut) : end, failing);
   }

@@ -65,6 +65,8 @@ export class SimState {
   readonly limiter = new SlidingWindowLog();
   readonly faults: FaultEngine;
   readonly liveTags = new Map<string, Tags>();
+  /** Signatures of audio URLs expired early by a fault (`audio-fail` with `expireUrl`). */
+  readonly expiredUrls = new Set<string>();
   stats: SimStats = emptyStats();
 
   constructor(input: SimulatorOptions = {}) {

@@ -99,6 +99,11 @@ export interface SimulatorControl {
   insights(conversationId: string, interactionId: string): InteractionInsights | undefined;
   audio(messageId: string): { contentType: string; bytes: number; sha256(): Promise<string> } | undefined;
   scenario(conversationId: string): ScenarioKind | undefined;
+  /**
+   * Rotates an API key: from now on only `apiKey` signs in as `apiKeyId`'s user (the old key is
+   * refused). Tokens already issued stay valid until they expire, as with a real rotation.
+   */
+  rotateApiKey(apiKeyId: string, apiKey: string): void;
 }
 
 export interface SimRequestRecord {
@@ -131,12 +136,20 @@ export interface SimStats {
 export type FaultTarget = OperationId | 'audio';
 
 export type ScriptedFault =
-  | { operation?: FaultTarget; kind: 'status'; status: number; retryAfterSeconds?: number }
+  | {
+      operation?: FaultTarget;
+      kind: 'status';
+      status: number;
+      retryAfterSeconds?: number;
+      /** How Retry-After states the wait: delay-seconds (default) or an HTTP date (RFC 9110 allows both). */
+      retryAfterAs?: 'seconds' | 'http-date';
+    }
   | { operation?: FaultTarget; kind: 'truncate' }
   | { operation?: FaultTarget; kind: 'malformed' }
   | { operation?: FaultTarget; kind: 'reset' }
   | { operation?: FaultTarget; kind: 'delay'; ms: number }
-  | { operation?: 'audio'; kind: 'audio-fail'; afterBytes: number };
+  /** The recording's stream dies after `afterBytes`; with `expireUrl`, its signed URL is refused from then on (403 expired). */
+  | { operation?: 'audio'; kind: 'audio-fail'; afterBytes: number; expireUrl?: boolean };
 
 export interface FaultConfig {
   /** Scope of the rate-based faults (default all operations and audio). */

@@ -49,6 +49,12 @@ export interface AmigoClientDeps {
   /** Source of jitter in [0, 1). @default Math.random */
   readonly random?: () => number;
   readonly logger?: ClientLogger;
+  /**
+   * Reads the API key again when sign-in is refused: a rotated secret reaches a client that signed
+   * in before the rotation (a warm Lambda). Sign-in is retried once with a key that changed.
+   * Absent: a refused sign-in fails.
+   */
+  readonly reloadApiKey?: () => Promise<Pick<AmigoClientConfig, 'apiKey' | 'apiKeyId'>>;
 }
 
 export interface CallOptions {
@@ -120,6 +126,9 @@ export class AmigoClient {
   private readonly random: () => number;
   private readonly logger: ClientLogger | undefined;
   private readonly tokens: TokenCache;
+  private readonly reloadApiKey: AmigoClientDeps['reloadApiKey'];
+  /** The key sign-in sends: the config's until a reload replaced it. */
+  private apiKey: Pick<AmigoClientConfig, 'apiKey' | 'apiKeyId'>;
   /** host[:port] of the base URL, for error messages: never credentials, path or query. */
   private readonly host: string;
 
@@ -131,6 +140,8 @@ export class AmigoClient {
       deps.rateBudget ?? new SlidingWindowRateBudget({ limits: config.rateLimits, clock: this.clock });
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger;
+    this.reloadApiKey = deps.reloadApiKey;
+    this.apiKey = { apiKey: config.apiKey, apiKeyId: config.apiKeyId };
     this.api = createClient<paths>({ baseUrl: config.baseUrl, fetch: (req) => this.fetchImpl(req) });
     this.tokens = new TokenCache(() => this.signIn(), this.clock, config.tokenRefreshSkewMs);
     this.host = hostOf(config.baseUrl);
@@ -346,6 +357,19 @@ export class AmigoClient {
   // ---- machinery -------------------------------------------------------------------------------
 
   private async signIn(): Promise<IssuedToken> {
+    try {
+      return await this.signInWith(this.apiKey);
+    } catch (error) {
+      if (!(error instanceof AuthenticationError) || !this.reloadApiKey) throw error;
+      const fresh = await this.reloadApiKey();
+      if (fresh.apiKey === this.apiKey.apiKey && fresh.apiKeyId === this.apiKey.apiKeyId) throw error;
+      this.apiKey = { apiKey: fresh.apiKey, apiKeyId: fresh.apiKeyId };
+      this.logger?.warn('Amigo refused the API key; signing in with the one now stored (rotated)');
+      return this.signInWith(this.apiKey);
+    }
+  }
+
+  private async signInWith(key: Pick<AmigoClientConfig, 'apiKey' | 'apiKeyId'>): Promise<IssuedToken> {
     const body = (await this.call('sign-in-with-api-key', {
       authenticated: false,
       send: (attempt) =>
@@ -353,8 +377,8 @@ export class AmigoClient {
           params: {
             path: { organization: this.org },
             header: {
-              'x-api-key': this.config.apiKey,
-              'x-api-key-id': this.config.apiKeyId,
+              'x-api-key': key.apiKey,
+              'x-api-key-id': key.apiKeyId,
               'x-user-id': this.config.userId,
             },
           },

@@ -175,11 +175,9 @@ function once<T>(build: () => Promise<T>): () => Promise<T> {
 async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
   const env = readFunctionEnv(fn);
   const { config: pipeline, rules } = embeddedDeployment();
-  const amigoConfig = await amigoConfigFromSecret(
-    new SecretsManagerClient({}),
-    required(env, ENV.amigoSecretArn),
-    pipeline,
-  );
+  const secrets = new SecretsManagerClient({});
+  const readSecret = () => amigoConfigFromSecret(secrets, required(env, ENV.amigoSecretArn), pipeline);
+  const amigoConfig = await readSecret();
   const shared = new DynamoDbRateBudget({
     client: new DynamoDBClient({}),
     tableName: required(env, ENV.rateBudgetTable),
@@ -190,6 +188,8 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
   const amigo = new AmigoClient(amigoConfig, {
     rateBudget: budget,
     logger,
+    // A warm function outlives a rotation of the secret: a refused key is read again.
+    reloadApiKey: readSecret,
   });
   const prefix = env[ENV.archivePrefix];
   const store = new S3ArchiveStore({
