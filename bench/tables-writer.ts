@@ -162,9 +162,15 @@ try {
   const script = `
 const m = await import(${JSON.stringify(bundle)});
 const t = performance.now();
+const peak = { heapUsed: 0, external: 0, arrayBuffers: 0, rss: 0 };
+const sample = () => { const u = process.memoryUsage(); for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], u[k]); };
+const sampler = setInterval(sample, 100);
 const context = { functionName: 'tables-writer', awsRequestId: 'bench', getRemainingTimeInMillis: () => 900000 };
 const result = await m.handler({ lookbackHours: 2 }, context);
-process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+clearInterval(sampler);
+sample();
+const mib = (n) => Math.round((n / 1048576) * 10) / 10;
+process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mib(v)])) }));
 `;
   const heap = values['heap-mib'] ? [`--max-old-space-size=${Number(values['heap-mib'])}`] : [];
   const { stdout } = await run(process.execPath, [...heap, '--input-type=module', '-e', script], {
