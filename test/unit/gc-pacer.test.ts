@@ -77,14 +77,15 @@ describe('minorGc', () => {
     const { gc, allocated, freed } = child(true);
 
     expect(gc).toBe('function');
-    expect(allocated).toBeGreaterThan(30 * MiB);
-    expect(freed).toBeGreaterThan(24 * MiB);
+    // V8 may collect some while they are allocated (external memory pressure): most remain.
+    expect(allocated).toBeGreaterThan(16 * MiB);
+    expect(freed).toBeGreaterThan(allocated * 0.75);
   });
 
   it('when no GC runs, then the dropped chunks are still counted', () => {
     const { allocated, freed } = child(false);
 
-    expect(allocated).toBeGreaterThan(30 * MiB);
+    expect(allocated).toBeGreaterThan(16 * MiB);
     expect(freed).toBeLessThan(MiB);
   });
 });

@@ -103,11 +103,12 @@ describe('readDocument', () => {
     await store.put(partial, JSON.stringify({ id: 'c2', final_message: null, extra: { kept: true } }));
 
     // Act
-    const bad = readDocument(store, key, ConversationFileSchema);
+    const bad = await readDocument(store, key, ConversationFileSchema).catch((error: unknown) => error);
     const good = await readDocument(store, partial, ConversationFileSchema);
 
     // Assert
-    await expect(bad).rejects.toThrow(/is_finished/);
+    expect(bad).toBeInstanceOf(InvalidDocumentError);
+    expect(String((bad as Error).message)).toMatch(/is_finished/);
     expect(good).toEqual({ id: 'c2', final_message: null, extra: { kept: true } });
   });
 });
