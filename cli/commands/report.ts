@@ -6,7 +6,6 @@ import { relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { openArchiveStore } from '../../local/pipeline.ts';
-import { parseSince } from '../../shared/config/pipeline-config.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import {
@@ -17,6 +16,7 @@ import {
   UnknownRunError,
 } from '../../shared/report/generate.ts';
 import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
+import { sinceDayFlag } from '../flags.ts';
 
 export interface ReportCommandOptions {
   archive: string;
@@ -96,14 +96,7 @@ export async function reportCommand(
   out: Out = console.log,
   now: number = Date.now(),
 ): Promise<number> {
-  let since: string | undefined;
-  if (options.since !== undefined) {
-    since = options.since.trim();
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(since)) {
-      throw new ConfigurationError('--since', `"${options.since}" is not a day`, 'Write it like 2026-11-01');
-    }
-    parseSince(since, '--since', now);
-  }
+  const since = sinceDayFlag(options.since, now);
   const runId = options.run?.trim();
   if (runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(runId)) {
     throw new ConfigurationError(

@@ -3,7 +3,6 @@
 // the end-of-run step of `run` and `demo`: the run's parts, written beside the archive.
 import type { Command } from 'commander';
 import { openArchiveStore } from '../../local/pipeline.ts';
-import { parseSince } from '../../shared/config/pipeline-config.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
@@ -11,6 +10,7 @@ import type { Log } from '../../shared/ports/telemetry.ts';
 import { rebuildTables, type WriteTablesResult, writeRunTables } from '../../shared/stages/write-tables.ts';
 import { TABLES, TABLES_PREFIX } from '../../shared/tables/schema.ts';
 import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
+import { sinceDayFlag } from '../flags.ts';
 import { formatError } from '../format-error.ts';
 
 type Out = (line: string) => void;
@@ -71,14 +71,7 @@ export async function tablesRebuildCommand(
   out: Out = console.log,
   now: number = Date.now(),
 ): Promise<number> {
-  let since: string | undefined;
-  if (options.since !== undefined) {
-    since = options.since.trim();
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(since)) {
-      throw new ConfigurationError('--since', `"${options.since}" is not a day`, 'Write it like 2026-11-01');
-    }
-    parseSince(since, '--since', now);
-  }
+  const since = sinceDayFlag(options.since, now);
   const org = options.org?.trim();
   if (org !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(org)) {
     throw new ConfigurationError(
