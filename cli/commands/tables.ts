@@ -9,7 +9,7 @@ import { systemClock } from '../../shared/ports/clock.ts';
 import type { Log } from '../../shared/ports/telemetry.ts';
 import { rebuildTables, type WriteTablesResult, writeRunTables } from '../../shared/stages/write-tables.ts';
 import { TABLES, TABLES_PREFIX } from '../../shared/tables/schema.ts';
-import { archiveLocation, prepareArchiveTarget } from '../archive-target.ts';
+import { archiveLocation, ensureWritableFolder, prepareArchiveTarget } from '../archive-target.ts';
 import { sinceDayFlag } from '../flags.ts';
 import { formatError } from '../format-error.ts';
 
@@ -81,6 +81,8 @@ export async function tablesRebuildCommand(
     );
   }
   const target = await prepareArchiveTarget(options.archive, { access: 'read' });
+  // It writes and deletes parts: a folder it cannot write is refused before anything starts.
+  if (target.kind === 'folder') await ensureWritableFolder(target.path);
   const store = openArchiveStore(archiveLocation(target));
   const result = await rebuildTables(
     { store, clock: systemClock, log: cliLog(out) },

@@ -27,6 +27,12 @@ export function createTablesWriterHandler(getDeps: () => Promise<TablesWriterDep
     const parts = result.runs.flatMap((r) => r.result.parts);
     const rows = parts.reduce((n, p) => n + p.rows, 0);
     metrics.addMetric(METRIC.tablePartsWritten, 'Count', parts.length);
+    // The other runs' parts are written; the invocation still fails, so the retry, the DLQ and its alarm see it.
+    if (result.failed.length > 0) {
+      throw new Error(
+        `The tables of ${result.failed.length} run(s) could not be written: ${result.failed.join(', ')}`,
+      );
+    }
     return { runs: result.runs.length, parts: parts.length, rows, unreadable: result.unreadable };
   }, tracked);
 }

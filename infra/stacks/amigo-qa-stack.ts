@@ -603,7 +603,13 @@ export class AmigoQaStack extends Stack {
     };
     allow(role, 'ListArchive', ['s3:ListBucket'], [bucket.bucketArn]);
     allow(role, 'UseDataKey', ['kms:Decrypt', 'kms:GenerateDataKey'], [this.key.keyArn]);
-    allow(role, 'ReadArchive', ['s3:GetObject'], objects('runs/*', 'conversations/*', 'stalled/*'));
+    // The folders' JSON documents only: never a recording (conversations/*/audio/*).
+    allow(
+      role,
+      'ReadArchive',
+      ['s3:GetObject'],
+      objects('runs/*', 'conversations/*.json', 'conversations/*.jsonl', 'stalled/*'),
+    );
     allow(
       role,
       'WriteTables',

@@ -199,7 +199,12 @@ export async function summarizeRun(
     }
     tally.audioBytes += outcome.audio_bytes ?? 0;
   }
-  const { amigo } = await readRunAmigo(store, runId);
+  // The calls are a figure about the run, not its outcome: failing to read them must not stop the
+  // summary (the next run's start waits on it); they stay in runs/<run-id>/usage/ for the report.
+  const amigo = await readRunAmigo(store, runId).then(
+    (read) => read.amigo,
+    () => null,
+  );
   const updated: RunRecord = {
     ...record,
     amigo,

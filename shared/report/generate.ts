@@ -246,7 +246,7 @@ function amigoView(amigo: RunAmigo | null | undefined) {
         calls: answered,
         throttled,
         limit: limit ? { limit: limit.limit, window_ms: limit.window_ms } : null,
-        budget_used: allowed ? Math.min(1, answered / allowed) : null,
+        budget_used: allowed ? answered / allowed : null,
       };
     })
     .sort((a, b) => a.operation.localeCompare(b.operation));

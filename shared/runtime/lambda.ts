@@ -210,8 +210,9 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
     usage: budget,
     afterInvocation: async () => {
       budget.publish();
-      await shared.flush();
+      // Taken first: a failed flush below must not leave them to the next invocation's run.
       const usages = budget.takeRunUsage(FUNCTIONS[fn].name, amigoConfig.rateLimits);
+      await shared.flush();
       try {
         await writeRunUsage(store, usages, `${Date.now()}-${randomUUID().slice(0, 8)}`);
       } catch (error) {

@@ -23,6 +23,8 @@ export interface RecentTablesResult {
   readonly runs: readonly RecentRunTables[];
   /** Run records that could not be read, by key (the next round tries them again). */
   readonly unreadable: readonly string[];
+  /** Runs whose parts could not be written (a bad document, a store error): the next round tries again. */
+  readonly failed: readonly string[];
 }
 
 /** `runs/<run-id>.json` of a run id as newRunId makes them: `2026-11-26T02-00-00Z-a1b2c3`. */
@@ -49,6 +51,7 @@ export async function writeRecentTables(
   const from = deps.clock.now() - input.lookbackHours * 3_600_000;
   const runs: RecentRunTables[] = [];
   const unreadable: string[] = [];
+  const failed: string[] = [];
   for (const runId of await recentRunIds(deps, from)) {
     const key = runKey(runId);
     const stored = await deps.store.get(key);
@@ -62,7 +65,19 @@ export async function writeRecentTables(
       unreadable.push(key);
       continue;
     }
-    const result = await writeRunTables(deps, { organizationId, runId });
+    let result: Awaited<ReturnType<typeof writeRunTables>>;
+    try {
+      result = await writeRunTables(deps, { organizationId, runId });
+    } catch (error) {
+      // Its earlier parts stay as they were; the next round tries it again.
+      deps.log.warn('run tables not written', {
+        runId,
+        error: error instanceof Error ? error.name : String(error),
+        problem: error instanceof InvalidDocumentError ? error.problem : undefined,
+      });
+      failed.push(runId);
+      continue;
+    }
     deps.log.info('run tables written', {
       runId,
       organizationId,
@@ -73,5 +88,5 @@ export async function writeRecentTables(
     });
     runs.push({ runId, organizationId, result });
   }
-  return { runs, unreadable };
+  return { runs, unreadable, failed };
 }

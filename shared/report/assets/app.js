@@ -181,7 +181,7 @@
           cell(String(o.throttled), true),
           cell(o.limit ? perMinute(o.limit) : '-'),
           cell(o.budget_used === null ? '-' : percent(o.budget_used), true),
-          cell(o.budget_used === null ? '' : bar(o.budget_used, 1)),
+          cell(o.budget_used === null ? '' : bar(Math.min(1, o.budget_used), 1)),
         ),
       ),
     );

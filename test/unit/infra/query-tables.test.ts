@@ -186,7 +186,7 @@ describe('the tables writer', () => {
     expect(fn.Environment.Variables).not.toHaveProperty('AMIGO_SECRET_ARN');
   });
 
-  it('when its role is read, then it writes and deletes under tables/ only and reads the runs, folders and stall records', () => {
+  it("when its role is read, then it writes and deletes under tables/ only and reads the runs, the folders' JSON documents (never a recording) and stall records", () => {
     const statements = Object.values(resources)
       .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: Cfn) => x.Ref === roleId))
       .flatMap((r) => r.Properties.PolicyDocument.Statement as Cfn[]);
@@ -199,7 +199,12 @@ describe('the tables writer', () => {
         .sort();
     expect(objectsOf('s3:PutObject')).toEqual(['/tables/*']);
     expect(objectsOf('s3:DeleteObject')).toEqual(['/tables/*']);
-    expect(objectsOf('s3:GetObject')).toEqual(['/conversations/*', '/runs/*', '/stalled/*']);
+    expect(objectsOf('s3:GetObject')).toEqual([
+      '/conversations/*.json',
+      '/conversations/*.jsonl',
+      '/runs/*',
+      '/stalled/*',
+    ]);
     const actions = statements.flatMap((st) => [st.Action].flat());
     expect(
       actions.filter((a: string) => a.startsWith('secretsmanager:') || a.startsWith('dynamodb:')),
