@@ -68,7 +68,9 @@ export function sameFiles(a: readonly ManifestFile[], b: readonly ManifestFile[]
 export const ConversationFileSchema = z.looseObject({
   id: z.string(),
   service_id: z.string().optional(),
-  is_finished: z.boolean().optional(),
+  user_id: z.string().nullish(),
+  is_finished: z.boolean().nullish(),
+  is_analyzed: z.boolean().nullish(),
   num_messages: count.optional(),
   final_message: z.string().nullable().optional(),
   tags: z.record(z.string(), z.string().nullable()).nullable().optional(),

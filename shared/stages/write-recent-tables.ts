@@ -30,10 +30,13 @@ export interface RecentTablesResult {
 /** `runs/<run-id>.json` of a run id as newRunId makes them: `2026-11-26T02-00-00Z-a1b2c3`. */
 const RUN_RECORD = /^runs\/((\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[0-9a-f]+)\.json$/;
 
-/** The run id and its start of every run record started at `from` or later, oldest first. */
+/**
+ * The run id of every run record started at `from` or later, oldest first. Run ids begin with their
+ * day, so only the look-back's days are listed, not the whole history of runs/.
+ */
 async function recentRunIds(deps: WriteTablesDeps, from: number): Promise<string[]> {
   const ids: string[] = [];
-  for await (const object of deps.store.list('runs/')) {
+  for await (const object of listDays(deps, from)) {
     const match = RUN_RECORD.exec(object.key);
     if (!match) continue;
     const [, id = '', day, hours, minutes, seconds] = match;
@@ -41,6 +44,14 @@ async function recentRunIds(deps: WriteTablesDeps, from: number): Promise<string
     if (Number.isFinite(started) && started >= from) ids.push(id);
   }
   return ids.sort();
+}
+
+async function* listDays(deps: WriteTablesDeps, from: number) {
+  const DAY = 86_400_000;
+  const last = Math.floor(deps.clock.now() / DAY);
+  for (let day = Math.floor(from / DAY); day <= last; day++) {
+    yield* deps.store.list(`runs/${new Date(day * DAY).toISOString().slice(0, 10)}`);
+  }
 }
 
 /** Writes the parts of each run started within the look-back; one run's failure does not stop the others. */

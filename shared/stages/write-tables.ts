@@ -19,6 +19,7 @@ import type * as z from 'zod';
 import { readArchivedConversation } from '../archive/read.ts';
 import {
   ArchiveOutcomeSchema,
+  ConversationFileSchema,
   type StallRecord,
   StallRecordSchema,
   TagsRecordSchema,
@@ -39,7 +40,6 @@ import type { Log } from '../ports/telemetry.ts';
 import { PartEncoder } from '../tables/parquet.ts';
 import {
   type ConversationDocuments,
-  ConversationRowSchema,
   conversationRow,
   InsightsRowSchema,
   interactionRows,
@@ -207,7 +207,7 @@ async function readFolder(store: ArchiveStore, prefix: string): Promise<Conversa
   const tags = await readDocument(store, `${prefix}${FILES.tags}`, TagsRecordSchema);
   return {
     manifest: record.manifest,
-    conversation: check(FILES.conversation, -1, ConversationRowSchema, record.conversation),
+    conversation: check(FILES.conversation, -1, ConversationFileSchema, record.conversation),
     messages: record.messages.map((m, i) => check(FILES.messages, i, MessageRowSchema, m)),
     insights: record.insights.map((line, i) => check(FILES.insights, i, InsightsRowSchema, line)),
     tags,

@@ -5,7 +5,7 @@
 // decisions by key), so a rebuild gives the same rows in the same order.
 import * as z from 'zod';
 import {
-  ConversationFileSchema,
+  type ConversationFile,
   InsightLineSchema,
   type Manifest,
   MessageLineSchema,
@@ -59,14 +59,6 @@ export const InsightsRowSchema = InsightLineSchema.extend({
   }),
 });
 export type InsightsLine = z.infer<typeof InsightsRowSchema>;
-
-export const ConversationRowSchema = ConversationFileSchema.extend({
-  user_id: z.string().nullish(),
-  is_finished: z.boolean().nullish(),
-  is_analyzed: z.boolean().nullish(),
-  tags: z.record(z.string(), z.string().nullable()).nullish(),
-});
-export type ConversationFile = z.infer<typeof ConversationRowSchema>;
 
 /** Everything archived about one conversation that the tables read. */
 export interface ConversationDocuments {

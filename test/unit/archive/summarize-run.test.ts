@@ -7,36 +7,13 @@ import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { readRunRecord, summarizeRun, writeOutcome, writeRunRecord } from '../../../shared/archive/state.ts';
 import type { RunRecord } from '../../../shared/archive-format/documents.ts';
 import { outcomeKey, runKey } from '../../../shared/archive-format/keys.ts';
+import { listedRunRecord } from '../../support/run-record.ts';
 
 const runId = '2026-11-26T02-00-00Z-a1b2c3';
 const at = '2026-11-26T02:10:00.000Z';
 
 function listed(): RunRecord {
-  return {
-    run_id: runId,
-    organization_id: 'acme',
-    status: 'listed',
-    started_at: '2026-11-26T02:00:00.000Z',
-    listed_at: '2026-11-26T02:01:00.000Z',
-    summarized_at: null,
-    cutoff: null,
-    watermark: { previous: null, next: '2026-11-25T00:00:00.000Z' },
-    scheduler: {
-      listed: 3,
-      enqueued: 3,
-      alreadyArchived: 0,
-      deferredUnanalyzed: 0,
-      failedToEnqueue: 0,
-      pages: 1,
-      invocations: 1,
-      recovered: 0,
-      alreadyPending: 0,
-      setAside: 0,
-    },
-    archive: null,
-    num_messages_mismatches: [],
-    failures: [],
-  };
+  return listedRunRecord(runId);
 }
 
 describe('summarizeRun', () => {
