@@ -211,9 +211,12 @@ describe('the QA report in a browser', () => {
 
     await page.locator('.cards li', { hasText: 'Stalled interactions' }).getByRole('link').click();
     await page.getByRole('link', { name: `Interaction ${stall.interaction_id}`, exact: true }).click();
+    // The list of stalls shows recommendations too: wait for the stall's own page before reading it.
+    const hash = `#/stalls/${stall.conversation_id}/${stall.interaction_id}`;
+    await page.waitForFunction((expected) => location.hash === expected, hash);
     await page.locator('.recommendations').waitFor();
 
-    expect(new URL(page.url()).hash).toBe(`#/stalls/${stall.conversation_id}/${stall.interaction_id}`);
+    expect(new URL(page.url()).hash).toBe(hash);
     expect(await page.locator('.recommendations li').allTextContents()).toEqual(stall.recommended_responses);
     expect(await page.locator('main').textContent()).toContain(stall.last_agent_message.message);
   });
