@@ -16,10 +16,10 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { Upload } from '@aws-sdk/lib-storage';
 import { Client } from '@smithy/core/client';
 import { type HttpRequest, HttpResponse } from '@smithy/core/protocols';
 import { afterEach, describe, expect, it } from 'vitest';
+import { uploadInParts } from '../../../shared/adapters/s3-part-upload.ts';
 import { type AwsRecorder, DROPPED, recordAwsCalls } from '../../support/iam/aws-usage.ts';
 
 interface Answer {
@@ -32,7 +32,7 @@ interface Answer {
 function fakeHttp(answer: (request: HttpRequest) => Answer | Promise<Answer>) {
   return {
     async handle(request: HttpRequest) {
-      // Drain a streamed request body (lib-storage parts), as a real handler would.
+      // Drain a streamed request body (multipart parts), as a real handler would.
       const body: unknown = request.body;
       if (body instanceof Readable) for await (const _ of body);
       const a = await answer(request);
@@ -54,6 +54,16 @@ const base = {
   credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
   maxAttempts: 1,
 };
+
+/** The archive store's multipart uploader with 5 MiB parts (S3's smallest), one in flight. */
+const parts = (client: S3Client, key: string) => ({
+  client,
+  bucket: 'b',
+  key,
+  contentType: undefined,
+  partSize: 5 * 1024 * 1024,
+  queueSize: 1,
+});
 
 const xml = (inner: string) => `<?xml version="1.0" encoding="UTF-8"?>${inner}`;
 
@@ -370,28 +380,22 @@ describe('recordAwsCalls', () => {
     expect(JSON.stringify(recorder.calls)).not.toMatch(/SECRET|hunter2|object text/);
   });
 
-  it('when lib-storage uploads a small body, then its single PutObject is recorded', async () => {
+  it('when the part uploader sends a small body, then its single PutObject is recorded', async () => {
     recorder = recordAwsCalls();
     const client = s3();
     const rec = recorder;
     await rec.as('archive', () =>
-      new Upload({ client, params: { Bucket: 'b', Key: 'small', Body: 'tiny' } }).done(),
+      uploadInParts(Readable.from([Buffer.from('tiny')]), parts(client, 'small')),
     );
     expect(rec.calls.map((c) => [c.fn, c.command, c.input.Key])).toEqual([['archive', 'PutObject', 'small']]);
   });
 
-  it('when lib-storage uploads a body over one part, then every multipart call is recorded', async () => {
+  it('when the part uploader sends a body over one part, then every multipart call is recorded', async () => {
     recorder = recordAwsCalls();
     const client = s3();
     const rec = recorder;
     const body = Readable.from([Buffer.alloc(5 * 1024 * 1024 + 10, 1)]);
-    await rec.as('archive', () =>
-      new Upload({
-        client,
-        params: { Bucket: 'b', Key: 'big', Body: body },
-        partSize: 5 * 1024 * 1024,
-      }).done(),
-    );
+    await rec.as('archive', () => uploadInParts(body, parts(client, 'big')));
     expect(rec.calls.map((c) => [c.fn, c.command, c.input.Key])).toEqual([
       ['archive', 'CreateMultipartUpload', 'big'],
       ['archive', 'UploadPart', 'big'],
@@ -408,16 +412,7 @@ describe('recordAwsCalls', () => {
     const client = s3({ failParts: true });
     const rec = recorder;
     const body = Readable.from([Buffer.alloc(5 * 1024 * 1024 + 10, 1)]);
-    await expect(
-      rec.as('archive', () =>
-        new Upload({
-          client,
-          params: { Bucket: 'b', Key: 'big', Body: body },
-          partSize: 5 * 1024 * 1024,
-          leavePartsOnError: false,
-        }).done(),
-      ),
-    ).rejects.toThrow();
+    await expect(rec.as('archive', () => uploadInParts(body, parts(client, 'big')))).rejects.toThrow();
     const commands = rec.calls.map((c) => c.command);
     expect(commands[0]).toBe('CreateMultipartUpload');
     expect(commands).toContain('AbortMultipartUpload');
