@@ -117,7 +117,7 @@ export const AMIGO_FUNCTION_BUNDLING_DEFAULTS: BundlingOptions = {
   // Mappings are enough for stack traces; the sources themselves would only grow the asset.
   sourcesContent: false,
   // The AWS SDK is bundled, not taken from the runtime. The pipeline's correctness rests on SDK
-  // features (S3 conditional writes with If-None-Match/If-Match, lib-storage multipart uploads,
+  // features (S3 conditional writes with If-None-Match/If-Match, flexible checksums on multipart uploads,
   // which the runtime does not promise to ship) and the runtime's SDK version changes under a
   // deployed function without notice. Bundled, the version that runs in Lambda is the lock file's,
   // the one every integration test ran against; AWS's own guidance for non-trivial functions is
