@@ -15,6 +15,8 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ConfigurationError } from '../../shared/errors.ts';
+import { type OrganizationId, OrganizationIdSchema } from '../../shared/ids.ts';
 import { NAMED_QUERIES } from '../../shared/tables/named-queries.ts';
 import { type ColumnType, PARTITION_KEYS, TABLES, TABLES_PREFIX } from '../../shared/tables/schema.ts';
 
@@ -58,6 +60,27 @@ export interface QueryTablesProps {
   readonly bytesScannedCutoffPerQuery?: number;
   /** @default RemovalPolicy.DESTROY for the results (they expire anyway) */
   readonly resultsRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The organisations of `-c organization=<id>[,<id>]` (docs/query.md), checked by the rule every org
+ * id follows (shared/ids.ts): they become the `org` partition's projected values. Unset: none.
+ */
+export function organizationIdsFromContext(context: unknown): OrganizationId[] {
+  if (typeof context !== 'string') return [];
+  return context
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean)
+    .map((id) => {
+      const parsed = OrganizationIdSchema.safeParse(id);
+      if (parsed.success) return parsed.data;
+      throw new ConfigurationError(
+        '-c organization',
+        `"${id}" is not an Amigo organisation id (${parsed.error.issues[0]?.message})`,
+        'Give the AMIGO_ORGANIZATION_ID value, like -c organization=acme (several: comma-separated)',
+      );
+    });
 }
 
 export const DEFAULT_RESULTS_EXPIRY = Duration.days(30);
