@@ -58,8 +58,6 @@ export interface QueryTablesProps {
   readonly resultsExpireAfter?: Duration;
   /** The most one query may scan before Athena cancels it. @default 10 GiB */
   readonly bytesScannedCutoffPerQuery?: number;
-  /** @default RemovalPolicy.DESTROY for the results (they expire anyway) */
-  readonly resultsRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -180,7 +178,11 @@ export class QueryTables extends Construct {
       versioned: true,
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: 'athena-results/',
-      removalPolicy: props.resultsRemovalPolicy ?? RemovalPolicy.DESTROY,
+      // Kept when the stack is deleted, like the archive and its logs: CloudFormation cannot delete a
+      // bucket that holds objects, and emptying it on delete would take a custom-resource function
+      // allowed to delete health data. Its lifecycle rule still runs, so a kept bucket empties itself
+      // within the expiry (plus a day for the old versions).
+      removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
         {
           id: 'expire-query-results',
@@ -202,7 +204,7 @@ export class QueryTables extends Construct {
       name: `${stack.stackName}-archive`,
       description: 'amigo-qa: SQL over the archive tables (results encrypted, expiring)',
       state: 'ENABLED',
-      // Results go away with the workgroup's bucket; queries run again from the archive.
+      // Deleting the workgroup takes its query history with it; the results bucket is kept and expires them.
       recursiveDeleteOption: true,
       workGroupConfiguration: {
         // Clients cannot send results elsewhere or unencrypted.
