@@ -57,3 +57,12 @@ export function newRunId(now: number, random: () => number = Math.random): RunId
     .padStart(6, '0');
   return `${stamp}-${suffix}` as RunId;
 }
+
+/** When a run id of {@link newRunId} says its run started (epoch ms, whole seconds); undefined for any other id. */
+export function runIdStartedAt(runId: string): number | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[0-9a-f]+$/.exec(runId);
+  if (!match) return undefined;
+  const [, day, hours, minutes, seconds] = match;
+  const started = Date.parse(`${day}T${hours}:${minutes}:${seconds}Z`);
+  return Number.isFinite(started) ? started : undefined;
+}
