@@ -67,13 +67,13 @@ module.exports = {
     {
       name: 'infra-contract-only',
       comment:
-        'The stack imports no runtime code: only the deployment contract (shared/contract/), the config and rules schema it validates at synth, the schema and named queries of the SQL tables (pure data, for Glue and Athena), the spec, and the shared error type those throw. Handlers are named by entry path.',
+        'The stack imports no runtime code: only the deployment contract (shared/contract/), the config and rules schema it validates at synth, the schema and named queries of the SQL tables (pure data, for Glue and Athena), the spec, the shared error type those throw, and the id schemas (shared/ids.ts: zod only; `-c organization=` is checked by the same rule as AMIGO_ORGANIZATION_ID). Handlers are named by entry path.',
       severity: 'error',
       from: { path: '^infra/' },
       to: {
         path: '^(shared|functions|cli|local|sim|bench)/',
         pathNot:
-          '^shared/(contract/|config/|rules/schema\\.ts|tables/(schema|named-queries)\\.ts|openapi/index\\.ts|errors\\.ts)',
+          '^shared/(contract/|config/|rules/schema\\.ts|tables/(schema|named-queries)\\.ts|openapi/index\\.ts|errors\\.ts|ids\\.ts)',
       },
     },
     {

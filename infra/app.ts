@@ -1,6 +1,6 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
-import { ConfigurationError } from '../shared/errors.ts';
+import { organizationIdsFromContext } from './constructs/query-tables.ts';
 import { loadDeploymentInputs } from './deployment-inputs.ts';
 import { AmigoQaStack } from './stacks/amigo-qa-stack.ts';
 
@@ -13,23 +13,7 @@ const inputs = loadDeploymentInputs({
 });
 
 // `-c organization=<id>[,<id>]`: the organisations whose SQL tables Athena projects (docs/query.md).
-const organization = app.node.tryGetContext('organization');
-const organizationIds =
-  typeof organization === 'string'
-    ? organization
-        .split(',')
-        .map((id) => id.trim())
-        .filter(Boolean)
-    : [];
-for (const id of organizationIds) {
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
-    throw new ConfigurationError(
-      '-c organization',
-      `"${id}" is not an Amigo organisation id`,
-      'Give the AMIGO_ORGANIZATION_ID value, like -c organization=acme (several: comma-separated)',
-    );
-  }
-}
+const organizationIds = organizationIdsFromContext(app.node.tryGetContext('organization'));
 
 // cdk-nag 3 runs as policy-validation plugins: `cdk synth` fails while any AwsSolutions or HIPAA
 // Security finding is unacknowledged, and writes the details to cdk.out/policy-validation-report.json.

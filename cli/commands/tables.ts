@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { openArchiveStore } from '../../local/pipeline.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
+import { OrganizationIdSchema } from '../../shared/ids.ts';
 import type { ArchiveStore } from '../../shared/ports/archive-store.ts';
 import { systemClock } from '../../shared/ports/clock.ts';
 import type { Log } from '../../shared/ports/telemetry.ts';
@@ -72,14 +73,15 @@ export async function tablesRebuildCommand(
   now: number = Date.now(),
 ): Promise<number> {
   const since = sinceDayFlag(options.since, now);
-  const org = options.org?.trim();
-  if (org !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(org)) {
+  const parsedOrg = options.org === undefined ? undefined : OrganizationIdSchema.safeParse(options.org);
+  if (parsedOrg?.success === false) {
     throw new ConfigurationError(
       '--org',
-      `"${options.org}" is not an organisation id`,
+      `"${options.org}" is not an organisation id (${parsedOrg.error.issues[0]?.message})`,
       'Give it as the archive names it in conversations/org=<id>/, or leave --org out for every organisation',
     );
   }
+  const org = parsedOrg?.data;
   const target = await prepareArchiveTarget(options.archive, { access: 'read' });
   // It writes and deletes parts: a folder it cannot write is refused before anything starts.
   if (target.kind === 'folder') await ensureWritableFolder(target.path);

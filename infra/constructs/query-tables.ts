@@ -15,6 +15,8 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ConfigurationError } from '../../shared/errors.ts';
+import { type OrganizationId, OrganizationIdSchema } from '../../shared/ids.ts';
 import { NAMED_QUERIES } from '../../shared/tables/named-queries.ts';
 import { type ColumnType, PARTITION_KEYS, TABLES, TABLES_PREFIX } from '../../shared/tables/schema.ts';
 
@@ -56,8 +58,27 @@ export interface QueryTablesProps {
   readonly resultsExpireAfter?: Duration;
   /** The most one query may scan before Athena cancels it. @default 10 GiB */
   readonly bytesScannedCutoffPerQuery?: number;
-  /** @default RemovalPolicy.DESTROY for the results (they expire anyway) */
-  readonly resultsRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The organisations of `-c organization=<id>[,<id>]` (docs/query.md), checked by the rule every org
+ * id follows (shared/ids.ts): they become the `org` partition's projected values. Unset: none.
+ */
+export function organizationIdsFromContext(context: unknown): OrganizationId[] {
+  if (typeof context !== 'string') return [];
+  return context
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean)
+    .map((id) => {
+      const parsed = OrganizationIdSchema.safeParse(id);
+      if (parsed.success) return parsed.data;
+      throw new ConfigurationError(
+        '-c organization',
+        `"${id}" is not an Amigo organisation id (${parsed.error.issues[0]?.message})`,
+        'Give the AMIGO_ORGANIZATION_ID value, like -c organization=acme (several: comma-separated)',
+      );
+    });
 }
 
 export const DEFAULT_RESULTS_EXPIRY = Duration.days(30);
@@ -157,7 +178,11 @@ export class QueryTables extends Construct {
       versioned: true,
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: 'athena-results/',
-      removalPolicy: props.resultsRemovalPolicy ?? RemovalPolicy.DESTROY,
+      // Kept when the stack is deleted, like the archive and its logs: CloudFormation cannot delete a
+      // bucket that holds objects, and emptying it on delete would take a custom-resource function
+      // allowed to delete health data. Its lifecycle rule still runs, so a kept bucket empties itself
+      // within the expiry (plus a day for the old versions).
+      removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
         {
           id: 'expire-query-results',
@@ -179,7 +204,7 @@ export class QueryTables extends Construct {
       name: `${stack.stackName}-archive`,
       description: 'amigo-qa: SQL over the archive tables (results encrypted, expiring)',
       state: 'ENABLED',
-      // Results go away with the workgroup's bucket; queries run again from the archive.
+      // Deleting the workgroup takes its query history with it; the results bucket is kept and expires them.
       recursiveDeleteOption: true,
       workGroupConfiguration: {
         // Clients cannot send results elsewhere or unencrypted.

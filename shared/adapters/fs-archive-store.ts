@@ -373,7 +373,7 @@ export class FsArchiveStore implements ArchiveStore {
       if (!handle) continue; // deleted while listing
       try {
         const stats = await handle.stat();
-        yield { key, size: stats.size, etag: await this.#etagOf(path, handle) };
+        yield { key, size: stats.size, etag: await this.#etagOf(path, handle), lastModified: stats.mtimeMs };
       } finally {
         await handle.close();
       }

@@ -226,7 +226,12 @@ export class S3ArchiveStore implements ArchiveStore {
       }
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
-        yield { key: object.Key.slice(this.#prefix.length), size: object.Size ?? 0, etag: object.ETag ?? '' };
+        yield {
+          key: object.Key.slice(this.#prefix.length),
+          size: object.Size ?? 0,
+          etag: object.ETag ?? '',
+          ...(object.LastModified ? { lastModified: object.LastModified.getTime() } : {}),
+        };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken !== undefined);

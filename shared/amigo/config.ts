@@ -2,6 +2,7 @@
 // object. Validated once; a bad value fails naming the variable or field and the fix.
 import * as z from 'zod';
 import { ConfigurationError, registerSecret } from '../errors.ts';
+import { type OrganizationId, OrganizationIdSchema } from '../ids.ts';
 import type { OperationId, RateLimit } from '../openapi/index.ts';
 import { resolveRateLimits } from './rate-limit.ts';
 
@@ -17,7 +18,7 @@ export interface AmigoClientConfig {
   readonly apiKey: string;
   readonly apiKeyId: string;
   readonly userId: string;
-  readonly organizationId: string;
+  readonly organizationId: OrganizationId;
   /** @default https://api.amigo.ai, or the URL of `region` */
   readonly baseUrl: string;
   /** Per-operation limits: the spec's published limits with overrides applied. */
@@ -125,7 +126,7 @@ const inputSchema = z
     apiKey: headerValue,
     apiKeyId: headerValue,
     userId: headerValue,
-    organizationId: nonEmpty.regex(/^[\w-]+$/, 'must be an organization id (letters, digits, _ and -)'),
+    organizationId: OrganizationIdSchema,
     baseUrl: z
       .string()
       .trim()

@@ -9,6 +9,11 @@ export interface StoredObject {
   readonly size: number;
   /** Opaque version tag for compare-and-swap writes (the S3 ETag, quotes included). */
   readonly etag: string;
+  /**
+   * When the object was last written, in epoch ms (S3 LastModified, the file's mtime), where the
+   * store says: listings fill it so a reader can skip what was written before a time unread.
+   */
+  readonly lastModified?: number;
 }
 
 export interface PutOptions {

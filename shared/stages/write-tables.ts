@@ -5,8 +5,9 @@
 // - A run's parts: its conversations are the ones its archive workers committed, found through the
 //   run's outcome records (`runs/<run-id>/archive/*.json`, which carry the folder's created_at), so
 //   no listing of the archive; a folder whose manifest names another run belongs to that run's
-//   part and is left out. Its stall records are the ones whose `run_id` is the run (a listing of the
-//   organisation's stall records: there is no per-run index of them).
+//   part and is left out. Its stall records are the ones whose `run_id` is the run: there is no
+//   per-run index of them, so the organisation's records are listed and only those written since the
+//   run started are read (listStalls).
 // - Archived outside a run (`run_id` null): the part is named `manual` (MANUAL_RUN_ID).
 // - Each part streams into the store one row group at a time (ArchiveStore.putStream: a multipart
 //   upload on S3, a temp file renamed in a folder), so it appears whole or not at all: a bad
@@ -34,6 +35,7 @@ import {
 } from '../archive-format/keys.ts';
 import { InvalidDocumentError, parseDocument, readDocument } from '../archive-format/read-document.ts';
 import { mapLimit } from '../concurrency.ts';
+import { runIdStartedAt } from '../ids.ts';
 import type { ArchiveStore, StreamedObject } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Log } from '../ports/telemetry.ts';
@@ -299,34 +301,73 @@ async function writeParts(
   return { parts, conversations };
 }
 
-/** Every stall record under `stalled/` (or one organisation's), optionally from a day on, in key order. */
+/**
+ * How much earlier than its run's id says a record of the run may look written: the run id is the
+ * scheduler's clock, the listing time the store's (S3's, or this machine's for a folder).
+ */
+const CLOCK_SKEW_MS = 60 * 60_000;
+
+const STALL_RECORD_KEY =
+  /^stalled\/org=([^/]+)\/date=(\d{4}-\d{2}-\d{2})\/conversation=[^/]+\/interaction=[^/]+\.json$/;
+
+/**
+ * The stall records a build can hold, in key order, reading only those that can be in it. Records
+ * sit under their conversation's `created_at` day (`stalled/org=<org>/date=<day>/...`), so:
+ * - `since` (a rebuild from a day on): with an organisation, only the window's days are listed, one
+ *   prefix per day up to today (a conversation found stalled was created before now); without one,
+ *   `stalled/` is listed and the records of earlier days are skipped by their key, unread.
+ * - `runId` (a run's parts): the key has no run in it, and the stall scan looks at unfinished
+ *   conversations of any age, so no prefix narrows it: the organisation's records are listed, and a
+ *   record whose listing time is before the run started (less the clock skew) cannot be the run's and
+ *   is skipped unread. Only the rest are read, and kept when their `run_id` is the run. Listing the
+ *   run's records alone would take a per-run index of them (the stall worker writing
+ *   `runs/<run-id>/stalled/<conversation>.<interaction>.json` at its claim, as the archive worker writes
+ *   its outcome records); a store that gives no listing time gets every record read.
+ */
 async function listStalls(
   store: ArchiveStore,
-  organizationId: string | undefined,
-  keep: (ref: StallRef) => boolean,
-  since?: string,
+  clock: Clock,
+  scope: { organizationId?: string | undefined; since?: string | undefined; runId?: string | undefined },
 ): Promise<StallRef[]> {
+  const { organizationId, since, runId } = scope;
+  const writtenFrom = runId === undefined ? undefined : runIdStartedAt(runId);
   const out: StallRef[] = [];
-  const prefix = organizationId === undefined ? 'stalled/' : `stalled/org=${organizationId}/`;
-  for await (const object of store.list(prefix)) {
-    const match =
-      /^stalled\/org=([^/]+)\/date=(\d{4}-\d{2}-\d{2})\/conversation=[^/]+\/interaction=[^/]+\.json$/.exec(
-        object.key,
-      );
-    if (!match || interactionOfStallKey(object.key) === undefined) continue;
-    const [, org = '', date = ''] = match;
-    if (since !== undefined && date < since) continue;
-    const found = await store.get(object.key);
-    if (!found) continue; // removed since the listing (a released claim)
-    const ref = {
-      organizationId: org,
-      date,
-      key: object.key,
-      record: parseDocument(object.key, found.body, StallRecordSchema),
-    };
-    if (keep(ref)) out.push(ref);
+  for (const prefix of stallPrefixes(clock, organizationId, since)) {
+    for await (const object of store.list(prefix)) {
+      const match = STALL_RECORD_KEY.exec(object.key);
+      if (!match || interactionOfStallKey(object.key) === undefined) continue;
+      const [, org = '', date = ''] = match;
+      if (since !== undefined && date < since) continue;
+      if (
+        writtenFrom !== undefined &&
+        object.lastModified !== undefined &&
+        object.lastModified < writtenFrom - CLOCK_SKEW_MS
+      )
+        continue;
+      const found = await store.get(object.key);
+      if (!found) continue; // removed since the listing (a released claim)
+      const record = parseDocument(object.key, found.body, StallRecordSchema);
+      if (runId !== undefined && record.run_id !== runId) continue;
+      out.push({ organizationId: org, date, key: object.key, record });
+    }
   }
   return out;
+}
+
+/** The prefixes under which the stall records of the scope are, in key order. */
+function stallPrefixes(
+  clock: Clock,
+  organizationId: string | undefined,
+  since: string | undefined,
+): string[] {
+  if (organizationId === undefined) return ['stalled/'];
+  const org = `stalled/org=${organizationId}/`;
+  if (since === undefined) return [org];
+  const DAY = 86_400_000;
+  const prefixes: string[] = [];
+  for (let day = Date.parse(`${since}T00:00:00Z`); day <= clock.now(); day += DAY)
+    prefixes.push(`${org}date=${new Date(day).toISOString().slice(0, 10)}/`);
+  return prefixes;
 }
 
 /** Removes the parts under `prefixes` that this build did not write and `inScope` accepts. */
@@ -422,7 +463,7 @@ export async function writeRunTables(
         conversationId: o.conversationId,
       });
   }
-  const stalls = await listStalls(store, organizationId, (s) => s.record.run_id === runId);
+  const stalls = await listStalls(store, deps.clock, { organizationId, runId });
   const { parts, conversations } = await writeParts(deps, folders, stalls, runId);
   // Parts of this run's dates that nothing belongs in now (a repeated step after a change).
   const dates = new Set([...folders.map((f) => f.date), ...stalls.map((s) => s.date)]);
@@ -464,7 +505,7 @@ export async function rebuildTables(
     if (!folder || (since !== undefined && folder.date < since)) continue;
     folders.push(folder);
   }
-  const stalls = await listStalls(store, organizationId, () => true, since);
+  const stalls = await listStalls(store, deps.clock, { organizationId, since });
   const { parts, conversations } = await writeParts(deps, folders, stalls, undefined);
   const removed = await removeStale(
     store,

@@ -51,12 +51,13 @@ ORDER BY stalled_interactions DESC, service_id`,
   {
     name: 'rule-matches',
     description:
-      'Which rule fires most: per rule, the conversations it decided a tag for (set, removed, dropped or already held)',
+      'Which rule fires most: per rule, the conversations it decided a tag for (set, removed, dropped or already held; removals by ownership have no rule and are left out)',
     sql: `SELECT
   rule,
   count(DISTINCT conversation_id) AS conversations,
   count(*) AS decisions
 FROM tags
+WHERE rule IS NOT NULL
 GROUP BY rule
 ORDER BY conversations DESC, rule`,
   },

@@ -185,18 +185,19 @@ export function interactionRows(docs: ConversationDocuments): Row[] {
 }
 
 /**
- * One row per tag decision of tags.json. For each key a matched rule sets or removes, the last such
- * rule in file order decides (as shared/rules/evaluate.ts resolves them); its decision is `set`
- * (in `applied.updates`), `removed` (in `applied.deletes`), `dropped` (in `dropped`, the 20-tag
- * limit) or `unchanged` (the conversation already held it, so nothing was sent). Sorted by key.
+ * One row per tag decision of tags.json, sorted by key. For each key a matched rule sets or removes,
+ * the last such rule in file order decides (as shared/rules/evaluate.ts resolves them); its decision
+ * is `set` (in `applied.updates`), `removed` (in `applied.deletes`), `dropped` (in `dropped`: the
+ * 20-tag limit, or a key someone else holds, told apart by `cause`) or `unchanged` (the conversation
+ * already held it, so nothing was sent). A delete no matched rule asked for is amigo-qa's own tag that
+ * no rule sets any more (docs/rules.md, tags amigo-qa owns): `removed` with no rule.
  */
 export function tagRows(record: TagsRecord, key: string): Row[] {
-  const decider = new Map<string, { rule: string; value: string | null; remove: boolean }>();
+  const decider = new Map<string, { rule: string; value: string | null }>();
   for (const result of record.results) {
     if (!result.matched) continue;
-    for (const [key, value] of Object.entries(result.set))
-      decider.set(key, { rule: result.rule, value, remove: false });
-    for (const key of result.remove) decider.set(key, { rule: result.rule, value: null, remove: true });
+    for (const [key, value] of Object.entries(result.set)) decider.set(key, { rule: result.rule, value });
+    for (const key of result.remove) decider.set(key, { rule: result.rule, value: null });
   }
   const dropped = new Map(record.dropped.map((d) => [d.key, d]));
   const deletes = new Set(record.applied.deletes);
@@ -207,9 +208,8 @@ export function tagRows(record: TagsRecord, key: string): Row[] {
     posted: record.posted,
   };
   const rows: Row[] = [];
-  for (const key of [...decider.keys()].sort()) {
+  for (const key of [...new Set([...decider.keys(), ...deletes])].sort()) {
     const decision = decider.get(key);
-    if (!decision) continue;
     const drop = dropped.get(key);
     const action = drop
       ? 'dropped'
@@ -221,9 +221,11 @@ export function tagRows(record: TagsRecord, key: string): Row[] {
     rows.push({
       ...base,
       key,
-      value: action === 'removed' ? null : drop ? drop.value : decision.value,
-      rule: decision.rule,
+      value: action === 'removed' ? null : drop ? drop.value : (decision?.value ?? null),
+      rule: decision?.rule ?? null,
       action,
+      // Records written before ownership dropped at the limit only, and carry no cause.
+      cause: drop ? (drop.cause ?? 'limit') : null,
       reason: drop?.reason ?? null,
     });
   }

@@ -2,6 +2,8 @@
 // types, and where a part lives. Pure data: the Parquet writer (shared/tables/parquet.ts), the Glue
 // tables of the stack and the laptop's DuckDB views are all built from it, so the three cannot
 // disagree on a column. Column names are the archive's own field names wherever the archive has one.
+import { PermanentError } from '../errors.ts';
+import { ORGANIZATION_ID } from '../ids.ts';
 
 /**
  * A column's logical type. Glue: string, int, bigint, double, boolean, timestamp, string (json).
@@ -140,16 +142,22 @@ export const TABLES: readonly TableDef[] = [
       col(
         'rule',
         'string',
-        false,
-        'the rule that asked for it (the last matching rule that sets or removes the key)',
+        true,
+        'the rule that asked for it (the last matching rule that sets or removes the key); null for a removal of a tag amigo-qa owns that no rule sets any more',
       ),
       col(
         'action',
         'string',
         false,
-        '`set`, `removed`, `dropped` (the 20-tag limit) or `unchanged` (the conversation already held it: nothing sent)',
+        '`set`, `removed`, `dropped` (see `cause`) or `unchanged` (the conversation already held it: nothing sent)',
       ),
-      col('reason', 'string', true, 'why it was dropped'),
+      col(
+        'cause',
+        'string',
+        true,
+        "why it was dropped: `limit` (the 20-tag limit) or `not-owned` (the key holds someone else's value); null unless dropped",
+      ),
+      col('reason', 'string', true, 'why it was dropped, in words'),
       col('posted', 'boolean', false, 'whether the evaluation sent a change to Amigo (tags.json `posted`)'),
     ],
   },
@@ -195,8 +203,20 @@ export const TABLES_PREFIX = 'tables/';
 /** The part a run writes when the archive was written outside a run (manifest or record `run_id` null). */
 export const MANUAL_RUN_ID = 'manual';
 
-/** `tables/<table>/org=<org>/date=<YYYY-MM-DD>/<run-id>.parquet` */
+/**
+ * `tables/<table>/org=<org>/date=<YYYY-MM-DD>/<run-id>.parquet`. The org is a partition value Athena
+ * projects from `-c organization=`: one that breaks the rule of shared/ids.ts could not be queried,
+ * so it is refused here rather than written.
+ */
 export function tablePartKey(table: TableName, organizationId: string, date: string, runId: string): string {
+  if (!ORGANIZATION_ID.test(organizationId))
+    throw new PermanentError(
+      `"${organizationId}" is not an organisation id: no table part is written for it`,
+      {
+        context: { table, date },
+        hint: 'Organisation ids are letters, digits, _ and -, at most 128 characters (AMIGO_ORGANIZATION_ID)',
+      },
+    );
   return `${TABLES_PREFIX}${table}/org=${organizationId}/date=${date}/${runId}.parquet`;
 }
 
@@ -208,7 +228,9 @@ export function parseTablePartKey(
   if (!match) return undefined;
   const [, table = '', organizationId = '', date = '', runId = ''] = match;
   const def = TABLES.find((t) => t.name === table);
-  return def ? { table: def.name, organizationId, date, runId } : undefined;
+  return def && ORGANIZATION_ID.test(organizationId)
+    ? { table: def.name, organizationId, date, runId }
+    : undefined;
 }
 
 /** The table's definition. */

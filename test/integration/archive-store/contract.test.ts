@@ -321,7 +321,9 @@ describe.each<Backend>([s3Backend, fsBackend])('ArchiveStore contract: $name', (
       for (let n = 0; n < 201; n++) keys.push(`${root}/g${g}/${String(n).padStart(4, '0')}`);
     }
     const outside = [`${ns}/lis/x`, `${ns}/list-other`, `${ns}/listing/y`];
+    const writing = Date.now();
     await inBatches([...keys, ...outside], 25, (k) => store.put(k, k));
+    const written = Date.now();
 
     const listed = await collect(store.list(`${root}/`));
     const midSegment = await collect(store.list(`${root}/g1`));
@@ -337,8 +339,12 @@ describe.each<Backend>([s3Backend, fsBackend])('ArchiveStore contract: $name', (
         key: `${root}/g0-extra`,
         size: Buffer.byteLength(`${root}/g0-extra`),
         etag: `"${createHash('md5').update(`${root}/g0-extra`).digest('hex')}"`,
+        lastModified: expect.any(Number),
       },
     ]);
+    // When it was written (S3 keeps whole seconds): what a reader skips older objects by.
+    expect(sample[0]?.lastModified).toBeGreaterThanOrEqual(Math.floor(writing / 1000) * 1000 - 1000);
+    expect(sample[0]?.lastModified).toBeLessThanOrEqual(written + 1000);
   });
 
   it('when a key segment has the longest allowed length (240 bytes), then put, compare-and-swap, list and delete work', async () => {

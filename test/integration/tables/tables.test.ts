@@ -4,6 +4,9 @@
 // documents; every named query runs in DuckDB and is compared with an answer computed from those
 // documents. Two facts are planted before the tables are written, so that the filters of two queries
 // are exercised: one manifest whose num_messages differs, one stall record detected 30 days ago.
+// Two conversations are evaluated a second time by the tag stage, with the simulator still up, so
+// that the tags table meets both kinds of decision the first evaluation cannot make: a tag amigo-qa
+// owns that no rule sets any more (removed, no rule) and a tag a person changed (dropped, not owned).
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +18,7 @@ import { startLocalAws } from '../../../local/fauxqs.ts';
 import { runLocalCycle } from '../../../local/pipeline.ts';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
+import type { AmigoClient } from '../../../shared/amigo/index.ts';
 import {
   ArchiveReadError,
   listArchivedConversations,
@@ -33,7 +37,10 @@ import { FILES, interactionOfStallKey } from '../../../shared/archive-format/key
 import { readDocument } from '../../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../../shared/config/pipeline-config.ts';
 import { loadRules } from '../../../shared/config/source-file.ts';
+import { conversationId } from '../../../shared/ids.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
+import { applyTags } from '../../../shared/stages/apply-tags.ts';
+import { readLiveTags } from '../../../shared/stages/live-tags.ts';
 import {
   rebuildTables,
   type WriteTablesResult,
@@ -41,7 +48,7 @@ import {
 } from '../../../shared/stages/write-tables.ts';
 import { duckdbSetupSql } from '../../../shared/tables/duckdb.ts';
 import { NAMED_QUERIES } from '../../../shared/tables/named-queries.ts';
-import { amigoConfigFor } from '../../support/client.ts';
+import { amigoConfigFor, clientFor } from '../../support/client.ts';
 import { silentTelemetry } from '../../support/silent-telemetry.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
@@ -109,6 +116,53 @@ function toolCallsIn(
   return out;
 }
 
+/** The keys of `record` that exactly one of its matched rules sets or removes, with that rule. */
+function soleDeciders(record: TagsRecord): Map<string, string> {
+  const deciders = new Map<string, string[]>();
+  for (const r of record.results.filter((x) => x.matched))
+    for (const key of [...Object.keys(r.set), ...r.remove])
+      deciders.set(key, [...(deciders.get(key) ?? []), r.rule]);
+  return new Map(
+    [...deciders].flatMap(([key, rules]) => (rules.length === 1 ? [[key, rules[0] as string]] : [])),
+  );
+}
+
+/**
+ * Evaluates two conversations again: one without the rule that set one of its tags, one after a
+ * person changed one of its tags in Amigo (read back live, as `rules apply --live` does).
+ */
+async function reEvaluate(client: AmigoClient, organizationId: string, rules: ReturnType<typeof loadRules>) {
+  const owning: Array<{ record: TagsRecord; createdAt: string; key: string; rule: string }> = [];
+  for (const ref of await listArchivedConversations(store)) {
+    const record = await readDocument(store, `${ref.prefix}${FILES.tags}`, TagsRecordSchema);
+    if (!record?.owned) continue;
+    const sole = soleDeciders(record);
+    const key = Object.keys(record.owned).find((k) => sole.has(k));
+    if (key === undefined) continue;
+    const createdAt = (await readArchivedConversation(store, ref.prefix)).manifest.created_at;
+    owning.push({ record, createdAt, key, rule: sole.get(key) as string });
+  }
+  const [retiring, personal] = owning;
+  if (!retiring || !personal)
+    throw new Error('the run left fewer than two conversations with a tag of their own');
+  const job = (o: typeof retiring) => ({
+    runId: null,
+    organizationId,
+    conversationId: conversationId(o.record.conversation_id),
+    createdAt: o.createdAt,
+  });
+  const withoutRule = { ...rules, rules: rules.rules.filter((r) => r.name !== retiring.rule) };
+  await applyTags(job(retiring), { amigo: client, store, rules: withoutRule, clock: systemClock });
+  await client.modifyTags(personal.record.conversation_id, {
+    updates: { [personal.key]: 'set by a person' },
+    deletes: [],
+  });
+  const live = (await readLiveTags(client, [personal.record.conversation_id])).tags.get(
+    personal.record.conversation_id,
+  );
+  await applyTags(job(personal), { amigo: client, store, rules, clock: systemClock, liveTags: live });
+}
+
 beforeAll(async () => {
   const sim = await startTestSimulator({
     seed: 7,
@@ -118,17 +172,19 @@ beforeAll(async () => {
   });
   root = await mkdtemp(join(tmpdir(), 'tables-'));
   try {
+    const rules = loadRules('examples/rules.yaml');
     const result = await runLocalCycle({
       config: { ...defaultPipelineConfig(), run: { workers: 4, maxReceiveCount: 3 } },
       amigo: amigoConfigFor(sim, { timeoutMs: 30_000 }),
       archive: root,
-      rules: loadRules('examples/rules.yaml'),
+      rules,
     });
     runId = result.runId;
+    store = new FsArchiveStore(root);
+    await reEvaluate(clientFor(sim), sim.organizationId, rules);
   } finally {
     await sim.stop();
   }
-  store = new FsArchiveStore(root);
 
   // Planted: a manifest whose API count differs (the manifest is not in its own file list).
   const refs = await listArchivedConversations(store);
@@ -279,24 +335,48 @@ describe("a run's tables, read back by DuckDB", () => {
     expect(expected.some((i) => i.tool_call_count > 0)).toBe(true);
   });
 
-  it('when the tags table is read, then every update, delete and drop of tags.json is a row with its action', async () => {
+  it('when the tags table is read, then every update, delete and drop of tags.json is a row with its rule, action and cause', async () => {
     const got = await rows(
-      `SELECT conversation_id, key, value, action FROM tags WHERE action <> 'unchanged' ORDER BY conversation_id, key`,
+      `SELECT conversation_id, key, value, rule, action, cause FROM tags WHERE action <> 'unchanged' ORDER BY conversation_id, key`,
     );
 
     const expected = folders
       .flatMap((f) => {
         const t = f.tags;
         if (!t) return [];
+        // The deciding rule of a key: the last matched rule (file order) that sets or removes it.
+        const decider = new Map<string, string>();
+        for (const r of t.results.filter((x) => x.matched))
+          for (const key of [...Object.keys(r.set), ...r.remove]) decider.set(key, r.rule);
+        const rule = (key: string) => decider.get(key) ?? null;
         return [
-          ...Object.entries(t.applied.updates).map(([key, value]) => ({ key, value, action: 'set' })),
-          ...t.applied.deletes.map((key) => ({ key, value: null, action: 'removed' })),
-          ...t.dropped.map((d) => ({ key: d.key, value: d.value, action: 'dropped' })),
+          ...Object.entries(t.applied.updates).map(([key, value]) => ({
+            key,
+            value,
+            rule: rule(key),
+            action: 'set',
+            cause: null,
+          })),
+          ...t.applied.deletes.map((key) => ({
+            key,
+            value: null,
+            rule: rule(key),
+            action: 'removed',
+            cause: null,
+          })),
+          ...t.dropped.map((d) => ({
+            key: d.key,
+            value: d.value,
+            rule: rule(d.key),
+            action: 'dropped',
+            cause: d.cause ?? 'limit',
+          })),
         ].map((r) => ({ conversation_id: t.conversation_id, ...r }));
       })
       .sort((a, b) => a.conversation_id.localeCompare(b.conversation_id) || a.key.localeCompare(b.key));
     expect(got).toEqual(expected);
-    expect(got.length).toBeGreaterThan(0);
+    expect(got).toContainEqual(expect.objectContaining({ action: 'removed', rule: null }));
+    expect(got).toContainEqual(expect.objectContaining({ action: 'dropped', cause: 'not-owned' }));
   });
 
   it('when the stalls table is read, then each stall record of the run is one row', async () => {

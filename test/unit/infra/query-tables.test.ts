@@ -150,6 +150,29 @@ describe('the Athena workgroup', () => {
     });
   });
 
+  it('when the stack is deleted, then the results bucket is kept like the archive, and its lifecycle still empties it', () => {
+    const results = template.toJSON().Resources[resultsId];
+
+    expect([results.DeletionPolicy, results.UpdateReplacePolicy]).toEqual(['Retain', 'Retain']);
+    expect(results.Properties.LifecycleConfiguration.Rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ExpirationInDays: 30, NoncurrentVersionExpiration: { NoncurrentDays: 1 } }),
+      ]),
+    );
+  });
+
+  it('when synthesized, then no bucket is deleted with the stack unless something empties it first', () => {
+    const all = template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>;
+    const deleted = Object.entries(all)
+      .filter(([, r]) => r.Type === 'AWS::S3::Bucket' && r.DeletionPolicy !== 'Retain')
+      .map(([id]) => id);
+
+    // A versioned bucket that still holds objects makes the stack's deletion fail (CloudFormation
+    // cannot delete it); emptying one would take Custom::S3AutoDeleteObjects, and there is none.
+    expect(deleted).toEqual([]);
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
+
   it('when synthesized, then every named query is there, in the workgroup and the tables database, with its SQL', () => {
     const named = Object.values(resources).filter((r) => r.Type === 'AWS::Athena::NamedQuery');
     expect(named.map((q) => q.Properties.Name).sort()).toEqual(NAMED_QUERIES.map((q) => q.name).sort());

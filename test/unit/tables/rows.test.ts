@@ -264,6 +264,47 @@ describe('tag rows', () => {
     });
   });
 
+  it('when amigo-qa removes a tag it owns that no rule sets any more, then the removal is a row with no rule', () => {
+    const record = tags({
+      results: [rule('first', true, { a: '1' }), rule('retired', false, { old: 'x' })],
+      before: { a: '1', old: 'x' },
+      applied: { updates: {}, deletes: ['old'] },
+    });
+
+    const rows = tagRows(record, `${PREFIX}tags.json`);
+
+    expect(rows.map((r) => [r.key, r.value, r.rule, r.action, r.cause])).toEqual([
+      ['a', '1', 'first', 'unchanged', null],
+      ['old', null, null, 'removed', null],
+    ]);
+  });
+
+  it('when one key is dropped at the limit and another held by someone else, then each row carries its cause', () => {
+    const record = tags({
+      results: [rule('first', true, { full: 'x', theirs: 'ours' })],
+      dropped: [
+        { key: 'full', value: 'x', reason: 'the 20-tag limit', cause: 'limit' },
+        { key: 'theirs', value: 'ours', reason: 'held by a person', cause: 'not-owned' },
+      ],
+    });
+
+    const rows = tagRows(record, `${PREFIX}tags.json`);
+
+    expect(rows.map((r) => [r.key, r.action, r.cause, r.reason])).toEqual([
+      ['full', 'dropped', 'limit', 'the 20-tag limit'],
+      ['theirs', 'dropped', 'not-owned', 'held by a person'],
+    ]);
+  });
+
+  it('when a record written before ownership drops a key without a cause, then its cause is the limit', () => {
+    const record = tags({
+      results: [rule('first', true, { full: 'x' })],
+      dropped: [{ key: 'full', value: 'x', reason: 'the 20-tag limit' }],
+    });
+
+    expect(tagRows(record, `${PREFIX}tags.json`).map((r) => r.cause)).toEqual(['limit']);
+  });
+
   it('when no rule matched, then there is no row', () => {
     expect(tagRows(tags({ results: [rule('r', false, { a: '1' })] }), `${PREFIX}tags.json`)).toEqual([]);
   });
