@@ -6,6 +6,7 @@
 import { RunRecordSchema } from '../archive-format/documents.ts';
 import { runKey } from '../archive-format/keys.ts';
 import { InvalidDocumentError, parseDocument } from '../archive-format/read-document.ts';
+import { runIdStartedAt } from '../ids.ts';
 import { type WriteTablesDeps, type WriteTablesResult, writeRunTables } from './write-tables.ts';
 
 export interface RecentTablesInput {
@@ -27,8 +28,8 @@ export interface RecentTablesResult {
   readonly failed: readonly string[];
 }
 
-/** `runs/<run-id>.json` of a run id as newRunId makes them: `2026-11-26T02-00-00Z-a1b2c3`. */
-const RUN_RECORD = /^runs\/((\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[0-9a-f]+)\.json$/;
+/** `runs/<run-id>.json`, the run record (not its `usage/` folder). */
+const RUN_RECORD = /^runs\/([^/]+)\.json$/;
 
 /**
  * The run id of every run record started at `from` or later, oldest first. Run ids begin with their
@@ -37,11 +38,9 @@ const RUN_RECORD = /^runs\/((\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[0-9a-f
 async function recentRunIds(deps: WriteTablesDeps, from: number): Promise<string[]> {
   const ids: string[] = [];
   for await (const object of listDays(deps, from)) {
-    const match = RUN_RECORD.exec(object.key);
-    if (!match) continue;
-    const [, id = '', day, hours, minutes, seconds] = match;
-    const started = Date.parse(`${day}T${hours}:${minutes}:${seconds}Z`);
-    if (Number.isFinite(started) && started >= from) ids.push(id);
+    const id = RUN_RECORD.exec(object.key)?.[1];
+    const started = id === undefined ? undefined : runIdStartedAt(id);
+    if (id !== undefined && started !== undefined && started >= from) ids.push(id);
   }
   return ids.sort();
 }
