@@ -24,14 +24,16 @@ export function createTablesWriterHandler(getDeps: () => Promise<TablesWriterDep
     const input = TablesWriterEventSchema.parse(event ?? {});
     const lookbackHours = input.lookbackHours ?? TABLES_WRITER.lookbackHours;
     const result: RecentTablesResult = await writeRecentTables(await tracked.get(), { lookbackHours });
-    const parts = result.runs.flatMap((r) => r.result.parts);
+    const parts = [
+      ...result.runs.flatMap((r) => r.result.parts),
+      ...(result.scans === 'failed' ? [] : result.scans.parts),
+    ];
     const rows = parts.reduce((n, p) => n + p.rows, 0);
     metrics.addMetric(METRIC.tablePartsWritten, 'Count', parts.length);
     // The other runs' parts are written; the invocation still fails, so the retry, the DLQ and its alarm see it.
-    if (result.failed.length > 0) {
-      throw new Error(
-        `The tables of ${result.failed.length} run(s) could not be written: ${result.failed.join(', ')}`,
-      );
+    const failed = [...result.failed, ...(result.scans === 'failed' ? ['the stall-only scans'] : [])];
+    if (failed.length > 0) {
+      throw new Error(`The tables of ${failed.length} run(s) could not be written: ${failed.join(', ')}`);
     }
     return { runs: result.runs.length, parts: parts.length, rows, unreadable: result.unreadable };
   }, tracked);

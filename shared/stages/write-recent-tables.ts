@@ -2,12 +2,18 @@
 // within the look-back, written again from the archive. A night's conversations are committed over
 // hours and their tag decisions and stall records after that, so one write at the end of the night
 // would miss them; rewriting is safe because writeRunTables is idempotent and deterministic (a
-// run whose outcomes did not change gets the same bytes again).
+// run whose outcomes did not change gets the same bytes again). The stall-only scans' records, which
+// no run holds, go to their dates' `manual` stalls parts (writeScanStallTables).
 import { RunRecordSchema } from '../archive-format/documents.ts';
 import { runKey } from '../archive-format/keys.ts';
 import { InvalidDocumentError, parseDocument } from '../archive-format/read-document.ts';
 import { runIdStartedAt } from '../ids.ts';
-import { type WriteTablesDeps, type WriteTablesResult, writeRunTables } from './write-tables.ts';
+import {
+  type WriteTablesDeps,
+  type WriteTablesResult,
+  writeRunTables,
+  writeScanStallTables,
+} from './write-tables.ts';
 
 export interface RecentTablesInput {
   /** Runs started this many hours before now, or less, are written. */
@@ -26,6 +32,8 @@ export interface RecentTablesResult {
   readonly unreadable: readonly string[];
   /** Runs whose parts could not be written (a bad document, a store error): the next round tries again. */
   readonly failed: readonly string[];
+  /** The stall-only scans' parts; `failed` when they could not be written (the next round tries again). */
+  readonly scans: WriteTablesResult | 'failed';
 }
 
 /** `runs/<run-id>.json`, the run record (not its `usage/` folder). */
@@ -98,5 +106,15 @@ export async function writeRecentTables(
     });
     runs.push({ runId, organizationId, result });
   }
-  return { runs, unreadable, failed };
+  let scans: WriteTablesResult | 'failed';
+  try {
+    scans = await writeScanStallTables(deps, { writtenFrom: from });
+  } catch (error) {
+    deps.log.warn('stall-scan tables not written', {
+      error: error instanceof Error ? error.name : String(error),
+      problem: error instanceof InvalidDocumentError ? error.problem : undefined,
+    });
+    scans = 'failed';
+  }
+  return { runs, unreadable, failed, scans };
 }

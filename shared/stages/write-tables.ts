@@ -524,3 +524,62 @@ export async function rebuildTables(
   });
   return done;
 }
+
+/**
+ * The parts of the stall records no run holds: the stall-only scans between scheduled runs write
+ * them with `run_id` null, so no run's parts take them, and they go to each date's `manual` stalls
+ * part, as a rebuild puts them. A round rewrites that part for every (organisation, date) with such a
+ * record written since `writtenFrom` (less the clock skew), from all of the date's run-less records:
+ * the same part a rebuild writes. Records written earlier are listed but not read.
+ */
+export async function writeScanStallTables(
+  deps: WriteTablesDeps,
+  input: { writtenFrom: number },
+): Promise<WriteTablesResult> {
+  const started = deps.clock.now();
+  const { store } = deps;
+  const touched = new Map<string, { organizationId: string; date: string }>();
+  for await (const object of store.list('stalled/')) {
+    const match = STALL_RECORD_KEY.exec(object.key);
+    if (!match || interactionOfStallKey(object.key) === undefined) continue;
+    const [, organizationId = '', date = ''] = match;
+    const slot = `${organizationId}\u0000${date}`;
+    if (touched.has(slot)) continue;
+    if (object.lastModified !== undefined && object.lastModified < input.writtenFrom - CLOCK_SKEW_MS)
+      continue;
+    const found = await store.get(object.key);
+    if (!found) continue;
+    if (parseDocument(object.key, found.body, StallRecordSchema).run_id === null)
+      touched.set(slot, { organizationId, date });
+  }
+  const parts: TablePartWritten[] = [];
+  const removed: string[] = [];
+  let stalls = 0;
+  for (const { organizationId, date } of [...touched.values()].sort((a, b) =>
+    `${a.organizationId}/${a.date}` < `${b.organizationId}/${b.date}` ? -1 : 1,
+  )) {
+    const dateStalls: StallRef[] = [];
+    for await (const object of store.list(`stalled/org=${organizationId}/date=${date}/`)) {
+      if (!STALL_RECORD_KEY.test(object.key) || interactionOfStallKey(object.key) === undefined) continue;
+      const found = await store.get(object.key);
+      if (!found) continue;
+      const record = parseDocument(object.key, found.body, StallRecordSchema);
+      if (record.run_id === null) dateStalls.push({ organizationId, date, key: object.key, record });
+    }
+    const written = await writeParts(deps, [], dateStalls, MANUAL_RUN_ID);
+    parts.push(...written.parts);
+    stalls += dateStalls.length;
+    removed.push(
+      ...(await removeStale(
+        store,
+        [`${TABLES_PREFIX}stalls/org=${organizationId}/date=${date}/`],
+        new Set(written.parts.map((p) => p.key)),
+        (p) => p.runId === MANUAL_RUN_ID,
+      )),
+    );
+  }
+  const done = result(deps.clock, started, parts, removed.sort(), 0, stalls);
+  if (touched.size > 0)
+    deps.log.info('Stall-scan tables written', { dates: touched.size, stalls, ms: done.ms });
+  return done;
+}

@@ -60,7 +60,7 @@ describe('writeRecentTables', () => {
     );
 
     // Assert
-    expect(listed).toEqual(['runs/2026-11-24', 'runs/2026-11-25', 'runs/2026-11-26']);
-    expect(result).toMatchObject({ runs: [], failed: [] });
+    expect(listed).toEqual(['runs/2026-11-24', 'runs/2026-11-25', 'runs/2026-11-26', 'stalled/']);
+    expect(result).toMatchObject({ runs: [], failed: [], scans: { parts: [] } });
   });
 });

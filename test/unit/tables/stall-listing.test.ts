@@ -11,7 +11,7 @@ import { prettyJson, type StallRecord } from '../../../shared/archive-format/doc
 import { stallKey } from '../../../shared/archive-format/keys.ts';
 import { MessageIdSchema, newRunId } from '../../../shared/ids.ts';
 import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
-import { rebuildTables, writeRunTables } from '../../../shared/stages/write-tables.ts';
+import { rebuildTables, writeRunTables, writeScanStallTables } from '../../../shared/stages/write-tables.ts';
 import { manualClock } from '../../support/manual-clock.ts';
 import { silentTelemetry } from '../../support/silent-telemetry.ts';
 
@@ -25,7 +25,7 @@ afterEach(async () => {
   for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
 });
 
-function record(org: string, createdAt: string, conversation: string, runId: string): StallRecord {
+function record(org: string, createdAt: string, conversation: string, runId: string | null): StallRecord {
   return {
     schema: 'amigo-qa/stall-record',
     schema_version: 1,
@@ -191,4 +191,60 @@ describe("the tables writer's stall records", () => {
     expect(read).toEqual([keys[1], keys[2]]);
     expect(result.stalls).toBe(2);
   });
+
+  it("when the stall-only scans (no run) wrote records since the round's start, then each of their dates' manual part is rewritten with all of that date's run-less records, as a rebuild writes it", async () => {
+    // Arrange: scan records of two dates, one written now and one long ago, and a run's record.
+    const roundFrom = NOW - 36 * 3_600_000;
+    const { root, keys } = await archive([
+      {
+        record: record('acme', '2026-11-20T09:00:00Z', 'c-scan-old', null),
+        writtenAt: roundFrom - 86_400_000,
+      },
+      { record: record('acme', '2026-11-20T10:00:00Z', 'c-scan-new', null), writtenAt: NOW - 60_000 },
+      { record: record('acme', '2026-11-20T11:00:00Z', 'c-run', RUN), writtenAt: NOW - 60_000 },
+      {
+        record: record('acme', '2026-11-02T09:00:00Z', 'c-scan-untouched', null),
+        writtenAt: roundFrom - 86_400_000,
+      },
+    ]);
+    const { store, read } = noting(root);
+
+    // Act
+    const round = await writeScanStallTables(deps(store), { writtenFrom: roundFrom });
+    const rebuilt = await rebuildTables(deps(new FsArchiveStore(root)), { organizationId: 'acme' });
+
+    // Assert: one date touched; its part holds both run-less records of that date, not the run's.
+    const manual = 'tables/stalls/org=acme/date=2026-11-20/manual.parquet';
+    expect(round.parts.map((p) => [p.key, p.rows])).toEqual([[manual, 2]]);
+    expect(read).not.toContain(keys[3]);
+    const fs = new FsArchiveStore(root);
+    const rebuiltManual = rebuilt.parts.find((p) => p.key === manual);
+    expect(rebuiltManual?.rows).toBe(2);
+    expect(rebuilt.parts.map((p) => p.key)).toContain(
+      'tables/stalls/org=acme/date=2026-11-02/manual.parquet',
+    );
+    expect((await fs.get(manual))?.body).toEqual(await partBytesAfterRound(root, roundFrom));
+  });
+
+  it('when no record was written since the round started, then no stall record is read and nothing is written', async () => {
+    const roundFrom = NOW - 36 * 3_600_000;
+    const { root } = await archive([
+      {
+        record: record('acme', '2026-11-20T09:00:00Z', 'c-scan-old', null),
+        writtenAt: roundFrom - 86_400_000,
+      },
+    ]);
+    const { store, read } = noting(root);
+
+    const round = await writeScanStallTables(deps(store), { writtenFrom: roundFrom });
+
+    expect(read).toEqual([]);
+    expect(round.parts).toEqual([]);
+  });
 });
+
+/** The bytes the round writes for 2026-11-20 on the same archive (a second round: deterministic). */
+async function partBytesAfterRound(root: string, roundFrom: number): Promise<Uint8Array | undefined> {
+  await writeScanStallTables(deps(new FsArchiveStore(root)), { writtenFrom: roundFrom });
+  return (await new FsArchiveStore(root).get('tables/stalls/org=acme/date=2026-11-20/manual.parquet'))?.body;
+}
