@@ -280,6 +280,9 @@ function recordResult(file: string, world: FaultWorld, report: AuditReport): voi
       givenBack: report.givenBack,
       maxGrantLateMs: report.maxGrantLateMs,
       runMs: world.runTimesMs.map((ms) => Math.round(ms)),
+      // From the first slot granted to the last: the time the functions spent on Amigo calls.
+      grantSpanMs: spanOf(world.grants.map((g) => g.slot)),
+      budgetStats: sumStats(world.budgetStats),
       dynamodb: {
         calls: world.proxies.dynamodb.calls.length,
         injected: world.proxies.dynamodb.fired(),
@@ -289,6 +292,17 @@ function recordResult(file: string, world: FaultWorld, report: AuditReport): voi
       problems: report.problems.length,
     })}\n`,
   );
+}
+
+function spanOf(times: readonly number[]): number {
+  return times.length === 0 ? 0 : Math.max(...times) - Math.min(...times);
+}
+
+function sumStats(all: readonly object[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const stats of all)
+    for (const [k, v] of Object.entries(stats)) if (typeof v === 'number') sum[k] = (sum[k] ?? 0) + v;
+  return sum;
 }
 
 type Limits = Record<OperationId, { limit: number; windowMs: number }>;

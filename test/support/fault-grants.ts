@@ -19,6 +19,7 @@
 import type {
   DynamoDbRateBudget,
   DynamoDbRateBudgetOptions,
+  RateBudgetStats,
 } from '../../shared/adapters/dynamodb-rate-budget.ts';
 
 export interface Grant {
@@ -52,14 +53,22 @@ export function grantKey(options: Pick<DynamoDbRateBudgetOptions, 'userId'>, ope
 
 type BudgetClass = typeof DynamoDbRateBudget;
 
-/** A `DynamoDbRateBudget` that appends every grant and give-back to `grants`. */
-export function recordingBudget(Base: BudgetClass, grants: Grant[]): BudgetClass {
+/** What the recording budgets write to: every grant, and each budget's own counters (reads, writes, conflicts...). */
+export interface GrantLog {
+  readonly grants: Grant[];
+  readonly stats: RateBudgetStats[];
+}
+
+/** A `DynamoDbRateBudget` that appends every grant and give-back to `log`. */
+export function recordingBudget(Base: BudgetClass, log: GrantLog): BudgetClass {
+  const { grants } = log;
   return class RecordingRateBudget extends Base {
     readonly #options: DynamoDbRateBudgetOptions;
 
     constructor(options: DynamoDbRateBudgetOptions) {
       super(options);
       this.#options = options;
+      log.stats.push(this.stats);
     }
 
     override async acquire(...args: Parameters<DynamoDbRateBudget['acquire']>): Promise<number> {

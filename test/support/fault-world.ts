@@ -22,6 +22,7 @@ import {
   type QueueBinding,
   type SqsHandler,
 } from '../../local/sqs-runtime.ts';
+import type { RateBudgetStats } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
 import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/contract/deployment.ts';
@@ -87,6 +88,8 @@ export interface FaultWorld {
   readonly budget: Record<OperationId, BudgetWindow>;
   /** Every slot the functions' shared budgets granted, in order (./fault-grants.ts). */
   readonly grants: Grant[];
+  /** The counters of every shared budget the functions built (one per cold start). */
+  readonly budgetStats: RateBudgetStats[];
   /** How long each `run` took, ms. */
   readonly runTimesMs: number[];
   /** Every log line the handlers and the runtime wrote. */
@@ -215,9 +218,13 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
   cleanups.push(async () => logs.restore());
   // Every function's shared budget records its grants: the audit's window check reads them.
   const grants: Grant[] = [];
+  const budgetStats: RateBudgetStats[] = [];
   vi.doMock('../../shared/adapters/dynamodb-rate-budget.ts', async (importOriginal) => {
     const actual = await importOriginal<typeof import('../../shared/adapters/dynamodb-rate-budget.ts')>();
-    return { ...actual, DynamoDbRateBudget: recordingBudget(actual.DynamoDbRateBudget, grants) };
+    return {
+      ...actual,
+      DynamoDbRateBudget: recordingBudget(actual.DynamoDbRateBudget, { grants, stats: budgetStats }),
+    };
   });
   cleanups.push(async () => vi.doUnmock('../../shared/adapters/dynamodb-rate-budget.ts'));
   const runTimesMs: number[] = [];
@@ -243,6 +250,7 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
       ]),
     ) as Record<OperationId, BudgetWindow>,
     grants,
+    budgetStats,
     runTimesMs,
     logs: logs.lines,
     coldStart: async () => {
