@@ -8,8 +8,11 @@
 //    proxy), its pending marker is gone, and no multipart upload is left open. A conversation
 //    without a manifest is only accepted when a pending marker (the next run sends it again) or a
 //    dead letter with an expected reason accounts for it ("nothing silently lost").
-// 2. Calls per Amigo operation stay within the simulator's limit in every window (the simulator's
-//    request log, sliding windows), and 429s are rare.
+// 2. Calls per Amigo operation stay within the limit in every window, twice: our own budget's
+//    grants per (user, operation) within its bound in every sliding window of its window plus its
+//    transit allowance (the times only the budget knows, ./fault-grants.ts: the verdict), every call
+//    the simulator saw having taken a grant and every slot given back matching a 429 it answered;
+//    and the calls the simulator answered within its own limit (its request log). 429s are rare.
 // 3. No log line holds a secret (the API key, a bearer token) or any message text of the simulator.
 // 4. Every dead letter carries a reason the scenario expects.
 // 5. No recommendation was asked twice for one interaction.
@@ -21,6 +24,7 @@ import { ManifestSchema } from '../../shared/archive-format/documents.ts';
 import { conversationPrefix, FILES, pendingKey, STAGING_DIR } from '../../shared/archive-format/keys.ts';
 import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import type { OperationId } from '../../shared/openapi/index.ts';
+import { grantWindows } from './fault-grants.ts';
 import type { FaultWorld, Worker } from './fault-world.ts';
 import { BUCKET, PREFIX } from './fault-world.ts';
 
@@ -50,8 +54,18 @@ export interface AuditReport {
   deadLetters: DeadLetter[];
   /** Highest share of an operation's limit used in any window (1 = at the limit). */
   peakWindowShare: number;
-  /** Highest share of an operation's deployed budget sent in any of its windows. */
+  /**
+   * Highest share of an operation's deployed budget granted in any window of its window plus
+   * transit allowance, counting the grants the server counted (429s given back left out).
+   */
   peakBudgetShare: number;
+  /** The same with the grants given back by a 429 counted too (may pass 1, by design). */
+  peakBudgetShareAll: number;
+  /** Slots the functions' budgets granted, and how many of them a 429 gave back. */
+  grants: number;
+  givenBack: number;
+  /** Latest a grant resolved after its slot, ms. */
+  maxGrantLateMs: number;
   share429: number;
   logLines: number;
   problems: string[];
@@ -132,31 +146,61 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
     problems.push(`${multipart.created - multipart.ended} multipart upload(s) left open`);
   }
 
-  // 2. Calls per operation within the limit in every window: those the server answered, against
-  // its own limit (a problem when over). Every call sent (429s and faults included: each took a
-  // slot) against the budget the functions were deployed with is a figure, not a verdict: the
-  // request log's time is when the simulator, sharing one busy process with every handler, got to
-  // the request, so a stalled event loop can crowd a window that the budget's slots did not.
+  // 2. Calls per operation within the limit in every window. The verdict is our own budget's: its
+  // grants, at the times it granted them, against its bound. The simulator's request log is no
+  // verdict for the budget (its times are when the simulator, sharing one busy process with every
+  // handler, got to a request), but it checks that no call bypassed the budget, that no slot was
+  // given back without a 429, and that the calls it counted stayed within its own limit.
   const stats = sim.control.stats();
   const amigoCalls = stats.requests.filter((r) => r.operationId !== 'audio');
+  const windows = grantWindows(world.grants, world.budget);
+  for (const w of windows) {
+    if (w.peakCounted > w.limit) {
+      problems.push(
+        `${w.key}: ${w.peakCounted} grants counted by the server in one window of ${w.spanMs} ms (budget ${w.limit})`,
+      );
+    }
+  }
+  const perOperation = new Map<
+    string,
+    { grants: number; givenBack: number; sent: number; answered429: number }
+  >();
+  const tally = (operationId: string) => {
+    const t = perOperation.get(operationId) ?? { grants: 0, givenBack: 0, sent: 0, answered429: 0 };
+    perOperation.set(operationId, t);
+    return t;
+  };
+  for (const w of windows) {
+    tally(w.operationId).grants += w.grants;
+    tally(w.operationId).givenBack += w.givenBack;
+  }
+  for (const r of amigoCalls) {
+    tally(r.operationId).sent++;
+    if (r.status === 429) tally(r.operationId).answered429++;
+  }
+  for (const [operationId, t] of perOperation) {
+    if (t.sent > t.grants) {
+      problems.push(
+        `${operationId}: ${t.sent} calls reached Amigo for ${t.grants} grants (the budget was bypassed)`,
+      );
+    }
+    if (t.givenBack > t.answered429) {
+      problems.push(`${operationId}: ${t.givenBack} slots given back for ${t.answered429} answers 429`);
+    }
+  }
   // Faults other than a delay answer without reaching the limiter: the server did not count them.
   const counted = amigoCalls.filter(
     (r) => r.status !== 429 && (r.fault === undefined || r.fault === 'delay'),
   );
   const server = peakShare(counted, world.limits);
-  // A delayed request is logged when the simulator answers it, not when it was sent: its send time
-  // is unknown here, so it is left out of the budget's windows.
-  const budget = peakShare(
-    amigoCalls.filter((r) => r.fault !== 'delay'),
-    world.budget,
-  );
   if (server.peak > 1) {
     problems.push(
       `${server.operation}: ${server.calls} calls answered in one window of the server (limit ${server.limit})`,
     );
   }
   const peakWindowShare = server.peak;
-  const peakBudgetShare = budget.peak;
+  const peakBudgetShare = Math.max(0, ...windows.map((w) => w.peakCounted / w.limit));
+  const peakBudgetShareAll = Math.max(0, ...windows.map((w) => w.peakAll / w.limit));
   // 429s a scenario injected are the scenario's; the share is of those the limiter gave.
   const limited = amigoCalls.filter((r) => r.status === 429 && r.fault === undefined).length;
   const share429 = amigoCalls.length === 0 ? 0 : limited / amigoCalls.length;
@@ -204,6 +248,10 @@ export async function audit(world: FaultWorld, expect: AuditExpectations = {}): 
     deadLetters,
     peakWindowShare,
     peakBudgetShare,
+    peakBudgetShareAll,
+    grants: world.grants.length,
+    givenBack: windows.reduce((n, w) => n + w.givenBack, 0),
+    maxGrantLateMs: Math.max(0, ...windows.map((w) => w.maxLateMs)),
     share429,
     logLines: world.logs.length,
     problems: [...new Set(problems)],
@@ -227,11 +275,34 @@ function recordResult(file: string, world: FaultWorld, report: AuditReport): voi
       deadLetters: report.deadLetters.map((d) => `${d.queue}: ${d.code}`),
       peakWindowShare: Number(report.peakWindowShare.toFixed(2)),
       peakBudgetShare: Number(report.peakBudgetShare.toFixed(2)),
+      peakBudgetShareAll: Number(report.peakBudgetShareAll.toFixed(2)),
+      grants: report.grants,
+      givenBack: report.givenBack,
+      maxGrantLateMs: report.maxGrantLateMs,
+      runMs: world.runTimesMs.map((ms) => Math.round(ms)),
+      // From the first slot granted to the last: the time the functions spent on Amigo calls.
+      grantSpanMs: spanOf(world.grants.map((g) => g.slot)),
+      budgetStats: sumStats(world.budgetStats),
+      dynamodb: {
+        calls: world.proxies.dynamodb.calls.length,
+        injected: world.proxies.dynamodb.fired(),
+      },
       share429: Number(report.share429.toFixed(4)),
       logLines: report.logLines,
       problems: report.problems.length,
     })}\n`,
   );
+}
+
+function spanOf(times: readonly number[]): number {
+  return times.length === 0 ? 0 : Math.max(...times) - Math.min(...times);
+}
+
+function sumStats(all: readonly object[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const stats of all)
+    for (const [k, v] of Object.entries(stats)) if (typeof v === 'number') sum[k] = (sum[k] ?? 0) + v;
+  return sum;
 }
 
 type Limits = Record<OperationId, { limit: number; windowMs: number }>;

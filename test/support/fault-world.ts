@@ -22,6 +22,7 @@ import {
   type QueueBinding,
   type SqsHandler,
 } from '../../local/sqs-runtime.ts';
+import type { RateBudgetStats } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
 import { DEPLOYMENT_CONSTANT, serializeDeployment } from '../../shared/contract/deployment.ts';
@@ -30,6 +31,7 @@ import type { SimulatorOptions } from '../../sim/index.ts';
 import { startConditionalS3Proxy } from './conditional-s3-proxy.ts';
 import { startDynalite } from './dynalite.ts';
 import { startFakeSecretsManager } from './fake-secrets-manager.ts';
+import { type BudgetWindow, defaultTransitMs, type Grant, recordingBudget } from './fault-grants.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 import { simulatorAmigoEnv } from './sim-credentials.ts';
 import { startTestSimulator, type TestSimulator } from './simulator.ts';
@@ -82,8 +84,14 @@ export interface FaultWorld {
   readonly queues: Record<Worker | 'scheduler', { queueUrl: string; dlqUrl: string }>;
   /** The simulator's limit per Amigo operation (its published limit, window divided by the scale). */
   readonly limits: Record<OperationId, { limit: number; windowMs: number }>;
-  /** The rate budget the functions were deployed with (same limits, the budget's window less its transit allowance). */
-  readonly budget: Record<OperationId, { limit: number; windowMs: number }>;
+  /** The rate budget the functions were deployed with: the published limits per its window, and its transit allowance. */
+  readonly budget: Record<OperationId, BudgetWindow>;
+  /** Every slot the functions' shared budgets granted, in order (./fault-grants.ts). */
+  readonly grants: Grant[];
+  /** The counters of every shared budget the functions built (one per cold start). */
+  readonly budgetStats: RateBudgetStats[];
+  /** How long each `run` took, ms. */
+  readonly runTimesMs: number[];
   /** Every log line the handlers and the runtime wrote. */
   readonly logs: string[];
   /** Fresh handler modules: every function's next invocation is a cold start. */
@@ -208,6 +216,18 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
 
   const logs = captureLogs();
   cleanups.push(async () => logs.restore());
+  // Every function's shared budget records its grants: the audit's window check reads them.
+  const grants: Grant[] = [];
+  const budgetStats: RateBudgetStats[] = [];
+  vi.doMock('../../shared/adapters/dynamodb-rate-budget.ts', async (importOriginal) => {
+    const actual = await importOriginal<typeof import('../../shared/adapters/dynamodb-rate-budget.ts')>();
+    return {
+      ...actual,
+      DynamoDbRateBudget: recordingBudget(actual.DynamoDbRateBudget, { grants, stats: budgetStats }),
+    };
+  });
+  cleanups.push(async () => vi.doUnmock('../../shared/adapters/dynamodb-rate-budget.ts'));
+  const runTimesMs: number[] = [];
   const store = new S3ArchiveStore({
     client: aws.s3({ endpoint: conditional.endpoint }),
     bucket: BUCKET,
@@ -223,16 +243,15 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
     s3,
     queues,
     limits,
-    // The budget's bound (shared/adapters/dynamodb-rate-budget.ts): its slots lie a window plus
-    // T = 5% of it apart, and a call may reach the server up to T after its slot. Here the request
-    // log's time is the simulator's, in a process shared with every handler, so a call is only
-    // counted against windows shortened by T: a late arrival is not taken for a budget overrun.
     budget: Object.fromEntries(
       operationIds.map((id) => [
         id,
-        { limit: operations[id].publishedLimit.limit, windowMs: windowMs - Math.max(5, windowMs * 0.05) },
+        { limit: operations[id].publishedLimit.limit, windowMs, transitMs: defaultTransitMs(windowMs) },
       ]),
-    ) as Record<OperationId, { limit: number; windowMs: number }>,
+    ) as Record<OperationId, BudgetWindow>,
+    grants,
+    budgetStats,
+    runTimesMs,
     logs: logs.lines,
     coldStart: async () => {
       vi.resetModules();
@@ -248,6 +267,7 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
       };
     },
     run: async (handlers, runOptions = {}) => {
+      const started = performance.now();
       const schedulerErrors: unknown[] = [];
       const results = await Promise.all(
         Array.from({ length: runOptions.schedulers ?? 1 }, () =>
@@ -285,6 +305,7 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
         await runtime.drain({ timeoutMs: runOptions.drainTimeoutMs ?? 120_000, idleMs: 500 });
       } finally {
         await runtime.stop();
+        runTimesMs.push(performance.now() - started);
       }
       return { runIds, schedulerErrors };
     },
