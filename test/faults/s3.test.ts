@@ -6,7 +6,7 @@ import { audit } from '../support/fault-audit.ts';
 import { type FaultWorld, startFaultWorld } from '../support/fault-world.ts';
 
 const MiB = 1024 * 1024;
-/** One recording of 20 MiB: three 8 MiB parts through lib-storage's multipart upload. */
+/** One recording of 20 MiB: three 8 MiB parts through the archive store's multipart upload. */
 const LARGE = { audio: { largeRecordings: 1, largeRecordingBytes: 20 * MiB } };
 
 let world: FaultWorld | undefined;
