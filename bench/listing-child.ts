@@ -11,7 +11,6 @@
 import { writeFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { InitializeMiddleware, MetadataBearer } from '@smithy/types';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createSchedulerHandler, type SchedulerEvent } from '../functions/scheduler/handler.ts';
 import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
@@ -68,25 +67,33 @@ if (!job) throw new Error('BENCH_LISTING_JOB is not set: this file is run by ben
 
 const requests: Record<string, number> = {};
 let counting = false;
-const counter =
-  (service: string): InitializeMiddleware<object, MetadataBearer> =>
-  (next, context) =>
-  (args) => {
-    if (counting) {
-      const name = `${service} ${context.commandName?.replace(/Command$/, '')}`;
-      requests[name] = (requests[name] ?? 0) + 1;
-    }
-    return next(args);
-  };
+const count = (service: string, command: string | undefined) => {
+  if (!counting) return;
+  const name = `${service} ${command?.replace(/Command$/, '')}`;
+  requests[name] = (requests[name] ?? 0) + 1;
+};
+const COUNTER = { step: 'initialize', name: 'benchCountRequests' } as const;
 const aws = {
   endpoint: job.endpoint,
   region: 'us-east-1',
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
 };
 const s3 = new S3Client({ ...aws, forcePathStyle: true });
-s3.middlewareStack.add(counter('S3'), { step: 'initialize', name: 'benchCountRequests' });
+s3.middlewareStack.add(
+  (next, context) => (args) => {
+    count('S3', context.commandName);
+    return next(args);
+  },
+  COUNTER,
+);
 const sqs = new SQSClient(aws);
-sqs.middlewareStack.add(counter('SQS'), { step: 'initialize', name: 'benchCountRequests' });
+sqs.middlewareStack.add(
+  (next, context) => (args) => {
+    count('SQS', context.commandName);
+    return next(args);
+  },
+  COUNTER,
+);
 
 // The simulator runs without rate limits here: this measures our own work, not pacing.
 const amigo = new AmigoClient(
