@@ -2,7 +2,7 @@
 // queue when the listing outgrew one invocation (shared/stages/run-scheduler.ts).
 import type { Context, SQSEvent } from 'aws-lambda';
 import { ContinueListingSchema } from '../../shared/jobs/archive.ts';
-import { parseSchedulerInvoke, type SchedulerInvoke } from '../../shared/jobs/scheduler.ts';
+import { parseSchedulerInvoke, type SchedulerInvokeEvent } from '../../shared/jobs/scheduler.ts';
 import { telemetry } from '../../shared/observability.ts';
 import { lambdaSchedulerDeps } from '../../shared/runtime/lambda.ts';
 import { lambdaHandler, trackDeps } from '../../shared/runtime/middleware.ts';
@@ -18,7 +18,7 @@ export type SchedulerHandlerDeps = SchedulerDeps & {
   /** Told the run this invocation worked for, so that its Amigo calls are counted for it. */
   readonly usage?: { claimUnscoped(runId: string | undefined): void };
 };
-export type SchedulerEvent = SQSEvent | SchedulerInvoke;
+export type SchedulerEvent = SQSEvent | SchedulerInvokeEvent;
 
 function startOf(event: SchedulerEvent): SchedulerStart {
   // Hand-overs arrive one per message; a malformed one is a bug, not data: fail loudly so it
@@ -28,7 +28,7 @@ function startOf(event: SchedulerEvent): SchedulerStart {
     return { kind: 'hand-over', resumes };
   }
   const invoke = parseSchedulerInvoke(event);
-  return { kind: 'invoke', tasks: invoke.tasks ?? ['archive', 'stalls'], since: invoke.since };
+  return { kind: 'invoke', ...invoke, tasks: invoke.tasks ?? ['archive', 'stalls'] };
 }
 
 export function createSchedulerHandler(getDeps: () => Promise<SchedulerHandlerDeps>) {

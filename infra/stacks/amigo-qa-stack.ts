@@ -21,6 +21,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { formatDuration } from '../../shared/config/grammar.ts';
 import { DEPLOYMENT_CONSTANT } from '../../shared/contract/deployment.ts';
 import { rateBudgetTableSchema } from '../../shared/contract/rate-budget-table.ts';
 import {
@@ -404,6 +405,25 @@ export class AmigoQaStack extends Stack {
       }),
       target: target(NIGHTLY_INPUT),
     });
+    // Archive runs between nightly ones, on the nightly run's hour grid (never in its hour: two
+    // listings at once only double the work), listing back the shorter hourly lookback.
+    if (deploy.archiveEveryHours !== null) {
+      const every = deploy.archiveEveryHours;
+      const hours = Array.from(
+        { length: Math.ceil(24 / every) - 1 },
+        (_, k) => (deploy.nightly.hour + (k + 1) * every) % 24,
+      );
+      const lookback = formatDuration(config.archive.hourlyLookbackMs);
+      new Schedule(this, 'ArchiveBetweenNights', {
+        description: `amigo-qa archive run every ${every} h between nightly runs, listing back ${lookback}`,
+        schedule: ScheduleExpression.cron({
+          minute: String(deploy.nightly.minute),
+          hour: hours.sort((a, b) => a - b).join(','),
+          timeZone: zone,
+        }),
+        target: target({ tasks: ['archive'], lookback }),
+      });
+    }
     if (deploy.stallScanEveryMs !== null) {
       new Schedule(this, 'StallScan', {
         description: 'amigo-qa stall-only scan between nightly runs',

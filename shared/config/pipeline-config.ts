@@ -9,7 +9,7 @@ import { resolveRateLimits } from '../amigo/rate-limit.ts';
 import { ConfigurationError } from '../errors.ts';
 import { OBJECT_ID } from '../ids.ts';
 import { type OperationId, operationIds, type RateLimit } from '../openapi/index.ts';
-import { durationIn, readRate } from './grammar.ts';
+import { durationIn, formatDuration, readRate } from './grammar.ts';
 import { didYouMean, suggest } from './suggest.ts';
 import {
   booleanOf,
@@ -56,6 +56,11 @@ export interface PipelineConfig {
   readonly archive: {
     /** How far back each run looks for finished conversations. @default 7d */
     readonly lookbackMs: number;
+    /**
+     * How far back the runs between nightly ones (`deploy.archiveEvery`) look; the nightly run keeps
+     * `lookbackMs`. @default 1d, or `lookbackMs` when that is shorter
+     */
+    readonly hourlyLookbackMs: number;
     /** Finished conversations Amigo has not analysed yet wait for a later run. @default true */
     readonly deferUnanalyzed: boolean;
     /** A message-count mismatch fails the conversation instead of flagging it. @default false */
@@ -111,6 +116,11 @@ export interface DeploySettings {
   readonly nightly: { readonly hour: number; readonly minute: number; readonly timezone: string };
   /** How often the stall-only scan runs; null: only with the nightly run. @default 15m */
   readonly stallScanEveryMs: number | null;
+  /**
+   * Archive runs between nightly runs, every this many hours (counted from the nightly run), with
+   * `archive.hourlyLookbackMs`; null: the nightly run only. @default 1
+   */
+  readonly archiveEveryHours: number | null;
   /** Subscribed to the alarm topic (SNS asks it to confirm); null: subscribe later. @default null */
   readonly alarmEmail: string | null;
   /** An existing Secrets Manager secret with the AMIGO_* values; null: the stack creates one. */
@@ -233,6 +243,18 @@ function wholeDaysIn(min: string, max: string) {
   };
 }
 
+/** Whole hours from 1 to 12: the runs between nightly ones fall on the hour grid of the nightly run. */
+function wholeHoursOf(value: unknown): number {
+  const ms = durationIn('1h', '12h')(value);
+  if (ms % 3_600_000 !== 0) {
+    throw new Invalid(
+      `"${value}" is not a whole number of hours`,
+      'The runs between nightly ones start on the hour of the nightly run: write it like "1h" or "3h"',
+    );
+  }
+  return ms / 3_600_000;
+}
+
 const TIME_OF_DAY = /^([01]?\d|2[0-3]):([0-5]\d)$/;
 function timeOfDayOf(value: unknown): { hour: number; minute: number } {
   const fix = 'Write a 24-hour time in quotes, like "02:00" or "23:30"';
@@ -338,6 +360,9 @@ const filtersSection = z.strictObject({
 const archiveSection = z.strictObject({
   // How far back each run looks for finished conversations.
   lookback: leaf(lookbackDuration).default(7 * 86_400_000),
+  // How far back the runs between nightly ones (deploy.archiveEvery) look; at most lookback.
+  // Absent: 1d, or lookback when that is shorter.
+  hourlyLookback: leaf(lookbackDuration).optional(),
   // Finished conversations that Amigo has not analysed yet wait for a later run.
   deferUnanalyzed: leaf(booleanOf).default(true),
   // A message-count mismatch (num_messages) fails the conversation instead of flagging it.
@@ -414,6 +439,8 @@ const deploySection = z.strictObject({
   timezone: leaf(timeZoneOf).default('UTC'),
   // The stall-only scan between nightly runs; null: stalls are looked for only nightly.
   stallScanEvery: leaf((v) => (v === null ? null : durationIn('1m', '1d')(v))).default(15 * 60_000),
+  // Archive runs between nightly runs, this often (whole hours); null: the nightly run only.
+  archiveEvery: leaf((v) => (v === null ? null : wholeHoursOf(v))).default(1),
   // An address subscribed to the alarm topic; null: none.
   alarmEmail: leaf((v) => (v === null ? null : emailOf(v))).default(null),
   // An existing secret holding the AMIGO_* values; null: the stack creates an empty one.
@@ -577,6 +604,27 @@ function fail(problems: readonly Problem[], ctx: ParseContext): never {
   throw new ConfigurationError(formatPath(first.path) || '(root)', message, first.fix);
 }
 
+/** The hourly runs' lookback: never longer than the nightly run's, which must find all they miss. */
+function hourlyLookback(
+  archive: { lookback: number; hourlyLookback?: number | undefined },
+  ctx: ParseContext,
+) {
+  if (archive.hourlyLookback === undefined) return Math.min(86_400_000, archive.lookback);
+  if (archive.hourlyLookback > archive.lookback) {
+    fail(
+      [
+        {
+          path: ['archive', 'hourlyLookback'],
+          problem: `${formatDuration(archive.hourlyLookback)} is longer than archive.lookback (${formatDuration(archive.lookback)})`,
+          fix: 'Make it at most archive.lookback: the runs between nightly ones look back less far than the nightly run',
+        },
+      ],
+      ctx,
+    );
+  }
+  return archive.hourlyLookback;
+}
+
 function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
   const secrets: Problem[] = [];
   findSecrets(input, [], secrets);
@@ -593,6 +641,7 @@ function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
     filters: { serviceIds: [...new Set(f.filters.serviceIds)] },
     archive: {
       lookbackMs: f.archive.lookback,
+      hourlyLookbackMs: hourlyLookback(f.archive, ctx),
       deferUnanalyzed: f.archive.deferUnanalyzed,
       strict: f.archive.strict,
       since: f.archive.since,
@@ -609,6 +658,7 @@ function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
     deploy: {
       nightly: { ...f.deploy.nightlyAt, timezone: f.deploy.timezone },
       stallScanEveryMs: f.deploy.stallScanEvery,
+      archiveEveryHours: f.deploy.archiveEvery,
       alarmEmail: f.deploy.alarmEmail,
       secretArn: f.deploy.secretArn,
       maxArchiveJobAgeMs: f.deploy.maxArchiveJobAge,

@@ -39,6 +39,8 @@ export type SchedulerStart =
       readonly kind: 'invoke';
       readonly tasks: readonly SchedulerTask[];
       readonly since?: string | undefined;
+      /** List back this far instead of the configured lookback (the hourly runs). */
+      readonly lookbackMs?: number | undefined;
     };
 
 export interface SchedulerOutput {
@@ -53,13 +55,17 @@ export async function runScheduler(
   deps: SchedulerDeps & { readonly telemetry: Telemetry; readonly remainingTimeMs: () => number },
 ): Promise<SchedulerOutput> {
   const { log, metrics } = deps.telemetry;
-  const list = (resume?: ContinueListingMessage, since?: string) =>
-    scheduleArchive({ ...deps.options, ...(since ? { since } : {}) }, deps, resume);
+  const list = (resume?: ContinueListingMessage, since?: string, listLookbackMs?: number) =>
+    scheduleArchive(
+      { ...deps.options, ...(since ? { since } : {}), ...(listLookbackMs ? { listLookbackMs } : {}) },
+      deps,
+      resume,
+    );
   const archive: ScheduleResult[] = [];
   if (start.kind === 'hand-over') {
     for (const resume of start.resumes) archive.push(await list(resume));
   } else if (start.tasks.includes('archive')) {
-    archive.push(await list(undefined, start.since));
+    archive.push(await list(undefined, start.since, start.lookbackMs));
   }
   // A hand-over's last invocation finishes the listing and then looks for stalls.
   const scan = start.kind === 'hand-over' || start.tasks.includes('stalls');

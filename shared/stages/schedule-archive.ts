@@ -44,6 +44,12 @@ export interface ScheduleOptions {
   readonly lookbackMs: number;
   /** Leave finished conversations that are not analyzed yet for a later run. @default true */
   readonly deferUnanalyzed?: boolean;
+  /**
+   * This run lists down to the watermark minus this instead of `lookbackMs` (the hourly runs between
+   * nightly ones). Only the cutoff: a deferred conversation is still pinned for `lookbackMs`, so the
+   * watermark never passes it before a full-lookback run could list it again.
+   */
+  readonly listLookbackMs?: number;
   /** Backfill: list down to this instant instead of the watermark minus the lookback. */
   readonly since?: string | null;
   /** Hand over to the next invocation when less than this remains. @default 60000 */
@@ -125,7 +131,7 @@ export async function scheduleArchive(
     const cutoff = options.since
       ? iso(Date.parse(options.since))
       : previousWatermark
-        ? iso(Date.parse(previousWatermark) - lookback)
+        ? iso(Date.parse(previousWatermark) - (options.listLookbackMs ?? lookback))
         : null;
     state = {
       kind: 'continue-listing',

@@ -33,9 +33,10 @@ describe('npx cdk synth', () => {
 
     const template = JSON.parse(readFileSync(join(dir, 'cdk.out', 'AmigoQa.template.json'), 'utf8'));
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
-    // The four queue-fed functions and the tables writer; the nightly, stall-scan and tables schedules.
+    // The four queue-fed functions and the tables writer; the nightly, hourly archive, stall-scan and
+    // tables schedules.
     expect(types.filter((t) => t === 'AWS::Lambda::Function')).toHaveLength(5);
-    expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(3);
+    expect(types.filter((t) => t === 'AWS::Scheduler::Schedule')).toHaveLength(4);
     expect(types.filter((t) => t === 'AWS::Glue::Table')).toHaveLength(5);
     expect(types.filter((t) => t === 'AWS::Athena::WorkGroup')).toHaveLength(1);
     // The packs ran (app.ts registers both; a finding would have failed the command) and found nothing.

@@ -39,6 +39,7 @@ describe('defaultPipelineConfig', () => {
     expect(config.filters.serviceIds).toEqual([]);
     expect(config.archive).toEqual({
       lookbackMs: 7 * DAY,
+      hourlyLookbackMs: DAY,
       deferUnanalyzed: true,
       strict: false,
       since: null,
@@ -51,6 +52,7 @@ describe('defaultPipelineConfig', () => {
     expect(config.deploy).toEqual({
       nightly: { hour: 2, minute: 0, timezone: 'UTC' },
       stallScanEveryMs: 15 * 60_000,
+      archiveEveryHours: 1,
       alarmEmail: null,
       secretArn: null,
       maxArchiveJobAgeMs: 6 * 3_600_000,
@@ -137,6 +139,18 @@ describe('parsePipelineConfig', () => {
     );
   });
 
+  it('when the lookback is shorter than a day and no hourly lookback is given, then the hourly runs use the lookback', () => {
+    expect(parse({ archive: { lookback: '12h' } }).archive.hourlyLookbackMs).toBe(12 * 3_600_000);
+  });
+
+  it('when the hourly lookback and the archive cadence are given, then they are resolved; null turns the hourly runs off', () => {
+    const config = parse({ archive: { hourlyLookback: '6h' }, deploy: { archiveEvery: '3h' } });
+
+    expect(config.archive.hourlyLookbackMs).toBe(6 * 3_600_000);
+    expect(config.deploy.archiveEveryHours).toBe(3);
+    expect(parse({ deploy: { archiveEvery: null } }).deploy.archiveEveryHours).toBeNull();
+  });
+
   it('when the tag has no value, then it is a bare tag (value null)', () => {
     expect(parse({ stall: { tag: { key: 'stalled' } } }).stall.tag).toEqual({ key: 'stalled', value: null });
   });
@@ -164,6 +178,27 @@ describe('configuration errors name the field path, the file and the fix', () =>
       'deploy.timezone',
       /"Europe\/Berln" is not a time zone/,
       /Did you mean "Europe\/Berlin"\?/,
+    ],
+    [
+      'an hourly lookback longer than the lookback',
+      { archive: { lookback: '2d', hourlyLookback: '3d' } },
+      'archive.hourlyLookback',
+      /3d is longer than archive\.lookback \(2d\)/,
+      /at most archive\.lookback/,
+    ],
+    [
+      'archive runs between nightly ones at a part of an hour',
+      { deploy: { archiveEvery: '90m' } },
+      'deploy.archiveEvery',
+      /"90m" is not a whole number of hours/,
+      /like "1h" or "3h"/,
+    ],
+    [
+      'archive runs between nightly ones less than once in 12 hours',
+      { deploy: { archiveEvery: '1d' } },
+      'deploy.archiveEvery',
+      /longer than allowed/,
+      /from "1h" to "12h"/,
     ],
     [
       'a stall scan more often than once a minute',

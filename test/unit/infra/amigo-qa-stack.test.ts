@@ -170,7 +170,7 @@ describe('AmigoQaStack with the example config and rules', () => {
     expect(scheduler?.[1].Properties.BatchSize).toBe(1);
   });
 
-  it('when the nightly and stall-scan schedules fire, then they invoke the scheduler with retries and a dead-letter queue', () => {
+  it('when the nightly, hourly and stall-scan schedules fire, then they invoke the scheduler with retries and a dead-letter queue', () => {
     const schedulerArn = {
       'Fn::GetAtt': [
         stack.getLogicalId(stack.functions.scheduler?.function.node.defaultChild as never),
@@ -187,6 +187,18 @@ describe('AmigoQaStack with the example config and rules', () => {
         Arn: schedulerArn,
         Input: JSON.stringify(NIGHTLY_INPUT),
         RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: dlq },
+      }),
+    });
+    // Every hour but the nightly one (02:00), listing back the default hourly lookback (1d).
+    const everyHourButTwo = [0, 1, ...Array.from({ length: 21 }, (_, i) => i + 3)].join(',');
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: `cron(0 ${everyHourButTwo} * * ? *)`,
+      ScheduleExpressionTimezone: 'UTC',
+      Target: Match.objectLike({
+        Arn: schedulerArn,
+        Input: JSON.stringify({ tasks: ['archive'], lookback: '1d' }),
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 3 }),
         DeadLetterConfig: { Arn: dlq },
       }),
     });
@@ -357,10 +369,12 @@ describe('AmigoQaStack shaped by the config', () => {
     const config = configFile(
       [
         'run: { maxReceiveCount: 7 }',
+        'archive: { hourlyLookback: 12h }',
         'deploy:',
         '  nightlyAt: "03:30"',
         '  timezone: Europe/Berlin',
         '  stallScanEvery: null',
+        '  archiveEvery: 5h',
         '  alarmEmail: qa@example.com',
         '  logRetention: 90d',
         '  archive:',
@@ -371,11 +385,16 @@ describe('AmigoQaStack shaped by the config', () => {
     );
     const { template, ofType } = synth({ config });
 
-    // The nightly run and the tables writer's rounds; no stall scan.
-    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    // The nightly run, the archive runs every 5 hours after it, the tables writer's rounds; no stall scan.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 3);
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(30 3 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 8,13,18,23 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: Match.objectLike({ Input: JSON.stringify({ tasks: ['archive'], lookback: '12h' }) }),
     });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
