@@ -10,7 +10,13 @@
 // manifest rewritten, so every folder reads as committed and intact; recordings left out, as the
 // writer never reads them) until the run holds --messages messages, with an outcome record per
 // folder and the run record. Finally the bundle runs in a fresh Node 24 process, the way its
-// schedule invokes it, and reports what it wrote, how long it took and its peak RSS (maxRSS).
+// schedule invokes it, and reports what it wrote, how long it took, its CPU time and its peak RSS.
+//
+// The peak is the child's VmHWM (/proc/self/status), not `process.resourceUsage().maxRSS`: Linux's
+// ru_maxrss also counts the image the child was forked from (the exec'd process inherits the
+// high-water mark of the parent's copy), and this parent holds the emulator's whole night, so maxRSS
+// reported the bench's own size (827 MiB at 500,000 messages while the function never passed 387 MiB;
+// bench/README.md, "tables-writer"). maxRSS is still reported, as `forkedMaxRssMiB`, to show it.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -176,7 +182,9 @@ clearInterval(sampler);
 sample();
 const mib = (n) => Math.round((n / 1048576) * 10) / 10;
 const probed = probe ? { probe: await probe.stop() } : {};
-process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mib(v)])), ...probed }));
+const cpu = process.cpuUsage();
+const hwm = /VmHWM:\\s+(\\d+)/.exec(process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'));
+process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: Number(hwm?.[1]) / 1024, forkedMaxRssMiB: process.resourceUsage().maxRSS / 1024, peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mib(v)])), ...probed }));
 `;
   const heap = values['heap-mib'] ? [`--max-old-space-size=${Number(values['heap-mib'])}`] : [];
   const { stdout } = await run(process.execPath, [...heap, '--input-type=module', '-e', script], {
@@ -195,7 +203,8 @@ process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) /
   const measured = JSON.parse(stdout) as {
     result: { runs: number; parts: number; rows: number };
     seconds: number;
-    maxRssMiB: number;
+    cpuSeconds: number;
+    peakRssMiB: number;
   };
   const report = {
     date: new Date().toISOString().slice(0, 10),
