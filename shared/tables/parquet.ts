@@ -70,16 +70,16 @@ function cell(table: TableDef, column: ColumnDef, row: Row): unknown {
 }
 
 /**
- * About the bytes a row takes in its uncompressed pages: strings by UTF-16 length (their UTF-8 size
- * for ASCII, which most text is; exact sizes would cost an encoding per value), JSON by its text.
+ * About the bytes a row takes in its uncompressed pages: strings and JSON text by their UTF-8 length
+ * (what the pages hold, plus the 4-byte length prefix), every other value as 8 bytes.
  */
 export function estimateRowBytes(table: TableDef, row: Row): number {
   let bytes = 0;
   for (const column of table.columns) {
     const value = row[column.name];
     if (value === null || value === undefined) continue;
-    if (column.type === 'string') bytes += 4 + String(value).length;
-    else if (column.type === 'json') bytes += 4 + (JSON.stringify(value)?.length ?? 0);
+    if (column.type === 'string') bytes += 4 + Buffer.byteLength(String(value));
+    else if (column.type === 'json') bytes += 4 + Buffer.byteLength(JSON.stringify(value) ?? '');
     else bytes += 8;
   }
   return bytes;
