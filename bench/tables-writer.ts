@@ -2,7 +2,7 @@
 // night of 5,000+ conversations from S3.
 //
 //   npm start                                   # once: the demo archive this copies from
-//   npm run bench:tables-writer [-- --messages 500000 --archive .amigo-qa/demo-archive]
+//   npm run bench:tables-writer [-- --messages 500000 --lambda-mb 512 --sample-ms 5 --archive .amigo-qa/demo-archive]
 //
 // Synthesizes the stack with its own bundling and takes the tables writer's index.mjs (bytes,
 // gzip). Then it fills the embedded S3 emulator (fauxqs, 127.0.0.1) with one run: the demo
@@ -46,6 +46,9 @@ const { values } = parseArgs({
     // V8's heap limit for the function's process; unset: Node's default for this machine, which
     // lets garbage pile up far beyond what a 1 GiB Lambda sandbox allows.
     'heap-mib': { type: 'string' },
+    // The V8 limits Lambda's Node runtime derives from the function's memory (its bootstrap script:
+    // a tenth for the young generation, half of that per semi-space, the rest for the old space).
+    'lambda-mb': { type: 'string' },
     // Also samples the process's RSS from a worker thread (it runs while the main thread is busy,
     // which a timer cannot) every this many ms, and marks what the writer was doing at each jump.
     'sample-ms': { type: 'string' },
@@ -186,8 +189,17 @@ const cpu = process.cpuUsage();
 const hwm = /VmHWM:\\s+(\\d+)/.exec(process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'));
 process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: Number(hwm?.[1]) / 1024, forkedMaxRssMiB: process.resourceUsage().maxRSS / 1024, peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mib(v)])), ...probed }));
 `;
-  const heap = values['heap-mib'] ? [`--max-old-space-size=${Number(values['heap-mib'])}`] : [];
-  const { stdout } = await run(process.execPath, [...heap, '--input-type=module', '-e', script], {
+  const lambdaMb = values['lambda-mb'] ? Number(values['lambda-mb']) : undefined;
+  const flags =
+    lambdaMb !== undefined
+      ? [
+          `--max-semi-space-size=${Math.floor(Math.floor(lambdaMb / 10) / 2)}`,
+          `--max-old-space-size=${lambdaMb - Math.floor(lambdaMb / 10)}`,
+        ]
+      : values['heap-mib']
+        ? [`--max-old-space-size=${Number(values['heap-mib'])}`]
+        : [];
+  const { stdout } = await run(process.execPath, [...flags, '--input-type=module', '-e', script], {
     maxBuffer: 16 * 1024 * 1024,
     env: {
       PATH: process.env.PATH ?? '',
@@ -212,7 +224,7 @@ process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) /
     bundle: { bytes: statSync(bundle).size, gzipBytes: gzipSync(code).byteLength },
     night: { conversations: copies.length, messages, loadSeconds },
     lambdaMemoryMb: TABLES_WRITER.memoryMb,
-    heapLimitMiB: values['heap-mib'] ? Number(values['heap-mib']) : null,
+    nodeFlags: flags,
     ...measured,
   };
   mkdirSync(dirname(values.out), { recursive: true });
