@@ -2,7 +2,7 @@
 // night of 5,000+ conversations from S3.
 //
 //   npm start                                   # once: the demo archive this copies from
-//   npm run bench:tables-writer [-- --messages 500000 --archive .amigo-qa/demo-archive]
+//   npm run bench:tables-writer [-- --messages 500000 --lambda-mb 512 --sample-ms 5 --archive .amigo-qa/demo-archive]
 //
 // Synthesizes the stack with its own bundling and takes the tables writer's index.mjs (bytes,
 // gzip). Then it fills the embedded S3 emulator (fauxqs, 127.0.0.1) with one run: the demo
@@ -10,7 +10,13 @@
 // manifest rewritten, so every folder reads as committed and intact; recordings left out, as the
 // writer never reads them) until the run holds --messages messages, with an outcome record per
 // folder and the run record. Finally the bundle runs in a fresh Node 24 process, the way its
-// schedule invokes it, and reports what it wrote, how long it took and its peak RSS (maxRSS).
+// schedule invokes it, and reports what it wrote, how long it took, its CPU time and its peak RSS.
+//
+// The peak is the child's VmHWM (/proc/self/status), not `process.resourceUsage().maxRSS`: Linux's
+// ru_maxrss also counts the image the child was forked from (the exec'd process inherits the
+// high-water mark of the parent's copy), and this parent holds the emulator's whole night, so maxRSS
+// reported the bench's own size (827 MiB at 500,000 messages while the function never passed 387 MiB;
+// bench/README.md, "tables-writer"). maxRSS is still reported, as `forkedMaxRssMiB`, to show it.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -40,6 +46,12 @@ const { values } = parseArgs({
     // V8's heap limit for the function's process; unset: Node's default for this machine, which
     // lets garbage pile up far beyond what a 1 GiB Lambda sandbox allows.
     'heap-mib': { type: 'string' },
+    // The V8 limits Lambda's Node runtime derives from the function's memory (its bootstrap script:
+    // a tenth for the young generation, half of that per semi-space, the rest for the old space).
+    'lambda-mb': { type: 'string' },
+    // Also samples the process's RSS from a worker thread (it runs while the main thread is busy,
+    // which a timer cannot) every this many ms, and marks what the writer was doing at each jump.
+    'sample-ms': { type: 'string' },
   },
 });
 const targetMessages = Number(values.messages);
@@ -159,7 +171,9 @@ try {
   const loadSeconds = (Date.now() - started) / 1000;
 
   // 3. The bundle, as its schedule invokes it, in a fresh process.
+  const sampleMs = values['sample-ms'] ? Number(values['sample-ms']) : 0;
   const script = `
+${sampleMs > 0 ? probe(sampleMs) : 'const probe = undefined;'}
 const m = await import(${JSON.stringify(bundle)});
 const t = performance.now();
 const peak = { heapUsed: 0, external: 0, arrayBuffers: 0, rss: 0 };
@@ -170,10 +184,22 @@ const result = await m.handler({ lookbackHours: 2 }, context);
 clearInterval(sampler);
 sample();
 const mib = (n) => Math.round((n / 1048576) * 10) / 10;
-process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mib(v)])) }));
+const probed = probe ? { probe: await probe.stop() } : {};
+const cpu = process.cpuUsage();
+const hwm = /VmHWM:\\s+(\\d+)/.exec(process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'utf8'));
+process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: Number(hwm?.[1]) / 1024, forkedMaxRssMiB: process.resourceUsage().maxRSS / 1024, peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, mib(v)])), ...probed }));
 `;
-  const heap = values['heap-mib'] ? [`--max-old-space-size=${Number(values['heap-mib'])}`] : [];
-  const { stdout } = await run(process.execPath, [...heap, '--input-type=module', '-e', script], {
+  const lambdaMb = values['lambda-mb'] ? Number(values['lambda-mb']) : undefined;
+  const flags =
+    lambdaMb !== undefined
+      ? [
+          `--max-semi-space-size=${Math.floor(Math.floor(lambdaMb / 10) / 2)}`,
+          `--max-old-space-size=${lambdaMb - Math.floor(lambdaMb / 10)}`,
+        ]
+      : values['heap-mib']
+        ? [`--max-old-space-size=${Number(values['heap-mib'])}`]
+        : [];
+  const { stdout } = await run(process.execPath, [...flags, '--input-type=module', '-e', script], {
     maxBuffer: 16 * 1024 * 1024,
     env: {
       PATH: process.env.PATH ?? '',
@@ -189,7 +215,8 @@ process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) /
   const measured = JSON.parse(stdout) as {
     result: { runs: number; parts: number; rows: number };
     seconds: number;
-    maxRssMiB: number;
+    cpuSeconds: number;
+    peakRssMiB: number;
   };
   const report = {
     date: new Date().toISOString().slice(0, 10),
@@ -197,7 +224,7 @@ process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) /
     bundle: { bytes: statSync(bundle).size, gzipBytes: gzipSync(code).byteLength },
     night: { conversations: copies.length, messages, loadSeconds },
     lambdaMemoryMb: TABLES_WRITER.memoryMb,
-    heapLimitMiB: values['heap-mib'] ? Number(values['heap-mib']) : null,
+    nodeFlags: flags,
     ...measured,
   };
   mkdirSync(dirname(values.out), { recursive: true });
@@ -206,4 +233,92 @@ process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) /
 } finally {
   await aws.stop();
   rmSync(outdir, { recursive: true, force: true });
+}
+
+/**
+ * The child's probe (--sample-ms): a worker thread reads the process's VmRSS from /proc every `ms`
+ * and records each rise of 16 MiB or more between two samples with what the main thread was doing:
+ * the main thread says so through a shared array, from wrappers of the calls that may allocate much
+ * (zstd compression, one call per Parquet page; Buffer.concat; Buffer.allocUnsafeSlow, the upload's
+ * part buffers). Both functions run in the child as their source text, so they use no import. Linux
+ * only (/proc).
+ */
+function probe(ms: number): string {
+  return `const probe = await (${installProbe.toString()})(${ms}, ${JSON.stringify(`(${sampleRss.toString()})()`)});`;
+}
+
+/** Marks: 0 stop, 1 zstd calls, 2 last zstd input, 3 largest zstd input, 4 inside zstd, 5 last concat, 6 last part buffer. */
+async function installProbe(ms: number, source: string) {
+  const { Worker } = await import('node:worker_threads');
+  const zlib = (await import('node:zlib')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const marks = new Float64Array(new SharedArrayBuffer(8 * 8));
+  const zstd = zlib.zstdCompressSync;
+  zlib.zstdCompressSync = ((input: Uint8Array, options?: object) => {
+    marks[1] = (marks[1] ?? 0) + 1;
+    marks[2] = input.byteLength;
+    marks[3] = Math.max(marks[3] ?? 0, input.byteLength);
+    marks[4] = 1;
+    try {
+      return zstd(input, options);
+    } finally {
+      marks[4] = 0;
+    }
+  }) as typeof zstd;
+  syncBuiltinESMExports(); // the bundle's `import { zstdCompressSync } from 'node:zlib'` sees the wrapper
+  const concat = Buffer.concat;
+  Buffer.concat = ((list: Uint8Array[], length?: number) => {
+    const out = concat(list, length);
+    marks[5] = out.byteLength;
+    return out;
+  }) as typeof concat;
+  const slow = Buffer.allocUnsafeSlow;
+  Buffer.allocUnsafeSlow = (size: number) => {
+    marks[6] = size;
+    return slow(size);
+  };
+  const worker = new Worker(source, { eval: true, workerData: { marks: marks.buffer, ms } });
+  const report = new Promise((resolve) => worker.once('message', resolve));
+  return {
+    async stop() {
+      marks[0] = 1;
+      return { ...((await report) as object), zstdCalls: marks[1], largestZstdInput: marks[3] };
+    },
+  };
+}
+
+/** The sampler, in its worker thread. */
+function sampleRss() {
+  // An eval'd worker of an ESM process is a module too, with no require.
+  const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
+  const { readFileSync } = process.getBuiltinModule('node:fs');
+  const marks = new Float64Array(workerData.marks);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const mib = (text: string, name: string) =>
+    Math.round(Number(new RegExp(`${name}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) / 1024);
+  const jumps: object[] = [];
+  const t0 = Date.now();
+  let last = 0;
+  let peak = 0;
+  let samples = 0;
+  while (marks[0] === 0) {
+    const rss = mib(readFileSync('/proc/self/status', 'utf8'), 'VmRSS');
+    samples++;
+    if (rss - last >= 16)
+      jumps.push({
+        atS: (Date.now() - t0) / 1000,
+        fromMiB: last,
+        toMiB: rss,
+        zstdCalls: marks[1],
+        zstdInput: marks[2],
+        inZstd: marks[4] === 1,
+        concat: marks[5],
+        partBuffer: marks[6],
+      });
+    last = rss;
+    peak = Math.max(peak, rss);
+    Atomics.wait(pause, 0, 0, workerData.ms);
+  }
+  const status = readFileSync('/proc/self/status', 'utf8');
+  parentPort?.postMessage({ samples, peakRssMiB: peak, vmHwmMiB: mib(status, 'VmHWM'), jumps });
 }

@@ -6,15 +6,16 @@
 // the files' real sizes and sha256, conversation.json, messages.jsonl, insights.jsonl with tool calls,
 // tags.json) spread over 7 days, the run's outcome records, and a stall record per 20 conversations,
 // all of one run. A child process (so that the generation is not counted) then runs the production
-// stage `writeRunTables` into the same folder and reports its time and its peak RSS
-// (`process.resourceUsage().maxRSS`: the whole process, Node included), beside a child that only
+// stage `writeRunTables` into the same folder and reports its time and its peak RSS (VmHWM: the
+// whole process, Node included; not maxRSS, which also counts the parent's image the child was
+// forked from, bench/README.md "tables-writer"), beside a child that only
 // imports the stage (the baseline). DuckDB reads the parts back and counts the rows. Then the
 // Lambda-side writer (the stage and everything it imports) is bundled with esbuild as the Lambda
 // bundles are (node24, ESM, minified) and its size reported. Fails (exit 1) when a peak reaches
 // --limit-mb (MB = 10^6 bytes) or a table's row count differs from what was generated.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -56,8 +57,19 @@ interface ChildReport {
 
 // --- the child: the production stage alone -------------------------------------------------------
 
+/** This process's peak RSS in KiB: VmHWM on Linux, else maxRSS (which may count the parent's image). */
+function peakRssKb(): number {
+  try {
+    const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm?.[1]) return Number(hwm[1]);
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS;
+}
+
 if (values.baseline) {
-  process.stdout.write(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS }));
+  process.stdout.write(JSON.stringify({ maxRssKb: peakRssKb() }));
   process.exit(0);
 }
 if (values.child !== undefined) {
@@ -83,7 +95,7 @@ if (values.child !== undefined) {
     ms: performance.now() - started,
     peakHeapMb: peak.heapUsed / 1e6,
     peakExternalMb: peak.external / 1e6,
-    maxRssKb: process.resourceUsage().maxRSS,
+    maxRssKb: peakRssKb(),
     parts: result.parts.length,
     rows,
     bytes: result.parts.reduce((n, p) => n + p.bytes, 0),

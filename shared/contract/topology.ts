@@ -236,9 +236,11 @@ export const TABLES_WRITER: TablesWriterSpec = {
   entry: 'functions/tables-writer/handler.ts',
   // Lambda's maximum: a night of 5,000 conversations is read folder by folder.
   timeoutSeconds: 900,
-  // A night of 500,000 messages peaked at 811-884 MiB RSS in the bundle (bench/README.md,
-  // "tables-writer"): 1.5 GB keeps a margin, and buys the CPU for zstd.
-  memoryMb: 1536,
+  // The bundle writes a night of 500,000 messages in 345 MiB at most (284 under the V8 limits Lambda
+  // sets for 512 MB), and 100,000 in 335: flat (bench/README.md, "tables-writer"). 512 MB (488 MiB)
+  // leaves 143 MiB; its 75 CPU seconds take about 4.5 minutes on 512 MB's share of a vCPU, within
+  // the 15-minute timeout.
+  memoryMb: 512,
   everyHours: 3,
   // A run's jobs wait for the Amigo budget up to the archive job's maximum age (hours), and a
   // run started late the previous evening still gets a rewrite the next morning.

@@ -65,8 +65,10 @@ export interface WriteTablesDeps {
   readonly store: ArchiveStore;
   readonly clock: Clock;
   readonly log: Log;
-  /** Rows per Parquet row group. @default 10_000 */
+  /** Rows per Parquet row group at most. @default 10_000 */
   readonly rowGroupRows?: number;
+  /** Estimated encoded bytes per Parquet row group at most (shared/tables/parquet.ts). @default 8 MiB */
+  readonly rowGroupBytes?: number;
   /** Conversations read at once. @default 8 */
   readonly readConcurrency?: number;
 }
@@ -109,10 +111,15 @@ class PartUpload {
   readonly #done: Promise<StreamedObject>;
   #bytes = 0;
 
-  constructor(store: ArchiveStore, key: string, table: TableName, rowGroupRows: number | undefined) {
+  constructor(
+    store: ArchiveStore,
+    key: string,
+    table: TableName,
+    groups: { rowGroupRows?: number | undefined; rowGroupBytes?: number | undefined },
+  ) {
     this.key = key;
     this.table = table;
-    this.#encoder = new PartEncoder(tableDef(table), rowGroupRows === undefined ? {} : { rowGroupRows });
+    this.#encoder = new PartEncoder(tableDef(table), groups);
     this.#done = store.putStream(key, this.#stream, { contentType: 'application/vnd.apache.parquet' });
     // Seen by finish or abort; without a handler a failed upload would be an unhandled rejection.
     this.#done.catch(() => undefined);
@@ -164,7 +171,7 @@ class DateParts {
     const key = tablePartKey(table, this.#organizationId, this.#date, runId);
     let upload = this.#uploads.get(key);
     if (!upload) {
-      upload = new PartUpload(this.#deps.store, key, table, this.#deps.rowGroupRows);
+      upload = new PartUpload(this.#deps.store, key, table, this.#deps);
       this.#uploads.set(key, upload);
     }
     await upload.add(rows);

@@ -1,10 +1,14 @@
-// A table part as Parquet, one row group at a time: rows are buffered up to `rowGroupRows`, then
+// A table part as Parquet, one row group at a time: rows are buffered until they fill a row group
+// (`rowGroupRows` rows, or `rowGroupBytes` of estimated encoded size, whichever comes first), then
 // encoded (ZSTD, from node:zlib) and handed back as bytes, so a night of rows never sits in memory,
-// only one row group and the file's footer metadata. Pure JavaScript (hyparquet-writer), so it runs
-// in Lambda as is. Column types come from shared/tables/schema.ts: timestamps as INT64
-// TIMESTAMP_MILLIS (Glue and Athena cannot read nanoseconds), json as BYTE_ARRAY annotated JSON.
-// Nothing varies between two encodings of the same rows (no clock, fixed created_by), so a rebuild
-// writes the same bytes.
+// only one row group and the file's footer metadata. The byte budget is what keeps memory flat: rows
+// vary from a short message to a tool call's JSON of tens of kilobytes, and encoding a group holds it
+// several times over (the rows, their UTF-8 bytes, the pages, their compressed copies; bench/README.md,
+// "tables-writer"). Pure JavaScript (hyparquet-writer), so it runs in Lambda as is. Column types come
+// from shared/tables/schema.ts: timestamps as INT64 TIMESTAMP_MILLIS (Glue and Athena cannot read
+// nanoseconds), json as BYTE_ARRAY annotated JSON. Nothing varies between two encodings of the same
+// rows (no clock, fixed created_by, a size estimate from the rows alone), so a rebuild writes the
+// same bytes.
 import { zstdCompressSync } from 'node:zlib';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { Row } from './rows.ts';
@@ -15,6 +19,12 @@ type ColumnSource = Parameters<ParquetWriter['write']>[0]['columnData'][number];
 
 /** Rows per row group unless told otherwise: small enough for flat memory, large enough for Athena. */
 export const DEFAULT_ROW_GROUP_ROWS = 10_000;
+
+/**
+ * Estimated encoded bytes per row group unless told otherwise: a group of 8 MiB peaks at a few tens
+ * of MiB while it is encoded, and is still one Athena split's worth of compressed pages.
+ */
+export const DEFAULT_ROW_GROUP_BYTES = 8 * 1024 * 1024;
 
 /** What `created_by` says in every part: fixed, so that two builds of the same rows are byte-identical. */
 export const CREATED_BY = 'amigo-qa tables';
@@ -59,6 +69,22 @@ function cell(table: TableDef, column: ColumnDef, row: Row): unknown {
   }
 }
 
+/**
+ * About the bytes a row takes in its uncompressed pages: strings and JSON text by their UTF-8 length
+ * (what the pages hold, plus the 4-byte length prefix), every other value as 8 bytes.
+ */
+export function estimateRowBytes(table: TableDef, row: Row): number {
+  let bytes = 0;
+  for (const column of table.columns) {
+    const value = row[column.name];
+    if (value === null || value === undefined) continue;
+    if (column.type === 'string') bytes += 4 + Buffer.byteLength(String(value));
+    else if (column.type === 'json') bytes += 4 + Buffer.byteLength(JSON.stringify(value) ?? '');
+    else bytes += 8;
+  }
+  return bytes;
+}
+
 const compressors = { ZSTD: (bytes: Uint8Array) => new Uint8Array(zstdCompressSync(bytes)) };
 
 /**
@@ -68,14 +94,21 @@ const compressors = { ZSTD: (bytes: Uint8Array) => new Uint8Array(zstdCompressSy
 export class PartEncoder {
   readonly table: TableDef;
   readonly #rowGroupRows: number;
+  readonly #rowGroupBytes: number;
   readonly #bytes = new ByteWriter();
   readonly #writer: ParquetWriter;
   #pending: Row[] = [];
+  #pendingBytes = 0;
   #rows = 0;
+  #groups = 0;
 
-  constructor(table: TableDef, options: { rowGroupRows?: number } = {}) {
+  constructor(
+    table: TableDef,
+    options: { rowGroupRows?: number | undefined; rowGroupBytes?: number | undefined } = {},
+  ) {
     this.table = table;
     this.#rowGroupRows = options.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
+    this.#rowGroupBytes = options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
     this.#writer = new ParquetWriter({
       writer: this.#bytes,
       schema: parquetSchema(table),
@@ -90,11 +123,18 @@ export class PartEncoder {
     return this.#rows;
   }
 
-  /** Buffers a row; returns the encoded row group when this row filled one. */
+  /** Row groups encoded so far. */
+  get groups(): number {
+    return this.#groups;
+  }
+
+  /** Buffers a row; returns the encoded row group when this row filled one (by rows or by bytes). */
   add(row: Row): Uint8Array | undefined {
     this.#pending.push(row);
+    this.#pendingBytes += estimateRowBytes(this.table, row);
     this.#rows++;
-    return this.#pending.length >= this.#rowGroupRows ? this.#flush() : undefined;
+    const full = this.#pending.length >= this.#rowGroupRows || this.#pendingBytes >= this.#rowGroupBytes;
+    return full ? this.#flush() : undefined;
   }
 
   /** The last row group (if any rows are buffered) and the footer. */
@@ -112,6 +152,8 @@ export class PartEncoder {
   #encodeGroup(): void {
     const rows = this.#pending;
     this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#groups++;
     const columnData: ColumnSource[] = this.table.columns.map((column) => ({
       name: column.name,
       data: rows.map((row) => cell(this.table, column, row)),
