@@ -3,6 +3,7 @@
 import * as z from 'zod';
 import { RunIdSchema } from '../ids.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
+import { priorities } from '../ports/rate-budget.ts';
 import { deferrals, jobEnvelope } from './envelope.ts';
 
 const isoDate = z.iso.datetime({ offset: true });
@@ -23,6 +24,11 @@ export const ArchiveJobSchema = z.object({
   deferrals,
   /** Deliveries it continued in after running out of time (a long conversation; work is staged). */
   continuations: z.number().int().nonnegative().default(0),
+  /**
+   * Its class at the rate budget, set by the scheduler from `archive.priorities`: a `high` job goes
+   * by the priority queue and takes the budget's reserve. Absent (jobs sent before classes existed): normal.
+   */
+  priority: z.enum(priorities).optional(),
 });
 export type ArchiveJobMessage = z.infer<typeof ArchiveJobSchema>;
 
