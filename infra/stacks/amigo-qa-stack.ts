@@ -34,6 +34,7 @@ import {
   QUEUE_IDS,
   type QueueId,
   queueSettings,
+  queuesOf,
   STALL_SCAN_INPUT,
   TABLES_WRITER,
   TABLES_WRITER_INPUT,
@@ -265,6 +266,7 @@ export class AmigoQaStack extends Stack {
       [ENV.maxReceiveCount]: String(maxReceiveCount),
       [ENV.schedulerQueueUrl]: work('scheduler').queue.queueUrl,
       [ENV.archiveQueueUrl]: work('archive').queue.queueUrl,
+      [ENV.archivePriorityQueueUrl]: work('archivePriority').queue.queueUrl,
       [ENV.archiveDlqUrl]: work('archive').deadLetterQueue.queueUrl,
       [ENV.tagQueueUrl]: queues.tag?.queue.queueUrl,
       [ENV.tagDlqUrl]: queues.tag?.deadLetterQueue.queueUrl,
@@ -304,13 +306,18 @@ export class AmigoQaStack extends Stack {
         },
       });
       acknowledgeFunctionFindings(created, spec.queue !== 'scheduler');
-      const source = work(spec.queue);
-      created.function.addEventSourceMapping('Queue', {
-        eventSourceArn: source.queue.queueArn,
-        batchSize: spec.batchSize,
-        reportBatchItemFailures: true,
-        maxConcurrency: maxConcurrency(fn, settings),
-      });
+      // The priority queue has a mapping (and so pollers and concurrency) of its own: its jobs never
+      // wait behind the backlog of the main queue.
+      for (const [queue, id] of queuesOf(spec).map(
+        (q, i) => [q, i === 0 ? 'Queue' : 'PriorityQueue'] as const,
+      )) {
+        created.function.addEventSourceMapping(id, {
+          eventSourceArn: work(queue).queue.queueArn,
+          batchSize: spec.batchSize,
+          reportBatchItemFailures: true,
+          maxConcurrency: maxConcurrency(fn, settings),
+        });
+      }
       functions[fn] = created;
     }
     this.functions = functions;
@@ -439,7 +446,9 @@ export class AmigoQaStack extends Stack {
         name,
         queue: q.queue,
         deadLetterQueue: q.deadLetterQueue,
-        ...(name === 'archive' ? { maxAge: Duration.millis(deploy.maxArchiveJobAgeMs) } : {}),
+        ...(name === 'archive' || name === 'archivePriority'
+          ? { maxAge: Duration.millis(deploy.maxArchiveJobAgeMs) }
+          : {}),
       })),
       deadLetterQueues: [{ name: 'schedule-invocation-failures', queue: this.invocationFailures }],
     });
@@ -491,7 +500,7 @@ export class AmigoQaStack extends Stack {
         role,
         'ConsumeOwnQueue',
         ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-        [work(spec.queue).queue.queueArn],
+        queuesOf(spec).map((q) => work(q).queue.queueArn),
       );
     }
 
@@ -500,7 +509,12 @@ export class AmigoQaStack extends Stack {
       scheduler,
       'SendJobs',
       ['sqs:SendMessage'],
-      [work('archive').queue.queueArn, work('scheduler').queue.queueArn, work('stall').queue.queueArn],
+      [
+        work('archive').queue.queueArn,
+        work('archivePriority').queue.queueArn,
+        work('scheduler').queue.queueArn,
+        work('stall').queue.queueArn,
+      ],
     );
     allow(
       scheduler,
@@ -522,6 +536,7 @@ export class AmigoQaStack extends Stack {
       ['sqs:SendMessage'],
       [
         work('archive').queue.queueArn,
+        work('archivePriority').queue.queueArn,
         work('archive').deadLetterQueue.queueArn,
         ...(this.queues.tag ? [this.queues.tag.queue.queueArn] : []),
       ],
