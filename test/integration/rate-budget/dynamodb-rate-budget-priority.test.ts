@@ -138,7 +138,7 @@ describe('DynamoDbRateBudget by class', () => {
       classed(budget(user, clock), 'high', high),
       ...[1, 2, 3].map(() => classed(budget(user, clock), 'normal', normal)),
     ];
-    const windows = 6;
+    const windows = 4;
 
     // Act
     await driveBudgetsVirtually(
