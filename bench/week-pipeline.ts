@@ -23,7 +23,11 @@ import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
 import { summarizeRun, writeRunUsage } from '../shared/archive/state.ts';
 import type { PipelineConfig } from '../shared/config/pipeline-config.ts';
 import { FUNCTIONS, type FunctionId, NIGHTLY_INPUT, type QueueId } from '../shared/contract/topology.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs/archive.ts';
+import {
+  type ArchiveJobMessage,
+  archiveJobQueue,
+  type ContinueListingMessage,
+} from '../shared/jobs/archive.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { systemClock } from '../shared/ports/clock.ts';
 import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
@@ -85,6 +89,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     });
   };
   const archiveQueue = await createQueue('archive');
+  const archivePriorityQueue = await createQueue('archivePriority');
   const schedulerQueue = await createQueue('scheduler');
   const usage = new MeteredRateBudget(
     new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
@@ -93,7 +98,11 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     },
   );
   const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
-  const jobs = new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl });
+  // By class, as deployed: `archive.priorities` in the config routes jobs to the priority queue.
+  const jobs = archiveJobQueue(
+    new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl }),
+    new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
+  );
   const continuation = new SqsJobQueue<ContinueListingMessage>({
     client: sqs,
     queueUrl: schedulerQueue.queueUrl,
@@ -123,6 +132,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       organizationId: options.amigo.organizationId,
       serviceIds: config.filters.serviceIds,
       lookbackMs: config.archive.lookbackMs,
+      priorities: config.archive.priorities,
       deferUnanalyzed: config.archive.deferUnanalyzed,
       since: config.archive.since,
       recoverPendingAfterMs: options.recoverPendingAfterMs,
@@ -140,6 +150,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     sqs,
     [
       binding('archiveWorker', archiveQueue, archiveWorker as never),
+      binding('archiveWorker', archivePriorityQueue, archiveWorker as never),
       binding('scheduler', schedulerQueue, (async (event: never, context: Context) => {
         for (const r of (await scheduler(event, context)).archive) runIds.add(r.runId);
       }) as never),
@@ -174,6 +185,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       const out: Array<{ queue: string; code: string }> = [];
       for (const [queue, url] of [
         ['archive', archiveQueue.dlqUrl],
+        ['archive', archivePriorityQueue.dlqUrl],
         ['scheduler', schedulerQueue.dlqUrl],
       ] as const) {
         out.push(...(await receiveAll(sqs, url)).map((code) => ({ queue, code })));

@@ -36,7 +36,11 @@ import {
   type TopologySettings,
 } from '../shared/contract/topology.ts';
 import { ConfigurationError } from '../shared/errors.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../shared/jobs/archive.ts';
+import {
+  type ArchiveJobMessage,
+  archiveJobQueue,
+  type ContinueListingMessage,
+} from '../shared/jobs/archive.ts';
 import type { StallJobMessage } from '../shared/jobs/stall.ts';
 import type { TagJobMessage } from '../shared/jobs/tag.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
@@ -285,6 +289,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       ...plan.functions[fn],
     });
     const archiveQueue = await createQueue('archive');
+    const archivePriorityQueue = await createQueue('archivePriority');
     const schedulerQueue = await createQueue('scheduler');
 
     // One client, one in-process rate budget, shared by every local invocation: the same budget
@@ -295,7 +300,10 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       { now: () => clock.now() },
     );
     const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
-    const jobs = new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl });
+    const jobs = archiveJobQueue(
+      new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl }),
+      new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
+    );
     const continuation = new SqsJobQueue<ContinueListingMessage>({
       client: sqs,
       queueUrl: schedulerQueue.queueUrl,
@@ -373,6 +381,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
         organizationId: options.amigo.organizationId,
         serviceIds: config.filters.serviceIds,
         lookbackMs: config.archive.lookbackMs,
+        priorities: config.archive.priorities,
         deferUnanalyzed: config.archive.deferUnanalyzed,
         since: config.archive.since,
         // The local queue died with the last run's process: whatever it left pending is lost.
@@ -396,6 +405,8 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       sqs,
       [
         binding('archiveWorker', archiveQueue, archiveWorker),
+        // As in AWS: the priority queue's own pollers, so its jobs never wait behind the backlog.
+        binding('archiveWorker', archivePriorityQueue, archiveWorker),
         ...(tagWorker && tagQueue ? [binding('tagWorker', tagQueue, tagWorker)] : []),
         binding('stallWorker', stallQueue, stallWorker),
         binding('scheduler', schedulerQueue, async (event, context) => {
@@ -425,6 +436,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     if (!record) throw new Error(`The run record of ${runId} is missing`);
     const deadLetters = [
       ...(await drainDeadLetters(sqs, 'archive', archiveQueue.dlqUrl)),
+      ...(await drainDeadLetters(sqs, 'archive', archivePriorityQueue.dlqUrl)),
       ...(await drainDeadLetters(sqs, 'scheduler', schedulerQueue.dlqUrl)),
       ...(await drainDeadLetters(sqs, 'stall', stallQueue.dlqUrl)),
       ...(tagQueue ? await drainDeadLetters(sqs, 'tag', tagQueue.dlqUrl) : []),

@@ -124,12 +124,15 @@ export class LocalSqsRuntime {
   constructor(sqs: SQSClient, bindings: QueueBinding[], events: RuntimeEvents = {}) {
     this.#sqs = sqs;
     this.#events = events;
-    const names = new Set<string>();
+    const sources = new Set<string>();
     this.#bindings = bindings.map((b, i) => {
       const field = `bindings[${i}]`;
       if (!b.name) throw new ConfigurationError(`${field}.name`, 'must not be empty');
-      if (names.has(b.name)) throw new ConfigurationError(`${field}.name`, `"${b.name}" is bound twice`);
-      names.add(b.name);
+      // One function may be bound to several queues (the archive worker's priority queue: an event
+      // source mapping each, in AWS too), and its events carry its name either way; the same queue twice is a mistake.
+      if (sources.has(sourceKey(b)))
+        throw new ConfigurationError(`${field}.name`, `"${b.name}" is bound twice to ${b.queueUrl}`);
+      sources.add(sourceKey(b));
       const batchSize = b.batchSize ?? 10;
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10) {
         throw new ConfigurationError(
@@ -268,15 +271,15 @@ export class LocalSqsRuntime {
         );
         messages = out.Messages ?? [];
         failures = 0;
-        this.#pollErrors.delete(binding.name);
+        this.#pollErrors.delete(sourceKey(binding));
       } catch (error) {
         if (!this.#running) break;
         failures++;
         const reason = describe(error);
-        if (this.#pollErrors.get(binding.name) !== reason) {
+        if (this.#pollErrors.get(sourceKey(binding)) !== reason) {
           console.warn(`[sqs-runtime] ${binding.name}: polling ${binding.queueUrl} failed: ${reason}`);
         }
-        this.#pollErrors.set(binding.name, reason);
+        this.#pollErrors.set(sourceKey(binding), reason);
         await sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 5)));
         continue;
       }
@@ -368,7 +371,7 @@ export class LocalSqsRuntime {
   }
 
   #sourceFacts(binding: Binding): Promise<SourceFacts> {
-    let facts = this.#facts.get(binding.name);
+    let facts = this.#facts.get(sourceKey(binding));
     if (!facts) {
       facts = (async () => {
         const region = await this.#sqs.config.region();
@@ -382,9 +385,9 @@ export class LocalSqsRuntime {
         }
         return { arn, region, account: arn.split(':')[4] || '000000000000' };
       })();
-      this.#facts.set(binding.name, facts);
+      this.#facts.set(sourceKey(binding), facts);
       // A failed look-up is tried again on the next poll.
-      facts.catch(() => this.#facts.delete(binding.name));
+      facts.catch(() => this.#facts.delete(sourceKey(binding)));
     }
     return facts;
   }
@@ -573,4 +576,9 @@ function describe(error: unknown): string {
     return `${error.name}${typeof code === 'string' ? ` (${code})` : ''}${status}: ${redactText(error.message)}`;
   }
   return typeof error;
+}
+
+/** A binding's event source: its function and its queue. */
+function sourceKey(b: Pick<QueueBinding, 'name' | 'queueUrl'>): string {
+  return `${b.name} ${b.queueUrl}`;
 }

@@ -14,6 +14,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
       jobId: (job) => archiveJobId(job.conversationId),
       logKeys: (job) => ({ conversationId: job.conversationId, runId: job.runId ?? undefined }),
       stopBeforeDeadlineMs: 10_000,
+      priority: (job) => job.priority ?? 'normal',
       run: async (job, deps, { telemetry, signal }) => {
         await runArchiveJob(job, { ...deps, telemetry }, signal);
       },

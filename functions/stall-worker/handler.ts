@@ -18,6 +18,8 @@ export function createStallWorkerHandler(getDeps: () => Promise<StallWorkerDeps>
         interactionId: job.interactionId,
         runId: job.runId ?? undefined,
       }),
+      // A recommendation waits on no archive backlog: the stall worker takes the budget's reserve.
+      priority: () => 'high',
       run: async (job, deps, { telemetry }) => {
         await runStallJob(job, { ...deps, telemetry });
       },

@@ -35,6 +35,7 @@ import {
   QUEUE_IDS,
   type QueueId,
   queueSettings,
+  queuesOf,
   STALL_SCAN_INPUT,
   TABLES_WRITER,
   TABLES_WRITER_INPUT,
@@ -266,6 +267,7 @@ export class AmigoQaStack extends Stack {
       [ENV.maxReceiveCount]: String(maxReceiveCount),
       [ENV.schedulerQueueUrl]: work('scheduler').queue.queueUrl,
       [ENV.archiveQueueUrl]: work('archive').queue.queueUrl,
+      [ENV.archivePriorityQueueUrl]: work('archivePriority').queue.queueUrl,
       [ENV.archiveDlqUrl]: work('archive').deadLetterQueue.queueUrl,
       [ENV.tagQueueUrl]: queues.tag?.queue.queueUrl,
       [ENV.tagDlqUrl]: queues.tag?.deadLetterQueue.queueUrl,
@@ -305,13 +307,18 @@ export class AmigoQaStack extends Stack {
         },
       });
       acknowledgeFunctionFindings(created, spec.queue !== 'scheduler');
-      const source = work(spec.queue);
-      created.function.addEventSourceMapping('Queue', {
-        eventSourceArn: source.queue.queueArn,
-        batchSize: spec.batchSize,
-        reportBatchItemFailures: true,
-        maxConcurrency: maxConcurrency(fn, settings),
-      });
+      // The priority queue has a mapping (and so pollers and concurrency) of its own: its jobs never
+      // wait behind the backlog of the main queue.
+      for (const [queue, id] of queuesOf(spec).map(
+        (q, i) => [q, i === 0 ? 'Queue' : 'PriorityQueue'] as const,
+      )) {
+        created.function.addEventSourceMapping(id, {
+          eventSourceArn: work(queue).queue.queueArn,
+          batchSize: spec.batchSize,
+          reportBatchItemFailures: true,
+          maxConcurrency: maxConcurrency(fn, settings),
+        });
+      }
       functions[fn] = created;
     }
     this.functions = functions;
@@ -459,7 +466,9 @@ export class AmigoQaStack extends Stack {
         name,
         queue: q.queue,
         deadLetterQueue: q.deadLetterQueue,
-        ...(name === 'archive' ? { maxAge: Duration.millis(deploy.maxArchiveJobAgeMs) } : {}),
+        ...(name === 'archive' || name === 'archivePriority'
+          ? { maxAge: Duration.millis(deploy.maxArchiveJobAgeMs) }
+          : {}),
       })),
       deadLetterQueues: [{ name: 'schedule-invocation-failures', queue: this.invocationFailures }],
     });
@@ -511,7 +520,7 @@ export class AmigoQaStack extends Stack {
         role,
         'ConsumeOwnQueue',
         ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-        [work(spec.queue).queue.queueArn],
+        queuesOf(spec).map((q) => work(q).queue.queueArn),
       );
     }
 
@@ -520,7 +529,12 @@ export class AmigoQaStack extends Stack {
       scheduler,
       'SendJobs',
       ['sqs:SendMessage'],
-      [work('archive').queue.queueArn, work('scheduler').queue.queueArn, work('stall').queue.queueArn],
+      [
+        work('archive').queue.queueArn,
+        work('archivePriority').queue.queueArn,
+        work('scheduler').queue.queueArn,
+        work('stall').queue.queueArn,
+      ],
     );
     allow(
       scheduler,
@@ -542,6 +556,7 @@ export class AmigoQaStack extends Stack {
       ['sqs:SendMessage'],
       [
         work('archive').queue.queueArn,
+        work('archivePriority').queue.queueArn,
         work('archive').deadLetterQueue.queueArn,
         ...(this.queues.tag ? [this.queues.tag.queue.queueArn] : []),
       ],

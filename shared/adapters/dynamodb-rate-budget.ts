@@ -39,9 +39,21 @@
 // gives its slot back. Writes started by `observe` or an abort run in the background: await
 // `flush()` before a Lambda handler returns.
 //
+// Classes (shared/ports/rate-budget.ts `Priority`): a `normal` reservation takes the earliest slot
+// at which its window holds fewer than limit - reserve slots while the key has served a `high` caller
+// within the last RESERVE_HOLD_WINDOWS windows (`hi` in the item); a `high` one takes any slot under
+// the limit, and goes first in a batch. No extra term in the conditional write is needed: the write
+// is conditioned on the whole item's version, so the slot set every class is judged against is the
+// committed one, and every slot of either class is checked against the full limit as well. A wrong
+// class can only make a caller slower or faster, never put a window over the limit. What the
+// reserve cannot do here is overtake normal slots already reserved ahead: a high caller waits behind
+// them for at most the reserve's share of each window, while the in-process budget serves a waiting
+// high caller before any waiting normal one.
+//
 // Item: pk (S) `<userId>#<operationId>`, v (S, version token, unique per write so that an item
 // deleted by TTL and re-created cannot be mistaken for an old version), g (L of N, slots in epoch
-// ms), bu (N, blocked until, epoch ms), lim (N, optional), expiresAt (N, epoch seconds: TTL, one
+// ms), bu (N, blocked until, epoch ms), lim (N, optional), hi (N, optional: the last high-class
+// reservation, epoch ms), expiresAt (N, epoch seconds: TTL, one
 // hour after the last slot or block stops mattering).
 import { randomUUID } from 'node:crypto';
 import {
@@ -59,7 +71,14 @@ import { rateBudgetTableSchema } from '../contract/rate-budget-table.ts';
 import { ConfigurationError, RetryableError } from '../errors.ts';
 import type { OperationId, RateLimit } from '../openapi/index.ts';
 import { type Clock, systemClock } from '../ports/clock.ts';
-import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
+import {
+  DEFAULT_RESERVE_SHARE,
+  type Priority,
+  type RateBudget,
+  type RateFeedback,
+  RESERVE_HOLD_WINDOWS,
+  reservedSlots,
+} from '../ports/rate-budget.ts';
 
 /**
  * Creates the rate-budget table (on-demand billing, TTL on `expiresAt`) and waits until it is
@@ -111,6 +130,8 @@ export interface DynamoDbRateBudgetOptions {
   readonly idleTtlMs?: number;
   /** Lost races in a row before an acquire gives up with a RetryableError. @default 100 */
   readonly maxConflicts?: number;
+  /** The share of each limit kept for high-class callers (see the file header). @default 0.2 */
+  readonly reserveShare?: number;
 }
 
 /** Counters for metrics and benchmarks. */
@@ -131,9 +152,12 @@ interface BudgetItem {
   readonly blockedUntil: number;
   /** Server-reported limit below the configured one. */
   readonly limit: number | undefined;
+  /** When a high-class caller last reserved a slot (epoch ms); 0 when never. */
+  readonly highAt: number;
 }
 
 interface Reservation {
+  readonly priority: Priority;
   /** A slot of the same caller that this reservation gives back (it fell inside a block). */
   readonly replaces: number | undefined;
   abandoned: boolean;
@@ -157,10 +181,11 @@ interface WindowDeps {
   readonly maxTransitMs: number;
   readonly idleTtlMs: number;
   readonly maxConflicts: number;
+  readonly reserveShare: number;
   readonly stats: RateBudgetStats;
 }
 
-const EMPTY: BudgetItem = { version: undefined, slots: [], blockedUntil: 0, limit: undefined };
+const EMPTY: BudgetItem = { version: undefined, slots: [], blockedUntil: 0, limit: undefined, highAt: 0 };
 
 /** Index of the first element of `sorted` greater than `value`. */
 function upperBound(sorted: readonly number[], value: number): number {
@@ -227,6 +252,7 @@ function itemFrom(raw: Record<string, AttributeValue> | undefined): BudgetItem {
     slots,
     blockedUntil: num(raw.bu) ?? 0,
     limit: num(raw.lim),
+    highAt: num(raw.hi) ?? 0,
   };
 }
 
@@ -266,12 +292,12 @@ class SharedWindow {
     return Math.min(configured, item.limit ?? configured);
   }
 
-  async acquire(signal: AbortSignal | undefined): Promise<number> {
+  async acquire(signal: AbortSignal | undefined, priority: Priority): Promise<number> {
     signal?.throwIfAborted();
     const clock = this.d.clock;
     let replaces: number | undefined;
     for (;;) {
-      const slot = await this.reserve(replaces, signal);
+      const slot = await this.reserve(replaces, signal, priority);
       replaces = undefined;
       try {
         let now = clock.now();
@@ -373,13 +399,18 @@ class SharedWindow {
     this.kick();
   }
 
-  private reserve(replaces: number | undefined, signal: AbortSignal | undefined): Promise<number> {
+  private reserve(
+    replaces: number | undefined,
+    signal: AbortSignal | undefined,
+    priority: Priority,
+  ): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => {
         reservation.abandoned = true;
         reject(signal?.reason);
       };
       const reservation: Reservation = {
+        priority,
         replaces,
         abandoned: false,
         resolve: (slot) => {
@@ -447,7 +478,11 @@ class SharedWindow {
         this.queue.splice(i, 1);
         if (r.replaces !== undefined) this.releases.push(r.replaces);
       }
-      const batch = this.queue.slice();
+      // High-class reservations first: the slots are handed out greedily in batch order.
+      const batch = [
+        ...this.queue.filter((r) => r.priority === 'high'),
+        ...this.queue.filter((r) => r.priority !== 'high'),
+      ];
       const releases = this.releases.slice();
       const limitToWrite = this.limitToWrite;
       const foreign = this.foreign;
@@ -473,13 +508,16 @@ class SharedWindow {
       }
       // A slot no earlier than the write can return, so that the call starts close to it.
       const from = Math.max(now + Math.ceil(this.storeLatency), blockedUntil);
-      const granted = batch.map(() => {
-        const t = earliestSlot(slots, from, limit, span);
+      const highAt = batch.some((r) => r.priority === 'high') ? Math.max(base.highAt, now) : base.highAt;
+      const reserve =
+        highAt + RESERVE_HOLD_WINDOWS * rate.windowMs > now ? reservedSlots(limit, this.d.reserveShare) : 0;
+      const granted = batch.map((r) => {
+        const t = earliestSlot(slots, from, r.priority === 'high' ? limit : limit - reserve, span);
         insertSorted(slots, t);
         return t;
       });
       const storedLimit = limitToWrite !== undefined ? (limitToWrite ?? undefined) : base.limit;
-      const next: BudgetItem = { version: randomUUID(), slots, blockedUntil, limit: storedLimit };
+      const next: BudgetItem = { version: randomUUID(), slots, blockedUntil, limit: storedLimit, highAt };
       const changed =
         batch.length > 0 ||
         releases.length > 0 ||
@@ -524,7 +562,7 @@ class SharedWindow {
       conflicts = 0;
       freshRead = true; // what was just written is the current item
       this.settle(releases.length, limitToWrite, foreign, next);
-      // New reservations were only appended meanwhile, so the batch is still the queue's head.
+      // New reservations were only appended meanwhile, so the batch is still the queue's head (in another order).
       this.queue.splice(0, batch.length);
       batch.forEach((r, i) => {
         const slot = granted[i] as number;
@@ -612,6 +650,7 @@ class SharedWindow {
       [rateBudgetTableSchema.timeToLiveAttribute]: { N: String(expiresAt) },
     };
     if (next.limit !== undefined) item.lim = { N: String(next.limit) };
+    if (next.highAt > 0) item.hi = { N: String(next.highAt) };
     await this.d.client.send(
       new PutItemCommand({
         TableName: this.d.tableName,
@@ -655,8 +694,8 @@ export class DynamoDbRateBudget implements RateBudget {
   }
 
   /** Resolves when one call may start, with its slot (epoch ms, at most maxTransitMs/4 ago). */
-  acquire(operationId: OperationId, signal?: AbortSignal): Promise<number> {
-    return this.window(operationId).acquire(signal);
+  acquire(operationId: OperationId, signal?: AbortSignal, priority: Priority = 'high'): Promise<number> {
+    return this.window(operationId).acquire(signal, priority);
   }
 
   observe(operationId: OperationId, feedback: RateFeedback): void {
@@ -684,6 +723,7 @@ export class DynamoDbRateBudget implements RateBudget {
         maxTransitMs: this.options.maxTransitMs ?? defaultMaxTransitMs(rate),
         idleTtlMs: this.options.idleTtlMs ?? 3_600_000,
         maxConflicts: this.options.maxConflicts ?? 100,
+        reserveShare: this.options.reserveShare ?? DEFAULT_RESERVE_SHARE,
         stats: this.stats,
       });
       this.windows.set(operationId, w);

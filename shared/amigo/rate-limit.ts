@@ -8,7 +8,14 @@ import { ConfigurationError } from '../errors.ts';
 import type { OperationId, RateLimit } from '../openapi/index.ts';
 import { operationIds, operations } from '../openapi/index.ts';
 import { type Clock, systemClock } from '../ports/clock.ts';
-import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
+import {
+  DEFAULT_RESERVE_SHARE,
+  type Priority,
+  type RateBudget,
+  type RateFeedback,
+  RESERVE_HOLD_WINDOWS,
+  reservedSlots,
+} from '../ports/rate-budget.ts';
 
 export type { RateLimit } from '../openapi/index.ts';
 
@@ -43,6 +50,13 @@ export interface SlidingWindowOptions {
    * answers is assumed to have taken. @default 25% of the window
    */
   readonly maxTransitMs?: number;
+  /**
+   * The share of each operation's limit kept for `high` callers while the operation has served one
+   * within the last two windows: a `normal` caller takes a slot only while more than this is free.
+   * Kept only while high-class work is about, so that archives alone still use the whole budget.
+   * @default 0.2
+   */
+  readonly reserveShare?: number;
 }
 
 /**
@@ -57,6 +71,7 @@ function defaultMaxTransitMs(rate: RateLimit): number {
 }
 
 interface Waiter {
+  readonly priority: Priority;
   resolve: (grantedAt: number) => void;
   reject: (reason: unknown) => void;
   signal: AbortSignal | undefined;
@@ -80,20 +95,27 @@ class OperationWindow {
   private readonly configuredLimit: number;
   private readonly windowMs: number;
   private readonly maxTransitMs: number;
+  private readonly reserveShare: number;
   private readonly clock: Clock;
+  /** Until when the reserve is kept: RESERVE_HOLD_WINDOWS after the last high-class acquire. */
+  private reserveUntil = Number.NEGATIVE_INFINITY;
 
-  constructor(rate: RateLimit, clock: Clock, maxTransitMs: number | undefined) {
+  constructor(rate: RateLimit, clock: Clock, maxTransitMs: number | undefined, reserveShare: number) {
     this.limit = rate.limit;
     this.configuredLimit = rate.limit;
     this.windowMs = rate.windowMs;
     this.maxTransitMs = maxTransitMs ?? defaultMaxTransitMs(rate);
+    this.reserveShare = reserveShare;
     this.clock = clock;
   }
 
-  acquire(signal: AbortSignal | undefined): Promise<number> {
+  acquire(signal: AbortSignal | undefined, priority: Priority): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (priority === 'high') {
+      this.reserveUntil = this.clock.now() + RESERVE_HOLD_WINDOWS * this.windowMs;
+    }
     return new Promise<number>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      const waiter: Waiter = { priority, resolve, reject, signal, onAbort: undefined };
       if (signal) {
         waiter.onAbort = () => {
           const i = this.waiters.indexOf(waiter);
@@ -168,14 +190,24 @@ class OperationWindow {
     }
     const now = this.clock.now();
     this.prune(now);
-    while (this.waiters.length > 0 && now >= this.blockedUntil && this.entries.length < this.limit) {
-      const waiter = this.waiters.shift() as Waiter;
+    const reserving = now < this.reserveUntil;
+    const normalCap = this.limit - (reserving ? reservedSlots(this.limit, this.reserveShare) : 0);
+    // High waiters first, in arrival order; a normal waiter only when none waits and the reserve is free.
+    while (this.waiters.length > 0 && now >= this.blockedUntil) {
+      const high = this.waiters.findIndex((w) => w.priority === 'high');
+      const cap = high >= 0 ? this.limit : normalCap;
+      if (this.entries.length >= cap) break;
+      const [waiter] = this.waiters.splice(Math.max(0, high), 1) as [Waiter];
       if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       this.insert(now + this.maxTransitMs);
       waiter.resolve(now);
     }
     if (this.waiters.length === 0) return;
-    const nextSlot = this.entries.length < this.limit ? now : (this.entries[0] as number) + this.windowMs;
+    const cap = this.waiters.some((w) => w.priority === 'high') ? this.limit : normalCap;
+    // The moment the window holds fewer than `cap` entries (or the reserve lapses, for normal waiters).
+    let nextSlot =
+      this.entries.length < cap ? now : (this.entries[this.entries.length - cap] as number) + this.windowMs;
+    if (cap < this.limit) nextSlot = Math.min(nextSlot, this.reserveUntil);
     const wakeAt = Math.max(nextSlot, this.blockedUntil);
     this.timer = setTimeout(() => this.pump(), Math.max(1, wakeAt - now));
     // Waiting callers keep the process alive through their own promises, not through this timer.
@@ -192,8 +224,8 @@ export class SlidingWindowRateBudget implements RateBudget {
     this.options = options;
   }
 
-  acquire(operationId: OperationId, signal?: AbortSignal): Promise<number> {
-    return this.window(operationId).acquire(signal);
+  acquire(operationId: OperationId, signal?: AbortSignal, priority: Priority = 'high'): Promise<number> {
+    return this.window(operationId).acquire(signal, priority);
   }
 
   observe(operationId: OperationId, feedback: RateFeedback): void {
@@ -207,6 +239,7 @@ export class SlidingWindowRateBudget implements RateBudget {
         this.options.limits[operationId],
         this.options.clock ?? systemClock,
         this.options.maxTransitMs,
+        this.options.reserveShare ?? DEFAULT_RESERVE_SHARE,
       );
       this.windows.set(operationId, w);
     }

@@ -39,6 +39,17 @@ export interface TagSpec {
   readonly value: string | null;
 }
 
+/**
+ * One rule of `archive.priorities`: a conversation matching every condition it gives goes first (the
+ * priority archive queue, and the high class at the rate budget).
+ */
+export interface PriorityRule {
+  /** Conversations of these services (24-hex ids); null: any service. */
+  readonly serviceIds: readonly string[] | null;
+  /** Conversations created at most this long before the run lists them; null: any age. */
+  readonly newerThanMs: number | null;
+}
+
 /** The validated configuration, defaults filled in: durations in milliseconds, dates as ISO strings. */
 export interface PipelineConfig {
   readonly amigo: {
@@ -71,6 +82,8 @@ export interface PipelineConfig {
     readonly audio: boolean;
     /** Interactions whose insights are fetched at once, per conversation. @default 4 */
     readonly insightsConcurrency: number;
+    /** Conversations archived before the others when any rule matches; empty: all alike. @default [] */
+    readonly priorities: readonly PriorityRule[];
   };
   readonly run: {
     /**
@@ -357,6 +370,27 @@ const filtersSection = z.strictObject({
   serviceIds: z.array(leaf(serviceIdOf)).default([]),
 });
 
+const PRIORITY_FIX =
+  'Write a list of rules, each with services, newerThan or both, like priorities: [{ services: ["6650f0c1a2b3c4d5e6f70812"] }, { newerThan: 1d }]';
+
+const priorityRuleSchema = z
+  .strictObject({
+    // Conversations of these services.
+    services: z.array(leaf(serviceIdOf)).min(1).optional(),
+    // Conversations created at most this long before the run.
+    newerThan: leaf(lookbackDuration).optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.services !== undefined || rule.newerThan !== undefined) return;
+    ctx.issues.push({
+      code: 'custom',
+      path: [],
+      message: 'has no condition, so it would put every conversation first',
+      input: rule,
+      params: { fix: PRIORITY_FIX },
+    });
+  });
+
 const archiveSection = z.strictObject({
   // How far back each run looks for finished conversations.
   lookback: leaf(lookbackDuration).default(7 * 86_400_000),
@@ -373,6 +407,8 @@ const archiveSection = z.strictObject({
   audio: leaf(booleanOf).default(true),
   // Interactions whose insights are fetched at once, per conversation.
   insightsConcurrency: leaf(integerIn(1, 32)).default(4),
+  // Conversations archived first: any rule matching (all of a rule's conditions) sends them ahead.
+  priorities: z.array(priorityRuleSchema).default([]),
 });
 
 const runSection = z.strictObject({
@@ -497,6 +533,7 @@ const SHAPE_FIXES: Record<string, string> = {
   'stall.tag.key': 'Write it like tag: { key: stalled, value: "yes" }, or null for no tag',
   'stall.contexts':
     'Write one service per line under it, like 6650f0c1a2b3c4d5e6f70812: "The caller is a patient..."',
+  'archive.priorities': PRIORITY_FIX,
   'deploy.archive.transitions': 'Write a list, like transitions: [{ after: 90d, storageClass: GLACIER_IR }]',
   'deploy.archive.objectLock': 'Write it like objectLock: { mode: GOVERNANCE, retention: 365d }, or null',
 };
@@ -647,6 +684,10 @@ function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
       since: f.archive.since,
       audio: f.archive.audio,
       insightsConcurrency: f.archive.insightsConcurrency,
+      priorities: f.archive.priorities.map((r) => ({
+        serviceIds: r.services ? [...new Set(r.services)] : null,
+        newerThanMs: r.newerThan ?? null,
+      })),
     },
     run: { workers: f.run.workers, maxReceiveCount: f.run.maxReceiveCount },
     stall: {

@@ -14,6 +14,7 @@ export const ENV = {
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
   schedulerQueueUrl: 'SCHEDULER_QUEUE_URL',
   archiveQueueUrl: 'ARCHIVE_QUEUE_URL',
+  archivePriorityQueueUrl: 'ARCHIVE_PRIORITY_QUEUE_URL',
   archiveDlqUrl: 'ARCHIVE_DLQ_URL',
   tagQueueUrl: 'TAG_QUEUE_URL',
   tagDlqUrl: 'TAG_DLQ_URL',
@@ -27,7 +28,11 @@ export const NIGHTLY_INPUT = { tasks: ['archive', 'stalls'] } as const satisfies
 /** What the frequent stall-only schedule sends the scheduler. */
 export const STALL_SCAN_INPUT = { tasks: ['stalls'] } as const satisfies { tasks: string[] };
 
-export const QUEUE_IDS = ['scheduler', 'archive', 'tag', 'stall'] as const;
+/**
+ * `archivePriority` holds the archive jobs `archive.priorities` puts first: SQS has no priority
+ * within a queue, so the class is a queue of its own, which the archive worker also consumes.
+ */
+export const QUEUE_IDS = ['scheduler', 'archive', 'archivePriority', 'tag', 'stall'] as const;
 /** A work queue; each has a dead-letter queue beside it. */
 export type QueueId = (typeof QUEUE_IDS)[number];
 
@@ -44,6 +49,11 @@ export interface FunctionSpec {
   readonly memoryMb: number;
   /** The queue whose messages invoke this function. */
   readonly queue: QueueId;
+  /**
+   * A second queue whose messages invoke it too, with an event source mapping of its own (same
+   * batch size and concurrency): the archive worker's priority queue.
+   */
+  readonly priorityQueue?: QueueId;
   /** Messages per invocation (the event source mapping's batch size). */
   readonly batchSize: number;
   readonly env: {
@@ -85,7 +95,8 @@ export const FUNCTIONS: Readonly<Record<FunctionId, FunctionSpec>> = {
     batchSize: 1,
     env: {
       required: [...SHARED, ENV.archiveQueueUrl, ENV.schedulerQueueUrl],
-      optional: [ENV.archivePrefix, ENV.stallQueueUrl],
+      // Absent: priority jobs go by the archive queue (still in the high class at the budget).
+      optional: [ENV.archivePrefix, ENV.stallQueueUrl, ENV.archivePriorityQueueUrl],
     },
     boundBy: undefined,
     callsInFlight: () => 1,
@@ -99,11 +110,12 @@ export const FUNCTIONS: Readonly<Record<FunctionId, FunctionSpec>> = {
     // Room for four recordings streamed at once (8 MiB multipart parts) and the CPU to hash them.
     memoryMb: 1024,
     queue: 'archive',
+    priorityQueue: 'archivePriority',
     // One conversation per invocation: a conversation can take minutes at the insights limit.
     batchSize: 1,
     env: {
       required: [...SHARED, ENV.archiveQueueUrl, ENV.archiveDlqUrl, ENV.maxReceiveCount],
-      optional: [ENV.archivePrefix, ENV.tagQueueUrl],
+      optional: [ENV.archivePrefix, ENV.tagQueueUrl, ENV.archivePriorityQueueUrl],
     },
     // Insights: one call per interaction at 20/min, the bottleneck of every archive run measured.
     boundBy: 'get-interaction-insights',
@@ -141,9 +153,14 @@ export const FUNCTIONS: Readonly<Record<FunctionId, FunctionSpec>> = {
   },
 };
 
+/** The queues whose messages invoke `spec`: its own, then its priority queue. */
+export function queuesOf(spec: FunctionSpec): QueueId[] {
+  return spec.priorityQueue ? [spec.queue, spec.priorityQueue] : [spec.queue];
+}
+
 /** The function a queue feeds. */
 export function consumerOf(queue: QueueId): FunctionSpec {
-  const spec = Object.values(FUNCTIONS).find((f) => f.queue === queue);
+  const spec = Object.values(FUNCTIONS).find((f) => f.queue === queue || f.priorityQueue === queue);
   if (!spec) throw new Error(`No function consumes the ${queue} queue`);
   return spec;
 }

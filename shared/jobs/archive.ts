@@ -3,6 +3,8 @@
 import * as z from 'zod';
 import { RunIdSchema } from '../ids.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
+import type { JobQueue } from '../ports/job-queue.ts';
+import { priorities } from '../ports/rate-budget.ts';
 import { deferrals, jobEnvelope } from './envelope.ts';
 
 const isoDate = z.iso.datetime({ offset: true });
@@ -23,6 +25,11 @@ export const ArchiveJobSchema = z.object({
   deferrals,
   /** Deliveries it continued in after running out of time (a long conversation; work is staged). */
   continuations: z.number().int().nonnegative().default(0),
+  /**
+   * Its class at the rate budget, set by the scheduler from `archive.priorities`: a `high` job goes
+   * by the priority queue and takes the budget's reserve. Absent (jobs sent before classes existed): normal.
+   */
+  priority: z.enum(priorities).optional(),
 });
 export type ArchiveJobMessage = z.infer<typeof ArchiveJobSchema>;
 
@@ -82,4 +89,27 @@ export type ContinueListingMessage = z.infer<typeof ContinueListingSchema>;
 
 export function archiveJobId(conversationId: string): string {
   return `archive-${conversationId}`;
+}
+
+/**
+ * The archive jobs' queue as senders see it: each job goes to the queue of its class, the normal
+ * archive queue or the priority one (SQS has no priority within a queue, so a class is a queue with
+ * workers of its own). The scheduler sends through it, and a worker's put-backs and continuations
+ * go back to the queue they came from.
+ */
+export function archiveJobQueue(
+  normal: JobQueue<ArchiveJobMessage>,
+  priority: JobQueue<ArchiveJobMessage>,
+): JobQueue<ArchiveJobMessage> {
+  return {
+    async send(jobs) {
+      const high = jobs.filter((j) => j.body.priority === 'high');
+      const rest = jobs.filter((j) => j.body.priority !== 'high');
+      const sent = await Promise.all([
+        rest.length > 0 ? normal.send(rest) : { failed: [] },
+        high.length > 0 ? priority.send(high) : { failed: [] },
+      ]);
+      return { failed: sent.flatMap((s) => s.failed) };
+    },
+  };
 }

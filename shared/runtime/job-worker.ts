@@ -6,6 +6,7 @@ import type * as z from 'zod';
 import { logger, METRIC, metrics, telemetry } from '../observability.ts';
 import type { DeadLetters } from '../ports/dead-letters.ts';
 import type { JobQueue } from '../ports/job-queue.ts';
+import type { Priority } from '../ports/rate-budget.ts';
 import type { Telemetry } from '../ports/telemetry.ts';
 import {
   type FailureReason,
@@ -16,6 +17,7 @@ import {
   parseJobBody,
 } from '../stages/job-fate.ts';
 import { sqsBatchHandler, trackDeps } from './middleware.ts';
+import { withinPriority } from './priority-scope.ts';
 import { withinRun } from './run-scope.ts';
 
 export type JobFate = 'done' | 'deferred' | 'continued' | 'dead-lettered';
@@ -31,6 +33,8 @@ export interface JobRecordDeps<J> extends FatePolicy {
   readonly onDeadLetter?: (job: J, reason: FailureReason) => Promise<void>;
   /** Log keys for every line about this job (ids only: never message text). */
   readonly logKeys?: (job: J) => Record<string, string | undefined>;
+  /** The job's class at the rate budget (./priority-scope.ts). @default 'high' */
+  readonly priority?: (job: J) => Priority;
 }
 
 /** Runs one record: `work` on its job, then the job's fate. Throws only when SQS should redeliver. */
@@ -49,7 +53,9 @@ export async function runJobRecord<J extends JobCounters>(
   logger.appendKeys(keys);
   try {
     // Every Amigo call the job makes is counted for its run (./metered-budget.ts).
-    await withinRun((job as { runId?: string | null }).runId, () => work(job));
+    await withinRun((job as { runId?: string | null }).runId, () =>
+      withinPriority(deps.priority?.(job) ?? 'high', () => work(job)),
+    );
     return 'done';
   } catch (error) {
     const receives = Number(record.attributes.ApproximateReceiveCount ?? '1');
@@ -127,6 +133,8 @@ export interface JobWorker<J, D> {
   /** The queue's deduplicating id of a job (put-backs reuse it). */
   readonly jobId: (job: J) => string;
   readonly logKeys: (job: J) => Record<string, string | undefined>;
+  /** The job's class at the rate budget. @default 'high' */
+  readonly priority?: (job: J) => Priority;
   readonly run: (job: J, deps: D, context: JobContext) => Promise<void>;
   readonly onDeadLetter?: (job: J, reason: FailureReason, deps: D, context: JobContext) => Promise<void>;
   /**
@@ -173,6 +181,7 @@ export function sqsJobWorker<J extends JobCounters, D extends JobWorkerDeps<J>>(
           deadLetters: deps.deadLetters,
           maxReceiveCount: deps.maxReceiveCount,
           logKeys: worker.logKeys,
+          ...(worker.priority ? { priority: worker.priority } : {}),
           ...(deps.deferralSeconds ? { deferralSeconds: deps.deferralSeconds } : {}),
           ...(deps.onPutBack ? { onPutBack: deps.onPutBack } : {}),
           requeue: async (job, delaySeconds) => {

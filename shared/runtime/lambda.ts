@@ -20,7 +20,7 @@ import type { PipelineConfig } from '../config/pipeline-config.ts';
 import { embeddedDeployment } from '../contract/deployment.ts';
 import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../contract/topology.ts';
 import { ConfigurationError } from '../errors.ts';
-import type { ArchiveJobMessage, ContinueListingMessage } from '../jobs/archive.ts';
+import { type ArchiveJobMessage, archiveJobQueue, type ContinueListingMessage } from '../jobs/archive.ts';
 import type { StallJobMessage } from '../jobs/stall.ts';
 import type { TagJobMessage } from '../jobs/tag.ts';
 import { logger } from '../observability.ts';
@@ -42,6 +42,7 @@ const VARIABLES = {
   [ENV.maxReceiveCount]: z.coerce.number<string>().int('must be a whole number').min(1).max(1000),
   [ENV.schedulerQueueUrl]: url,
   [ENV.archiveQueueUrl]: url,
+  [ENV.archivePriorityQueueUrl]: url,
   [ENV.archiveDlqUrl]: url,
   [ENV.tagQueueUrl]: url,
   [ENV.tagDlqUrl]: url,
@@ -242,13 +243,21 @@ function queue<J>(r: LambdaRuntime, name: EnvName): SqsJobQueue<J> {
   return new SqsJobQueue<J>({ client: r.sqs, queueUrl: String(required(r.env, name)) });
 }
 
+/** The archive jobs' queue: by class when the stack gives a priority queue (shared/jobs/archive.ts). */
+function archiveJobs(r: LambdaRuntime) {
+  const normal = queue<ArchiveJobMessage>(r, ENV.archiveQueueUrl);
+  return r.env[ENV.archivePriorityQueueUrl]
+    ? archiveJobQueue(normal, queue<ArchiveJobMessage>(r, ENV.archivePriorityQueueUrl))
+    : normal;
+}
+
 export const lambdaArchiveWorkerDeps = once(async () => {
   const r = await lambdaRuntime('archiveWorker');
   return {
     amigo: r.amigo,
     store: r.store,
     clock: systemClock,
-    jobs: queue<ArchiveJobMessage>(r, ENV.archiveQueueUrl),
+    jobs: archiveJobs(r),
     deadLetters: new SqsDeadLetters(r.sqs, required(r.env, ENV.archiveDlqUrl)),
     maxReceiveCount: required(r.env, ENV.maxReceiveCount),
     strict: r.pipeline.archive.strict,
@@ -302,7 +311,7 @@ export const lambdaSchedulerDeps = once(async () => {
     amigo: r.amigo,
     store: r.store,
     clock: systemClock,
-    jobs: queue<ArchiveJobMessage>(r, ENV.archiveQueueUrl),
+    jobs: archiveJobs(r),
     continuation: queue<ContinueListingMessage>(r, ENV.schedulerQueueUrl),
     ...(r.env[ENV.stallQueueUrl]
       ? {
@@ -318,6 +327,7 @@ export const lambdaSchedulerDeps = once(async () => {
       organizationId: r.amigoConfig.organizationId,
       serviceIds: r.pipeline.filters.serviceIds,
       lookbackMs: r.pipeline.archive.lookbackMs,
+      priorities: r.pipeline.archive.priorities,
       deferUnanalyzed: r.pipeline.archive.deferUnanalyzed,
       since: r.pipeline.archive.since,
     },

@@ -2,12 +2,13 @@
 // among them. It publishes both as CloudWatch metrics (Powertools EMF, dimension `operation`)
 // once per invocation: the dashboard's "Amigo calls and 429s per operation"; and it keeps them per
 // run (./run-scope.ts), which the archive records in `runs/<run-id>/usage/` for the run record and
-// the QA report.
+// the QA report. It also hands the budget the class of the work calling (./priority-scope.ts).
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { RunUsage } from '../archive-format/documents.ts';
 import { METRIC, metrics } from '../observability.ts';
 import type { OperationId } from '../openapi/index.ts';
-import type { RateBudget, RateFeedback } from '../ports/rate-budget.ts';
+import type { Priority, RateBudget, RateFeedback } from '../ports/rate-budget.ts';
+import { currentPriority } from './priority-scope.ts';
 import { currentRun } from './run-scope.ts';
 
 interface Counts {
@@ -38,8 +39,8 @@ export class MeteredRateBudget implements RateBudget {
     this.#now = options.now ?? Date.now;
   }
 
-  acquire(operationId: OperationId, signal?: AbortSignal): Promise<number> {
-    return this.#inner.acquire(operationId, signal);
+  acquire(operationId: OperationId, signal?: AbortSignal, priority?: Priority): Promise<number> {
+    return this.#inner.acquire(operationId, signal, priority ?? currentPriority());
   }
 
   observe(operationId: OperationId, feedback: RateFeedback): void {

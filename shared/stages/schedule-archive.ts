@@ -20,6 +20,7 @@ import {
 import type { PendingMarker, RunRecord } from '../archive-format/documents.ts';
 import { manifestKey, pendingKey, pendingPrefix } from '../archive-format/keys.ts';
 import { mapLimit } from '../concurrency.ts';
+import type { PriorityRule } from '../config/pipeline-config.ts';
 import { ConversationIdSchema, newRunId, type RunId } from '../ids.ts';
 import {
   type ArchiveJobMessage,
@@ -35,6 +36,7 @@ import type { AmigoApi } from '../ports/amigo-api.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Job, JobQueue } from '../ports/job-queue.ts';
+import { priorityOf } from './archive-priority.ts';
 
 export interface ScheduleOptions {
   readonly organizationId: string;
@@ -63,6 +65,11 @@ export interface ScheduleOptions {
    * 0 there. @default 2 days
    */
   readonly recoverPendingAfterMs?: number;
+  /**
+   * `archive.priorities`: a matching conversation's job is `high` (the archive job queue of the
+   * deployment sends it by the priority queue). @default none: every job normal
+   */
+  readonly priorities?: readonly PriorityRule[];
 }
 
 export interface ScheduleDeps {
@@ -211,7 +218,7 @@ export async function scheduleArchive(
     await mapLimit(fresh, deps.headConcurrency ?? 16, (c) =>
       writePending(store, organizationId, nextMarker(undefined, c, state.runId, clock.now())),
     );
-    const { failed } = await enqueue(deps, state, fresh);
+    const { failed } = await enqueue(deps, state, fresh, options.priorities);
     counts.enqueued += fresh.length - failed.length;
     // A job that could not be sent keeps its marker, marked as never sent: the next run enqueues it.
     counts.failedToEnqueue += failed.length;
@@ -267,7 +274,12 @@ function setAside(state: ContinueListingMessage, entry: SetAside): void {
   if (state.setAside.length < 100) state.setAside.push(entry);
 }
 
-function jobFor(state: ContinueListingMessage, c: ConversationInstance): Job<ArchiveJobMessage> {
+function jobFor(
+  state: ContinueListingMessage,
+  c: ConversationInstance,
+  rules: readonly PriorityRule[],
+  now: number,
+): Job<ArchiveJobMessage> {
   return {
     id: archiveJobId(c.id),
     body: {
@@ -279,6 +291,7 @@ function jobFor(state: ContinueListingMessage, c: ConversationInstance): Job<Arc
       conversation: c,
       deferrals: 0,
       continuations: 0,
+      priority: priorityOf(c, rules, now),
     },
   };
 }
@@ -288,9 +301,11 @@ async function enqueue(
   deps: ScheduleDeps,
   state: ContinueListingMessage,
   conversations: readonly ConversationInstance[],
+  rules: readonly PriorityRule[] = [],
 ): Promise<{ failed: ConversationInstance[] }> {
   if (conversations.length === 0) return { failed: [] };
-  const { failed } = await deps.jobs.send(conversations.map((c) => jobFor(state, c)));
+  const now = deps.clock.now();
+  const { failed } = await deps.jobs.send(conversations.map((c) => jobFor(state, c, rules, now)));
   const ids = new Set(failed.map((f) => f.id));
   return { failed: conversations.filter((c) => ids.has(archiveJobId(c.id))) };
 }
@@ -358,6 +373,7 @@ async function recoverPending(
     deps,
     state,
     again.map((a) => a.conversation),
+    options.priorities,
   );
   const notSent = new Set(failed.map((c) => c.id));
   const sent = again.filter((a) => !notSent.has(a.conversation.id));

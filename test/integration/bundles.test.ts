@@ -44,6 +44,7 @@ const dummy: Record<EnvName, string> = {
   [ENV.maxReceiveCount]: '5',
   [ENV.schedulerQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/123456789012/scheduler',
   [ENV.archiveQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/123456789012/archive',
+  [ENV.archivePriorityQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/123456789012/archive-priority',
   [ENV.archiveDlqUrl]: 'https://sqs.us-east-1.amazonaws.com/123456789012/archive-dlq',
   [ENV.tagQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/123456789012/tag',
   [ENV.tagDlqUrl]: 'https://sqs.us-east-1.amazonaws.com/123456789012/tag-dlq',

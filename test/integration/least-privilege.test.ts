@@ -63,6 +63,7 @@ import {
   type FunctionId,
   NIGHTLY_INPUT,
   type QueueId,
+  queuesOf,
   TABLES_WRITER,
   TABLES_WRITER_INPUT,
 } from '../../shared/contract/topology.ts';
@@ -155,6 +156,8 @@ let eligible: ConversationInstance[] = [];
 
 /** The example config and rules, with Amigo limits scaled for the simulator and a quick give-up. */
 function testDocument(inputs: ReturnType<typeof loadDeploymentInputs>, windowMs: number): string {
+  // One service's conversations first, so the scheduler sends by both archive queues.
+  const [firstService] = [...new Set(sim.control.conversations().map((c) => c.service_id))].sort();
   const value = inputs.configFile.value as Props;
   return serializeDeployment({
     v: 1,
@@ -173,6 +176,7 @@ function testDocument(inputs: ReturnType<typeof loadDeploymentInputs>, windowMs:
         // The simulator's conversations are minutes old: with the default 30m none would be old
         // enough to check, and the user-spoke-last note (checked.json) would never be written.
         stall: { ...(value.stall as Props), after: '1m' },
+        archive: { ...(value.archive as Props), priorities: [{ services: [firstService] }] },
       },
     },
     ...(inputs.rules ? { rules: inputs.rules.file } : {}),
@@ -395,9 +399,13 @@ function deadline(ms: number): () => number {
   return () => at - Date.now();
 }
 
-function binding(fn: FunctionId): QueueBinding {
+/** One binding per queue that invokes `fn` (the archive worker: its queue and the priority queue). */
+function bindings(fn: FunctionId): QueueBinding[] {
+  return queuesOf(FUNCTIONS[fn]).map((q) => binding(fn, queues[q].main));
+}
+
+function binding(fn: FunctionId, queue: LocalQueue): QueueBinding {
   const w = wiring[fn];
-  const queue = queues[FUNCTIONS[fn].queue].main;
   const handler = handlers[fn] as (event: SQSEvent, context: Context) => Promise<unknown>;
   return {
     name: FUNCTIONS[fn].name,
@@ -416,7 +424,7 @@ function binding(fn: FunctionId): QueueBinding {
 
 /** Delivers the functions' queues like Lambda until drained, or until `until` holds and nothing runs. */
 async function deliver(fns: FunctionId[], until?: { what: string; done: () => boolean }): Promise<void> {
-  const runtime = new LocalSqsRuntime(sqs, fns.map(binding));
+  const runtime = new LocalSqsRuntime(sqs, fns.flatMap(bindings));
   runtime.start();
   try {
     if (until) await waitFor(until.what, () => until.done() && running === 0);
@@ -700,24 +708,34 @@ describe('Least privilege, proven by usage', () => {
         | 'recommend-responses-for-interaction',
     ) => Array.from({ length: MAX_ATTEMPTS }, () => ({ operation, kind: 'status' as const, status: 503 }));
     sim.control.enqueueFaults([
+      // Twice: the archive job is sent in both classes, each put back to its own queue.
+      ...unavailable('get-conversation-messages'),
       ...unavailable('get-conversation-messages'),
       ...unavailable('modify-tags-of-conversation'),
       ...unavailable('recommend-responses-for-interaction'),
     ]);
     await send('archive', archiveJobId(large.conversation.id), archiveJob(large.conversation));
+    // The same job in the high class, by the priority queue: its put-back goes back there.
+    await send('archivePriority', archiveJobId(large.conversation.id), {
+      ...archiveJob(large.conversation),
+      priority: 'high',
+    });
     await send('tag', tagJobId(tagged.id), tagJob(tagged));
     await send('stall', stallJobId(stalled.job.conversationId, stalled.job.interactionId), stalled.job);
-    const putBack = (fn: FunctionId) =>
+    const putBack = (fn: FunctionId, queue: QueueId = FUNCTIONS[fn].queue) =>
       callsSince(mark, fn, 'SendMessageBatch').filter(
-        (c) => c.input.QueueUrl === queues[FUNCTIONS[fn].queue].main.url && c.error === undefined,
+        (c) => c.input.QueueUrl === queues[queue].main.url && c.error === undefined,
       );
     const workers = ['archiveWorker', 'tagWorker', 'stallWorker'] as const;
     await deliver([...workers], {
-      what: 'each worker to put its job back',
-      done: () => workers.every((fn) => putBack(fn).length > 0),
+      what: 'each worker to put its jobs back',
+      done: () =>
+        workers.every((fn) => putBack(fn).length > 0) &&
+        putBack('archiveWorker', 'archivePriority').length > 0,
     });
-    await purge('archive', 'tag', 'stall');
+    await purge('archive', 'archivePriority', 'tag', 'stall');
 
+    expect(putBack('archiveWorker', 'archivePriority').flatMap((c) => c.input.Entries)).toHaveLength(1);
     for (const fn of workers) {
       const entries = putBack(fn).flatMap((c) => c.input.Entries as Array<{ DelaySeconds?: number }>);
       // No Retry-After with these 503s: the first step of the backoff, 15 to 30 s.
@@ -727,7 +745,7 @@ describe('Least privilege, proven by usage', () => {
       ).toEqual([true]);
     }
     expect(sim.control.stats().requests.filter((r) => r.fault === 'status:503')).toHaveLength(
-      3 * MAX_ATTEMPTS,
+      4 * MAX_ATTEMPTS,
     );
     expect(callsSince(mark, 'stallWorker', 'DeleteObject').map(key)).toEqual([stalled.recordKey]);
   });
@@ -916,11 +934,12 @@ describe('Least privilege, proven by usage', () => {
       expect(reported).toEqual(
         expect.arrayContaining([
           expect.stringContaining(`sqs:SendMessage on ${queues.archive.main.arn}`),
+          expect.stringContaining(`sqs:SendMessage on ${queues.archivePriority.main.arn}`),
           expect.stringContaining(`sqs:SendMessage on ${queues.archive.dlq.arn}`),
           expect.stringContaining(`sqs:SendMessage on ${queues.tag.main.arn}`),
         ]),
       );
-      expect(reported).toHaveLength(3);
+      expect(reported).toHaveLength(4);
     });
 
     it('when a grant nobody uses is added to a copy of the template, then unusedGrants names it', () => {
@@ -1033,7 +1052,7 @@ function tablesWriterPlatform(): PlatformGrant[] {
  * for a race this test cannot stage; nothing else belongs here.
  */
 function platform(fn: FunctionId): PlatformGrant[] {
-  const own = queues[FUNCTIONS[fn].queue].main.arn;
+  const own = queuesOf(FUNCTIONS[fn]).map((q) => queues[q].main.arn);
   const logs = wiring[fn].logGroupArn;
   return [
     // Lambda writes the function's logs to its log group with the execution role.
@@ -1044,9 +1063,11 @@ function platform(fn: FunctionId): PlatformGrant[] {
     { action: 'xray:PutTelemetryRecords', resource: '*', why: 'Lambda active tracing' },
     // The SQS event source mapping polls the function's own queue with the role, deletes what the
     // function handled, reads the queue's attributes, and decrypts the messages (SSE-KMS).
-    { action: 'sqs:ReceiveMessage', resource: own, why: 'the event source mapping polls' },
-    { action: 'sqs:DeleteMessage', resource: own, why: 'the event source mapping deletes handled records' },
-    { action: 'sqs:GetQueueAttributes', resource: own, why: 'the event source mapping reads the queue' },
+    ...own.flatMap((resource) => [
+      { action: 'sqs:ReceiveMessage', resource, why: 'the event source mapping polls' },
+      { action: 'sqs:DeleteMessage', resource, why: 'the event source mapping deletes handled records' },
+      { action: 'sqs:GetQueueAttributes', resource, why: 'the event source mapping reads the queue' },
+    ]),
     { action: 'kms:Decrypt', resource: keyArn, why: 'the event source mapping receives encrypted messages' },
     ...(fn === 'scheduler'
       ? [

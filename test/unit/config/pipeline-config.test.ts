@@ -45,6 +45,7 @@ describe('defaultPipelineConfig', () => {
       since: null,
       audio: true,
       insightsConcurrency: 4,
+      priorities: [],
     });
     expect(config.run).toEqual({ workers: null, maxReceiveCount: 5 });
     expect(config.stall).toEqual({ afterMs: 30 * 60_000, tag: null, contexts: {} });

@@ -109,7 +109,8 @@ describe('AmigoQaStack with the example config and rules', () => {
   });
 
   it('when a queue feeds a function, then its visibility timeout is at least 6x that function timeout (from the template)', () => {
-    expect(mappings).toHaveLength(4);
+    // One per worker queue, and the archive worker's priority queue.
+    expect(mappings).toHaveLength(5);
     for (const [, mapping] of mappings) {
       const fn = resources[refOf(mapping.Properties.FunctionName)] as Resource;
       const queue = resources[refOf(mapping.Properties.EventSourceArn)] as Resource;
@@ -137,7 +138,7 @@ describe('AmigoQaStack with the example config and rules', () => {
   it('when queues are created, then every one is encrypted with the customer-managed key and refuses plain HTTP', () => {
     const keyId = stack.getLogicalId(stack.key.node.defaultChild as never);
     const queues = ofType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(9);
+    expect(queues).toHaveLength(11);
     for (const [, q] of queues) expect(refOf(q.Properties.KmsMasterKeyId)).toBe(keyId);
     for (const [id] of queues) {
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {

@@ -5,7 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadDeploymentInputs } from '../../../infra/deployment-inputs.ts';
 import { AmigoQaStack } from '../../../infra/stacks/amigo-qa-stack.ts';
 import { localTopology } from '../../../local/pipeline.ts';
-import type { FunctionId, QueueId } from '../../../shared/contract/topology.ts';
+import {
+  ENV,
+  FUNCTIONS,
+  type FunctionId,
+  type QueueId,
+  queuesOf,
+} from '../../../shared/contract/topology.ts';
 import { createTestApp, removeTestOutdirs } from './cdk-test-app.ts';
 import { resourcesOf } from './template-json.ts';
 
@@ -17,7 +23,8 @@ describe('the local cycle and the deployed stack', () => {
     env: { account: '123456789012', region: 'us-east-1' },
     inputs,
   });
-  const resources = resourcesOf(Template.fromStack(stack));
+  const template = Template.fromStack(stack);
+  const resources = resourcesOf(template);
   const logicalId = (c: { node: { defaultChild?: unknown } }) =>
     stack.getLogicalId(c.node.defaultChild as never);
   const local = localTopology(inputs.config, inputs.config.amigo.rateLimits);
@@ -60,5 +67,73 @@ describe('the local cycle and the deployed stack', () => {
 
     expect(short.functions.archiveWorker.functionTimeoutMs).toBe(20_000);
     expect(short.queues.archive.visibilityTimeoutSeconds).toBe(120);
+  });
+
+  // The priority archive queue, on this file's synth (another synth would cost npm test seconds): its own
+  // event source mapping, the numbers the local runner binds it with, and the grants to send and consume.
+  describe('the priority archive queue', () => {
+    const queueId = (q: 'archive' | 'archivePriority') => logicalId(stack.queues[q]?.queue as never);
+    const functionId = (fn: 'scheduler' | 'archiveWorker') =>
+      logicalId(stack.functions[fn]?.function as never);
+    /** Queues (logical ids) `fn`'s role may call `action` on. */
+    const queuesAllowed = (fn: 'scheduler' | 'archiveWorker', action: string): string[] => {
+      const fnResource = resources[functionId(fn)];
+      if (!fnResource) throw new Error(`no function resource for ${fn}`);
+      const role = (fnResource.Properties.Role as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      return Object.values(resources)
+        .filter(
+          (r) =>
+            r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: { Ref: string }) => x.Ref === role),
+        )
+        .flatMap(
+          (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+        )
+        .filter((st) => [st.Action].flat().includes(action))
+        .flatMap((st) => [st.Resource].flat() as { 'Fn::GetAtt'?: [string, string] }[])
+        .map((r) => r['Fn::GetAtt']?.[0])
+        .filter((id): id is string => id !== undefined);
+    };
+
+    it('when the stack is built, then the archive worker is mapped to both queues with the same batch size and concurrency, as the local runner binds it', () => {
+      const mappings = Object.values(resources).filter(
+        (r) =>
+          r.Type === 'AWS::Lambda::EventSourceMapping' &&
+          r.Properties.FunctionName?.Ref === functionId('archiveWorker'),
+      );
+      const local = localTopology(inputs.config, inputs.config.amigo.rateLimits).functions.archiveWorker;
+
+      expect(queuesOf(FUNCTIONS.archiveWorker)).toEqual(['archive', 'archivePriority']);
+      expect(mappings.map((m) => m.Properties.EventSourceArn['Fn::GetAtt'][0]).sort()).toEqual(
+        [queueId('archive'), queueId('archivePriority')].sort(),
+      );
+      for (const m of mappings) {
+        expect(m.Properties.BatchSize).toBe(local.batchSize);
+        expect(m.Properties.ScalingConfig.MaximumConcurrency).toBe(local.concurrency);
+      }
+    });
+
+    it('when the stack is built, then the scheduler and the archive worker are told the priority queue and may send to it, and only the archive worker consumes it', () => {
+      const url = { Ref: queueId('archivePriority') };
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: {
+            [ENV.archivePriorityQueueUrl]: url,
+            [ENV.archiveQueueUrl]: { Ref: queueId('archive') },
+          },
+        },
+        Description: 'amigo-qa scheduler',
+      });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: { [ENV.archivePriorityQueueUrl]: url } },
+        Description: 'amigo-qa archive-worker',
+      });
+
+      expect(queuesAllowed('scheduler', 'sqs:SendMessage')).toContain(queueId('archivePriority'));
+      expect(queuesAllowed('archiveWorker', 'sqs:SendMessage')).toContain(queueId('archivePriority'));
+      expect(queuesAllowed('archiveWorker', 'sqs:ReceiveMessage').sort()).toEqual(
+        [queueId('archive'), queueId('archivePriority')].sort(),
+      );
+      expect(queuesAllowed('scheduler', 'sqs:ReceiveMessage')).not.toContain(queueId('archivePriority'));
+    });
   });
 });
