@@ -4,6 +4,11 @@
 // alarm, not from a dashboard they happen to open. Pure arithmetic: the scheduler gathers the inputs
 // from the archive at the end of its listing (./schedule-archive.ts) and writes the result.
 
+import { readRunRecord, readUsageSince } from '../archive/state.ts';
+import { scanWaiting } from '../archive/waiting.ts';
+import type { RunOutlook } from '../archive-format/documents.ts';
+import type { ArchiveStore } from '../ports/archive-store.ts';
+
 const HOUR_MS = 3_600_000;
 
 /** One operation's calls over the period and the budget they were made under. */
@@ -25,7 +30,8 @@ export interface OutlookInput {
   readonly backlog: number;
 }
 
-export interface OperationOutlook {
+// A type, not an interface: it is stored in a loose (indexable) zod object.
+export type OperationOutlook = {
   readonly calls: number;
   readonly limit: number;
   readonly window_ms: number;
@@ -33,7 +39,7 @@ export interface OperationOutlook {
   readonly budget_share: number;
   /** Calls per archived conversation; null when none was archived in the period. */
   readonly per_conversation: number | null;
-}
+};
 
 /**
  * `caught-up`: nothing waits. `estimated`: the backlog drains in `catch_up_hours`. `never`: the
@@ -88,5 +94,66 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     bottleneck: bottleneck.op,
     catch_up: 'estimated',
     catch_up_hours: round((input.backlog * bottleneck.perConversation) / spare, 2),
+  };
+}
+
+/** Runs named in an outlook's `waiting_runs`, at most (the runs whose jobs were still out). */
+const MAX_WAITING_RUNS = 200;
+
+/**
+ * The outlook of the period since the previous run's outlook, read from the archive: the waiting
+ * markers now, the usage documents of every run whose jobs could have run in the period (those
+ * waiting then and now, the previous run and this one), and this run's new arrivals.
+ */
+export async function takeOutlook(
+  store: ArchiveStore,
+  args: {
+    readonly organizationId: string;
+    readonly runId: string;
+    readonly runStartedAt: string;
+    /** The run whose listing finished before this one's (state/org=<org>/last-run.json). */
+    readonly previousRunId: string | undefined;
+    /** Conversations this run enqueued for the first time. */
+    readonly arrivals: number;
+    readonly now: number;
+    readonly concurrency?: number;
+    readonly timeLeft?: () => boolean;
+  },
+): Promise<RunOutlook> {
+  const previous = args.previousRunId ? await readRunRecord(store, args.previousRunId) : undefined;
+  const before = previous?.outlook ?? null;
+  const from = before?.at ?? previous?.listed_at ?? previous?.started_at ?? args.runStartedAt;
+  const waiting = await scanWaiting(store, args.organizationId, {
+    ...(args.concurrency ? { concurrency: args.concurrency } : {}),
+    ...(args.timeLeft ? { timeLeft: args.timeLeft } : {}),
+  });
+  const runs = new Set([...(before?.waiting_runs ?? []), ...waiting.runs, args.runId]);
+  if (args.previousRunId) runs.add(args.previousRunId);
+  const used = await readUsageSince(store, runs, from);
+  // What left the backlog in the period: it was waiting before or arrived since, and waits no more.
+  const archived = before ? Math.max(0, before.backlog + args.arrivals - waiting.backlog) : null;
+  const outlook = budgetOutlook({
+    periodMs: args.now - Date.parse(from),
+    usage: Object.fromEntries(
+      Object.entries(used.calls).map(([op, c]) => [
+        op,
+        { calls: c.answered, limit: c.limit, windowMs: c.windowMs },
+      ]),
+    ),
+    arrivals: args.arrivals,
+    archived: archived ?? 0,
+    backlog: waiting.backlog,
+  });
+  return {
+    at: new Date(args.now).toISOString(),
+    from,
+    ...outlook,
+    arrivals: args.arrivals,
+    archived,
+    backlog: waiting.backlog,
+    given_up: waiting.givenUp,
+    oldest_waiting_since: waiting.oldestSince,
+    waiting_runs: waiting.runs.slice(-MAX_WAITING_RUNS),
+    partial: waiting.partial || used.unreadable > 0,
   };
 }
