@@ -256,6 +256,7 @@ export const RunOutlookSchema = z.looseObject({
   at: z.string(),
   from: z.string(),
   period_hours: z.number().nonnegative(),
+  arrivals_per_hour: z.number().nonnegative(),
   operations: z.record(
     z.string(),
     z.looseObject({

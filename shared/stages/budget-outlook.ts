@@ -28,6 +28,14 @@ export interface OutlookInput {
   readonly archived: number;
   /** Conversations waiting at the period's end. */
   readonly backlog: number;
+  /**
+   * The previous outlook's rates, which this period's are averaged into over about a day (weight
+   * period / 24 h): an hourly run should not forecast from one busy office hour or one quiet night.
+   */
+  readonly previous?: {
+    readonly arrivalsPerHour: number;
+    readonly perConversation: Readonly<Record<string, number | null>>;
+  } | null;
 }
 
 // A type, not an interface: it is stored in a loose (indexable) zod object.
@@ -37,7 +45,7 @@ export type OperationOutlook = {
   readonly window_ms: number;
   /** calls / (limit x period / window): 1 is the whole budget. */
   readonly budget_share: number;
-  /** Calls per archived conversation; null when none was archived in the period. */
+  /** Calls per archived conversation, averaged over about a day; null: none archived yet. */
   readonly per_conversation: number | null;
 };
 
@@ -50,6 +58,8 @@ export type CatchUpKind = 'caught-up' | 'estimated' | 'never' | 'unknown';
 
 export interface BudgetOutlook {
   readonly period_hours: number;
+  /** Conversations arriving per hour, averaged over about a day. */
+  readonly arrivals_per_hour: number;
   readonly operations: Record<string, OperationOutlook>;
   /** The operation whose budget a conversation uses the most of (calls per conversation / limit rate). */
   readonly bottleneck: string | null;
@@ -59,14 +69,29 @@ export interface BudgetOutlook {
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
+/** The span the rates are averaged over. */
+const SMOOTHING_MS = 24 * HOUR_MS;
+
+/** `previous` moved towards `current` by `weight`; either alone when the other is unknown. */
+function blend(previous: number | null | undefined, current: number | null, weight: number): number | null {
+  if (current === null) return previous ?? null;
+  if (previous === null || previous === undefined) return current;
+  return previous + weight * (current - previous);
+}
+
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const periodMs = Math.max(0, input.periodMs);
+  const weight = Math.min(1, periodMs / SMOOTHING_MS);
   const operations: Record<string, OperationOutlook> = {};
   let bottleneck: { op: string; perConversation: number; perHour: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
     if (u.limit <= 0 || u.windowMs <= 0) continue;
     const budget = (u.limit * periodMs) / u.windowMs;
-    const perConversation = input.archived > 0 ? u.calls / input.archived : null;
+    const perConversation = blend(
+      input.previous?.perConversation[op],
+      input.archived > 0 ? u.calls / input.archived : null,
+      weight,
+    );
     operations[op] = {
       calls: u.calls,
       limit: u.limit,
@@ -80,12 +105,21 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     const load = perConversation / perHour;
     if (!bottleneck || load > bottleneck.load) bottleneck = { op, perConversation, perHour, load };
   }
-  const outlook = { period_hours: round(periodMs / HOUR_MS, 3), operations };
+  const arrivalsPerHour =
+    blend(
+      input.previous?.arrivalsPerHour,
+      periodMs > 0 ? (input.arrivals * HOUR_MS) / periodMs : null,
+      weight,
+    ) ?? 0;
+  const outlook = {
+    period_hours: round(periodMs / HOUR_MS, 3),
+    arrivals_per_hour: round(arrivalsPerHour, 3),
+    operations,
+  };
   if (input.backlog <= 0) {
     return { ...outlook, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
   }
   if (!bottleneck) return { ...outlook, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
-  const arrivalsPerHour = periodMs > 0 ? (input.arrivals * HOUR_MS) / periodMs : 0;
   // What is left of the bottleneck's budget each hour once the new arrivals are served.
   const spare = bottleneck.perHour - arrivalsPerHour * bottleneck.perConversation;
   if (spare <= 0) return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
@@ -143,6 +177,14 @@ export async function takeOutlook(
     arrivals: args.arrivals,
     archived: archived ?? 0,
     backlog: waiting.backlog,
+    previous: before
+      ? {
+          arrivalsPerHour: before.arrivals_per_hour,
+          perConversation: Object.fromEntries(
+            Object.entries(before.operations).map(([op, o]) => [op, o.per_conversation]),
+          ),
+        }
+      : null,
   });
   return {
     at: new Date(args.now).toISOString(),

@@ -62,6 +62,7 @@ const previousOutlook: RunOutlook = {
   at: '2026-12-01T10:00:00.000Z',
   from: '2026-12-01T09:00:00.000Z',
   period_hours: 1,
+  arrivals_per_hour: 40,
   operations: {},
   arrivals: 0,
   archived: null,

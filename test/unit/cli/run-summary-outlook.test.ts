@@ -9,6 +9,7 @@ function outlook(overrides: Partial<RunOutlook> = {}): RunOutlook {
     at: '2026-12-01T11:00:00.000Z',
     from: '2026-12-01T10:00:00.000Z',
     period_hours: 1,
+    arrivals_per_hour: 40,
     operations: {
       'get-conversation-messages': {
         calls: 150,

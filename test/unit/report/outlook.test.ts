@@ -26,6 +26,7 @@ const outlook: RunOutlook = {
   at: '2026-11-26T02:01:00.000Z',
   from: '2026-11-26T01:01:00.000Z',
   period_hours: 1,
+  arrivals_per_hour: 40,
   operations: {},
   arrivals: 40,
   archived: 50,

@@ -101,4 +101,35 @@ describe('budgetOutlook', () => {
     expect(outlook.bottleneck).toBe('get-conversation-messages');
     expect(outlook.catch_up_hours).toBe(0.2);
   });
+  it('when an hourly run follows an outlook, then arrivals and calls per conversation move a 24th of the way towards the hour’s', () => {
+    // arrivals 100 + (124 - 100) / 24 = 101 an hour; insights 6 + (30 - 6) / 24 = 7 a conversation
+    // spare = 1,200 - 101 x 7 = 493; 240 x 7 / 493 = 3.4077 hours
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(300) },
+        arrivals: 124,
+        archived: 10,
+        backlog: 240,
+        previous: { arrivalsPerHour: 100, perConversation: { 'get-interaction-insights': 6 } },
+      }),
+    );
+
+    expect(outlook.arrivals_per_hour).toBe(101);
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(7);
+    expect(outlook.catch_up_hours).toBe(3.41);
+  });
+
+  it('when nothing was archived in the period, then the previous calls per conversation still estimate the catch-up', () => {
+    // spare = 1,200 - 125 x 6 = 450 (arrivals 125 + (125 - 125) / 24); 30 x 6 / 450 = 0.4 hours
+    const outlook = budgetOutlook(
+      anHour({
+        archived: 0,
+        backlog: 30,
+        previous: { arrivalsPerHour: 125, perConversation: { 'get-interaction-insights': 6 } },
+      }),
+    );
+
+    expect(outlook.catch_up).toBe('estimated');
+    expect(outlook.catch_up_hours).toBe(0.4);
+  });
 });
