@@ -257,6 +257,7 @@ export const RunOutlookSchema = z.looseObject({
   from: z.string(),
   period_hours: z.number().nonnegative(),
   arrivals_per_hour: z.number().nonnegative(),
+  archived_per_hour: z.number().nonnegative().nullable(),
   operations: z.record(
     z.string(),
     z.looseObject({
@@ -264,6 +265,7 @@ export const RunOutlookSchema = z.looseObject({
       limit: count,
       window_ms: count,
       budget_share: z.number().nonnegative(),
+      calls_per_hour: z.number().nonnegative().nullable(),
       per_conversation: z.number().nonnegative().nullable(),
     }),
   ),

@@ -24,17 +24,20 @@ export interface OutlookInput {
   readonly usage: Readonly<Record<string, OperationUsage>>;
   /** Conversations that started waiting in the period (enqueued for the first time). */
   readonly arrivals: number;
-  /** Conversations whose wait ended in the period: the work the period's calls paid for. */
-  readonly archived: number;
+  /** Conversations whose wait ended in the period: the work the period's calls paid for (null: not known). */
+  readonly archived: number | null;
   /** Conversations waiting at the period's end. */
   readonly backlog: number;
   /**
    * The previous outlook's rates, which this period's are averaged into over about a day (weight
    * period / 24 h): an hourly run should not forecast from one busy office hour or one quiet night.
+   * Calls and archived conversations are averaged apart and divided after, so an hour that finished
+   * one conversation and started ten does not weigh as a costly conversation for a day.
    */
   readonly previous?: {
     readonly arrivalsPerHour: number;
-    readonly perConversation: Readonly<Record<string, number | null>>;
+    readonly archivedPerHour: number | null;
+    readonly callsPerHour: Readonly<Record<string, number | null>>;
   } | null;
 }
 
@@ -45,7 +48,9 @@ export type OperationOutlook = {
   readonly window_ms: number;
   /** calls / (limit x period / window): 1 is the whole budget. */
   readonly budget_share: number;
-  /** Calls per archived conversation, averaged over about a day; null: none archived yet. */
+  /** Calls an hour, averaged over about a day (null: not known yet). */
+  readonly calls_per_hour: number | null;
+  /** calls_per_hour / archived_per_hour; null: none archived yet. */
   readonly per_conversation: number | null;
 };
 
@@ -60,6 +65,8 @@ export interface BudgetOutlook {
   readonly period_hours: number;
   /** Conversations arriving per hour, averaged over about a day. */
   readonly arrivals_per_hour: number;
+  /** Conversations archived per hour, averaged over about a day (null: not known yet). */
+  readonly archived_per_hour: number | null;
   readonly operations: Record<string, OperationOutlook>;
   /** The operation whose budget a conversation uses the most of (calls per conversation / limit rate). */
   readonly bottleneck: string | null;
@@ -82,38 +89,43 @@ function blend(previous: number | null | undefined, current: number | null, weig
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const periodMs = Math.max(0, input.periodMs);
   const weight = Math.min(1, periodMs / SMOOTHING_MS);
+  const perHour = (n: number | null) => (n === null || periodMs <= 0 ? null : (n * HOUR_MS) / periodMs);
+  const archivedPerHour = blend(input.previous?.archivedPerHour, perHour(input.archived), weight);
   const operations: Record<string, OperationOutlook> = {};
   let bottleneck: { op: string; perConversation: number; perHour: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
     if (u.limit <= 0 || u.windowMs <= 0) continue;
     const budget = (u.limit * periodMs) / u.windowMs;
-    const perConversation = blend(
-      input.previous?.perConversation[op],
-      input.archived > 0 ? u.calls / input.archived : null,
+    // Counted over the same periods as the archived conversations, or not at all.
+    const callsPerHour = blend(
+      input.previous?.callsPerHour[op],
+      input.archived === null ? null : perHour(u.calls),
       weight,
     );
+    const perConversation =
+      callsPerHour !== null && archivedPerHour !== null && archivedPerHour > 0
+        ? callsPerHour / archivedPerHour
+        : null;
     operations[op] = {
       calls: u.calls,
       limit: u.limit,
       window_ms: u.windowMs,
       budget_share: budget > 0 ? round(u.calls / budget, 4) : 0,
+      calls_per_hour: callsPerHour === null ? null : round(callsPerHour, 3),
       per_conversation: perConversation === null ? null : round(perConversation, 3),
     };
     if (perConversation === null || perConversation === 0) continue;
-    const perHour = (u.limit * HOUR_MS) / u.windowMs;
+    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
     // Hours of this operation's budget one conversation takes: the largest one limits the drain.
-    const load = perConversation / perHour;
-    if (!bottleneck || load > bottleneck.load) bottleneck = { op, perConversation, perHour, load };
+    const load = perConversation / limitPerHour;
+    if (!bottleneck || load > bottleneck.load)
+      bottleneck = { op, perConversation, perHour: limitPerHour, load };
   }
-  const arrivalsPerHour =
-    blend(
-      input.previous?.arrivalsPerHour,
-      periodMs > 0 ? (input.arrivals * HOUR_MS) / periodMs : null,
-      weight,
-    ) ?? 0;
+  const arrivalsPerHour = blend(input.previous?.arrivalsPerHour, perHour(input.arrivals), weight) ?? 0;
   const outlook = {
     period_hours: round(periodMs / HOUR_MS, 3),
     arrivals_per_hour: round(arrivalsPerHour, 3),
+    archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
     operations,
   };
   if (input.backlog <= 0) {
@@ -175,13 +187,14 @@ export async function takeOutlook(
       ]),
     ),
     arrivals: args.arrivals,
-    archived: archived ?? 0,
+    archived,
     backlog: waiting.backlog,
     previous: before
       ? {
           arrivalsPerHour: before.arrivals_per_hour,
-          perConversation: Object.fromEntries(
-            Object.entries(before.operations).map(([op, o]) => [op, o.per_conversation]),
+          archivedPerHour: before.archived_per_hour,
+          callsPerHour: Object.fromEntries(
+            Object.entries(before.operations).map(([op, o]) => [op, o.calls_per_hour]),
           ),
         }
       : null,

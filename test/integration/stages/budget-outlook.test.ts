@@ -63,6 +63,7 @@ const previousOutlook: RunOutlook = {
   from: '2026-12-01T09:00:00.000Z',
   period_hours: 1,
   arrivals_per_hour: 40,
+  archived_per_hour: null,
   operations: {},
   arrivals: 0,
   archived: null,

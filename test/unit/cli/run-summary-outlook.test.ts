@@ -10,12 +10,14 @@ function outlook(overrides: Partial<RunOutlook> = {}): RunOutlook {
     from: '2026-12-01T10:00:00.000Z',
     period_hours: 1,
     arrivals_per_hour: 40,
+    archived_per_hour: 50,
     operations: {
       'get-conversation-messages': {
         calls: 150,
         limit: 30,
         window_ms: 60_000,
         budget_share: 0.0833,
+        calls_per_hour: null,
         per_conversation: 3,
       },
       'get-interaction-insights': {
@@ -23,6 +25,7 @@ function outlook(overrides: Partial<RunOutlook> = {}): RunOutlook {
         limit: 20,
         window_ms: 60_000,
         budget_share: 0.75,
+        calls_per_hour: null,
         per_conversation: 18,
       },
       'get-conversations': {
@@ -30,6 +33,7 @@ function outlook(overrides: Partial<RunOutlook> = {}): RunOutlook {
         limit: 15,
         window_ms: 60_000,
         budget_share: 0.0022,
+        calls_per_hour: null,
         per_conversation: 0.04,
       },
     },

@@ -27,6 +27,7 @@ const outlook: RunOutlook = {
   from: '2026-11-26T01:01:00.000Z',
   period_hours: 1,
   arrivals_per_hour: 40,
+  archived_per_hour: null,
   operations: {},
   arrivals: 40,
   archived: 50,

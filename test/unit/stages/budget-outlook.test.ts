@@ -28,6 +28,7 @@ describe('budgetOutlook', () => {
       limit: 20,
       window_ms: 60_000,
       budget_share: 0.75,
+      calls_per_hour: 900,
       per_conversation: 6,
     });
     // 150 / 1,800 = 0.08333
@@ -101,34 +102,49 @@ describe('budgetOutlook', () => {
     expect(outlook.bottleneck).toBe('get-conversation-messages');
     expect(outlook.catch_up_hours).toBe(0.2);
   });
-  it('when an hourly run follows an outlook, then arrivals and calls per conversation move a 24th of the way towards the hour’s', () => {
-    // arrivals 100 + (124 - 100) / 24 = 101 an hour; insights 6 + (30 - 6) / 24 = 7 a conversation
-    // spare = 1,200 - 101 x 7 = 493; 240 x 7 / 493 = 3.4077 hours
+  it('when an hourly run follows an outlook, then arrivals, archived and calls an hour move a 24th of the way towards the hour’s', () => {
+    // arrivals and archived 100 + (124 - 100) / 24 = 101 an hour; insights 600 + (1,200 - 600) / 24
+    // = 625 an hour: 625 / 101 = 6.188 a conversation; spare = 1,200 - 101 x 6.188 = 575;
+    // 240 x 6.188 / 575 = 2.583 hours
     const outlook = budgetOutlook(
       anHour({
-        usage: { 'get-interaction-insights': insights(300) },
+        usage: { 'get-interaction-insights': insights(1_200) },
         arrivals: 124,
-        archived: 10,
+        archived: 124,
         backlog: 240,
-        previous: { arrivalsPerHour: 100, perConversation: { 'get-interaction-insights': 6 } },
+        previous: {
+          arrivalsPerHour: 100,
+          archivedPerHour: 100,
+          callsPerHour: { 'get-interaction-insights': 600 },
+        },
       }),
     );
 
     expect(outlook.arrivals_per_hour).toBe(101);
-    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(7);
-    expect(outlook.catch_up_hours).toBe(3.41);
+    expect(outlook.archived_per_hour).toBe(101);
+    expect(outlook.operations['get-interaction-insights']?.calls_per_hour).toBe(625);
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6.188);
+    expect(outlook.catch_up_hours).toBe(2.58);
   });
 
-  it('when nothing was archived in the period, then the previous calls per conversation still estimate the catch-up', () => {
-    // spare = 1,200 - 125 x 6 = 450 (arrivals 125 + (125 - 125) / 24); 30 x 6 / 450 = 0.4 hours
+  it('when a quiet hour archives nothing and calls nothing, then the day’s cost per conversation still estimates the catch-up', () => {
+    // archived 125 x 23/24, insights 750 x 23/24: still 6 a conversation; arrivals stay 125 an hour;
+    // spare = 1,200 - 125 x 6 = 450; 30 x 6 / 450 = 0.4 hours
     const outlook = budgetOutlook(
       anHour({
+        usage: { 'get-interaction-insights': insights(0) },
+        arrivals: 125,
         archived: 0,
         backlog: 30,
-        previous: { arrivalsPerHour: 125, perConversation: { 'get-interaction-insights': 6 } },
+        previous: {
+          arrivalsPerHour: 125,
+          archivedPerHour: 125,
+          callsPerHour: { 'get-interaction-insights': 750 },
+        },
       }),
     );
 
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6);
     expect(outlook.catch_up).toBe('estimated');
     expect(outlook.catch_up_hours).toBe(0.4);
   });
