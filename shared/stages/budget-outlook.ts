@@ -34,6 +34,8 @@ export interface OutlookInput {
    * Calls and archived conversations are averaged apart and divided after, so an hour that finished
    * one conversation and started ten does not weigh as a costly conversation for a day.
    */
+  /** The span the rates are averaged over. @default 24 hours */
+  readonly averagingMs?: number;
   readonly previous?: {
     readonly arrivalsPerHour: number;
     readonly archivedPerHour: number | null;
@@ -88,7 +90,7 @@ function blend(previous: number | null | undefined, current: number | null, weig
 
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const periodMs = Math.max(0, input.periodMs);
-  const weight = Math.min(1, periodMs / SMOOTHING_MS);
+  const weight = Math.min(1, periodMs / (input.averagingMs ?? SMOOTHING_MS));
   const perHour = (n: number | null) => (n === null || periodMs <= 0 ? null : (n * HOUR_MS) / periodMs);
   const archivedPerHour = blend(input.previous?.archivedPerHour, perHour(input.archived), weight);
   const operations: Record<string, OperationOutlook> = {};
@@ -164,6 +166,8 @@ export async function takeOutlook(
     readonly now: number;
     readonly concurrency?: number;
     readonly timeLeft?: () => boolean;
+    /** @default 24 hours */
+    readonly averagingMs?: number;
   },
 ): Promise<RunOutlook> {
   const previous = args.previousRunId ? await readRunRecord(store, args.previousRunId) : undefined;
@@ -189,6 +193,7 @@ export async function takeOutlook(
     arrivals: args.arrivals,
     archived,
     backlog: waiting.backlog,
+    ...(args.averagingMs ? { averagingMs: args.averagingMs } : {}),
     previous: before
       ? {
           arrivalsPerHour: before.arrivals_per_hour,

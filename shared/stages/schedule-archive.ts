@@ -58,6 +58,8 @@ export interface ScheduleOptions {
    * 0 there. @default 2 days
    */
   readonly recoverPendingAfterMs?: number;
+  /** The budget outlook averages rates over this span (a fast simulated clock shortens it). @default 1 day */
+  readonly outlookAveragingMs?: number;
 }
 
 export interface ScheduleDeps {
@@ -274,6 +276,7 @@ async function outlookOf(
       now: deps.clock.now(),
       concurrency: deps.headConcurrency ?? 16,
       timeLeft: () => deps.remainingTimeMs() > (options.minRemainingMs ?? 60_000) / 2,
+      ...(options.outlookAveragingMs ? { averagingMs: options.outlookAveragingMs } : {}),
     });
     return { value };
   } catch (error) {
