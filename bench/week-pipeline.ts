@@ -40,6 +40,8 @@ export interface WeekPipelineOptions {
   readonly deferralSeconds: readonly [number, number];
   /** A marker's job is sent again after this long (the queue outlives the runs here, as in AWS). */
   readonly recoverPendingAfterMs: number;
+  /** The budget outlook's averaging span: a simulated day on the fast clock. */
+  readonly outlookAveragingMs: number;
   readonly events: RuntimeEvents & { onPutBack?(): void };
 }
 
@@ -136,6 +138,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       deferUnanalyzed: config.archive.deferUnanalyzed,
       since: config.archive.since,
       recoverPendingAfterMs: options.recoverPendingAfterMs,
+      outlookAveragingMs: options.outlookAveragingMs,
     },
   }));
   const runIds = new Set<string>();

@@ -17,7 +17,14 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { startLocalAws } from '../local/fauxqs.ts';
 import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
 import { resolveAmigoConfig } from '../shared/amigo/config.ts';
-import { ArchiveOutcomeSchema, ManifestSchema, RunRecordSchema } from '../shared/archive-format/documents.ts';
+import { readRunRecord } from '../shared/archive/state.ts';
+import {
+  ArchiveOutcomeSchema,
+  ManifestSchema,
+  type RunOutlook,
+  RunRecordSchema,
+} from '../shared/archive-format/documents.ts';
+import { pendingPrefix } from '../shared/archive-format/keys.ts';
 import { defaultPipelineConfig } from '../shared/config/pipeline-config.ts';
 import { FUNCTIONS, type FunctionId, maxConcurrency } from '../shared/contract/topology.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
@@ -69,6 +76,29 @@ export interface DayRow {
   putBacks: number;
   /** Scheduler runs that ended in the day. */
   cycles: number;
+  /** The outlook of the day's last scheduler run next to what happened (null: no run took one). */
+  outlook: OutlookRow | null;
+}
+
+/** One scheduler run's budget outlook (its run record) next to what the bench measured. */
+export interface OutlookRow {
+  /** Simulated hours since the week's start. */
+  hour: number;
+  /** The outlook's budget share of the bottleneck operation (or insights) since the previous run. */
+  bottleneck: string | null;
+  budgetShare: number | null;
+  /** Waiting conversations: the outlook's, and pending markers the bench listed right after the run. */
+  backlog: number;
+  backlogMeasured: number;
+  /** Conversations first archived between the outlook and the bench's listing (workers keep running). */
+  archivedMeanwhile: number;
+  /** Finished, not archived (includes those not analysed or listed yet): the week's own backlog. */
+  finishedNotArchived: number;
+  catchUp: string;
+  /** The outlook's expected catch-up, in simulated hours (null: never or unknown). */
+  catchUpHours: number | null;
+  /** Simulated hours until every conversation waiting at the run was archived (null: not all were). */
+  waitingArchivedAfterHours: number | null;
 }
 
 export interface WeekResult {
@@ -92,6 +122,8 @@ export interface WeekResult {
   catchUpAfterLastArrivalHours: number | null;
   usageRecorded: { runs: number; runsWithUsage: number; calls: number };
   days: DayRow[];
+  /** Every scheduler run's outlook next to what happened. */
+  outlooks: OutlookRow[];
   cycles: number;
   counts: CostCounts;
 }
@@ -190,6 +222,31 @@ class LambdaMeter {
   }
 }
 
+/**
+ * The outlook's catch-up in simulated hours. The run record's hours are the clock's (real) hours,
+ * rounded to 0.01, which on the fast clock is minutes of simulated time: recomputed from its fields.
+ */
+function simulatedCatchUp(outlook: RunOutlook, timeScale: number): number | null {
+  if (outlook.catch_up === 'caught-up') return 0;
+  const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
+  if (outlook.catch_up !== 'estimated' || !b?.per_conversation) return null;
+  const limitPerHour = (b.limit * 3_600_000) / b.window_ms;
+  const spare = limitPerHour - outlook.arrivals_per_hour * b.per_conversation;
+  return round(((outlook.backlog * b.per_conversation) / spare) * timeScale, 2);
+}
+
+/** The outlook of the last run that ended in [from, to), without its time stamp. */
+function lastOutlookIn(
+  outlooks: ReadonlyArray<OutlookRow & { endedAt: number }>,
+  from: number,
+  to: number,
+): OutlookRow | null {
+  const last = outlooks.filter((o) => o.endedAt >= from && o.endedAt < to).at(-1);
+  if (!last) return null;
+  const { endedAt: _, ...row } = last;
+  return row;
+}
+
 const BUDGET_CODES = /throttl|rate|429|budget|maintenance/i;
 
 export async function runWeek(options: WeekOptions): Promise<WeekResult> {
@@ -224,6 +281,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const bucket = 'amigo-qa-week';
   await audit.send(new CreateBucketCommand({ Bucket: bucket }));
   const store = new S3ArchiveStore({ client: s3, bucket });
+  const auditStore = new S3ArchiveStore({ client: audit, bucket });
   const sqs = meterSqs();
   const lambda = new LambdaMeter();
   const startMs = Date.now();
@@ -273,6 +331,8 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     putBacks: number;
     /** Answered calls per operation, from the usage documents written at this run. */
     amigo: Record<string, number>;
+    /** The run's outlook and the conversations the bench found waiting (pending markers) right after. */
+    outlook?: { record: RunOutlook; waiting: string[]; listedAt: number };
   }
   const cycles: Cycle[] = [];
   const cadenceMs = (options.cadenceMinutes * 60_000) / options.timeScale;
@@ -286,6 +346,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     deferralSeconds: [300 / simRateScale, 900 / simRateScale],
     // As deployed (2 days), on the fast clock: the queue outlives the scheduler runs here.
     recoverPendingAfterMs: (2 * DAY_MS) / options.timeScale,
+    outlookAveragingMs: dayMs,
     events: {
       onInvoke: (binding) => lambda.start(binding),
       onResult: (binding) => lambda.end(binding),
@@ -307,17 +368,38 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     } while (next);
     return n;
   };
+  const outlookOf = async (ids: string[]): Promise<Pick<Cycle, 'outlook'>> => {
+    // Read with the unmetered client: the bench's look is not the pipeline's cost.
+    const record = ids[0] ? await readRunRecord(auditStore, ids[0]) : undefined;
+    if (!record?.outlook) return {};
+    const waiting: string[] = [];
+    let next: string | undefined;
+    do {
+      const page = await audit.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: pendingPrefix(amigo.organizationId),
+          ContinuationToken: next,
+        }),
+      );
+      for (const o of page.Contents ?? []) waiting.push(/([^/]+)\.json$/.exec(o.Key ?? '')?.[1] ?? '');
+      next = page.NextContinuationToken;
+    } while (next);
+    return { outlook: { record: record.outlook, waiting, listedAt: Date.now() } };
+  };
   let tick = startMs + cadenceMs;
   let deadLetters: Array<{ queue: string; code: string }> = [];
   try {
     for (;;) {
       await sleep(tick - Date.now());
       if (Date.now() >= hardEnd) break;
-      const began = performance.now();
-      for (const id of await pipeline.schedule()) runIds.add(id);
-      lambda.add('scheduler', (performance.now() - began) / 1000);
+      // Written before the run, as the deployed workers write theirs as they go: its outlook reads them.
       const amigoCalls = await pipeline.flushUsage();
-      cycles.push({ endedAt: Date.now(), putBacks, amigo: amigoCalls });
+      const began = performance.now();
+      const ids = await pipeline.schedule();
+      for (const id of ids) runIds.add(id);
+      lambda.add('scheduler', (performance.now() - began) / 1000);
+      cycles.push({ endedAt: Date.now(), putBacks, amigo: amigoCalls, ...(await outlookOf(ids)) });
       putBacks = 0;
       const now = Date.now();
       if (now >= arrivalsEnd) {
@@ -415,6 +497,33 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     lastT = e.t;
   }
 
+  const firstArchived = new Map([...manifests].map(([id, m]) => [id, Math.min(...m.times)]));
+  const hoursOf = (ms: number) => round((ms / dayMs) * 24, 2);
+  const outlooks: Array<OutlookRow & { endedAt: number }> = [];
+  for (const c of cycles) {
+    if (!c.outlook) continue;
+    const { record, waiting, listedAt } = c.outlook;
+    const outlookAt = Date.parse(record.at);
+    const archivedAt = waiting.map((id) => firstArchived.get(id));
+    const all = archivedAt.every((t) => t !== undefined);
+    const focus = record.bottleneck ?? 'get-interaction-insights';
+    outlooks.push({
+      endedAt: c.endedAt,
+      hour: hoursOf(c.endedAt - startMs),
+      bottleneck: record.bottleneck,
+      budgetShare: record.operations[focus]?.budget_share ?? null,
+      backlog: record.backlog,
+      backlogMeasured: waiting.length,
+      archivedMeanwhile: [...firstArchived.values()].filter((t) => t >= outlookAt && t <= listedAt).length,
+      finishedNotArchived: backlogAt(c.endedAt),
+      catchUp: record.catch_up,
+      catchUpHours: simulatedCatchUp(record, options.timeScale),
+      waitingArchivedAfterHours: all
+        ? hoursOf(Math.max(c.endedAt, ...(archivedAt as number[])) - c.endedAt)
+        : null,
+    });
+  }
+
   const days: DayRow[] = [];
   for (let d = 0; d < lastDay; d++) {
     const from = startMs + d * dayMs;
@@ -473,6 +582,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       throttled,
       putBacks: dayCycles.reduce((s, c) => s + c.putBacks, 0),
       cycles: dayCycles.length,
+      outlook: lastOutlookIn(outlooks, from, to),
     });
   }
   const lastArchived = Math.max(...archivedList.map((a) => a.at));
@@ -518,6 +628,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       : null,
     usageRecorded: { runs: recordIds.size, runsWithUsage: runsWithUsage.size, calls: usageCalls },
     days,
+    outlooks: outlooks.map(({ endedAt: _, ...row }) => row),
     cycles: cycles.length,
     counts: {
       lambda: lambdaCounts,

@@ -15,7 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { priceWeek } from './week-cost.ts';
 import { type EfficiencyRun, runEfficiency } from './week-efficiency.ts';
-import { REFERENCE_PER_DAY, runWeek, type WeekResult } from './week-run.ts';
+import { type OutlookRow, REFERENCE_PER_DAY, runWeek, type WeekResult } from './week-run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -83,6 +83,28 @@ console.table(
     runs: d.cycles,
   })),
 );
+console.log('The budget outlook of the last scheduler run each day (its run record) next to what happened:');
+console.table(
+  result.days.map((d) => ({
+    day: d.day,
+    'at h': d.outlook?.hour ?? '-',
+    bottleneck: d.outlook?.bottleneck ?? '-',
+    'budget %': d.outlook?.budgetShare == null ? '-' : Math.round(d.outlook.budgetShare * 1000) / 10,
+    backlog: d.outlook?.backlog ?? '-',
+    'markers (bench)': d.outlook?.backlogMeasured ?? '-',
+    'archived meanwhile': d.outlook?.archivedMeanwhile ?? '-',
+    'finished, not archived': d.outlook?.finishedNotArchived ?? '-',
+    'catch-up h (predicted)': d.outlook ? (d.outlook.catchUpHours ?? d.outlook.catchUp) : '-',
+    'waiting archived after h': d.outlook?.waitingArchivedAfterHours ?? '-',
+  })),
+);
+const outlookFit = summarizeOutlooks(result.outlooks ?? []);
+const kinds = Object.entries(outlookFit.kinds).map(([k, n]) => `${n} ${k}`);
+console.log(
+  `Outlooks: ${outlookFit.runs} runs (${kinds.join(', ')}); backlog = markers listed right after + archived ` +
+    `meanwhile in ${outlookFit.backlogExplained} of ${outlookFit.runs}; predicted catch-up minus when the ` +
+    `waiting were all archived (h): ${JSON.stringify(outlookFit.error)}`,
+);
 const cost = priceWeek(result);
 console.table(
   cost.rows.map((r) => ({ item: r.item, 'per 1,000 conversations': r.per1000, unit: r.unit, USD: r.usd })),
@@ -144,6 +166,7 @@ writeFileSync(
       cost,
       efficiency: efficiency ?? null,
       complete: weekOk,
+      outlookFit,
     },
     null,
     2,
@@ -151,3 +174,30 @@ writeFileSync(
 );
 console.log(`Results in ${out}`);
 if (!weekOk) process.exitCode = 1;
+
+/** How the outlooks held up: their kinds, the backlog against the markers, the catch-up error. */
+function summarizeOutlooks(rows: readonly OutlookRow[]) {
+  const kinds: Record<string, number> = {};
+  for (const r of rows) kinds[r.catchUp] = (kinds[r.catchUp] ?? 0) + 1;
+  // A small backlog drains at one conversation's pace (latency, the queue), not the budget's.
+  const error = (minBacklog: number) => {
+    const errors = rows
+      .filter(
+        (r) => r.catchUpHours !== null && r.waitingArchivedAfterHours !== null && r.backlog >= minBacklog,
+      )
+      .map((r) => (r.catchUpHours as number) - (r.waitingArchivedAfterHours as number))
+      .sort((a, b) => a - b);
+    const at = (q: number) =>
+      errors.length
+        ? Math.round((errors[Math.min(errors.length - 1, Math.floor(q * errors.length))] as number) * 100) /
+          100
+        : null;
+    return { minBacklog, n: errors.length, median: at(0.5), p10: at(0.1), p90: at(0.9) };
+  };
+  return {
+    runs: rows.length,
+    kinds,
+    backlogExplained: rows.filter((r) => r.backlog === r.backlogMeasured + r.archivedMeanwhile).length,
+    error: [error(1), error(10)],
+  };
+}

@@ -3,6 +3,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type LocalCycleResult, openArchiveStore, runLocalCycle } from '../../local/pipeline.ts';
 import { amigoConfigFromEnv, isLoopbackUrl } from '../../shared/amigo/config.ts';
+import type { RunOutlook } from '../../shared/archive-format/documents.ts';
 import { runKey } from '../../shared/archive-format/keys.ts';
 import {
   applyOverrides,
@@ -186,6 +187,7 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
     `  skipped       ${s.alreadyArchived} already archived, ${s.deferredUnanalyzed} not analyzed yet (next run)`,
   );
   if (a && a.audioBytes > 0) out(`  recordings    ${(a.audioBytes / 1_048_576).toFixed(1)} MiB`);
+  if (record.outlook) for (const line of outlookLines(record.outlook)) out(line);
   if (record.num_messages_mismatches.length > 0) {
     out(
       `  WARNING       ${record.num_messages_mismatches.length} conversation(s) archived fewer/more messages than num_messages:`,
@@ -229,6 +231,30 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
     (record.recovery?.givenUpTotal ?? 0) === 0 &&
     (record.set_aside ?? []).length === 0
   );
+}
+
+/** The run record's budget outlook in two lines: how full each budget was, what waits, the catch-up. */
+export function outlookLines(outlook: RunOutlook): string[] {
+  const percent = (share: number) => (share > 0 && share < 0.01 ? '<1%' : `${Math.round(share * 100)}%`);
+  const shares = Object.entries(outlook.operations)
+    .sort(([, x], [, y]) => y.budget_share - x.budget_share)
+    .map(([op, o]) => `${op} ${percent(o.budget_share)}`);
+  const bottleneck = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
+  const cost =
+    outlook.bottleneck && bottleneck?.per_conversation != null
+      ? `; bottleneck ${outlook.bottleneck} (${bottleneck.per_conversation} calls a conversation)`
+      : '';
+  const catchUp = {
+    'caught-up': 'nothing waits',
+    estimated: `catch-up in about ${outlook.catch_up_hours} h`,
+    never: `catch-up NEVER at this rate: the arrivals alone use the whole ${outlook.bottleneck} budget`,
+    unknown: 'catch-up unknown (nothing archived since the previous run to measure a conversation by)',
+  }[outlook.catch_up];
+  const oldest = outlook.oldest_waiting_since ? `, oldest since ${outlook.oldest_waiting_since}` : '';
+  return [
+    `  budget        since the previous run (${outlook.period_hours} h): ${shares.join(', ') || 'no Amigo calls'}${cost}`,
+    `  waiting       ${outlook.backlog} at the end of the listing${oldest}; ${catchUp}`,
+  ];
 }
 
 /**

@@ -5,7 +5,12 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { DefaultDashboardFactory, MonitoringFacade, SnsAlarmActionStrategy } from 'cdk-monitoring-constructs';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../shared/contract/metric-names.ts';
+import {
+  CATCH_UP_NEVER_HOURS,
+  METRIC,
+  METRICS_NAMESPACE,
+  SERVICE_NAME,
+} from '../../shared/contract/metric-names.ts';
 import { type OperationId, operationIds } from '../../shared/openapi/index.ts';
 
 export interface PipelineMonitoringProps {
@@ -26,13 +31,19 @@ export interface PipelineMonitoringProps {
    * @default Duration.hours(26)
    */
   readonly maxTimeWithoutListing?: Duration;
+  /**
+   * Alarm when a run's outlook expects the backlog to take longer than this to drain (or never to).
+   * @default Duration.hours(24)
+   */
+  readonly maxCatchUp?: Duration;
 }
 
 /**
  * The pipeline's alarms and dashboard, built with cdklabs' cdk-monitoring-constructs: every
  * dead-letter queue not empty, the archive queue's oldest message too old, any function error or
- * throttle, and freshness (no listing completed in 26 h; missing data breaches). The dashboard
- * shows the same plus conversations archived and Amigo calls and 429s per operation.
+ * throttle, freshness (no listing completed in 26 h; missing data breaches), and the budget
+ * outlook's catch-up over a day. The dashboard shows the same plus conversations archived, the
+ * budget used and the backlog, and Amigo calls and 429s per operation.
  */
 export class PipelineMonitoring extends Construct {
   readonly facade: MonitoringFacade;
@@ -65,6 +76,7 @@ export class PipelineMonitoring extends Construct {
       label: 'Listings completed',
     });
     const hours = (props.maxTimeWithoutListing ?? Duration.hours(26)).toHours();
+    const maxCatchUp = props.maxCatchUp ?? Duration.hours(24);
     this.facade.monitorCustom({
       alarmFriendlyName: 'Pipeline',
       humanReadableName: 'amigo-qa pipeline',
@@ -92,6 +104,32 @@ export class PipelineMonitoring extends Construct {
                   datapointsToAlarm: hours,
                   treatMissingDataOverride: TreatMissingData.BREACHING,
                   alarmDescriptionOverride: `No listing completed in ${hours} hours: the nightly run did not start or did not finish. Check the scheduler's logs and the schedule's dead-letter queue.`,
+                },
+              },
+            },
+          ],
+        },
+        {
+          title: 'Budget used since the previous run (1 = all of it)',
+          metrics: operationIds.map((op) => outlookMetric(METRIC.budgetUsedShare, op, { operation: op })),
+        },
+        {
+          title: 'Backlog: conversations waiting to be archived',
+          metrics: [outlookMetric(METRIC.backlog, 'Waiting')],
+        },
+        {
+          title: `Expected catch-up (hours; ${CATCH_UP_NEVER_HOURS}: never)`,
+          metrics: [
+            {
+              metric: outlookMetric(METRIC.catchUpHours, 'Catch-up hours'),
+              alarmFriendlyName: 'CatchUp',
+              addAlarm: {
+                Warning: {
+                  threshold: maxCatchUp.toHours(),
+                  comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+                  // No listing, no datapoint: the freshness alarm says that; this one is about the backlog.
+                  treatMissingDataOverride: TreatMissingData.NOT_BREACHING,
+                  alarmDescriptionOverride: `The archive backlog is expected to take more than ${maxCatchUp.toHours()} hours to drain (${CATCH_UP_NEVER_HOURS}: never, the arrivals alone use the whole budget). The latest run record's outlook names the bottleneck operation and the backlog; options: a higher Amigo rate limit, fewer services, a shorter lookback.`,
                 },
               },
             },
@@ -159,5 +197,17 @@ function amigoMetric(metricName: string, operation: OperationId): Metric {
     statistic: 'Sum',
     period: Duration.minutes(5),
     label: operation,
+  });
+}
+
+/** An outlook figure: one per completed listing, so the hour's latest (Maximum) is the one to show. */
+function outlookMetric(metricName: string, label: string, dimensions: Record<string, string> = {}): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service: SERVICE_NAME, ...dimensions },
+    statistic: 'Maximum',
+    period: Duration.hours(1),
+    label,
   });
 }

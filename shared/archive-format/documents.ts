@@ -248,6 +248,40 @@ export const RunAmigoSchema = z.looseObject({
 });
 export type RunAmigo = z.infer<typeof RunAmigoSchema>;
 
+/**
+ * The operator's view of the budget, taken by the scheduler at the end of its listing
+ * (shared/stages/budget-outlook.ts): the period since the previous run's outlook.
+ */
+export const RunOutlookSchema = z.looseObject({
+  at: z.string(),
+  from: z.string(),
+  period_hours: z.number().nonnegative(),
+  arrivals_per_hour: z.number().nonnegative(),
+  archived_per_hour: z.number().nonnegative().nullable(),
+  operations: z.record(
+    z.string(),
+    z.looseObject({
+      calls: count,
+      limit: count,
+      window_ms: count,
+      budget_share: z.number().nonnegative(),
+      calls_per_hour: z.number().nonnegative().nullable(),
+      per_conversation: z.number().nonnegative().nullable(),
+    }),
+  ),
+  arrivals: count,
+  archived: count.nullable(),
+  backlog: count,
+  given_up: count,
+  oldest_waiting_since: z.string().nullable(),
+  bottleneck: z.string().nullable(),
+  catch_up: z.enum(['caught-up', 'estimated', 'never', 'unknown']),
+  catch_up_hours: z.number().nonnegative().nullable(),
+  waiting_runs: z.array(z.string()),
+  partial: z.boolean(),
+});
+export type RunOutlook = z.infer<typeof RunOutlookSchema>;
+
 export const RunRecordSchema = z.looseObject({
   run_id: z.string(),
   organization_id: z.string(),
@@ -269,6 +303,8 @@ export const RunRecordSchema = z.looseObject({
   recovery: RecoverySchema.loose().nullable().optional(),
   /** The Amigo calls the run's functions made, summed from its usage documents when summarised. */
   amigo: RunAmigoSchema.nullable().optional(),
+  /** How full the budget was since the previous run, what waits, the expected catch-up; null: not taken. */
+  outlook: RunOutlookSchema.nullable().optional(),
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 

@@ -26,6 +26,11 @@ export const MAX_RUNS = 3;
 /** `enqueued_at` of a marker whose job could not be sent: the next run sends it, whatever its age. */
 export const NEVER_SENT = '1970-01-01T00:00:00.000Z';
 
+/** No run sends it again: it failed in MAX_RUNS runs, or got no answer in MAX_RUNS + 2. */
+export function isGivenUp(marker: PendingMarker): boolean {
+  return (marker.failure !== null && marker.runs >= MAX_RUNS) || marker.runs >= MAX_RUNS + 2;
+}
+
 /** A new marker, or the next run's update of an existing one. */
 export function nextMarker(
   previous: PendingMarker | undefined,

@@ -217,3 +217,45 @@ export async function summarizeRun(
   await writeRunRecord(store, updated);
   return updated;
 }
+
+/**
+ * The Amigo calls recorded for `runIds` by invocations that ended after `since` (a usage document
+ * covers one invocation, minutes at most, so it is counted whole by its end), summed per operation
+ * with the limits they ran under. Unreadable documents are skipped and counted.
+ */
+export async function readUsageSince(
+  store: ArchiveStore,
+  runIds: Iterable<string>,
+  since: string,
+): Promise<{
+  calls: Record<string, { answered: number; limit: number; windowMs: number }>;
+  unreadable: number;
+}> {
+  const calls: Record<string, { answered: number; limit: number; windowMs: number }> = {};
+  let unreadable = 0;
+  const sinceMs = Date.parse(since);
+  for (const runId of new Set(runIds)) {
+    for await (const object of store.list(usagePrefix(runId))) {
+      let usage: RunUsage | undefined;
+      try {
+        usage = await readDocument(store, object.key, RunUsageSchema);
+      } catch (error) {
+        if (!(error instanceof InvalidDocumentError)) throw error;
+        unreadable++;
+        continue;
+      }
+      if (!usage || !(Date.parse(usage.to) > sinceMs)) continue;
+      for (const [op, c] of Object.entries(usage.calls)) {
+        const limit = usage.limits[op];
+        const into = calls[op] ?? { answered: 0, limit: 0, windowMs: 0 };
+        into.answered += c.answered;
+        if (limit) {
+          into.limit = limit.limit;
+          into.windowMs = limit.window_ms;
+        }
+        calls[op] = into;
+      }
+    }
+  }
+  return { calls, unreadable };
+}

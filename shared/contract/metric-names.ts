@@ -26,8 +26,19 @@ export const METRIC = {
   continuations: 'JobContinuations',
   /** The scheduler finished a listing (the watermark may move): the freshness alarm's heartbeat. */
   listingsCompleted: 'ListingsCompleted',
+  /**
+   * The budget outlook, once per completed listing (shared/stages/budget-outlook.ts): per
+   * `operation` dimension the share of its budget used since the previous run (1 = all of it), the
+   * conversations waiting, and the expected hours until none waits (CATCH_UP_NEVER_HOURS: never).
+   */
+  budgetUsedShare: 'BudgetUsedShare',
+  backlog: 'Backlog',
+  catchUpHours: 'CatchUpHours',
   /** Parquet parts the tables writer wrote in one round (the SQL tables, docs/query.md). */
   tablePartsWritten: 'TablePartsWritten',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/** CatchUpHours when the arrivals alone use the whole budget: the backlog never drains. */
+export const CATCH_UP_NEVER_HOURS = 9_999;

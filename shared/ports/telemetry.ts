@@ -10,8 +10,15 @@ export interface Log {
   error(message: string, ...extra: [] | [Record<string, unknown>]): void;
 }
 
+export type MetricUnitName = 'Count' | 'Bytes' | 'None';
+
 export interface Metrics {
-  addMetric(name: MetricName, unit: 'Count' | 'Bytes', value: number): void;
+  addMetric(name: MetricName, unit: MetricUnitName, value: number): void;
+  /** A metric with dimensions of its own (say `operation`), published at once; absent: none. */
+  singleMetric?(): {
+    addDimension(name: string, value: string): void;
+    addMetric(name: MetricName, unit: MetricUnitName, value: number): void;
+  };
 }
 
 export interface Telemetry {

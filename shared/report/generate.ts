@@ -280,6 +280,17 @@ function runView(record: RunRecord) {
     failures: record.failures.map((f) => ({ conversation_id: f.conversation_id, reason: f.reason })),
     num_messages_mismatches: record.num_messages_mismatches,
     amigo: amigoView(record.amigo),
+    // What waited when the run's listing ended, and when it was expected to have drained.
+    outlook: record.outlook
+      ? {
+          at: record.outlook.at,
+          backlog: record.outlook.backlog,
+          oldest_waiting_since: record.outlook.oldest_waiting_since,
+          bottleneck: record.outlook.bottleneck,
+          catch_up: record.outlook.catch_up,
+          catch_up_hours: record.outlook.catch_up_hours,
+        }
+      : null,
   };
 }
 

@@ -3,7 +3,7 @@
 // listing finished in this invocation (not while a hand-over continues it), stops in time, and a
 // failure is reported in the output, logged and counted, not thrown (the archive jobs are already
 // out and the watermark moved; the next scan tries again).
-import { METRIC } from '../contract/metric-names.ts';
+import { CATCH_UP_NEVER_HOURS, METRIC } from '../contract/metric-names.ts';
 import type { ContinueListingMessage } from '../jobs/archive.ts';
 import type { SchedulerTask } from '../jobs/scheduler.ts';
 import type { StallJobMessage } from '../jobs/stall.ts';
@@ -96,9 +96,46 @@ export async function runScheduler(
     }
   }
   for (const result of archive) {
+    if (result.status === 'listed') reportOutlook(result, deps.telemetry);
     metrics.addMetric(METRIC.enqueued, 'Count', result.counts.enqueued);
     if (result.status === 'listed') metrics.addMetric(METRIC.listingsCompleted, 'Count', 1);
     log.info('Scheduler invocation done', { runId: result.runId, status: result.status, ...result.counts });
   }
   return { archive, ...(stalls ? { stalls } : {}), ...(stallScanFailed ? { stallScanFailed } : {}) };
+}
+
+/** One log line and the outlook's metrics: what an operator should learn from us, not a dashboard. */
+export function reportOutlook(
+  result: Extract<ScheduleResult, { status: 'listed' }>,
+  telemetry: Telemetry,
+): void {
+  const { log, metrics } = telemetry;
+  const outlook = result.outlook;
+  if (!outlook) {
+    if (result.outlookError)
+      log.warn('Budget outlook not taken', { runId: result.runId, reason: result.outlookError });
+    return;
+  }
+  const shares = Object.fromEntries(
+    Object.entries(outlook.operations).map(([op, o]) => [op, o.budget_share]),
+  );
+  log.info('Budget outlook', {
+    runId: result.runId,
+    periodHours: outlook.period_hours,
+    budgetShare: shares,
+    bottleneck: outlook.bottleneck,
+    backlog: outlook.backlog,
+    oldestWaitingSince: outlook.oldest_waiting_since,
+    catchUp: outlook.catch_up,
+    catchUpHours: outlook.catch_up_hours,
+  });
+  metrics.addMetric(METRIC.backlog, 'Count', outlook.backlog);
+  if (outlook.catch_up !== 'unknown')
+    metrics.addMetric(METRIC.catchUpHours, 'None', outlook.catch_up_hours ?? CATCH_UP_NEVER_HOURS);
+  for (const [operation, share] of Object.entries(shares)) {
+    const single = metrics.singleMetric?.();
+    if (!single) break;
+    single.addDimension('operation', operation);
+    single.addMetric(METRIC.budgetUsedShare, 'None', share);
+  }
 }

@@ -7,7 +7,7 @@
 // (shared/archive/pending.ts), and every run starts by enqueueing the markers earlier runs left
 // (their queue lost, a worker crashed, a job dead-lettered), so the watermark may pass a
 // conversation as soon as its marker is written.
-import { MAX_RUNS, NEVER_SENT, nextMarker, readPendingAt, writePending } from '../archive/pending.ts';
+import { isGivenUp, NEVER_SENT, nextMarker, readPendingAt, writePending } from '../archive/pending.ts';
 import {
   advanceWatermark,
   readLastRun,
@@ -17,7 +17,7 @@ import {
   writeLastRun,
   writeRunRecord,
 } from '../archive/state.ts';
-import type { PendingMarker, RunRecord } from '../archive-format/documents.ts';
+import type { PendingMarker, RunOutlook, RunRecord } from '../archive-format/documents.ts';
 import { manifestKey, pendingKey, pendingPrefix } from '../archive-format/keys.ts';
 import { mapLimit } from '../concurrency.ts';
 import type { PriorityRule } from '../config/pipeline-config.ts';
@@ -37,6 +37,7 @@ import type { ArchiveStore } from '../ports/archive-store.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Job, JobQueue } from '../ports/job-queue.ts';
 import { priorityOf } from './archive-priority.ts';
+import { takeOutlook } from './budget-outlook.ts';
 
 export interface ScheduleOptions {
   readonly organizationId: string;
@@ -70,6 +71,8 @@ export interface ScheduleOptions {
    * deployment sends it by the priority queue). @default none: every job normal
    */
   readonly priorities?: readonly PriorityRule[];
+  /** The budget outlook averages rates over this span (a fast simulated clock shortens it). @default 1 day */
+  readonly outlookAveragingMs?: number;
 }
 
 export interface ScheduleDeps {
@@ -98,6 +101,9 @@ export type ScheduleResult =
       readonly runId: RunId;
       readonly counts: SchedulerCounts;
       readonly watermark: string | null;
+      /** The budget outlook written into the run record (null: it could not be taken, see outlookError). */
+      readonly outlook?: RunOutlook | null;
+      readonly outlookError?: string;
     };
 
 function earliest(a: string | null, b: string | null): string | null {
@@ -251,9 +257,44 @@ export async function scheduleArchive(
           .watermark;
   const previous = await readRunRecord(store, state.runId);
   const record = runRecord(state, 'listed', watermark, clock.now());
-  await writeRunRecord(store, { ...record, archive: previous?.archive ?? null });
+  const outlook = await outlookOf(state, deps, options);
+  await writeRunRecord(store, { ...record, archive: previous?.archive ?? null, outlook: outlook.value });
   await writeLastRun(store, organizationId, state.runId);
-  return { status: 'listed', runId: state.runId, counts, watermark };
+  return {
+    status: 'listed',
+    runId: state.runId,
+    counts,
+    watermark,
+    outlook: outlook.value,
+    ...(outlook.outlookError ? { outlookError: outlook.outlookError } : {}),
+  };
+}
+
+/**
+ * The budget outlook of the period since the previous run's (./budget-outlook.ts), taken before
+ * last-run.json names this run. A figure, not the run's outcome: a failure to take it is returned.
+ */
+async function outlookOf(
+  state: ContinueListingMessage,
+  deps: ScheduleDeps,
+  options: ScheduleOptions,
+): Promise<{ value: RunOutlook | null; outlookError?: string }> {
+  try {
+    const value = await takeOutlook(deps.store, {
+      organizationId: state.organizationId,
+      runId: state.runId,
+      runStartedAt: state.startedAt,
+      previousRunId: await readLastRun(deps.store, state.organizationId),
+      arrivals: state.counts.enqueued,
+      now: deps.clock.now(),
+      concurrency: deps.headConcurrency ?? 16,
+      timeLeft: () => deps.remainingTimeMs() > (options.minRemainingMs ?? 60_000) / 2,
+      ...(options.outlookAveragingMs ? { averagingMs: options.outlookAveragingMs } : {}),
+    });
+    return { value };
+  } catch (error) {
+    return { value: null, outlookError: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** Why a listed entry cannot become an archive job (a key, a URL, a message), or undefined when it can. */
@@ -353,7 +394,7 @@ async function recoverPending(
       if (recovery.invalid.length < 100) recovery.invalid.push(`${key} ${problem}`);
       return;
     }
-    if ((marker.failure && marker.runs >= MAX_RUNS) || marker.runs >= MAX_RUNS + 2) {
+    if (isGivenUp(marker)) {
       recovery.givenUpTotal++;
       if (recovery.givenUp.length < 100) {
         recovery.givenUp.push({

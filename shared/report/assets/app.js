@@ -187,6 +187,21 @@
     );
   }
 
+  /** The latest run's budget outlook in one sentence: what waited and when it should have drained. */
+  function backlogOutlook() {
+    const run = index.runs.find((r) => r.outlook);
+    if (!run) return null;
+    const o = run.outlook;
+    const oldest = o.oldest_waiting_since ? `, the oldest since ${when(o.oldest_waiting_since)}` : '';
+    const catchUp = {
+      'caught-up': 'nothing waited.',
+      estimated: `expected to catch up in about ${o.catch_up_hours} h (bottleneck ${o.bottleneck}).`,
+      never: `NOT expected to catch up: the arrivals alone use the whole ${o.bottleneck} budget.`,
+      unknown: 'catch-up not known yet (nothing was archived since the run before).',
+    }[o.catch_up];
+    return h('p', {}, `Backlog at ${when(o.at)}: ${o.backlog} waiting to be archived${oldest}; ${catchUp}`);
+  }
+
   function overview() {
     const conversations = index.conversations;
     const failed = failures();
@@ -225,6 +240,7 @@
       ),
       h('h2', {}, 'Amigo calls'),
       amigoCalls(),
+      backlogOutlook(),
       h('h2', {}, 'Rules that matched'),
       topRules.length
         ? table(

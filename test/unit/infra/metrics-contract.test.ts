@@ -102,4 +102,36 @@ describe('metrics the template watches', () => {
       ).toBe(true);
     }
   });
+
+  it('when a listing takes its budget outlook, then its EMF records are what the catch-up alarm and the dashboard watch', () => {
+    const records = emitted(`
+      const { reportOutlook } = await import('./shared/stages/run-scheduler.ts');
+      const { telemetry } = await import('./shared/observability.ts');
+      const outlook = {
+        operations: { 'get-interaction-insights': { budget_share: 0.62 } },
+        backlog: 12, catch_up: 'estimated', catch_up_hours: 3.5,
+      };
+      reportOutlook({ status: 'listed', runId: 'r', outlook }, telemetry);
+      metrics.publishStoredMetrics();
+    `);
+    const alarm = watched.find((m: Cfn) => m.MetricName === METRIC.catchUpHours);
+    const service = { service: 'amigo-qa' };
+
+    expect(records).toEqual([
+      {
+        namespace: 'AmigoQa',
+        name: METRIC.budgetUsedShare,
+        dimensions: { ...service, operation: 'get-interaction-insights' },
+      },
+      { namespace: 'AmigoQa', name: METRIC.backlog, dimensions: service },
+      { namespace: 'AmigoQa', name: METRIC.catchUpHours, dimensions: service },
+    ]);
+    expect(Object.fromEntries(alarm.Dimensions.map((d: Cfn) => [d.Name, d.Value]))).toEqual(service);
+    expect(
+      dashboard.includes(
+        `"AmigoQa","${METRIC.budgetUsedShare}","operation","get-interaction-insights","service","amigo-qa"`,
+      ),
+    ).toBe(true);
+    expect(dashboard.includes(`"AmigoQa","${METRIC.backlog}","service","amigo-qa"`)).toBe(true);
+  }, 20_000);
 });

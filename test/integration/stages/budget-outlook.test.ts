@@ -1,0 +1,208 @@
+// The budget outlook as the scheduler takes it, from a folder archive: the usage documents of the
+// runs whose jobs were out during the period, the pending markers now, and the previous outlook.
+// Figures worked by hand: insights at 20 a minute is 1,200 calls an hour.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
+import { nextMarker, writePending } from '../../../shared/archive/pending.ts';
+import { readRunRecord, writeLastRun, writeRunRecord, writeRunUsage } from '../../../shared/archive/state.ts';
+import type { RunOutlook, RunUsage } from '../../../shared/archive-format/documents.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs/archive.ts';
+import type { ConversationInstance } from '../../../shared/openapi/index.ts';
+import { systemClock } from '../../../shared/ports/clock.ts';
+import type { Telemetry } from '../../../shared/ports/telemetry.ts';
+import { takeOutlook } from '../../../shared/stages/budget-outlook.ts';
+import { runScheduler } from '../../../shared/stages/run-scheduler.ts';
+import { clientFor } from '../../support/client.ts';
+import { MemoryQueue } from '../../support/memory-queue.ts';
+import { listedRunRecord } from '../../support/run-record.ts';
+import { startTestSimulator } from '../../support/simulator.ts';
+
+const ORG = 'acme';
+const OLDER = '2026-12-01T08-00-00Z-bbbbbb';
+const PREVIOUS = '2026-12-01T10-00-00Z-aaaaaa';
+const CURRENT = '2026-12-01T11-00-00Z-cccccc';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function folderStore(): Promise<FsArchiveStore> {
+  const root = await mkdtemp(join(tmpdir(), 'budget-outlook-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  return new FsArchiveStore(root);
+}
+
+function usage(runId: string, to: string, insightsCalls: number): RunUsage {
+  return {
+    schema: 'amigo-qa/run-usage',
+    schema_version: 1,
+    run_id: runId,
+    source: 'archive-worker',
+    from: to,
+    to,
+    calls: { 'get-interaction-insights': { answered: insightsCalls, throttled: 0 } },
+    limits: { 'get-interaction-insights': { limit: 20, window_ms: 60_000 } },
+  };
+}
+
+function conversation(n: number): ConversationInstance {
+  return {
+    id: n.toString(16).padStart(24, '0'),
+    created_at: '2026-12-01T07:00:00.000Z',
+    num_messages: 12,
+    service_id: 'a'.repeat(24),
+  } as ConversationInstance;
+}
+
+const previousOutlook: RunOutlook = {
+  at: '2026-12-01T10:00:00.000Z',
+  from: '2026-12-01T09:00:00.000Z',
+  period_hours: 1,
+  arrivals_per_hour: 40,
+  archived_per_hour: null,
+  operations: {},
+  arrivals: 0,
+  archived: null,
+  backlog: 30,
+  given_up: 0,
+  oldest_waiting_since: null,
+  bottleneck: null,
+  catch_up: 'unknown',
+  catch_up_hours: null,
+  waiting_runs: [OLDER],
+  partial: false,
+};
+
+describe('takeOutlook', () => {
+  it('when an hour after the previous outlook 20 conversations wait and 900 insights calls were recorded, then it reports the share, the backlog and a catch-up worked by hand', async () => {
+    const store = await folderStore();
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: previousOutlook }));
+    // Jobs of the older run ran in the period; its document from before the period does not count.
+    await writeRunUsage(store, [usage(OLDER, '2026-12-01T10:30:00.000Z', 600)], 'a');
+    await writeRunUsage(store, [usage(OLDER, '2026-12-01T09:50:00.000Z', 999)], 'b');
+    await writeRunUsage(store, [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300)], 'c');
+    const now = Date.parse('2026-12-01T11:00:00.000Z');
+    await writePending(store, ORG, nextMarker(undefined, conversation(1), OLDER, now));
+    for (let i = 2; i <= 20; i++)
+      await writePending(store, ORG, nextMarker(undefined, conversation(i), PREVIOUS, now));
+    await writePending(store, ORG, { ...nextMarker(undefined, conversation(21), OLDER, now), runs: 5 });
+
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: PREVIOUS,
+      arrivals: 40,
+      now,
+    });
+
+    // archived = 30 + 40 - 20 = 50; 900 / 50 = 18 a conversation; spare = 1,200 - 40 x 18 = 480;
+    // catch-up = 20 x 18 / 480 = 0.75 h
+    expect(outlook).toMatchObject({
+      from: '2026-12-01T10:00:00.000Z',
+      period_hours: 1,
+      operations: { 'get-interaction-insights': { calls: 900, budget_share: 0.75, per_conversation: 18 } },
+      arrivals: 40,
+      archived: 50,
+      backlog: 20,
+      given_up: 1,
+      oldest_waiting_since: '2026-12-01T08:00:00.000Z',
+      bottleneck: 'get-interaction-insights',
+      catch_up: 'estimated',
+      catch_up_hours: 0.75,
+      waiting_runs: [OLDER, PREVIOUS],
+      partial: false,
+    });
+  });
+
+  it('when there is no previous run, then the share is reported and the catch-up is unknown', async () => {
+    const store = await folderStore();
+    await writePending(store, ORG, nextMarker(undefined, conversation(1), CURRENT, Date.now()));
+
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: undefined,
+      arrivals: 1,
+      now: Date.parse('2026-12-01T11:30:00.000Z'),
+    });
+
+    expect(outlook).toMatchObject({ period_hours: 0.5, archived: null, backlog: 1, catch_up: 'unknown' });
+  });
+});
+
+describe('the scheduler and its outlook', () => {
+  it('when a listing finishes, then the run record holds the outlook, one log line says it and the metrics carry it', async () => {
+    const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations: 12 });
+    cleanups.push(() => sim.stop());
+    const store = await folderStore();
+    const lines: Array<{ message: string; extra: Record<string, unknown> | undefined }> = [];
+    const metrics: Array<{ name: string; value: number; operation?: string }> = [];
+    const telemetry: Telemetry = {
+      log: {
+        debug: () => {},
+        info: (message, ...extra) => {
+          lines.push({ message, extra: extra[0] });
+        },
+        warn: (message, ...extra) => {
+          lines.push({ message, extra: extra[0] });
+        },
+        error: () => {},
+      },
+      metrics: {
+        addMetric: (name, _unit, value) => metrics.push({ name, value }),
+        singleMetric: () => {
+          let operation: string | undefined;
+          return {
+            addDimension: (_name, value) => {
+              operation = value;
+            },
+            addMetric: (name, _unit, value) =>
+              metrics.push({ name, value, ...(operation ? { operation } : {}) }),
+          };
+        },
+      },
+    };
+    await writeLastRun(store, sim.organizationId, PREVIOUS);
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { organization_id: sim.organizationId }));
+    await writeRunUsage(store, [usage(PREVIOUS, new Date().toISOString(), 12)], 'a');
+    const jobs = new MemoryQueue<ArchiveJobMessage>();
+
+    const output = await runScheduler(
+      { kind: 'invoke', tasks: ['archive'] },
+      {
+        amigo: clientFor(sim),
+        store,
+        jobs,
+        continuation: new MemoryQueue<ContinueListingMessage>(),
+        clock: systemClock,
+        options: { organizationId: sim.organizationId, lookbackMs: 86_400_000 },
+        telemetry,
+        remainingTimeMs: () => 900_000,
+      },
+    );
+
+    const runId = output.archive[0]?.runId as string;
+    const record = await readRunRecord(store, runId);
+    expect(record?.outlook?.backlog).toBe(jobs.jobs.length);
+    expect(record?.outlook?.backlog).toBeGreaterThan(0);
+    expect(record?.outlook?.operations['get-interaction-insights']?.calls).toBe(12);
+    const line = lines.find((l) => l.message === 'Budget outlook');
+    expect(line?.extra).toMatchObject({
+      runId,
+      backlog: jobs.jobs.length,
+      catchUp: record?.outlook?.catch_up,
+    });
+    expect(metrics).toContainEqual({ name: 'Backlog', value: jobs.jobs.length });
+    expect(metrics).toContainEqual({
+      name: 'BudgetUsedShare',
+      value: record?.outlook?.operations['get-interaction-insights']?.budget_share,
+      operation: 'get-interaction-insights',
+    });
+  });
+});

@@ -1,0 +1,79 @@
+// The run summary's two outlook lines, from a run record's outlook: the budget shares, what waits,
+// and each kind of catch-up said in words.
+import { describe, expect, it } from 'vitest';
+import { outlookLines } from '../../../cli/commands/run.ts';
+import type { RunOutlook } from '../../../shared/archive-format/documents.ts';
+
+function outlook(overrides: Partial<RunOutlook> = {}): RunOutlook {
+  return {
+    at: '2026-12-01T11:00:00.000Z',
+    from: '2026-12-01T10:00:00.000Z',
+    period_hours: 1,
+    arrivals_per_hour: 40,
+    archived_per_hour: 50,
+    operations: {
+      'get-conversation-messages': {
+        calls: 150,
+        limit: 30,
+        window_ms: 60_000,
+        budget_share: 0.0833,
+        calls_per_hour: null,
+        per_conversation: 3,
+      },
+      'get-interaction-insights': {
+        calls: 900,
+        limit: 20,
+        window_ms: 60_000,
+        budget_share: 0.75,
+        calls_per_hour: null,
+        per_conversation: 18,
+      },
+      'get-conversations': {
+        calls: 2,
+        limit: 15,
+        window_ms: 60_000,
+        budget_share: 0.0022,
+        calls_per_hour: null,
+        per_conversation: 0.04,
+      },
+    },
+    arrivals: 40,
+    archived: 50,
+    backlog: 20,
+    given_up: 0,
+    oldest_waiting_since: '2026-12-01T08:00:00.000Z',
+    bottleneck: 'get-interaction-insights',
+    catch_up: 'estimated',
+    catch_up_hours: 0.75,
+    waiting_runs: [],
+    partial: false,
+    ...overrides,
+  };
+}
+
+describe('outlookLines', () => {
+  it('when 20 conversations wait and catch up in 0.75 h, then the budgets are listed fullest first and the catch-up is said', () => {
+    const lines = outlookLines(outlook());
+
+    expect(lines).toEqual([
+      '  budget        since the previous run (1 h): get-interaction-insights 75%, get-conversation-messages 8%, get-conversations <1%; bottleneck get-interaction-insights (18 calls a conversation)',
+      '  waiting       20 at the end of the listing, oldest since 2026-12-01T08:00:00.000Z; catch-up in about 0.75 h',
+    ]);
+  });
+
+  it('when the arrivals use the whole budget, then the summary says the backlog never drains and why', () => {
+    const lines = outlookLines(outlook({ catch_up: 'never', catch_up_hours: null }));
+
+    expect(lines[1]).toContain(
+      'catch-up NEVER at this rate: the arrivals alone use the whole get-interaction-insights budget',
+    );
+  });
+
+  it('when nothing waits, then it says so', () => {
+    const lines = outlookLines(
+      outlook({ backlog: 0, oldest_waiting_since: null, catch_up: 'caught-up', catch_up_hours: 0 }),
+    );
+
+    expect(lines[1]).toBe('  waiting       0 at the end of the listing; nothing waits');
+  });
+});
