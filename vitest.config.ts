@@ -26,6 +26,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // A few unit tests do real work (esbuild bundling, dependency-cruiser, a child process):
+          // about a second alone, more beside another file on 2 cores. Timeouts catch hangs, not speed.
+          testTimeout: 20_000,
         },
       },
       {
