@@ -84,6 +84,12 @@ export const ContinueListingSchema = z.object({
   counts: SchedulerCountsSchema,
   setAside: z.array(SetAsideSchema).max(100).default([]),
   recovery: RecoverySchema.nullable().default(null),
+  /**
+   * False for a short-lookback run (the hourly runs): it lists down to the watermark minus its own
+   * lookback and leaves the watermark where it was, so the next full-lookback run still reaches back
+   * the whole lookback from the last full run's watermark, pins included.
+   */
+  movesWatermark: z.boolean().default(true),
 });
 export type ContinueListingMessage = z.infer<typeof ContinueListingSchema>;
 

@@ -49,8 +49,9 @@ export interface ScheduleOptions {
   readonly deferUnanalyzed?: boolean;
   /**
    * This run lists down to the watermark minus this instead of `lookbackMs` (the hourly runs between
-   * nightly ones). Only the cutoff: a deferred conversation is still pinned for `lookbackMs`, so the
-   * watermark never passes it before a full-lookback run could list it again.
+   * nightly ones; `since` does not apply to them), and leaves the watermark as it was: only a
+   * full-lookback run moves it, so each one still reaches `lookbackMs` behind the previous one and
+   * a conversation open or unanalysed for days is found by the next nightly run.
    */
   readonly listLookbackMs?: number;
   /** Backfill: list down to this instant instead of the watermark minus the lookback. */
@@ -141,11 +142,15 @@ export async function scheduleArchive(
     // The last run's workers are long done: fold their outcomes into its record.
     const lastRun = await readLastRun(store, organizationId);
     if (lastRun) await summarizeRun(store, lastRun, clock.now());
-    const cutoff = options.since
-      ? iso(Date.parse(options.since))
-      : previousWatermark
-        ? iso(Date.parse(previousWatermark) - (options.listLookbackMs ?? lookback))
-        : null;
+    const short = options.listLookbackMs;
+    const cutoff =
+      short !== undefined
+        ? iso((previousWatermark ? Date.parse(previousWatermark) : clock.now()) - short)
+        : options.since
+          ? iso(Date.parse(options.since))
+          : previousWatermark
+            ? iso(Date.parse(previousWatermark) - lookback)
+            : null;
     state = {
       kind: 'continue-listing',
       v: 1,
@@ -171,6 +176,7 @@ export async function scheduleArchive(
       },
       setAside: [],
       recovery: null,
+      movesWatermark: short === undefined,
     };
     await writeRunRecord(store, runRecord(state, 'listing', null, clock.now()));
     state.recovery = await recoverPending(state, deps, options);
@@ -248,10 +254,10 @@ export async function scheduleArchive(
   }
 
   // Everything down to the cutoff is enqueued (or pinned): the watermark may advance, but never
-  // past a conversation that still has to be listed again.
+  // past a conversation that still has to be listed again, and only after a full-lookback listing.
   const candidate = earliest(state.newestSeen, state.pinnedAt);
   const watermark =
-    candidate === null
+    candidate === null || !state.movesWatermark
       ? state.previousWatermark
       : (await advanceWatermark(store, organizationId, candidate, { runId: state.runId, now: clock.now() }))
           .watermark;

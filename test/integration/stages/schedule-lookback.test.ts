@@ -10,7 +10,9 @@ import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { advanceWatermark } from '../../../shared/archive/state.ts';
 import { ConfigurationError } from '../../../shared/errors.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs/archive.ts';
+import type { AmigoApi } from '../../../shared/ports/amigo-api.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
+import { type ScheduleDeps, scheduleArchive } from '../../../shared/stages/schedule-archive.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
@@ -80,5 +82,74 @@ describe('the hourly archive run (a lookback in the event)', () => {
 
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toMatch(/event\.lookback/);
+  });
+
+  it('when a conversation open for 6.5 days finishes after the nightly run and 23 hourly runs follow, then the next nightly run still archives it', async () => {
+    // Arrange: the organisation's listing as a scripted port (a conversation has to finish between
+    // runs, on a clock the test moves): one conversation a hour, and one created 6.5 days before
+    // the first nightly run that is still open then.
+    const HOUR = 3_600_000;
+    const firstNight = Date.parse('2026-12-01T02:00:00Z');
+    let now = firstNight;
+    const id = (n: number) => n.toString(16).padStart(24, '0');
+    const conversation = (n: number, createdMs: number) => ({
+      id: id(n),
+      created_at: new Date(createdMs).toISOString(),
+      num_messages: 2,
+      service_id: 's',
+      is_finished: true,
+      is_analyzed: true,
+    });
+    const open = { ...conversation(999, firstNight - 6.5 * DAY), is_finished: false };
+    const listing = [conversation(1, firstNight - 5 * 60_000)];
+    const amigo = {
+      async *conversationPages() {
+        const finished = [...listing, open].filter((c) => c.is_finished);
+        yield {
+          items: finished.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at)),
+          nextToken: null,
+        };
+      },
+    } as unknown as AmigoApi;
+    const root = await mkdtemp(join(tmpdir(), 'schedule-lookback-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const store = new FsArchiveStore(root);
+    await advanceWatermark(store, 'org1', new Date(firstNight - DAY).toISOString(), { runId: null, now });
+    const jobs = new MemoryQueue<ArchiveJobMessage>();
+    const deps = {
+      amigo,
+      store,
+      jobs,
+      continuation: new MemoryQueue<ContinueListingMessage>(),
+      clock: { now: () => now },
+      remainingTimeMs: () => 900_000,
+    } as unknown as ScheduleDeps;
+    const nightly = { organizationId: 'org1', lookbackMs: 7 * DAY };
+    const enqueued = new Set<string>();
+    const collect = () => {
+      for (const job of jobs.take()) enqueued.add(job.body.conversationId);
+    };
+
+    // Act: the nightly run, the open conversation finishes, 23 hourly runs, the next nightly run.
+    await scheduleArchive(nightly, deps);
+    collect();
+    open.is_finished = true;
+    const watermarks: Array<string | null> = [];
+    for (let hour = 1; hour < 24; hour++) {
+      now = firstNight + hour * HOUR;
+      listing.push(conversation(hour + 1, now - 5 * 60_000));
+      const run = await scheduleArchive({ ...nightly, listLookbackMs: DAY }, deps);
+      watermarks.push(run.status === 'listed' ? run.watermark : null);
+      collect();
+    }
+    now = firstNight + DAY;
+    await scheduleArchive(nightly, deps);
+    collect();
+
+    // Assert: the hourly runs enqueued each new conversation, left the watermark where the nightly
+    // run put it, and the next nightly run found the conversation open for days.
+    expect(new Set(watermarks).size).toBe(1);
+    expect(enqueued.has(id(24))).toBe(true);
+    expect(enqueued.has(id(999))).toBe(true);
   });
 });
