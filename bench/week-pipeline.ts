@@ -30,6 +30,7 @@ import {
 } from '../shared/jobs/archive.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { systemClock } from '../shared/ports/clock.ts';
+import type { JobQueue } from '../shared/ports/job-queue.ts';
 import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
 
 export interface WeekPipelineOptions {
@@ -40,7 +41,11 @@ export interface WeekPipelineOptions {
   readonly deferralSeconds: readonly [number, number];
   /** A marker's job is sent again after this long (the queue outlives the runs here, as in AWS). */
   readonly recoverPendingAfterMs: number;
-  readonly events: RuntimeEvents & { onPutBack?(): void };
+  readonly events: RuntimeEvents & {
+    onPutBack?(): void;
+    /** Archive jobs sent (by the scheduler or a put-back), by the queue of their class. */
+    onArchiveJobs?(priority: boolean, conversationIds: string[]): void;
+  };
 }
 
 export interface WeekPipeline {
@@ -91,6 +96,15 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
   const archiveQueue = await createQueue('archive');
   const archivePriorityQueue = await createQueue('archivePriority');
   const schedulerQueue = await createQueue('scheduler');
+  const recorded = (priority: boolean, queue: JobQueue<ArchiveJobMessage>): JobQueue<ArchiveJobMessage> => ({
+    send: (sent) => {
+      options.events.onArchiveJobs?.(
+        priority,
+        sent.map((j) => j.body.conversation.id),
+      );
+      return queue.send(sent);
+    },
+  });
   const usage = new MeteredRateBudget(
     new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
     {
@@ -100,8 +114,11 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
   const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
   // By class, as deployed: `archive.priorities` in the config routes jobs to the priority queue.
   const jobs = archiveJobQueue(
-    new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl }),
-    new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
+    recorded(false, new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl })),
+    recorded(
+      true,
+      new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
+    ),
   );
   const continuation = new SqsJobQueue<ContinueListingMessage>({
     client: sqs,
