@@ -1,23 +1,25 @@
 // Benchmark: the effect of `archive.priorities` on a simulated day with a backlog (issue #12).
 //
 //   npm run bench:priorities [-- --days 1 --per-day 60 --burst 30 --priority-services 1
-//                                --priority-newer-than 0 --scale 720 --cadence 60 --extra-days 1
+//                                --scale 720 --cadence 60 --extra-days 1
 //                                --seed 1 --latency 5,40 --only on|off --out bench/results/priorities.json]
 //
 // Runs the simulated week (bench/week-run.ts) twice on the same seeded arrivals: priorities off,
 // then on. `--burst` conversations finish in the first ten simulated minutes (a backlog, as after an
-// outage); `--priority-services n` makes the first n of the simulator's services a priority rule,
-// `--priority-newer-than <simulated minutes>` adds a newerThan rule (0: none). Both runs are judged
-// by the same rules (the off run by the class its conversations would have had), and report per class
-// the wait from finish to the manifest's archived_at, the wait from the job's send to it, and the
-// backlog each simulated hour.
+// outage); `--priority-services n` makes the first n of the simulator's services a priority rule.
+// No newerThan rule: a conversation's messages keep real spacing on the fast clock, so its created_at
+// lies 1.5 simulated days before its finish and a newerThan rule would sort by the clock's artefact.
+// Both runs are judged by the same rule (the off run by the class its conversations would have had)
+// and report per class, for the burst and the daily arrivals apart, the wait from finish to the
+// manifest's archived_at and from the job's send to it, and the backlog each simulated hour.
 import '../cli/env-defaults.ts';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { PriorityRule } from '../shared/config/pipeline-config.ts';
+import { BURST_FRACTION } from '../sim/arrivals.ts';
 import { Dataset } from '../sim/dataset.ts';
-import { backlogOverTime, classFigures } from './week-priorities-report.ts';
-import { REFERENCE_PER_DAY, runWeek, type WeekOptions } from './week-run.ts';
+import { backlogOverTime, type ClassFigures, classFigures } from './week-priorities-report.ts';
+import { type ConversationDetail, REFERENCE_PER_DAY, runWeek, type WeekOptions } from './week-run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +28,6 @@ const { values } = parseArgs({
     'per-day': { type: 'string', default: '60' },
     burst: { type: 'string', default: '30' },
     'priority-services': { type: 'string', default: '1' },
-    'priority-newer-than': { type: 'string', default: '0' },
     interactions: { type: 'string', default: '6' },
     voice: { type: 'string', default: '0.1' },
     scale: { type: 'string', default: '720' },
@@ -50,13 +51,8 @@ const services = new Dataset({
   longConversations: 0,
 }).services.map((s) => s.id);
 const serviceCount = Number(values['priority-services']);
-const newerThanMinutes = Number(values['priority-newer-than']);
-const rules: PriorityRule[] = [
-  ...(serviceCount > 0 ? [{ serviceIds: services.slice(0, serviceCount), newerThanMs: null }] : []),
-  ...(newerThanMinutes > 0 ? [{ serviceIds: null, newerThanMs: newerThanMinutes * 60_000 }] : []),
-];
-if (rules.length === 0)
-  throw new Error('Set --priority-services or --priority-newer-than: nothing to prioritise');
+if (!(serviceCount > 0)) throw new Error('--priority-services must be at least 1: nothing to prioritise');
+const rules: PriorityRule[] = [{ serviceIds: services.slice(0, serviceCount), newerThanMs: null }];
 const [latMin, latMax] = String(values.latency).split(',').map(Number) as [number, number];
 const base: WeekOptions = {
   seed,
@@ -75,11 +71,6 @@ const base: WeekOptions = {
 };
 const dayMs = 86_400_000 / base.timeScale;
 const cadenceMs = (base.cadenceMinutes * 60_000) / base.timeScale;
-// The rules as the run's config holds them: durations on the fast clock.
-const simRules = rules.map((r) => ({
-  ...r,
-  newerThanMs: r.newerThanMs === null ? null : r.newerThanMs / base.timeScale,
-}));
 
 const modes = values.only ? [String(values.only)] : ['off', 'on'];
 const runs = [];
@@ -89,26 +80,31 @@ for (const mode of modes) {
   );
   const week = await runWeek({ ...base, priorities: mode === 'on' ? rules : [] });
   const detail = week.detail?.conversations ?? [];
-  const classes = classFigures(detail, simRules, dayMs, cadenceMs);
+  const startMs = week.detail?.startMs ?? 0;
+  const isBurst = (c: ConversationDetail) => c.finishMs < startMs + BURST_FRACTION * dayMs;
+  const classes = {
+    all: classFigures(detail, rules, dayMs, cadenceMs),
+    burst: classFigures(detail.filter(isBurst), rules, dayMs, cadenceMs),
+    daily: classFigures(
+      detail.filter((c) => !isBurst(c)),
+      rules,
+      dayMs,
+      cadenceMs,
+    ),
+  };
   const routedHigh = detail.filter((c) => c.sentPriority === true).length;
-  const backlog = backlogOverTime(detail, simRules, week.detail?.startMs ?? 0, dayMs, cadenceMs);
+  const backlog = backlogOverTime(detail, rules, startMs, dayMs, cadenceMs);
   console.table(
-    Object.entries(classes).map(([k, f]) => ({
-      class: k,
-      conversations: f.conversations,
-      archived: f.archived,
-      'wait median h': f.waitHours.median,
-      'wait p95 h': f.waitHours.p95,
-      'wait max h': f.waitHours.max,
-      'queued p95 h': f.queuedHours.p95,
-      'within a cadence': f.withinCadence,
-    })),
+    Object.entries(classes).flatMap(([part, figures]) =>
+      Object.entries(figures).map(([k, f]) => ({ part, class: k, ...row(f) })),
+    ),
   );
   console.log(
     `backlog (hour: priority/normal): ${backlog.map((p) => `${p.hour}:${p.priority}/${p.normal}`).join(' ')}`,
   );
   runs.push({
     priorities: mode,
+    startMs,
     classes,
     routedByPriorityQueue: routedHigh,
     backlog,
@@ -124,6 +120,20 @@ for (const mode of modes) {
     amigoCalls: week.counts.amigoCalls,
     detail,
   });
+}
+
+function row(f: ClassFigures) {
+  return {
+    conversations: f.conversations,
+    archived: f.archived,
+    'wait median h': f.waitHours.median,
+    'wait p95 h': f.waitHours.p95,
+    'wait max h': f.waitHours.max,
+    'queued median h': f.queuedHours.median,
+    'queued p95 h': f.queuedHours.p95,
+    'queued max h': f.queuedHours.max,
+    'within a cadence': f.withinCadence,
+  };
 }
 writeFileSync(
   String(values.out),

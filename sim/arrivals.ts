@@ -22,6 +22,9 @@ export interface Arrivals {
   readonly burst?: number;
 }
 
+/** The share of the first day in which a burst finishes: ten minutes. */
+export const BURST_FRACTION = 1 / 144;
+
 /** How many conversations an arrivals dataset holds: the daily ones and the burst. */
 export function arrivalCount(arrivals: Arrivals): number {
   return arrivals.days * arrivals.perDay + (arrivals.burst ?? 0);
@@ -49,7 +52,7 @@ export interface ArrivalTiming {
 /** The simulated day (0-based) and the fraction of it at which conversation `index` finishes. */
 export function arrivalPoint(arrivals: Arrivals, index: number, rng: Rng): { day: number; fraction: number } {
   const burst = arrivals.burst ?? 0;
-  if (index < burst) return { day: 0, fraction: rng.float(0, 1 / 144) };
+  if (index < burst) return { day: 0, fraction: rng.float(0, BURST_FRACTION) };
   const day = Math.floor((index - burst) / arrivals.perDay);
   const total = HOURLY_WEIGHTS.reduce((a, b) => a + b, 0);
   let pick = rng.float(0, total);
