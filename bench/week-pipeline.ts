@@ -30,6 +30,7 @@ import {
 } from '../shared/jobs/archive.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { systemClock } from '../shared/ports/clock.ts';
+import type { JobQueue } from '../shared/ports/job-queue.ts';
 import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
 
 export interface WeekPipelineOptions {
@@ -42,7 +43,11 @@ export interface WeekPipelineOptions {
   readonly recoverPendingAfterMs: number;
   /** The budget outlook's averaging span: a simulated day on the fast clock. */
   readonly outlookAveragingMs: number;
-  readonly events: RuntimeEvents & { onPutBack?(): void };
+  readonly events: RuntimeEvents & {
+    onPutBack?(): void;
+    /** Archive jobs sent (by the scheduler or a put-back), by the queue of their class. */
+    onArchiveJobs?(priority: boolean, conversationIds: string[]): void;
+  };
 }
 
 export interface WeekPipeline {
@@ -93,6 +98,15 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
   const archiveQueue = await createQueue('archive');
   const archivePriorityQueue = await createQueue('archivePriority');
   const schedulerQueue = await createQueue('scheduler');
+  const recorded = (priority: boolean, queue: JobQueue<ArchiveJobMessage>): JobQueue<ArchiveJobMessage> => ({
+    send: (sent) => {
+      options.events.onArchiveJobs?.(
+        priority,
+        sent.map((j) => j.body.conversation.id),
+      );
+      return queue.send(sent);
+    },
+  });
   const usage = new MeteredRateBudget(
     new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
     {
@@ -102,8 +116,11 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
   const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
   // By class, as deployed: `archive.priorities` in the config routes jobs to the priority queue.
   const jobs = archiveJobQueue(
-    new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl }),
-    new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
+    recorded(false, new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl })),
+    recorded(
+      true,
+      new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
+    ),
   );
   const continuation = new SqsJobQueue<ContinueListingMessage>({
     client: sqs,

@@ -25,10 +25,10 @@ import {
   RunRecordSchema,
 } from '../shared/archive-format/documents.ts';
 import { pendingPrefix } from '../shared/archive-format/keys.ts';
-import { defaultPipelineConfig } from '../shared/config/pipeline-config.ts';
+import { defaultPipelineConfig, type PriorityRule } from '../shared/config/pipeline-config.ts';
 import { FUNCTIONS, type FunctionId, maxConcurrency } from '../shared/contract/topology.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
-import { type Arrivals, arrivalTiming, finishFromCreated } from '../sim/arrivals.ts';
+import { type Arrivals, arrivalCount, arrivalTiming, finishFromCreated } from '../sim/arrivals.ts';
 import { startSimulator } from '../sim/index.ts';
 import { createRng } from '../sim/prng.ts';
 import { simulatorSignIn } from '../test/support/sim-credentials.ts';
@@ -55,6 +55,12 @@ export interface WeekOptions {
   readonly latencyMs: readonly [number, number];
   /** Archive-worker concurrency; default as deployed for the (scaled) limits. */
   readonly workers?: number;
+  /** Conversations finished at the start, on top of the daily ones (bench/week-priorities.ts). */
+  readonly burst?: number;
+  /** `archive.priorities`, durations in simulated time (scaled to the fast clock here). */
+  readonly priorities?: readonly PriorityRule[];
+  /** Return each conversation's finish, send, class and archive time (`WeekResult.detail`). */
+  readonly detail?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -126,6 +132,20 @@ export interface WeekResult {
   outlooks: OutlookRow[];
   cycles: number;
   counts: CostCounts;
+  /** Per conversation when `options.detail`: times in ms of sim time (the week started at `startMs`). */
+  detail?: { startMs: number; conversations: ConversationDetail[] };
+}
+
+export interface ConversationDetail {
+  id: string;
+  serviceId: string;
+  createdMs: number;
+  finishMs: number;
+  /** First archive job sent for it, and by which queue (null: never sent). */
+  sentMs: number | null;
+  sentPriority: boolean | null;
+  /** The first manifest's archived_at (null: not archived). */
+  archivedMs: number | null;
 }
 
 export interface CostCounts {
@@ -259,8 +279,9 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     dayMs,
     interactions: options.interactions,
     voiceShare: options.voiceShare,
+    ...(options.burst ? { burst: options.burst } : {}),
   };
-  const total = options.days * options.perDay;
+  const total = arrivalCount(arrivals);
   const windowsMs = Object.fromEntries(
     operationIds.map((id) => [id, Math.round(operations[id].publishedLimit.windowMs / simRateScale)]),
   ) as Record<OperationId, number>;
@@ -310,7 +331,14 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const config = {
     ...defaults,
     // Simulated durations shrink with the clock: the lookback covers the same simulated week.
-    archive: { ...defaults.archive, lookbackMs: defaults.archive.lookbackMs / options.timeScale },
+    archive: {
+      ...defaults.archive,
+      lookbackMs: defaults.archive.lookbackMs / options.timeScale,
+      priorities: (options.priorities ?? []).map((r) => ({
+        ...r,
+        newerThanMs: r.newerThanMs === null ? null : r.newerThanMs / options.timeScale,
+      })),
+    },
     run: { ...defaults.run, workers: options.workers ?? defaults.run.workers },
   };
 
@@ -339,6 +367,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const arrivalsEnd = startMs + options.days * dayMs;
   const hardEnd = startMs + lastDay * dayMs;
   let putBacks = 0;
+  const sent = new Map<string, { at: number; priority: boolean }>();
   const pipeline = await startWeekPipeline({
     config,
     amigo,
@@ -352,6 +381,9 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       onResult: (binding) => lambda.end(binding),
       onPutBack: () => {
         putBacks++;
+      },
+      onArchiveJobs: (priority, ids) => {
+        for (const id of ids) if (!sent.has(id)) sent.set(id, { at: Date.now(), priority });
       },
     },
   });
@@ -471,6 +503,22 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     }
   }
   const simStats = sim.control.stats();
+  const detail = options.detail
+    ? [...new Set([...manifests.keys(), ...sent.keys()])].map((id): ConversationDetail => {
+        const c = sim.control.conversation(id);
+        const createdMs = Date.parse(c?.created_at ?? '');
+        const times = manifests.get(id)?.times;
+        return {
+          id,
+          serviceId: c?.service_id ?? '',
+          createdMs,
+          finishMs: finishFromCreated(arrivals, createdMs),
+          sentMs: sent.get(id)?.at ?? null,
+          sentPriority: sent.get(id)?.priority ?? null,
+          archivedMs: times ? Math.min(...times) : null,
+        };
+      })
+    : undefined;
   await sim.stop();
   await aws.stop();
   await rm(dir, { recursive: true, force: true });
@@ -644,5 +692,6 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       archiveBusyHours: round((((lambda.busySeconds['archive-worker'] ?? 0) * 1000) / dayMs) * 24, 2),
       schedulerRuns: cycles.length,
     },
+    ...(detail ? { detail: { startMs, conversations: detail } } : {}),
   };
 }

@@ -15,6 +15,19 @@ export interface Arrivals {
   readonly interactions: number;
   /** Share of voice conversations, 0 to 1. */
   readonly voiceShare: number;
+  /**
+   * Conversations that all finish in the first simulated ten minutes, on top of the daily ones: a
+   * backlog to work off (after an outage, say). They take the first indices. @default 0
+   */
+  readonly burst?: number;
+}
+
+/** The share of the first day in which a burst finishes: ten minutes. */
+export const BURST_FRACTION = 1 / 144;
+
+/** How many conversations an arrivals dataset holds: the daily ones and the burst. */
+export function arrivalCount(arrivals: Arrivals): number {
+  return arrivals.days * arrivals.perDay + (arrivals.burst ?? 0);
 }
 
 /**
@@ -38,7 +51,9 @@ export interface ArrivalTiming {
 
 /** The simulated day (0-based) and the fraction of it at which conversation `index` finishes. */
 export function arrivalPoint(arrivals: Arrivals, index: number, rng: Rng): { day: number; fraction: number } {
-  const day = Math.floor(index / arrivals.perDay);
+  const burst = arrivals.burst ?? 0;
+  if (index < burst) return { day: 0, fraction: rng.float(0, BURST_FRACTION) };
+  const day = Math.floor((index - burst) / arrivals.perDay);
   const total = HOURLY_WEIGHTS.reduce((a, b) => a + b, 0);
   let pick = rng.float(0, total);
   let hour = 0;

@@ -1,6 +1,7 @@
 // Everything the simulator knows at run time: options resolved to values, the clock, the data, live
 // tag changes, the rate limiter, faults and the statistics.
 import { type OperationId, operations } from '../shared/openapi/index.ts';
+import { arrivalCount } from './arrivals.ts';
 import { Signer } from './auth.ts';
 import { type ConversationHeader, Dataset } from './dataset.ts';
 import { FaultEngine } from './faults.ts';
@@ -101,9 +102,7 @@ export class SimState {
     this.clock = new SimClock(startMs);
     this.dataset = new Dataset({
       seed,
-      conversations: input.arrivals
-        ? input.arrivals.days * input.arrivals.perDay
-        : (input.conversations ?? 40),
+      conversations: input.arrivals ? arrivalCount(input.arrivals) : (input.conversations ?? 40),
       startMs,
       largeRecordings: input.audio?.largeRecordings ?? 1,
       largeRecordingBytes: input.audio?.largeRecordingBytes ?? 300 * 1024 * 1024,
