@@ -27,7 +27,7 @@ export interface PipelineMonitoringProps {
   /** Dead-letter queues without a work queue of their own (failed schedule invocations). */
   readonly deadLetterQueues: readonly { readonly name: string; readonly queue: IQueue }[];
   /**
-   * Alarm when no listing completed for this long (the nightly run did not happen, or never finished).
+   * Alarm when no full-lookback (nightly) listing completed for this long (the nightly run did not happen, or never finished).
    * @default Duration.hours(26)
    */
   readonly maxTimeWithoutListing?: Duration;
@@ -41,7 +41,7 @@ export interface PipelineMonitoringProps {
 /**
  * The pipeline's alarms and dashboard, built with cdklabs' cdk-monitoring-constructs: every
  * dead-letter queue not empty, the archive queue's oldest message too old, any function error or
- * throttle, freshness (no listing completed in 26 h; missing data breaches), and the budget
+ * throttle, freshness (no nightly listing completed in 26 h; missing data breaches), and the budget
  * outlook's catch-up over a day. The dashboard shows the same plus conversations archived, the
  * budget used and the backlog, and Amigo calls and 429s per operation.
  */
@@ -103,7 +103,7 @@ export class PipelineMonitoring extends Construct {
                   evaluationPeriods: hours,
                   datapointsToAlarm: hours,
                   treatMissingDataOverride: TreatMissingData.BREACHING,
-                  alarmDescriptionOverride: `No listing completed in ${hours} hours: the nightly run did not start or did not finish. Check the scheduler's logs and the schedule's dead-letter queue.`,
+                  alarmDescriptionOverride: `No nightly (full-lookback) listing completed in ${hours} hours: the nightly run did not start or did not finish. Check the scheduler's logs and the schedule's dead-letter queue.`,
                 },
               },
             },

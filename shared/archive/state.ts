@@ -218,6 +218,9 @@ export async function summarizeRun(
   return updated;
 }
 
+/** How far a usage document's stored time may run ahead of the clock of the function that wrote it. */
+const USAGE_CLOCK_SKEW_MS = 5 * 60_000;
+
 /**
  * The Amigo calls recorded for `runIds` by invocations that ended after `since` (a usage document
  * covers one invocation, minutes at most, so it is counted whole by its end), summed per operation
@@ -236,6 +239,9 @@ export async function readUsageSince(
   const sinceMs = Date.parse(since);
   for (const runId of new Set(runIds)) {
     for await (const object of store.list(usagePrefix(runId))) {
+      // Written at its invocation's end, so one stored before `since` (less the clocks' skew) ended
+      // before it: not read. A busy run has a document per worker invocation.
+      if (object.lastModified !== undefined && object.lastModified < sinceMs - USAGE_CLOCK_SKEW_MS) continue;
       let usage: RunUsage | undefined;
       try {
         usage = await readDocument(store, object.key, RunUsageSchema);

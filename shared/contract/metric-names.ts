@@ -24,7 +24,10 @@ export const METRIC = {
   amigoThrottled: 'AmigoThrottled',
   /** A job whose delivery ran out of time continued in a new one (a long conversation). */
   continuations: 'JobContinuations',
-  /** The scheduler finished a listing (the watermark may move): the freshness alarm's heartbeat. */
+  /**
+   * The scheduler finished a full-lookback listing (the nightly run's; the watermark may move): the
+   * freshness alarm's heartbeat. The hourly runs' short listings are not counted.
+   */
   listingsCompleted: 'ListingsCompleted',
   /**
    * The budget outlook, once per completed listing (shared/stages/budget-outlook.ts): per

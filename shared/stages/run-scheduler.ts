@@ -98,7 +98,10 @@ export async function runScheduler(
   for (const result of archive) {
     if (result.status === 'listed') reportOutlook(result, deps.telemetry);
     metrics.addMetric(METRIC.enqueued, 'Count', result.counts.enqueued);
-    if (result.status === 'listed') metrics.addMetric(METRIC.listingsCompleted, 'Count', 1);
+    // The freshness alarm's heartbeat: only the full-lookback listing, so hourly runs cannot hide a
+    // nightly run that fails every night (the only run that finds conversations open for days).
+    if (result.status === 'listed' && result.fullLookback)
+      metrics.addMetric(METRIC.listingsCompleted, 'Count', 1);
     log.info('Scheduler invocation done', { runId: result.runId, status: result.status, ...result.counts });
   }
   return { archive, ...(stalls ? { stalls } : {}), ...(stallScanFailed ? { stallScanFailed } : {}) };

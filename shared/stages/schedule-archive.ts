@@ -102,6 +102,8 @@ export type ScheduleResult =
       readonly runId: RunId;
       readonly counts: SchedulerCounts;
       readonly watermark: string | null;
+      /** A full-lookback listing (the nightly run's), the one that may move the watermark. */
+      readonly fullLookback: boolean;
       /** The budget outlook written into the run record (null: it could not be taken, see outlookError). */
       readonly outlook?: RunOutlook | null;
       readonly outlookError?: string;
@@ -262,36 +264,46 @@ export async function scheduleArchive(
       : (await advanceWatermark(store, organizationId, candidate, { runId: state.runId, now: clock.now() }))
           .watermark;
   const previous = await readRunRecord(store, state.runId);
-  const record = runRecord(state, 'listed', watermark, clock.now());
-  const outlook = await outlookOf(state, deps, options);
-  await writeRunRecord(store, { ...record, archive: previous?.archive ?? null, outlook: outlook.value });
+  const record = {
+    ...runRecord(state, 'listed', watermark, clock.now()),
+    archive: previous?.archive ?? null,
+  };
+  // The run is listed and named the last one before the outlook is taken: the outlook reads the
+  // archive for a while, and a deadline meeting it then costs only the outlook.
+  const previousRunId = await readLastRun(store, organizationId);
+  await writeRunRecord(store, record);
   await writeLastRun(store, organizationId, state.runId);
+  const outlook = await outlookOf(state, deps, options, previousRunId);
+  await writeRunRecord(store, { ...record, outlook: outlook.value });
   return {
     status: 'listed',
     runId: state.runId,
     counts,
     watermark,
+    fullLookback: state.movesWatermark,
     outlook: outlook.value,
     ...(outlook.outlookError ? { outlookError: outlook.outlookError } : {}),
   };
 }
 
 /**
- * The budget outlook of the period since the previous run's (./budget-outlook.ts), taken before
- * last-run.json names this run. A figure, not the run's outcome: a failure to take it is returned.
+ * The budget outlook of the period since the previous run's (./budget-outlook.ts), taken once
+ * last-run.json names this run (`previousRunId`: the run it named before). A figure, not the run's outcome: a failure to take it is returned.
  */
 async function outlookOf(
   state: ContinueListingMessage,
   deps: ScheduleDeps,
   options: ScheduleOptions,
+  previousRunId: string | undefined,
 ): Promise<{ value: RunOutlook | null; outlookError?: string }> {
   try {
     const value = await takeOutlook(deps.store, {
       organizationId: state.organizationId,
       runId: state.runId,
       runStartedAt: state.startedAt,
-      previousRunId: await readLastRun(deps.store, state.organizationId),
-      arrivals: state.counts.enqueued,
+      previousRunId,
+      // Every conversation this run wrote a marker for, sent or not: the markers are the backlog.
+      arrivals: state.counts.enqueued + state.counts.failedToEnqueue,
       now: deps.clock.now(),
       concurrency: deps.headConcurrency ?? 16,
       timeLeft: () => deps.remainingTimeMs() > (options.minRemainingMs ?? 60_000) / 2,

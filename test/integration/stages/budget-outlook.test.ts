@@ -137,7 +137,7 @@ describe('takeOutlook', () => {
 });
 
 describe('the scheduler and its outlook', () => {
-  it('when a listing finishes, then the run record holds the outlook, one log line says it and the metrics carry it', async () => {
+  it('when a listing finishes, then the run record holds the outlook, one log line says it and the metrics carry it; only a full-lookback listing counts as the freshness heartbeat', async () => {
     const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations: 12 });
     cleanups.push(() => sim.stop());
     const store = await folderStore();
@@ -204,5 +204,24 @@ describe('the scheduler and its outlook', () => {
       value: record?.outlook?.operations['get-interaction-insights']?.budget_share,
       operation: 'get-interaction-insights',
     });
+    expect(metrics).toContainEqual({ name: 'ListingsCompleted', value: 1 });
+
+    // An hourly run's short listing is not the freshness alarm's heartbeat.
+    metrics.length = 0;
+    const hourly = await runScheduler(
+      { kind: 'invoke', tasks: ['archive'], lookbackMs: 3_600_000 },
+      {
+        amigo: clientFor(sim),
+        store,
+        jobs,
+        continuation: new MemoryQueue<ContinueListingMessage>(),
+        clock: systemClock,
+        options: { organizationId: sim.organizationId, lookbackMs: 86_400_000 },
+        telemetry,
+        remainingTimeMs: () => 900_000,
+      },
+    );
+    expect(hourly.archive[0]?.status).toBe('listed');
+    expect(metrics.map((m) => m.name)).not.toContain('ListingsCompleted');
   });
 });
