@@ -214,7 +214,9 @@ export function queueSettings(
  * enough to keep the function's scarcest budget busy while each invocation has `callsInFlight`
  * calls out, each lasting about AMIGO_CALL_SECONDS, plus one for the work between calls.
  * At Amigo's published limits that is 2 (Lambda's floor) for the archive and stall workers and 3
- * for the tag worker (modify-tags allows 50/min); a raised limit in the config raises it.
+ * for the tag worker (modify-tags allows 50/min); a raised limit in the config raises it. It is per
+ * event source mapping: the archive worker has two (its queue and the priority queue), so up to
+ * twice this runs at once when both hold jobs (Lambda's floor of 2 per mapping cannot be split).
  */
 export function maxConcurrency(fn: FunctionId, settings: TopologySettings): number {
   const spec = FUNCTIONS[fn];

@@ -19,6 +19,10 @@ export interface RateFeedback {
  * Who waits when the budget is short. `normal` (archive jobs) takes a slot only while more than the
  * budget's reserve is free, and only while no `high` caller waits; `high` (stalled interactions,
  * prioritised archives, and anything that names no class) takes any free slot. The limit binds both.
+ * The two budgets order the classes differently: the in-process one serves every waiting `high`
+ * caller before any `normal` one (under sustained high demand above the limit, normal callers wait
+ * until it eases), while the DynamoDB one hands out slots in time order with `high` first in each
+ * batch, so normal callers keep getting the limit less the reserve.
  */
 export type Priority = 'high' | 'normal';
 

@@ -216,7 +216,10 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
 
   const logs = captureLogs();
   cleanups.push(async () => logs.restore());
-  // Every function's shared budget records its grants: the audit's window check reads them.
+  // Every function's shared budget records its grants: the audit's window check reads them. A
+  // module mock of our own code, not of AWS (the handbook's rule): a pass-through subclass, the real
+  // budget runs in full, and the audit names any call that took no recorded grant, so a mock that
+  // did not apply fails the scenario instead of passing it.
   const grants: Grant[] = [];
   const budgetStats: RateBudgetStats[] = [];
   vi.doMock('../../shared/adapters/dynamodb-rate-budget.ts', async (importOriginal) => {
