@@ -8,6 +8,7 @@ import { RunRecordSchema } from '../archive-format/documents.ts';
 import { runKey } from '../archive-format/keys.ts';
 import { InvalidDocumentError, parseDocument } from '../archive-format/read-document.ts';
 import { runIdStartedAt } from '../ids.ts';
+import type { ArchiveStore, StoredObject } from '../ports/archive-store.ts';
 import {
   type WriteTablesDeps,
   type WriteTablesResult,
@@ -61,6 +62,49 @@ async function* listDays(deps: WriteTablesDeps, from: number) {
   }
 }
 
+/**
+ * `store`, with its listings under `stalled/` and its reads of stall records made once and shared:
+ * the records are small, and a round reads only those written in its look-back.
+ */
+function sharingStallRecords(store: ArchiveStore): ArchiveStore {
+  const listings = new Map<string, Promise<StoredObject[]>>();
+  const reads = new Map<string, ReturnType<ArchiveStore['get']>>();
+  const listed = async (prefix: string) => {
+    const objects: StoredObject[] = [];
+    for await (const object of store.list(prefix)) objects.push(object);
+    return objects;
+  };
+  return {
+    location: store.location,
+    list(prefix) {
+      if (!prefix.startsWith('stalled/')) return store.list(prefix);
+      let objects = listings.get(prefix);
+      if (!objects) {
+        objects = listed(prefix);
+        listings.set(prefix, objects);
+      }
+      const shared = objects;
+      return (async function* () {
+        yield* await shared;
+      })();
+    },
+    get(key) {
+      if (!key.startsWith('stalled/')) return store.get(key);
+      let read = reads.get(key);
+      if (!read) {
+        read = store.get(key);
+        reads.set(key, read);
+      }
+      return read;
+    },
+    getStream: (key) => store.getStream(key),
+    head: (key) => store.head(key),
+    put: (key, body, options) => store.put(key, body, options),
+    putStream: (key, body, options) => store.putStream(key, body, options),
+    delete: (key) => store.delete(key),
+  };
+}
+
 /** Writes the parts of each run started within the look-back; one run's failure does not stop the others. */
 export async function writeRecentTables(
   deps: WriteTablesDeps,
@@ -70,6 +114,9 @@ export async function writeRecentTables(
   const runs: RecentRunTables[] = [];
   const unreadable: string[] = [];
   const failed: string[] = [];
+  // Each run's parts look through the organisation's stall records; with a run an hour that is ~36
+  // runs a round: one listing and one read of each record serve them all.
+  deps = { ...deps, store: sharingStallRecords(deps.store) };
   for (const runId of await recentRunIds(deps, from)) {
     const key = runKey(runId);
     const stored = await deps.store.get(key);

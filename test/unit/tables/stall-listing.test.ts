@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { prettyJson, type StallRecord } from '../../../shared/archive-format/documents.ts';
-import { stallKey } from '../../../shared/archive-format/keys.ts';
+import { runKey, stallKey } from '../../../shared/archive-format/keys.ts';
 import { MessageIdSchema, newRunId } from '../../../shared/ids.ts';
 import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
+import { writeRecentTables } from '../../../shared/stages/write-recent-tables.ts';
 import { rebuildTables, writeRunTables, writeScanStallTables } from '../../../shared/stages/write-tables.ts';
 import { manualClock } from '../../support/manual-clock.ts';
+import { listedRunRecord } from '../../support/run-record.ts';
 import { silentTelemetry } from '../../support/silent-telemetry.ts';
 
 const NOW = Date.parse('2026-11-26T06:00:00Z');
@@ -240,6 +242,28 @@ describe("the tables writer's stall records", () => {
 
     expect(read).toEqual([]);
     expect(round.parts).toEqual([]);
+  });
+
+  it("when a round writes several runs' parts (a run an hour), then the organisation's stall records are listed once and each record is read once", async () => {
+    // Arrange: three runs of the last hours, each with a stall record, all written within the round.
+    const runs = [1, 2, 3].map((h) => newRunId(Date.parse(`2026-11-26T0${h}:00:00Z`), () => h / 10));
+    const { root, keys } = await archive(
+      runs.map((run, i) => ({
+        record: record('acme', `2026-11-2${i}T09:00:00Z`, `c-${i}`, run),
+        writtenAt: NOW - 60_000,
+      })),
+    );
+    const setup = new FsArchiveStore(root);
+    for (const run of runs) await setup.put(runKey(run), JSON.stringify(listedRunRecord(run)));
+    const { store, listed, read } = noting(root);
+
+    // Act
+    const round = await writeRecentTables(deps(store), { lookbackHours: 36 });
+
+    // Assert: each run got its own record, from one listing and one read per record.
+    expect(round.runs.map((r) => [r.runId, r.result.stalls])).toEqual(runs.map((run) => [run, 1]));
+    expect(listed.filter((p) => p === 'stalled/org=acme/')).toHaveLength(1);
+    expect([...read].sort()).toEqual([...keys].sort());
   });
 });
 
