@@ -29,8 +29,6 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { build } from 'esbuild';
-import { AMIGO_FUNCTION_BUNDLING_DEFAULTS } from '../infra/constructs/amigo-function.ts';
 import { startLocalAws } from '../local/fauxqs.ts';
 import { FsArchiveStore } from '../shared/adapters/fs-archive-store.ts';
 import { S3ArchiveStore } from '../shared/adapters/s3-archive-store.ts';
@@ -40,6 +38,7 @@ import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type RunningSimulator, startSimulator } from '../sim/index.ts';
 import { simulatorSignIn } from '../test/support/sim-credentials.ts';
 import type { ChildJob, ChildReport } from './archive-rss-child.ts';
+import { bundleLikeLambda, lambdaNodeFlags } from './lambda-process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -78,43 +77,8 @@ interface TargetResult {
 }
 
 /** The child as Lambda would load it: one esbuild bundle, with the stack's options. */
-async function bundleChild(outdir: string): Promise<string> {
-  const options = AMIGO_FUNCTION_BUNDLING_DEFAULTS;
-  const outfile = join(outdir, 'archive-rss-child.mjs');
-  await build({
-    entryPoints: [CHILD],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    minify: options.minify ?? false,
-    keepNames: options.keepNames ?? false,
-    sourcemap: options.sourceMap ?? false,
-    sourcesContent: options.sourcesContent ?? true,
-    mainFields: [...(options.mainFields ?? [])],
-    banner: { js: options.banner ?? '' },
-    // The stack's `--alias from=to` (the env-only credentials provider).
-    alias: Object.fromEntries(
-      [String(options.esbuildArgs?.['--alias'] ?? '')]
-        .filter(Boolean)
-        .map((a) => a.split('=') as [string, string]),
-    ),
-    outfile,
-    logLevel: 'error',
-  });
-  return outfile;
-}
-
-/** Lambda's Node bootstrap flags for the function's memory, and the stack's NODE_OPTIONS. */
-function lambdaNodeFlags(memoryMb: number): string[] {
-  const newSpace = Math.floor(memoryMb / 10);
-  return [
-    '--enable-source-maps',
-    '--expose-gc',
-    '--max-http-header-size=81920',
-    `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
-    `--max-old-space-size=${memoryMb - newSpace}`,
-  ];
+function bundleChild(outdir: string): Promise<string> {
+  return bundleLikeLambda(CHILD, join(outdir, 'archive-rss-child.mjs'));
 }
 
 function runChild(job: ChildJob, argv: string[]): Promise<ChildReport> {

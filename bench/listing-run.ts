@@ -9,13 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { build } from 'esbuild';
-import { AMIGO_FUNCTION_BUNDLING_DEFAULTS } from '../infra/constructs/amigo-function.ts';
 import { startLocalAws } from '../local/fauxqs.ts';
 import { createQueueWithDlq } from '../local/sqs-runtime.ts';
 import { FUNCTIONS } from '../shared/contract/topology.ts';
 import { startSimulator } from '../sim/index.ts';
 import { simulatorSignIn } from '../test/support/sim-credentials.ts';
+import { bundleLikeLambda, lambdaNodeFlags } from './lambda-process.ts';
 import type { ListingChildJob, ListingChildReport } from './listing-child.ts';
 
 const CHILD = new URL('./listing-child.ts', import.meta.url).pathname;
@@ -43,46 +42,13 @@ export interface ListingResult extends ListingChildReport {
   readonly wallSeconds: number;
 }
 
-/** Lambda's Node bootstrap flags for a function of `memoryMb` (as bench/archive-rss.ts derives them). */
-export function lambdaNodeFlags(memoryMb: number): string[] {
-  const newSpace = Math.floor(memoryMb / 10);
-  return [
-    '--enable-source-maps',
-    '--expose-gc',
-    '--max-http-header-size=81920',
-    `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
-    `--max-old-space-size=${memoryMb - newSpace}`,
-  ];
-}
-
 /**
  * The child's node argv: `lambda` bundles it with the stack's esbuild options into `folder` and
  * runs the bundle with Lambda's flags for the scheduler's memory; `source` runs the TypeScript file.
  */
 export async function childArgv(run: 'lambda' | 'source', folder: string): Promise<string[]> {
   if (run === 'source') return ['--expose-gc', CHILD];
-  const options = AMIGO_FUNCTION_BUNDLING_DEFAULTS;
-  const outfile = join(folder, 'listing-child.mjs');
-  await build({
-    entryPoints: [CHILD],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    minify: options.minify ?? false,
-    keepNames: options.keepNames ?? false,
-    sourcemap: options.sourceMap ?? false,
-    sourcesContent: options.sourcesContent ?? true,
-    mainFields: [...(options.mainFields ?? [])],
-    banner: { js: options.banner ?? '' },
-    alias: Object.fromEntries(
-      [String(options.esbuildArgs?.['--alias'] ?? '')]
-        .filter(Boolean)
-        .map((a) => a.split('=') as [string, string]),
-    ),
-    outfile,
-    logLevel: 'error',
-  });
+  const outfile = await bundleLikeLambda(CHILD, join(folder, 'listing-child.mjs'));
   return [...lambdaNodeFlags(FUNCTIONS.scheduler.memoryMb), outfile];
 }
 

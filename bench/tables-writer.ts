@@ -37,6 +37,7 @@ import { readDocument } from '../shared/archive-format/read-document.ts';
 import { mapLimit } from '../shared/concurrency.ts';
 import { TABLES_WRITER } from '../shared/contract/topology.ts';
 import { newRunId } from '../shared/ids.ts';
+import { lambdaHeapFlags } from './lambda-process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -192,10 +193,7 @@ process.stdout.write(JSON.stringify({ result, seconds: (performance.now() - t) /
   const lambdaMb = values['lambda-mb'] ? Number(values['lambda-mb']) : undefined;
   const flags =
     lambdaMb !== undefined
-      ? [
-          `--max-semi-space-size=${Math.floor(Math.floor(lambdaMb / 10) / 2)}`,
-          `--max-old-space-size=${lambdaMb - Math.floor(lambdaMb / 10)}`,
-        ]
+      ? lambdaHeapFlags(lambdaMb)
       : values['heap-mib']
         ? [`--max-old-space-size=${Number(values['heap-mib'])}`]
         : [];

@@ -14,7 +14,7 @@ import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
 import type { Telemetry } from '../../../shared/ports/telemetry.ts';
 import { takeOutlook } from '../../../shared/stages/budget-outlook.ts';
-import { runScheduler } from '../../../shared/stages/run-scheduler.ts';
+import { runScheduler, type SchedulerStart } from '../../../shared/stages/run-scheduler.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
 import { listedRunRecord } from '../../support/run-record.ts';
@@ -173,9 +173,8 @@ describe('the scheduler and its outlook', () => {
     await writeRunUsage(store, [usage(PREVIOUS, new Date().toISOString(), 12)], 'a');
     const jobs = new MemoryQueue<ArchiveJobMessage>();
 
-    const output = await runScheduler(
-      { kind: 'invoke', tasks: ['archive'] },
-      {
+    const schedule = (start: SchedulerStart) =>
+      runScheduler(start, {
         amigo: clientFor(sim),
         store,
         jobs,
@@ -184,8 +183,9 @@ describe('the scheduler and its outlook', () => {
         options: { organizationId: sim.organizationId, lookbackMs: 86_400_000 },
         telemetry,
         remainingTimeMs: () => 900_000,
-      },
-    );
+      });
+
+    const output = await schedule({ kind: 'invoke', tasks: ['archive'] });
 
     const runId = output.archive[0]?.runId as string;
     const record = await readRunRecord(store, runId);
@@ -208,19 +208,7 @@ describe('the scheduler and its outlook', () => {
 
     // An hourly run's short listing is not the freshness alarm's heartbeat.
     metrics.length = 0;
-    const hourly = await runScheduler(
-      { kind: 'invoke', tasks: ['archive'], lookbackMs: 3_600_000 },
-      {
-        amigo: clientFor(sim),
-        store,
-        jobs,
-        continuation: new MemoryQueue<ContinueListingMessage>(),
-        clock: systemClock,
-        options: { organizationId: sim.organizationId, lookbackMs: 86_400_000 },
-        telemetry,
-        remainingTimeMs: () => 900_000,
-      },
-    );
+    const hourly = await schedule({ kind: 'invoke', tasks: ['archive'], lookbackMs: 3_600_000 });
     expect(hourly.archive[0]?.status).toBe('listed');
     expect(metrics.map((m) => m.name)).not.toContain('ListingsCompleted');
   });
