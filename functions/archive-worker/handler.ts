@@ -1,6 +1,11 @@
 // Archive worker: SQS batch of archive jobs -> one archived conversation each
 // (shared/stages/archive-job.ts). Partial batch failures report only the records that should come back.
-import { type ArchiveJobMessage, ArchiveJobSchema, archiveJobId } from '../../shared/jobs/archive.ts';
+import {
+  type ArchiveJobMessage,
+  ArchiveJobSchema,
+  archiveJobId,
+  archiveJobPriority,
+} from '../../shared/jobs/archive.ts';
 import { type JobWorkerDeps, sqsJobWorker } from '../../shared/runtime/job-worker.ts';
 import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
 import { type ArchiveJobDeps, recordArchiveFailure, runArchiveJob } from '../../shared/stages/archive-job.ts';
@@ -14,7 +19,7 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
       jobId: (job) => archiveJobId(job.conversationId),
       logKeys: (job) => ({ conversationId: job.conversationId, runId: job.runId ?? undefined }),
       stopBeforeDeadlineMs: 10_000,
-      priority: (job) => job.priority ?? 'normal',
+      priority: archiveJobPriority,
       run: async (job, deps, { telemetry, signal }) => {
         await runArchiveJob(job, { ...deps, telemetry }, signal);
       },

@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { RunIdSchema } from '../ids.ts';
 import type { ConversationInstance } from '../openapi/index.ts';
 import type { JobQueue } from '../ports/job-queue.ts';
-import { priorities } from '../ports/rate-budget.ts';
+import { type Priority, priorities } from '../ports/rate-budget.ts';
 import { deferrals, jobEnvelope } from './envelope.ts';
 
 const isoDate = z.iso.datetime({ offset: true });
@@ -92,6 +92,11 @@ export const ContinueListingSchema = z.object({
   movesWatermark: z.boolean().default(true),
 });
 export type ContinueListingMessage = z.infer<typeof ContinueListingSchema>;
+
+/** The budget class an archive job's calls ask in: its own, or normal (jobs sent before classes existed). */
+export function archiveJobPriority(job: Pick<ArchiveJobMessage, 'priority'>): Priority {
+  return job.priority ?? 'normal';
+}
 
 export function archiveJobId(conversationId: string): string {
   return `archive-${conversationId}`;

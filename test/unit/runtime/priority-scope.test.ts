@@ -1,7 +1,7 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { ArchiveJobSchema } from '../../../shared/jobs/archive.ts';
+import { ArchiveJobSchema, archiveJobPriority } from '../../../shared/jobs/archive.ts';
 import type { Priority, RateBudget } from '../../../shared/ports/rate-budget.ts';
 import { sqsJobWorker } from '../../../shared/runtime/job-worker.ts';
 import { MeteredRateBudget } from '../../../shared/runtime/metered-budget.ts';
@@ -72,7 +72,7 @@ async function classesAskedBy(
 describe('the budget class of a job', () => {
   it('when the worker classes its jobs, then every Amigo call a job makes asks the budget in its class', async () => {
     const asked = await classesAskedBy(
-      (job) => job.priority ?? 'normal',
+      archiveJobPriority,
       { id: 'a', deferrals: 0, priority: 'high' },
       { id: 'b', deferrals: 0 },
       { id: 'c', deferrals: 0, priority: 'normal' },
