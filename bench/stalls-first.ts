@@ -23,6 +23,7 @@ import { runLocalCycle } from '../local/pipeline.ts';
 import { resolveAmigoConfig } from '../shared/amigo/config.ts';
 import { defaultPipelineConfig } from '../shared/config/pipeline-config.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
+import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import { startSimulator } from '../sim/index.ts';
 import { simulatorSignIn } from '../test/support/sim-credentials.ts';
 
@@ -71,6 +72,8 @@ interface RunResult {
   failed: number;
   deadLetters: number;
   stallsFound: number;
+  /** What the scan did: its `messageReads` are its get-conversation-messages calls (high class). */
+  stallScan: FindStallsCounts | null;
   recommendations: Record<string, number>;
   recommendWaitsSeconds: number[];
   recommendWaitMedianSeconds: number;
@@ -153,6 +156,7 @@ async function run(reserve: 'on' | 'off'): Promise<RunResult> {
       failed: a?.failed ?? 0,
       deadLetters: result.deadLetters.length,
       stallsFound: result.stalls?.candidates ?? 0,
+      stallScan: result.stalls ?? null,
       recommendations: result.recommendations,
       recommendWaitsSeconds: waits.map((w) => round(w, 2)),
       recommendWaitMedianSeconds: round(quantile(waits, 0.5), 2),
@@ -184,7 +188,7 @@ for (const reserve of ['on', 'off'] as const) {
     `reserve ${reserve}: ${r.recommendWaitsSeconds.length} recommendations (${r.stallsFound} stalls found), ` +
       `wait median ${r.recommendWaitMedianSeconds} s, max ${r.recommendWaitMaxSeconds} s ` +
       `(from the scan's listing ${r.recommendWaitFromScanMedianSeconds} / ${r.recommendWaitFromScanMaxSeconds} s, ` +
-      `${r.messagesCallsDuringScan} ${MESSAGES} calls meanwhile); archive ${r.archiveSeconds} s ` +
+      `${r.messagesCallsDuringScan} ${MESSAGES} calls meanwhile, ${r.stallScan?.messageReads} of all by the scan); archive ${r.archiveSeconds} s ` +
       `(${r.archived} archived, ${r.failed} failed, ${r.deadLetters} dead letters); ${MESSAGES} ${r.messagesCalls} calls, ` +
       `max ${r.messagesMaxInAnySlidingWindow} in any window (limit ${messagesLimit}); ${r.throttled} 429s; cycle ${r.cycleSeconds} s`,
   );
