@@ -2,7 +2,7 @@
 // worker) over a seeded organisation whose archive backlog saturates get-conversation-messages, run
 // twice on the same seed: the in-process budget's reserve for high callers on (default), then off.
 //
-//   npm run bench:stalls-first [-- --seed 1 --conversations 300 --rate-scale 60 --messages-limit 10 --workers 4]
+//   npm run bench:stalls-first [-- --seed 1 --conversations 300 --rate-scale 20 --messages-limit 10 --workers 4]
 //
 // At the published limits get-interaction-insights, not get-conversation-messages, bounds an archive
 // (about ten insights calls per messages call), so the messages limit is lowered (--messages-limit
@@ -31,7 +31,7 @@ const { values } = parseArgs({
   options: {
     seed: { type: 'string', default: '1' },
     conversations: { type: 'string', default: '300' },
-    'rate-scale': { type: 'string', default: '60' },
+    'rate-scale': { type: 'string', default: '20' },
     'messages-limit': { type: 'string', default: '10' },
     workers: { type: 'string', default: '4' },
     latency: { type: 'string', default: '5,40' },
