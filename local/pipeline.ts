@@ -81,6 +81,8 @@ export interface LocalCycleOptions {
   readonly signal?: AbortSignal;
   /** Tests: a fixed range for the delay of jobs put back after Amigo throttled them. @default as in AWS (Retry-After, else a backoff) */
   readonly deferralSeconds?: readonly [number, number];
+  /** Benches: the in-process budget's reserve for high callers (0: none). @default SlidingWindowRateBudget's */
+  readonly reserveShare?: number;
 }
 
 export interface DeadLetter {
@@ -296,7 +298,11 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     // the functions in AWS share through DynamoDB.
     // Metered as in Lambda: the calls made for the run are recorded beside its run record.
     const usage = new MeteredRateBudget(
-      new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
+      new SlidingWindowRateBudget({
+        limits: options.amigo.rateLimits,
+        clock,
+        ...(options.reserveShare === undefined ? {} : { reserveShare: options.reserveShare }),
+      }),
       { now: () => clock.now() },
     );
     const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
