@@ -2,7 +2,7 @@
 // job's id, the log keys never outlive a record, and the deadline signal follows the invocation's
 // remaining time even when that time is cut short (the local runtime interrupted by Ctrl-C).
 // Lambda itself cannot run here: the Context is a stand-in with the fields the worker reads.
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
 import { AmigoUnavailableError } from '../../../shared/amigo/errors.ts';
@@ -10,25 +10,10 @@ import { logger } from '../../../shared/observability.ts';
 import type { DeadLetters } from '../../../shared/ports/dead-letters.ts';
 import { type JobWorkerDeps, sqsJobWorker } from '../../../shared/runtime/job-worker.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
+import { anSqsEvent } from '../../support/sqs-event.ts';
 
 const JobSchema = z.object({ id: z.string(), deferrals: z.number().default(0) });
 type Job = z.infer<typeof JobSchema>;
-
-function anEvent(...bodies: unknown[]): SQSEvent {
-  return {
-    Records: bodies.map((body, i) => ({
-      messageId: `m-${i}`,
-      receiptHandle: `r-${i}`,
-      body: JSON.stringify(body),
-      attributes: { ApproximateReceiveCount: '1' },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:q',
-      awsRegion: 'us-east-1',
-    })),
-  } as unknown as SQSEvent;
-}
 
 function aContext(remaining: () => number): Context {
   return { functionName: 'worker', awsRequestId: 'r', getRemainingTimeInMillis: remaining } as Context;
@@ -77,7 +62,7 @@ describe('sqsJobWorker', () => {
     );
 
     const response = (await handler(
-      anEvent({ id: 'a' }),
+      anSqsEvent({ id: 'a' }),
       aContext(() => 60_000),
     )) as SQSBatchResponse;
 
@@ -102,7 +87,7 @@ describe('sqsJobWorker', () => {
 
     const lines = await logLinesOf(() =>
       handler(
-        anEvent({ id: 'a' }, { id: 'b' }),
+        anSqsEvent({ id: 'a' }, { id: 'b' }),
         aContext(() => 60_000),
       ),
     );
@@ -137,7 +122,7 @@ describe('sqsJobWorker', () => {
     );
 
     await handler(
-      anEvent({ id: 'a' }),
+      anSqsEvent({ id: 'a' }),
       aContext(() => remaining),
     );
 
@@ -160,7 +145,7 @@ describe('sqsJobWorker', () => {
     );
 
     await handler(
-      anEvent({ id: 'a' }),
+      anSqsEvent({ id: 'a' }),
       aContext(() => 1),
     );
 

@@ -1,4 +1,4 @@
-import type { Context, SQSEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { ArchiveJobSchema, archiveJobPriority } from '../../../shared/jobs/archive.ts';
@@ -6,6 +6,7 @@ import type { Priority, RateBudget } from '../../../shared/ports/rate-budget.ts'
 import { sqsJobWorker } from '../../../shared/runtime/job-worker.ts';
 import { MeteredRateBudget } from '../../../shared/runtime/metered-budget.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
+import { anSqsEvent } from '../../support/sqs-event.ts';
 
 const JobSchema = z.object({
   id: z.string(),
@@ -13,22 +14,6 @@ const JobSchema = z.object({
   priority: z.enum(['high', 'normal']).optional(),
 });
 type Job = z.infer<typeof JobSchema>;
-
-function anEvent(...bodies: unknown[]): SQSEvent {
-  return {
-    Records: bodies.map((body, i) => ({
-      messageId: `m-${i}`,
-      receiptHandle: `r-${i}`,
-      body: JSON.stringify(body),
-      attributes: { ApproximateReceiveCount: '1' },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:q',
-      awsRegion: 'us-east-1',
-    })),
-  } as unknown as SQSEvent;
-}
 
 /** A worker whose jobs each take one token from a metered budget; answers the class each asked in. */
 async function classesAskedBy(
@@ -61,7 +46,7 @@ async function classesAskedBy(
     },
     async () => deps,
   );
-  await handler(anEvent(...jobs), {
+  await handler(anSqsEvent(...jobs), {
     functionName: 'w',
     awsRequestId: 'r',
     getRemainingTimeInMillis: () => 60_000,
