@@ -28,7 +28,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup() {
+async function setup(options: { since?: string } = {}) {
   const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations: 120 });
   cleanups.push(() => sim.stop());
   const root = await mkdtemp(join(tmpdir(), 'schedule-lookback-'));
@@ -41,7 +41,7 @@ async function setup() {
     jobs,
     continuation: new MemoryQueue<ContinueListingMessage>(),
     clock: systemClock,
-    options: { organizationId: sim.organizationId, lookbackMs: 7 * DAY, pageSize: 20 },
+    options: { organizationId: sim.organizationId, lookbackMs: 7 * DAY, pageSize: 20, ...options },
   }));
   const newest = Date.parse(sim.control.conversations()[0]?.created_at as string);
   await advanceWatermark(store, sim.organizationId, new Date(newest).toISOString(), {
@@ -72,6 +72,19 @@ describe('the hourly archive run (a lookback in the event)', () => {
     expect(nightlyJobs.length).toBeGreaterThan(0);
     expect(nightly.archive[0]?.counts.alreadyPending).toBe(hourlyJobs.length);
     expect(hourly.archive[0]?.counts.pages).toBeLessThan(nightly.archive[0]?.counts.pages as number);
+  });
+
+  it('when the config sets a backfill start (archive.since), then an hourly run still lists back only its own lookback', async () => {
+    const { handler, jobs, newest, archivable } = await setup({ since: '2000-01-01T00:00:00.000Z' });
+
+    await handler({ tasks: ['archive'], lookback: '1d' }, context);
+
+    expect(
+      jobs
+        .take()
+        .map((j) => j.body.conversationId)
+        .sort(),
+    ).toEqual(archivable(newest - DAY));
   });
 
   it('when the event carries a lookback that is not a duration, then it is refused naming event.lookback', async () => {
