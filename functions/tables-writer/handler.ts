@@ -6,7 +6,11 @@ import { TABLES_WRITER } from '../../shared/contract/topology.ts';
 import { METRIC, metrics } from '../../shared/observability.ts';
 import { lambdaHandler, trackDeps } from '../../shared/runtime/middleware.ts';
 import { lambdaTablesWriterDeps, TablesWriterEventSchema } from '../../shared/runtime/tables-writer.ts';
-import { type RecentTablesResult, writeRecentTables } from '../../shared/stages/write-recent-tables.ts';
+import {
+  type RecentTablesResult,
+  recentTablesFailure,
+  writeRecentTables,
+} from '../../shared/stages/write-recent-tables.ts';
 import type { WriteTablesDeps } from '../../shared/stages/write-tables.ts';
 
 export interface TablesWriterOutput {
@@ -30,11 +34,8 @@ export function createTablesWriterHandler(getDeps: () => Promise<TablesWriterDep
     ];
     const rows = parts.reduce((n, p) => n + p.rows, 0);
     metrics.addMetric(METRIC.tablePartsWritten, 'Count', parts.length);
-    // The other runs' parts are written; the invocation still fails, so the retry, the DLQ and its alarm see it.
-    const failed = [...result.failed, ...(result.scans === 'failed' ? ['the stall-only scans'] : [])];
-    if (failed.length > 0) {
-      throw new Error(`The tables of ${failed.length} run(s) could not be written: ${failed.join(', ')}`);
-    }
+    const failure = recentTablesFailure(result);
+    if (failure) throw failure;
     return { runs: result.runs.length, parts: parts.length, rows, unreadable: result.unreadable };
   }, tracked);
 }

@@ -7,6 +7,7 @@
 import { RunRecordSchema } from '../archive-format/documents.ts';
 import { runKey } from '../archive-format/keys.ts';
 import { InvalidDocumentError, parseDocument } from '../archive-format/read-document.ts';
+import { RetryableError } from '../errors.ts';
 import { runIdStartedAt } from '../ids.ts';
 import type { ArchiveStore, StoredObject } from '../ports/archive-store.ts';
 import {
@@ -164,4 +165,21 @@ export async function writeRecentTables(
     scans = 'failed';
   }
   return { runs, unreadable, failed, scans };
+}
+
+/**
+ * The round's failure, for the invocation to throw once the other parts are written (so the retry,
+ * the DLQ and its alarm see it); undefined when nothing failed. The next round tries them again.
+ */
+export function recentTablesFailure(result: RecentTablesResult): RetryableError | undefined {
+  const what = [
+    ...(result.failed.length === 1 ? [`run ${result.failed[0]}`] : []),
+    ...(result.failed.length > 1 ? [`${result.failed.length} runs (${result.failed.join(', ')})`] : []),
+    ...(result.scans === 'failed' ? ["the stall-only scans' stall records"] : []),
+  ];
+  if (what.length === 0) return undefined;
+  return new RetryableError(`The tables of ${what.join(' and of ')} could not be written`, {
+    context: { runs: result.failed, scans: result.scans === 'failed' },
+    hint: 'The next round writes them again; the log line before this one names the problem.',
+  });
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { outcomeKey, runKey } from '../../../shared/archive-format/keys.ts';
-import { writeRecentTables } from '../../../shared/stages/write-recent-tables.ts';
+import { recentTablesFailure, writeRecentTables } from '../../../shared/stages/write-recent-tables.ts';
 import { manualClock } from '../../support/manual-clock.ts';
 import { listedRunRecord } from '../../support/run-record.ts';
 import { silentTelemetry } from '../../support/silent-telemetry.ts';
@@ -35,6 +35,30 @@ describe('writeRecentTables', () => {
     // Assert
     expect(result.failed).toEqual([bad]);
     expect(result.runs.map((r) => r.runId)).toEqual([good]);
+    expect(recentTablesFailure(result)).toMatchObject({
+      retryable: true,
+      message: `The tables of run ${bad} could not be written`,
+    });
+  });
+
+  it('when runs and the stall-only scans fail, then the failure names both; when nothing failed, there is none', () => {
+    // Arrange
+    const round = { runs: [], unreadable: [], failed: ['r1', 'r2'], scans: 'failed' as const };
+
+    // Act
+    const failure = recentTablesFailure(round);
+    const none = recentTablesFailure({
+      ...round,
+      failed: [],
+      scans: { parts: [], removed: [], conversations: 0, stalls: 0, ms: 0 },
+    });
+
+    // Assert
+    expect(failure?.message).toBe(
+      "The tables of 2 runs (r1, r2) and of the stall-only scans' stall records could not be written",
+    );
+    expect(failure?.context).toEqual({ runs: ['r1', 'r2'], scans: true });
+    expect(none).toBeUndefined();
   });
 
   it('when it looks for recent runs, then it lists only the look-back days of runs/, and an older run is left alone', async () => {
