@@ -1,7 +1,6 @@
 // The shared rate budget's classes against dynalite: a normal caller (an archive job) stops at the
 // reserve once a high caller (the stall worker) has used the operation; the high caller still gets
 // a slot at once; neither class ever puts a window over the limit.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRateBudgetTable, DynamoDbRateBudget } from '../../../shared/adapters/dynamodb-rate-budget.ts';
 import { resolveRateLimits } from '../../../shared/amigo/rate-limit.ts';
@@ -9,7 +8,7 @@ import type { OperationId } from '../../../shared/openapi/index.ts';
 import type { Clock } from '../../../shared/ports/clock.ts';
 import type { Priority } from '../../../shared/ports/rate-budget.ts';
 import { type DrivenBudget, driveBudgetsVirtually, maxInWindow } from '../../support/drive-budgets.ts';
-import { startDynalite } from '../../support/dynalite.ts';
+import { type Dynalite, startDynalite } from '../../support/dynalite.ts';
 import { manualClock } from '../../support/manual-clock.ts';
 
 const OP: OperationId = 'get-conversation-messages';
@@ -18,27 +17,12 @@ const LIMIT = 10;
 const WINDOW = 500;
 const TRANSIT = 5;
 
-let dynamo: Awaited<ReturnType<typeof startDynalite>>;
-const clients: DynamoDBClient[] = [];
-let inFlight = 0;
+let dynamo: Dynalite;
 let users = 0;
 
 function budget(userId: string, clock: Clock): DynamoDbRateBudget {
-  const client = new DynamoDBClient({
-    endpoint: dynamo.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
-  client.send = ((command: unknown) => {
-    inFlight++;
-    return send(command).finally(() => {
-      inFlight--;
-    });
-  }) as DynamoDBClient['send'];
-  clients.push(client);
   return new DynamoDbRateBudget({
-    client,
+    client: dynamo.client(),
     tableName: TABLE,
     userId,
     limits: resolveRateLimits({ [OP]: { limit: LIMIT, windowMs: WINDOW } }),
@@ -80,19 +64,10 @@ function classed(b: DynamoDbRateBudget, priority: Priority, slots: number[]): Dr
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  const client = new DynamoDBClient({
-    endpoint: dynamo.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  clients.push(client);
-  await createRateBudgetTable(client, TABLE);
+  await createRateBudgetTable(dynamo.client(), TABLE);
 });
 
-afterAll(async () => {
-  for (const c of clients) c.destroy();
-  await dynamo.stop();
-});
+afterAll(() => dynamo.stop());
 
 describe('DynamoDbRateBudget by class', () => {
   it('when a high caller has used the operation and only the reserve is free, then a normal caller waits a window while a high caller (another process) starts at once', async () => {
@@ -144,7 +119,7 @@ describe('DynamoDbRateBudget by class', () => {
     await driveBudgetsVirtually(
       budgets,
       { callers: 2, durationMs: windows * WINDOW, op: OP },
-      { clock, storeIdle: () => inFlight === 0 },
+      { clock, storeIdle: () => dynamo.inFlight() === 0 },
     );
 
     // Assert: the limit holds for both classes together (slots one span apart), the budget is still

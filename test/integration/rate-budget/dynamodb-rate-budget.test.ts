@@ -1,6 +1,5 @@
 // The shared rate budget against dynalite (in-process, over HTTP through the real AWS SDK). Each
 // budget instance has its own DynamoDBClient, standing in for one Lambda function.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,37 +11,17 @@ import { type RateLimit, resolveRateLimits } from '../../../shared/amigo/rate-li
 import type { OperationId } from '../../../shared/openapi/index.ts';
 import type { Clock } from '../../../shared/ports/clock.ts';
 import { driveBudgets, driveBudgetsVirtually, maxInWindow } from '../../support/drive-budgets.ts';
-import { startDynalite } from '../../support/dynalite.ts';
+import { type Dynalite, startDynalite } from '../../support/dynalite.ts';
 import { type ManualClock, manualClock } from '../../support/manual-clock.ts';
 
 const OP: OperationId = 'get-conversations';
 const OTHER_OP: OperationId = 'get-conversation-messages';
 const TABLE = 'amigo-qa-rate-budget';
 
-let dynamo: Awaited<ReturnType<typeof startDynalite>>;
-let endpoint: string;
-const clients: DynamoDBClient[] = [];
+let dynamo: Dynalite;
 let users = 0;
 
-/** Requests of any client below to dynalite not yet answered. */
-let inFlight = 0;
-
-function newClient(): DynamoDBClient {
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const send = client.send.bind(client) as (command: unknown) => Promise<unknown>;
-  client.send = ((command: unknown) => {
-    inFlight++;
-    return send(command).finally(() => {
-      inFlight--;
-    });
-  }) as DynamoDBClient['send'];
-  clients.push(client);
-  return client;
-}
+const newClient = () => dynamo.client();
 
 /** A fresh user id, so that every test has its own items. */
 function newUser(): string {
@@ -87,14 +66,10 @@ async function afterAdvance(
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  endpoint = dynamo.endpoint;
   await createRateBudgetTable(newClient(), TABLE);
 });
 
-afterAll(async () => {
-  for (const c of clients) c.destroy();
-  await dynamo.stop();
-});
+afterAll(() => dynamo.stop());
 
 describe('earliestSlot', () => {
   it('when slots are free, then now; when full, then the oldest slot plus the span; gaps are refilled', () => {
@@ -171,7 +146,7 @@ describe('DynamoDbRateBudget', () => {
     const grants = await driveBudgetsVirtually(
       budgets,
       { callers: 2, durationMs: windows * windowMs, op: OP },
-      { clock, storeIdle: () => inFlight === 0 },
+      { clock, storeIdle: () => dynamo.inFlight() === 0 },
     );
 
     // The store takes no virtual time, so this is the algorithm's own share of the budget (the
@@ -358,7 +333,7 @@ describe('DynamoDbRateBudget', () => {
           const grants = await driveBudgetsVirtually(
             budgets,
             { callers, durationMs: 3 * windowMs, op: OP },
-            { clock, storeIdle: () => inFlight === 0 },
+            { clock, storeIdle: () => dynamo.inFlight() === 0 },
           );
 
           // Grant times are the slots themselves: at most `limit` in any window + maxTransit.
