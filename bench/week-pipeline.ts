@@ -51,8 +51,12 @@ export interface WeekPipelineOptions {
 }
 
 export interface WeekPipeline {
-  /** One scheduler invocation (the nightly input); resolves with the run ids it reported. */
-  schedule(): Promise<string[]>;
+  /**
+   * One scheduler invocation, resolving with the run ids it reported: the nightly input, or with
+   * `lookbackMs` the deployed hourly one (`{"tasks": ["archive"], "lookback": ...}`, infra's
+   * ArchiveBetweenNights schedule), which lists back less far and leaves the watermark.
+   */
+  schedule(lookbackMs?: number): Promise<string[]>;
   /** Writes the calls made so far beside their runs' records (each flush a usage document); returns them per operation. */
   flushUsage(): Promise<Record<string, number>>;
   /** Resolves once every queue is empty and nothing runs. */
@@ -180,9 +184,11 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
   runtime.start();
   let flushes = 0;
   return {
-    schedule: async () => {
+    schedule: async (lookbackMs) => {
       const output = await scheduler(
-        NIGHTLY_INPUT,
+        lookbackMs === undefined
+          ? NIGHTLY_INPUT
+          : { tasks: ['archive'], lookback: `${Math.max(1, Math.round(lookbackMs))}ms` },
         lambdaContext('scheduler', plan.functions.scheduler.functionTimeoutMs),
       );
       const ids = output.archive.map((r) => r.runId);

@@ -61,6 +61,12 @@ export interface WeekOptions {
   readonly priorities?: readonly PriorityRule[];
   /** Return each conversation's finish, send, class and archive time (`WeekResult.detail`). */
   readonly detail?: boolean;
+  /**
+   * Every run lists the whole lookback and moves the watermark (the stack before hourly runs had
+   * their own lookback); otherwise, as deployed, only the run nearest each simulated midnight does
+   * and the others list back `archive.hourlyLookback`. @default false
+   */
+  readonly fullLookbackEveryRun?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -269,6 +275,12 @@ function lastOutlookIn(
 
 const BUDGET_CODES = /throttl|rate|429|budget|maintenance/i;
 
+/** Whether a scheduler tick `sinceStartMs` after simulated midnight of day 0 is the nightly run. */
+export function nearMidnight(sinceStartMs: number, dayMs: number, cadenceMs: number): boolean {
+  const intoDay = ((sinceStartMs % dayMs) + dayMs) % dayMs;
+  return intoDay < cadenceMs / 2 || dayMs - intoDay <= cadenceMs / 2;
+}
+
 export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const log = options.log ?? (() => undefined);
   const dayMs = DAY_MS / options.timeScale;
@@ -428,7 +440,11 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       // Written before the run, as the deployed workers write theirs as they go: its outlook reads them.
       const amigoCalls = await pipeline.flushUsage();
       const began = performance.now();
-      const ids = await pipeline.schedule();
+      const ids = await pipeline.schedule(
+        options.fullLookbackEveryRun || nearMidnight(tick - startMs, dayMs, cadenceMs)
+          ? undefined
+          : defaults.archive.hourlyLookbackMs / options.timeScale,
+      );
       for (const id of ids) runIds.add(id);
       lambda.add('scheduler', (performance.now() - began) / 1000);
       cycles.push({ endedAt: Date.now(), putBacks, amigo: amigoCalls, ...(await outlookOf(ids)) });

@@ -34,6 +34,7 @@ const { values } = parseArgs({
     'efficiency-scale': { type: 'string', default: '12' },
     'skip-week': { type: 'boolean', default: false },
     'skip-efficiency': { type: 'boolean', default: false },
+    'full-lookback-every-run': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/week.json' },
   },
 });
@@ -50,6 +51,7 @@ const options = {
   extraDays: Number(values['extra-days']),
   latencyMs: [latMin, latMax] as const,
   ...(values.workers ? { workers: Number(values.workers) } : {}),
+  fullLookbackEveryRun: values['full-lookback-every-run'] === true,
   log: (line: string) => console.log(line),
 };
 const out = String(values.out);
