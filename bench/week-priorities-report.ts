@@ -39,6 +39,29 @@ function spread(values: number[]): Spread {
 }
 
 /**
+ * A `newerThan` threshold, in simulated ms as an operator writes it, as the week must be given it
+ * (runWeek divides durations by the scale). On the fast clock a conversation's messages keep their
+ * real spacing, so its created_at lies `createdBeforeFinishMs` of sim time before its finish, where
+ * the same conversation on the simulated clock would lie that / scale before it: the threshold
+ * carries the difference, so the rule judges each conversation by its simulated age.
+ */
+export function newerThanForWeek(
+  simulatedMs: number,
+  timeScale: number,
+  createdBeforeFinishMs: number,
+): number {
+  return simulatedMs + createdBeforeFinishMs * (timeScale - 1);
+}
+
+/** The rules as the run's config holds them (sim time), scaled as runWeek scales them. */
+export function rulesInSimTime(rules: readonly PriorityRule[], timeScale: number): PriorityRule[] {
+  return rules.map((r) => ({
+    ...r,
+    newerThanMs: r.newerThanMs === null ? null : r.newerThanMs / timeScale,
+  }));
+}
+
+/**
  * The class the rules give a conversation when the scheduler lists it (its first send; its finish
  * if never sent): what it was routed as with priorities on, what it would have been with them off.
  * `rules` are in sim time (scaled like the run's config).

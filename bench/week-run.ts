@@ -57,6 +57,8 @@ export interface WeekOptions {
   readonly workers?: number;
   /** Conversations finished at the start, on top of the daily ones (bench/week-priorities.ts). */
   readonly burst?: number;
+  /** How long before the start the burst finished, simulated ms (an outage's backlog). @default 0 */
+  readonly burstAgeMs?: number;
   /** `archive.priorities`, durations in simulated time (scaled to the fast clock here). */
   readonly priorities?: readonly PriorityRule[];
   /** Return each conversation's finish, send, class and archive time (`WeekResult.detail`). */
@@ -292,6 +294,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     interactions: options.interactions,
     voiceShare: options.voiceShare,
     ...(options.burst ? { burst: options.burst } : {}),
+    ...(options.burstAgeMs ? { burstAgeMs: options.burstAgeMs / options.timeScale } : {}),
   };
   const total = arrivalCount(arrivals);
   const windowsMs = Object.fromEntries(

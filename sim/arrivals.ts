@@ -16,10 +16,17 @@ export interface Arrivals {
   /** Share of voice conversations, 0 to 1. */
   readonly voiceShare: number;
   /**
-   * Conversations that all finish in the first simulated ten minutes, on top of the daily ones: a
-   * backlog to work off (after an outage, say). They take the first indices. @default 0
+   * Conversations that all finish within ten simulated minutes (the first, unless `burstAgeMs`), on
+   * top of the daily ones: a backlog to work off (after an outage, say). They take the first
+   * indices. @default 0
    */
   readonly burst?: number;
+  /**
+   * Sim time before the start at which the burst's ten minutes begin: a backlog already old when the
+   * pipeline first lists it (an outage's), which a `newerThan` priority must tell from the new
+   * arrivals. @default 0 (the burst finishes in the first ten minutes)
+   */
+  readonly burstAgeMs?: number;
 }
 
 /** The share of the first day in which a burst finishes: ten minutes. */
@@ -66,7 +73,8 @@ export function arrivalPoint(arrivals: Arrivals, index: number, rng: Rng): { day
 
 export function arrivalTiming(arrivals: Arrivals, index: number, startMs: number, rng: Rng): ArrivalTiming {
   const { day, fraction } = arrivalPoint(arrivals, index, rng);
-  const finishMs = Math.round(startMs + (day + fraction) * arrivals.dayMs);
+  const age = index < (arrivals.burst ?? 0) ? (arrivals.burstAgeMs ?? 0) : 0;
+  const finishMs = Math.round(startMs - age + (day + fraction) * arrivals.dayMs);
   const endMs = finishMs - 1_000;
   const createdMs = endMs - arrivals.interactions * INTERACTION_SPAN_MS;
   // Analysis follows the finish within a few simulated minutes (at least a second of sim time).
