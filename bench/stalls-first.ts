@@ -1,8 +1,9 @@
 // Benchmark: stalled interactions before archives. One local cycle (archive + stall scan + stall
 // worker) over a seeded organisation whose archive backlog saturates get-conversation-messages, run
-// twice on the same seed: the rate budget's reserve for high callers on (default), then off.
+// once per reserve share on the same seed: the rate budget's reserve for high callers at its
+// default (0.2), then off (0), then any other share given (--reserve-shares 0.2,0,0.8).
 //
-//   npm run bench:stalls-first [-- --budget in-process|dynamodb --seed 1 --conversations 300 --rate-scale 20 --messages-limit 10 --workers 4]
+//   npm run bench:stalls-first [-- --budget in-process|dynamodb --reserve-shares 0.2,0 --seed 1 --conversations 300 --rate-scale 20 --messages-limit 10 --workers 4]
 //
 // --budget in-process (default): one SlidingWindowRateBudget and client for the whole cycle.
 // --budget dynamodb: as deployed, each function (scheduler with its stall scan, archive worker, stall
@@ -36,7 +37,12 @@ import { SlidingWindowRateBudget } from '../shared/amigo/rate-limit.ts';
 import { defaultPipelineConfig } from '../shared/config/pipeline-config.ts';
 import type { FunctionId } from '../shared/contract/topology.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
-import type { Priority, RateBudget, RateFeedback } from '../shared/ports/rate-budget.ts';
+import {
+  DEFAULT_RESERVE_SHARE,
+  type Priority,
+  type RateBudget,
+  type RateFeedback,
+} from '../shared/ports/rate-budget.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
 import { startSimulator } from '../sim/index.ts';
 import { startDynalite } from '../test/support/dynalite.ts';
@@ -51,9 +57,13 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '4' },
     latency: { type: 'string', default: '5,40' },
     budget: { type: 'string', default: 'in-process' },
+    'reserve-shares': { type: 'string', default: `${DEFAULT_RESERVE_SHARE},0` },
     out: { type: 'string' },
   },
 });
+const reserveShares = String(values['reserve-shares']).split(',').map(Number);
+if (reserveShares.some((r) => !(r >= 0 && r < 1)))
+  throw new Error('--reserve-shares: shares from 0 to below 1');
 const budgetKinds = ['in-process', 'dynamodb'] as const;
 const budget: (typeof budgetKinds)[number] =
   budgetKinds.find((b) => b === values.budget) ??
@@ -92,7 +102,8 @@ function limitsFor(op: OperationId): { limit: number; windowMs: number } {
 
 interface RunResult {
   budget: 'in-process' | 'dynamodb';
-  reserve: 'on' | 'off';
+  /** The share of each limit kept for high callers (shared/ports/rate-budget.ts); 0: no reserve. */
+  reserveShare: number;
   cycleSeconds: number;
   archived: number;
   failed: number;
@@ -181,7 +192,7 @@ const dynamoClient = (endpoint: string) => {
 };
 if (dynamo) await createRateBudgetTable(dynamoClient(dynamo.endpoint), TABLE);
 
-async function run(reserve: 'on' | 'off'): Promise<RunResult> {
+async function run(share: number): Promise<RunResult> {
   const overrides = Object.fromEntries(operationIds.map((op) => [op, limitsFor(op)]));
   const sim = await startSimulator({
     seed,
@@ -193,7 +204,7 @@ async function run(reserve: 'on' | 'off'): Promise<RunResult> {
     faults: { latencyMs: [latMin, latMax] },
     validateResponses: false,
   });
-  const archive = await mkdtemp(join(tmpdir(), `amigo-qa-stalls-${reserve}-`));
+  const archive = await mkdtemp(join(tmpdir(), `amigo-qa-stalls-${share}-`));
   try {
     const amigo = resolveAmigoConfig({ ...simulatorSignIn(sim), rateLimits: overrides });
     const defaults = defaultPipelineConfig();
@@ -201,8 +212,8 @@ async function run(reserve: 'on' | 'off'): Promise<RunResult> {
     // dynamodb: one budget per function, all on the same (user, operation) items; a fresh user per
     // run. in-process: the one budget every function shares, as runLocalCycle builds it by default.
     const budgets: DynamoDbRateBudget[] = [];
-    const userId = `${amigo.userId}-stalls-first-${reserve}-${Date.now()}`;
-    const reserveShare = reserve === 'off' ? { reserveShare: 0 } : {};
+    const userId = `${amigo.userId}-stalls-first-${share}-${Date.now()}`;
+    const reserveShare = { reserveShare: share };
     const shared = dynamo
       ? undefined
       : new SlidingWindowRateBudget({ limits: amigo.rateLimits, ...reserveShare });
@@ -279,7 +290,7 @@ async function run(reserve: 'on' | 'off'): Promise<RunResult> {
     const archiveWaits = waitsOf(archiveGrants);
     return {
       budget,
-      reserve,
+      reserveShare: share,
       cycleSeconds: round(result.seconds, 2),
       archived: a?.archived ?? 0,
       failed: a?.failed ?? 0,
@@ -328,11 +339,11 @@ console.log(
     `window ${windowMs} ms, ${MESSAGES} ${messagesLimit}/window, ${workers} workers, budget ${budget}`,
 );
 const runs: RunResult[] = [];
-for (const reserve of ['on', 'off'] as const) {
-  const r = await run(reserve);
+for (const share of reserveShares) {
+  const r = await run(share);
   runs.push(r);
   console.log(
-    `reserve ${reserve}: ${r.recommendWaitsSeconds.length} recommendations (${r.stallsFound} stalls found), ` +
+    `reserve ${share}: ${r.recommendWaitsSeconds.length} recommendations (${r.stallsFound} stalls found), ` +
       `wait median ${r.recommendWaitMedianSeconds} s, max ${r.recommendWaitMaxSeconds} s ` +
       `(from the scan's listing ${r.recommendWaitFromScanMedianSeconds} / ${r.recommendWaitFromScanMaxSeconds} s, ` +
       `${r.messagesCallsDuringScan} ${MESSAGES} calls meanwhile, ${r.stallScan?.messageReads} of all by the scan); archive ${r.archiveSeconds} s ` +
@@ -374,6 +385,7 @@ writeFileSync(
         messagesLimit,
         insightsLimit: 200,
         workers,
+        reserveShares,
         latencyMs: [latMin, latMax],
       },
       runs,
