@@ -350,6 +350,33 @@ describe('findStalls', () => {
     expect(counts.candidates).toBe(expected.size);
   });
 
+  it('when the scan is aborted during a send, then it gives up only after that send, and sends nothing after', async () => {
+    const { jobs, options, scanDeps } = await setup();
+    const controller = new AbortController();
+    let sends = 0;
+    let inFlight = 0;
+    const aborting: typeof jobs = Object.assign(Object.create(jobs), {
+      send: async (batch: Parameters<typeof jobs.send>[0]) => {
+        sends++;
+        inFlight++;
+        controller.abort();
+        await new Promise((r) => setTimeout(r, 20));
+        inFlight--;
+        return jobs.send(batch);
+      },
+    });
+
+    await expect(
+      findStalls({ ...options, pageSize: 150 }, { ...scanDeps, jobs: aborting, signal: controller.signal }),
+    ).rejects.toThrow();
+    const whenGivenUp = { sends, inFlight };
+    await new Promise((r) => setTimeout(r, 100));
+
+    expect(whenGivenUp.sends).toBeGreaterThan(0);
+    expect(whenGivenUp.inFlight).toBe(0);
+    expect(sends).toBe(whenGivenUp.sends);
+  });
+
   it('when sending throws, then the scan fails with that error and checks no further conversation', async () => {
     const { jobs, options, scanDeps, messageReads } = await setup();
     const broken = new Error('queue gone');
