@@ -45,6 +45,7 @@ import type { StallJobMessage } from '../shared/jobs/stall.ts';
 import type { TagJobMessage } from '../shared/jobs/tag.ts';
 import type { ArchiveStore } from '../shared/ports/archive-store.ts';
 import { type Clock, systemClock } from '../shared/ports/clock.ts';
+import type { RateBudget } from '../shared/ports/rate-budget.ts';
 import type { RuleSet } from '../shared/rules/index.ts';
 import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
 import type { TagOutcome } from '../shared/stages/apply-tags.ts';
@@ -83,6 +84,11 @@ export interface LocalCycleOptions {
   readonly deferralSeconds?: readonly [number, number];
   /** Benches: the in-process budget's reserve for high callers (0: none). @default SlidingWindowRateBudget's */
   readonly reserveShare?: number;
+  /**
+   * Benches: each function's own rate budget and client, as each Lambda function builds its own in
+   * AWS (e.g. a DynamoDB budget sharing one table). @default one in-process budget and client for all
+   */
+  readonly rateBudgetFor?: (fn: FunctionId) => RateBudget;
 }
 
 export interface DeadLetter {
@@ -295,17 +301,26 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const schedulerQueue = await createQueue('scheduler');
 
     // One client, one in-process rate budget, shared by every local invocation: the same budget
-    // the functions in AWS share through DynamoDB.
+    // the functions in AWS share through DynamoDB (or, `rateBudgetFor`, a budget and client per function).
     // Metered as in Lambda: the calls made for the run are recorded beside its run record.
-    const usage = new MeteredRateBudget(
-      new SlidingWindowRateBudget({
-        limits: options.amigo.rateLimits,
-        clock,
-        ...(options.reserveShare === undefined ? {} : { reserveShare: options.reserveShare }),
-      }),
-      { now: () => clock.now() },
-    );
-    const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
+    const clients = new Map<FunctionId | 'all', { usage: MeteredRateBudget; amigo: AmigoClient }>();
+    const clientOf = (fn: FunctionId) => {
+      const key = options.rateBudgetFor ? fn : 'all';
+      let client = clients.get(key);
+      if (!client) {
+        const budget =
+          options.rateBudgetFor?.(fn) ??
+          new SlidingWindowRateBudget({
+            limits: options.amigo.rateLimits,
+            clock,
+            ...(options.reserveShare === undefined ? {} : { reserveShare: options.reserveShare }),
+          });
+        const usage = new MeteredRateBudget(budget, { now: () => clock.now() });
+        client = { usage, amigo: new AmigoClient(options.amigo, { rateBudget: usage, clock }) };
+        clients.set(key, client);
+      }
+      return client;
+    };
     const jobs = archiveJobQueue(
       new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archiveQueue.queueUrl }),
       new SqsJobQueue<ArchiveJobMessage>({ client: sqs, queueUrl: archivePriorityQueue.queueUrl }),
@@ -324,7 +339,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const tagWorker =
       rules && tagQueue && tagJobs
         ? createTagWorkerHandler(async () => ({
-            amigo,
+            amigo: clientOf('tagWorker').amigo,
             store,
             clock,
             rules,
@@ -343,7 +358,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
         : undefined;
 
     const workerDeps = {
-      amigo,
+      amigo: clientOf('archiveWorker').amigo,
       store,
       clock,
       jobs,
@@ -361,7 +376,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const stallStatus = new Map<string, string>();
     const stallJobs = new SqsJobQueue<StallJobMessage>({ client: sqs, queueUrl: stallQueue.queueUrl });
     const stallWorker = createStallWorkerHandler(async () => ({
-      amigo,
+      amigo: clientOf('stallWorker').amigo,
       store,
       clock,
       jobs: stallJobs,
@@ -375,14 +390,15 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
         if (o.record) stallStatus.set(o.key, o.record.status);
       },
     }));
+    const scheduling = clientOf('scheduler');
     const schedulerDeps = {
-      amigo,
+      amigo: scheduling.amigo,
       store,
       jobs,
       continuation,
       clock,
-      stalls: { amigo, jobs: stallJobs, afterMs: config.stall.afterMs },
-      usage,
+      stalls: { amigo: scheduling.amigo, jobs: stallJobs, afterMs: config.stall.afterMs },
+      usage: scheduling.usage,
       options: {
         organizationId: options.amigo.organizationId,
         serviceIds: config.filters.serviceIds,
@@ -433,11 +449,13 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     }
     const [runId] = runIds;
     if (!runId) throw new Error('The scheduler reported no run');
-    await writeRunUsage(
-      store,
-      usage.takeRunUsage('local', options.amigo.rateLimits),
-      `${clock.now()}-${crypto.randomUUID().slice(0, 8)}`,
-    );
+    for (const { usage } of clients.values()) {
+      await writeRunUsage(
+        store,
+        usage.takeRunUsage('local', options.amigo.rateLimits),
+        `${clock.now()}-${crypto.randomUUID().slice(0, 8)}`,
+      );
+    }
     const record = await summarizeRun(store, runId, clock.now());
     if (!record) throw new Error(`The run record of ${runId} is missing`);
     const deadLetters = [

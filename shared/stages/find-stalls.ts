@@ -9,6 +9,8 @@
 //   less than `afterMs` ago (its newest message cannot be older), or a stall record of the
 //   conversation holds the same `num_messages` (nothing was said since Amigo was last asked);
 // - otherwise ONE newest-first page of at most 5 user/agent messages, never the whole history.
+// Each job is sent as soon as its conversation is checked (batched only behind a send in flight),
+// so a stalled interaction does not wait for the other checks of its listing page (150).
 import { type Checked, CheckedSchema, StallRecordSchema } from '../archive-format/documents.ts';
 import { checkedKey, FILES, interactionOfStallKey, stallConversationPrefix } from '../archive-format/keys.ts';
 import { InvalidDocumentError, readDocument } from '../archive-format/read-document.ts';
@@ -122,6 +124,72 @@ type Verdict =
   | { readonly kind: 'candidate'; readonly job: Job<StallJobMessage> }
   | { readonly kind: 'failed' };
 
+/** SQS SendMessageBatch's maximum. */
+const SEND_BATCH = 10;
+
+interface JobSender {
+  /** Sends the job now if no send is in flight, else with the next batch. */
+  add(job: Job<StallJobMessage>): void;
+  /** Waits until every job added so far was sent (or refused); rejects if a send threw. */
+  drain(): Promise<void>;
+  /** Sends nothing more; what was not sent yet is left for the next scan. */
+  stop(): void;
+  stopped(): boolean;
+}
+
+/**
+ * Sends jobs as they are found, one send at a time: while one is in flight, the jobs found
+ * meanwhile wait and go together (up to 10) when it returns. A slow queue thus gets batches, a fast
+ * one each job at once, and a job waits only for the send in flight (and for the jobs found before
+ * it), never for the rest of its page.
+ */
+function jobSender(
+  queue: JobQueue<StallJobMessage>,
+  onSent: (sent: number, failed: number) => void,
+): JobSender {
+  const pending: Job<StallJobMessage>[] = [];
+  // `active` changes in the same turn as the loop's last check, so a job added at any moment is
+  // either seen by the running loop or starts a new one.
+  let active = false;
+  let sending: Promise<void> = Promise.resolve();
+  let halted = false;
+  let thrown: { error: unknown } | undefined;
+  const pump = async (): Promise<void> => {
+    try {
+      while (pending.length > 0 && !halted) {
+        const batch = pending.splice(0, SEND_BATCH);
+        try {
+          const { failed } = await queue.send(batch);
+          onSent(batch.length, failed.length);
+        } catch (error) {
+          thrown = { error };
+          halted = true;
+        }
+      }
+    } finally {
+      active = false;
+    }
+  };
+  return {
+    add(job) {
+      if (halted) return;
+      pending.push(job);
+      if (!active) {
+        active = true;
+        sending = pump();
+      }
+    },
+    async drain() {
+      while (active) await sending;
+      if (thrown) throw thrown.error;
+    },
+    stop() {
+      halted = true;
+    },
+    stopped: () => halted,
+  };
+}
+
 export async function findStalls(
   options: FindStallsOptions,
   deps: FindStallsDeps,
@@ -199,32 +267,40 @@ export async function findStalls(
     return { kind: 'candidate', job: { id: stallJobId(body.conversationId, body.interactionId), body } };
   };
 
+  const sender = jobSender(deps.jobs, (sent, failed) => {
+    counts.enqueued += sent - failed;
+    counts.failedToEnqueue += failed;
+  });
   for await (const page of amigo.conversationPages(query, { signal })) {
     counts.pages++;
     counts.unfinished += page.items.length;
     // The listing filters on is_finished; a conversation finishing meanwhile is Amigo's 400 later.
     // One conversation that cannot be checked must not cost the others their check.
-    const verdicts = await mapLimit(page.items, deps.concurrency ?? 8, (c) =>
-      judge(c).catch((error: unknown): Verdict => {
+    await mapLimit(page.items, deps.concurrency ?? 8, async (c) => {
+      // A queue that cannot be written to fails the scan: checking on would only spend calls.
+      if (sender.stopped()) return;
+      const verdict = await judge(c).catch((error: unknown): Verdict => {
         if (signal?.aborted) throw error;
         deps.log.warn('Stall check failed; the next scan tries again', {
           conversationId: c.id,
           error: error instanceof Error ? error.name : 'unknown',
         });
         return { kind: 'failed' };
-      }),
-    );
-    const jobs: Job<StallJobMessage>[] = [];
-    for (const verdict of verdicts) {
-      if (verdict.kind === 'candidate') jobs.push(verdict.job);
-      else counts[verdict.kind]++;
-    }
-    counts.candidates += jobs.length;
-    if (jobs.length > 0) {
-      const { failed } = await deps.jobs.send(jobs);
-      counts.enqueued += jobs.length - failed.length;
-      counts.failedToEnqueue += failed.length;
-    }
+      });
+      if (verdict.kind !== 'candidate') {
+        counts[verdict.kind]++;
+        return;
+      }
+      // Sent now, not after the page: a recommendation must not wait for the page's other checks.
+      counts.candidates++;
+      sender.add(verdict.job);
+    }).catch(async (error: unknown) => {
+      // Aborted: no job is sent after the scan has given up, and none is left half sent.
+      sender.stop();
+      await sender.drain().catch(() => undefined);
+      throw error;
+    });
+    await sender.drain();
     if (deps.remainingTimeMs && deps.remainingTimeMs() < 30_000) {
       counts.stoppedForTime = true;
       break;

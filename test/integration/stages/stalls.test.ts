@@ -38,10 +38,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(client: Partial<AmigoClientConfigInput> = {}) {
+async function setup(client: Partial<AmigoClientConfigInput> = {}, conversations = 40) {
   const sim = await startTestSimulator({
     rateLimits: { enabled: false },
-    conversations: 40,
+    conversations,
     longConversations: 0,
   });
   cleanups.push(() => sim.stop());
@@ -278,6 +278,122 @@ describe('findStalls', () => {
     expect(counts.failed).toBe(1);
     expect(jobs.jobs.length).toBeGreaterThanOrEqual(expected.size - 1);
     expect(counts.enqueued + counts.failed).toBeGreaterThanOrEqual(expected.size);
+  });
+  it('when conversations are checked one at a time, then each job is sent before the next message read, not after the page', async () => {
+    const { sim, jobs, options, scanDeps } = await setup();
+    const expected = expectedStalls(sim, options.afterMs);
+    // Per message read: the conversation, and the conversations whose jobs the queue had by then.
+    const reads: Array<{ id: string; sent: string[] }> = [];
+    const amigo: typeof scanDeps.amigo = {
+      conversationPages: scanDeps.amigo.conversationPages,
+      messages: (id, query, opts) => {
+        reads.push({ id, sent: jobs.jobs.map((j) => j.body.conversationId as string) });
+        return scanDeps.amigo.messages(id, query, opts);
+      },
+    };
+
+    await findStalls({ ...options, pageSize: 150 }, { ...scanDeps, amigo, concurrency: 1 });
+
+    expect(new Map(jobs.jobs.map((j) => [j.body.conversationId as string, j.body.interactionId]))).toEqual(
+      expected,
+    );
+    reads.forEach((read, k) => {
+      const stalledBefore = reads
+        .slice(0, k)
+        .map((r) => r.id)
+        .filter((id) => expected.has(id));
+      expect(read.sent, `jobs sent before message read ${k}`).toEqual(stalledBefore);
+    });
+    // One page: sent after the page, the last read would have seen no job at all.
+    expect(reads.at(-1)?.sent.length).toBeGreaterThan(0);
+  });
+
+  it('when the queue is slow, then the jobs found meanwhile go together in sends of at most 10, each job once', async () => {
+    // Enough stalled conversations that more than 10 wait behind the first send.
+    const { sim, jobs, options, scanDeps, messageReads } = await setup({}, 100);
+    const expected = expectedStalls(sim, options.afterMs);
+    // Every conversation the listing cannot decide gets one message read (the archive is empty).
+    const now = sim.control.now().getTime();
+    const toRead = sim.control
+      .conversations()
+      .filter(
+        (c) => !c.is_finished && c.num_messages > 0 && now - Date.parse(c.created_at) >= options.afterMs,
+      );
+    // The first send returns only once the last message read has started: by then every other
+    // conversation was judged, so their jobs are waiting behind it.
+    let opened = false;
+    const sends: number[] = [];
+    const slow: typeof jobs = Object.assign(Object.create(jobs), {
+      send: async (batch: Parameters<typeof jobs.send>[0]) => {
+        sends.push(batch.length);
+        while (!opened && messageReads.length < toRead.length) await new Promise((r) => setTimeout(r, 5));
+        opened = true;
+        return jobs.send(batch);
+      },
+    });
+
+    const counts = await findStalls(
+      { ...options, pageSize: 150 },
+      { ...scanDeps, jobs: slow, concurrency: 1 },
+    );
+
+    expect(expected.size).toBeGreaterThan(11);
+    expect(sends[0]).toBe(1);
+    expect(sends.length).toBeLessThan(expected.size);
+    expect(Math.max(...sends)).toBe(10);
+    expect(sends.reduce((a, b) => a + b, 0)).toBe(expected.size);
+    expect(new Set(jobs.jobs.map((j) => j.id)).size).toBe(jobs.jobs.length);
+    expect(new Map(jobs.jobs.map((j) => [j.body.conversationId as string, j.body.interactionId]))).toEqual(
+      expected,
+    );
+    expect(counts.enqueued).toBe(expected.size);
+    expect(counts.candidates).toBe(expected.size);
+  });
+
+  it('when the scan is aborted during a send, then it gives up only after that send, and sends nothing after', async () => {
+    const { jobs, options, scanDeps } = await setup();
+    const controller = new AbortController();
+    let sends = 0;
+    let inFlight = 0;
+    const aborting: typeof jobs = Object.assign(Object.create(jobs), {
+      send: async (batch: Parameters<typeof jobs.send>[0]) => {
+        sends++;
+        inFlight++;
+        controller.abort();
+        await new Promise((r) => setTimeout(r, 20));
+        inFlight--;
+        return jobs.send(batch);
+      },
+    });
+
+    await expect(
+      findStalls({ ...options, pageSize: 150 }, { ...scanDeps, jobs: aborting, signal: controller.signal }),
+    ).rejects.toThrow();
+    const whenGivenUp = { sends, inFlight };
+    await new Promise((r) => setTimeout(r, 100));
+
+    expect(whenGivenUp.sends).toBeGreaterThan(0);
+    expect(whenGivenUp.inFlight).toBe(0);
+    expect(sends).toBe(whenGivenUp.sends);
+  });
+
+  it('when sending throws, then the scan fails with that error and checks no further conversation', async () => {
+    const { jobs, options, scanDeps, messageReads } = await setup();
+    const broken = new Error('queue gone');
+    let readsAtThrow = -1;
+    const throwing: typeof jobs = Object.assign(Object.create(jobs), {
+      send: async () => {
+        readsAtThrow = messageReads.length;
+        throw broken;
+      },
+    });
+
+    await expect(
+      findStalls({ ...options, pageSize: 150 }, { ...scanDeps, jobs: throwing, concurrency: 1 }),
+    ).rejects.toBe(broken);
+
+    expect(readsAtThrow).toBeGreaterThan(0);
+    expect(messageReads).toHaveLength(readsAtThrow);
   });
 });
 
