@@ -112,7 +112,11 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     },
   });
   const usage = new MeteredRateBudget(
-    new SlidingWindowRateBudget({ limits: options.amigo.rateLimits, clock }),
+    new SlidingWindowRateBudget({
+      limits: options.amigo.rateLimits,
+      clock,
+      reserveShare: config.amigo.priorityReserve,
+    }),
     {
       now: () => clock.now(),
     },

@@ -82,7 +82,7 @@ export interface LocalCycleOptions {
   readonly signal?: AbortSignal;
   /** Tests: a fixed range for the delay of jobs put back after Amigo throttled them. @default as in AWS (Retry-After, else a backoff) */
   readonly deferralSeconds?: readonly [number, number];
-  /** Benches: the in-process budget's reserve for high callers (0: none). @default SlidingWindowRateBudget's */
+  /** Benches: the in-process budget's reserve for high callers (0: none). @default the config's `amigo.priorityReserve` */
   readonly reserveShare?: number;
   /**
    * Benches: each function's own rate budget and client, as each Lambda function builds its own in
@@ -313,7 +313,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
           new SlidingWindowRateBudget({
             limits: options.amigo.rateLimits,
             clock,
-            ...(options.reserveShare === undefined ? {} : { reserveShare: options.reserveShare }),
+            reserveShare: options.reserveShare ?? config.amigo.priorityReserve,
           });
         const usage = new MeteredRateBudget(budget, { now: () => clock.now() });
         client = { usage, amigo: new AmigoClient(options.amigo, { rateBudget: usage, clock }) };

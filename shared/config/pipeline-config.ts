@@ -9,6 +9,7 @@ import { resolveRateLimits } from '../amigo/rate-limit.ts';
 import { ConfigurationError } from '../errors.ts';
 import { OBJECT_ID } from '../ids.ts';
 import { type OperationId, operationIds, type RateLimit } from '../openapi/index.ts';
+import { DEFAULT_RESERVE_SHARE } from '../ports/rate-budget.ts';
 import { durationIn, formatDuration, readRate } from './grammar.ts';
 import { didYouMean, suggest } from './suggest.ts';
 import {
@@ -59,6 +60,11 @@ export interface PipelineConfig {
     readonly timeoutMs: number;
     /** Attempts per call on failures (5xx, network, timeouts). @default 6 */
     readonly maxAttempts: number;
+    /**
+     * Share of each operation's limit that archive jobs leave free while stall work or prioritised
+     * archives used the operation in the last two windows (shared/ports/rate-budget.ts). @default 0.2
+     */
+    readonly priorityReserve: number;
   };
   readonly filters: {
     /** Only conversations of these services (24-hex ids); empty means every service. */
@@ -218,6 +224,22 @@ function sinceOf(value: unknown): string {
   return new Date(ms).toISOString();
 }
 
+function shareIn(min: number, max: number) {
+  return (value: unknown): number => {
+    const fix = `Use a share from ${min} to ${max}, like 0.2 for a fifth, without quotes`;
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new Invalid(`must be a number, not ${describe(value)}`, fix);
+    }
+    if (value < min || value > max) {
+      throw new Invalid(
+        `must be ${value < min ? 'at least' : 'at most'} ${value < min ? min : max}, not ${value}`,
+        fix,
+      );
+    }
+    return value;
+  };
+}
+
 function integerIn(min: number, max: number) {
   return (value: unknown): number => {
     const fix = `Use a whole number from ${min} to ${max}, without quotes`;
@@ -363,6 +385,10 @@ const amigoSection = z.strictObject({
   timeout: leaf(timeoutDuration).default(30_000),
   // Attempts per call on failures (5xx, network errors, timeouts).
   maxAttempts: leaf(integerIn(1, 20)).default(6),
+  // Share of each operation's limit archive jobs leave free while stall work or prioritised
+  // archives used it in the last two windows. The deployed (DynamoDB) budget grants in time order,
+  // so only a large reserve puts stalled interactions before an archive backlog there.
+  priorityReserve: leaf(shareIn(0, 0.9)).default(DEFAULT_RESERVE_SHARE),
 });
 
 const filtersSection = z.strictObject({
@@ -674,6 +700,7 @@ function resolveConfig(input: unknown, ctx: ParseContext): PipelineConfig {
       rateLimits: resolveRateLimits(f.amigo.rateLimits, 'amigo.rateLimits'),
       timeoutMs: f.amigo.timeout,
       maxAttempts: f.amigo.maxAttempts,
+      priorityReserve: f.amigo.priorityReserve,
     },
     filters: { serviceIds: [...new Set(f.filters.serviceIds)] },
     archive: {

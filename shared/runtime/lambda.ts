@@ -184,6 +184,7 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
     tableName: required(env, ENV.rateBudgetTable),
     userId: amigoConfig.userId,
     limits: amigoConfig.rateLimits,
+    reserveShare: pipeline.amigo.priorityReserve,
   });
   const budget = new MeteredRateBudget(shared);
   const amigo = new AmigoClient(amigoConfig, {

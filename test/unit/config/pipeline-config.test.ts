@@ -85,6 +85,7 @@ describe('parsePipelineConfig', () => {
         amigo: {
           rateLimits: { 'get-conversations': '10/min', 'retrieve-message-source': '4/s' },
           timeout: '45s',
+          priorityReserve: 0.8,
         },
         filters: { serviceIds: [SERVICE, SERVICE] },
         archive: {
@@ -106,6 +107,7 @@ describe('parsePipelineConfig', () => {
     expect(config.amigo.rateLimits['retrieve-message-source']).toEqual({ limit: 4, windowMs: 1_000 });
     expect(config.amigo.rateLimits['get-conversation-messages']).toEqual({ limit: 20, windowMs: 60_000 });
     expect(config.amigo.timeoutMs).toBe(45_000);
+    expect(config.amigo.priorityReserve).toBe(0.8);
     expect(config.filters.serviceIds).toEqual([SERVICE]);
     expect(config.archive.lookbackMs).toBe(5_400_000);
     expect(config.archive.since).toBe('2026-01-15T00:00:00.000Z');
@@ -256,6 +258,20 @@ describe('configuration errors name the field path, the file and the fix', () =>
       'archive.lookback',
       /"7 weeks" is not a duration/,
       /Write it like "7d", "36h" or "30m"/,
+    ],
+    [
+      'a priority reserve above its bound',
+      { amigo: { priorityReserve: 1 } },
+      'amigo.priorityReserve',
+      /must be at most 0\.9, not 1/,
+      /like 0\.2 for a fifth/,
+    ],
+    [
+      'a priority reserve written as a percentage',
+      { amigo: { priorityReserve: '80%' } },
+      'amigo.priorityReserve',
+      /must be a number/,
+      /like 0\.2 for a fifth/,
     ],
     [
       'a duration without a unit',
