@@ -28,6 +28,7 @@ import { pendingPrefix } from '../shared/archive-format/keys.ts';
 import { defaultPipelineConfig, type PriorityRule } from '../shared/config/pipeline-config.ts';
 import { FUNCTIONS, type FunctionId, maxConcurrency } from '../shared/contract/topology.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
+import { catchUpHoursOf } from '../shared/stages/budget-outlook.ts';
 import { type Arrivals, arrivalCount, arrivalTiming, finishFromCreated } from '../sim/arrivals.ts';
 import { startSimulator } from '../sim/index.ts';
 import { createRng } from '../sim/prng.ts';
@@ -248,11 +249,9 @@ class LambdaMeter {
  */
 function simulatedCatchUp(outlook: RunOutlook, timeScale: number): number | null {
   if (outlook.catch_up === 'caught-up') return 0;
-  const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
-  if (outlook.catch_up !== 'estimated' || !b?.per_conversation) return null;
-  const limitPerHour = (b.limit * 3_600_000) / b.window_ms;
-  const spare = limitPerHour - outlook.arrivals_per_hour * b.per_conversation;
-  return round(((outlook.backlog * b.per_conversation) / spare) * timeScale, 2);
+  if (outlook.catch_up !== 'estimated') return null;
+  const hours = catchUpHoursOf(outlook);
+  return hours === null ? null : round(hours * timeScale, 2);
 }
 
 /** The outlook of the last run that ended in [from, to), without its time stamp. */

@@ -2,7 +2,8 @@
 //
 //   npm run bench:week [-- --days 7 --per-day 3000 --interactions 6 --voice 0.1 --scale 720
 //                          --cadence 60 --reference-per-day 3000 --extra-days 2 --latency 5,40 --seed 1
-//                          --efficiency-conversations 60 --efficiency-scale 12 --skip-week --skip-efficiency]
+//                          --efficiency-conversations 60 --efficiency-scale 12 --burst 0 --skip-week
+//                          --skip-efficiency]
 //
 // --scale: simulated time / sim time (720: a simulated day lasts 2 minutes). --per-day below
 // --reference-per-day divides every published limit by the same factor (see bench/week-run.ts), so
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     'extra-days': { type: 'string', default: '2' },
     latency: { type: 'string', default: '5,40' },
     workers: { type: 'string' },
+    burst: { type: 'string', default: '0' },
     'efficiency-conversations': { type: 'string', default: '60' },
     'efficiency-scale': { type: 'string', default: '12' },
     'skip-week': { type: 'boolean', default: false },
@@ -50,6 +52,7 @@ const options = {
   extraDays: Number(values['extra-days']),
   latencyMs: [latMin, latMax] as const,
   ...(values.workers ? { workers: Number(values.workers) } : {}),
+  ...(Number(values.burst) > 0 ? { burst: Number(values.burst) } : {}),
   log: (line: string) => console.log(line),
 };
 const out = String(values.out);

@@ -8,14 +8,37 @@ import { readRunRecord, readUsageSince } from '../archive/state.ts';
 import { scanWaiting } from '../archive/waiting.ts';
 import type { RunOutlook } from '../archive-format/documents.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
+import { DEFAULT_RESERVE_SHARE } from '../ports/rate-budget.ts';
 
 const HOUR_MS = 3_600_000;
 
 /** One operation's calls over the period and the budget they were made under. */
 export interface OperationUsage {
   readonly calls: number;
+  /** Among `calls`, the archive jobs' (absent: all of them, as before they were counted apart). */
+  readonly archiveCalls?: number;
   readonly limit: number;
   readonly windowMs: number;
+}
+
+/** What the previous outlook had averaged, carried into this one. */
+export interface PreviousRates {
+  readonly arrivalsPerHour: number;
+  /** Hours the arrival rate is averaged over so far (absent: a whole averaging span). */
+  readonly arrivalsHours?: number | undefined;
+  readonly archivedPerHour: number | null;
+  /** Hours the cost rates are averaged over so far (absent: a whole averaging span). */
+  readonly ratesHours?: number | undefined;
+  readonly operations: Readonly<
+    Record<
+      string,
+      {
+        readonly archiveCallsPerHour: number | null;
+        readonly otherCallsPerHour: number | null;
+        readonly drainCallsPerHour: number | null;
+      }
+    >
+  >;
 }
 
 export interface OutlookInput {
@@ -24,23 +47,21 @@ export interface OutlookInput {
   readonly usage: Readonly<Record<string, OperationUsage>>;
   /** Conversations that started waiting in the period (enqueued for the first time). */
   readonly arrivals: number;
-  /** Conversations whose wait ended in the period: the work the period's calls paid for (null: not known). */
+  /** Conversations the period's archive jobs archived, counted by them (null: not known). */
   readonly archived: number | null;
   /** Conversations waiting at the period's end. */
   readonly backlog: number;
-  /**
-   * The previous outlook's rates, which this period's are averaged into over about a day (weight
-   * period / 24 h): an hourly run should not forecast from one busy office hour or one quiet night.
-   * Calls and archived conversations are averaged apart and divided after, so an hour that finished
-   * one conversation and started ten does not weigh as a costly conversation for a day.
-   */
+  /** Conversations waiting at the period's start (null: not known). */
+  readonly previousBacklog?: number | null;
   /** The span the rates are averaged over. @default 24 hours */
   readonly averagingMs?: number;
-  readonly previous?: {
-    readonly arrivalsPerHour: number;
-    readonly archivedPerHour: number | null;
-    readonly callsPerHour: Readonly<Record<string, number | null>>;
-  } | null;
+  /** The share of each limit the budget keeps for high-priority callers. @default DEFAULT_RESERVE_SHARE */
+  readonly reserveShare?: number;
+  /**
+   * The previous outlook's rates, which this period's are averaged into (null: this is the first
+   * outlook, and what it found waiting is the backlog the pipeline starts with, not a rate).
+   */
+  readonly previous?: PreviousRates | null;
 }
 
 // A type, not an interface: it is stored in a loose (indexable) zod object.
@@ -50,10 +71,18 @@ export type OperationOutlook = {
   readonly window_ms: number;
   /** calls / (limit x period / window): 1 is the whole budget. */
   readonly budget_share: number;
-  /** Calls an hour, averaged over about a day (null: not known yet). */
+  /** Calls an hour, all of them, averaged over about a day (null: not known yet). */
   readonly calls_per_hour: number | null;
-  /** calls_per_hour / archived_per_hour; null: none archived yet. */
+  /** archive_calls_per_hour / archived_per_hour; null: none archived yet. */
   readonly per_conversation: number | null;
+  /** The archive jobs' calls an hour, averaged over about a day. */
+  readonly archive_calls_per_hour: number | null;
+  /** Everyone else's (listing, stall scans, tagging), averaged over about a day. */
+  readonly other_calls_per_hour: number | null;
+  /** The archive jobs' calls an hour while a backlog kept the budget busy (null: not seen yet). */
+  readonly drain_calls_per_hour: number | null;
+  /** The archive calls an hour the backlog can drain on: the measured drain, else the limit's share. */
+  readonly capacity_per_hour: number | null;
 };
 
 /**
@@ -69,8 +98,12 @@ export interface BudgetOutlook {
   readonly arrivals_per_hour: number;
   /** Conversations archived per hour, averaged over about a day (null: not known yet). */
   readonly archived_per_hour: number | null;
+  /** Hours the cost rates are averaged over (up to the averaging span). */
+  readonly rates_hours: number;
+  /** Hours the arrival rate is averaged over (up to the averaging span). */
+  readonly arrivals_hours: number;
   readonly operations: Record<string, OperationOutlook>;
-  /** The operation whose budget a conversation uses the most of (calls per conversation / limit rate). */
+  /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
   readonly catch_up: CatchUpKind;
   readonly catch_up_hours: number | null;
@@ -81,6 +114,15 @@ const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 *
 /** The span the rates are averaged over. */
 const SMOOTHING_MS = 24 * HOUR_MS;
 
+/**
+ * The share of a limit the pipeline reaches while a backlog keeps it busy, until it has been
+ * measured here: the efficiency bench measures 0.90-0.97 (bench/README.md), 0.95 is its middle.
+ */
+export const ACHIEVABLE_SHARE = 0.95;
+
+/** A period counts as draining at capacity when the operation's calls used this share of its limit. */
+const BUSY_SHARE = 0.8;
+
 /** `previous` moved towards `current` by `weight`; either alone when the other is unknown. */
 function blend(previous: number | null | undefined, current: number | null, weight: number): number | null {
   if (current === null) return previous ?? null;
@@ -88,54 +130,137 @@ function blend(previous: number | null | undefined, current: number | null, weig
   return previous + weight * (current - previous);
 }
 
+/**
+ * The weight of a period in a running average over `averagingMs`: a plain mean until the average
+ * has a whole span behind it, then an exponential one. The first hour must not count as a day's
+ * worth (an average started from one office hour said `never` for a day).
+ */
+function weightOf(periodMs: number, spanMs: number, averagingMs: number): number {
+  if (periodMs <= 0) return 0;
+  return Math.min(1, periodMs / Math.min(averagingMs, spanMs + periodMs));
+}
+
+/**
+ * The catch-up hours an outlook's stored figures give: the backlog's calls on the bottleneck over
+ * what is left of its capacity once the arrivals are served (null: never or not known). The
+ * outlook's own `catch_up_hours` is this before rounding; bench/week-run.ts recomputes it to turn
+ * a fast clock's hours into simulated ones.
+ */
+export function catchUpHoursOf(outlook: {
+  readonly backlog: number;
+  readonly bottleneck: string | null;
+  readonly arrivals_per_hour: number;
+  readonly operations: Readonly<
+    Record<
+      string,
+      { readonly per_conversation: number | null; readonly capacity_per_hour?: number | null | undefined }
+    >
+  >;
+}): number | null {
+  if (outlook.backlog <= 0) return 0;
+  const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
+  if (!b?.per_conversation || !b.capacity_per_hour) return null;
+  const spare = b.capacity_per_hour - outlook.arrivals_per_hour * b.per_conversation;
+  return spare > 0 ? (outlook.backlog * b.per_conversation) / spare : null;
+}
+
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const periodMs = Math.max(0, input.periodMs);
-  const weight = Math.min(1, periodMs / (input.averagingMs ?? SMOOTHING_MS));
+  const averagingMs = input.averagingMs ?? SMOOTHING_MS;
+  const reserveShare = input.reserveShare ?? DEFAULT_RESERVE_SHARE;
+  const previous = input.previous ?? null;
   const perHour = (n: number | null) => (n === null || periodMs <= 0 ? null : (n * HOUR_MS) / periodMs);
-  const archivedPerHour = blend(input.previous?.archivedPerHour, perHour(input.archived), weight);
+  const ratesSpanMs = previous ? (previous.ratesHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
+  const weight = weightOf(periodMs, ratesSpanMs, averagingMs);
+  const measured = input.archived !== null && periodMs > 0;
+  const ratesHours = Math.min(averagingMs, ratesSpanMs + (measured ? periodMs : 0)) / HOUR_MS;
+  const archivedPerHour = blend(previous?.archivedPerHour, perHour(input.archived), weight);
+  // A backlog at both ends of the period kept the workers waiting on the budget throughout.
+  const busy = input.backlog > 0 && (input.previousBacklog ?? 0) > 0;
   const operations: Record<string, OperationOutlook> = {};
-  let bottleneck: { op: string; perConversation: number; perHour: number; load: number } | null = null;
+  let bottleneck: { op: string; perConversation: number; capacity: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
     if (u.limit <= 0 || u.windowMs <= 0) continue;
     const budget = (u.limit * periodMs) / u.windowMs;
+    const share = budget > 0 ? u.calls / budget : 0;
+    const archiveCalls = Math.min(u.calls, u.archiveCalls ?? u.calls);
+    const before = previous?.operations[op];
     // Counted over the same periods as the archived conversations, or not at all.
-    const callsPerHour = blend(
-      input.previous?.callsPerHour[op],
-      input.archived === null ? null : perHour(u.calls),
+    const archivePerHour = blend(
+      before?.archiveCallsPerHour,
+      measured ? perHour(archiveCalls) : null,
       weight,
     );
+    const otherPerHour = blend(
+      before?.otherCallsPerHour,
+      measured ? perHour(u.calls - archiveCalls) : null,
+      weight,
+    );
+    // What the archive jobs reach when they never run out of work: measured, it holds the pipeline's
+    // own efficiency, the reserve while it held and the other callers' share all at once. Averaged
+    // over a quarter of the span: a capacity does not follow the office hours as arrivals do.
+    const drainPerHour = blend(
+      before?.drainCallsPerHour,
+      busy && share >= BUSY_SHARE ? perHour(archiveCalls) : null,
+      Math.min(1, (4 * periodMs) / averagingMs),
+    );
+    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
+    const other = otherPerHour ?? 0;
+    // Until measured: the limit less the other callers' calls, and less the reserve for the high
+    // class while it holds. It holds for two windows after each high call, and the other callers
+    // (stall scans, tag jobs) call as high, so it is taken to hold whenever they use the operation:
+    // pessimistic by up to the reserve, until a busy period measures the drain.
+    const modelled =
+      ACHIEVABLE_SHARE * limitPerHour - Math.max(other, other > 0 ? reserveShare * limitPerHour : 0);
+    const capacity = Math.max(0, drainPerHour ?? modelled);
     const perConversation =
-      callsPerHour !== null && archivedPerHour !== null && archivedPerHour > 0
-        ? callsPerHour / archivedPerHour
+      archivePerHour !== null && archivedPerHour !== null && archivedPerHour > 0
+        ? archivePerHour / archivedPerHour
         : null;
     operations[op] = {
       calls: u.calls,
       limit: u.limit,
       window_ms: u.windowMs,
-      budget_share: budget > 0 ? round(u.calls / budget, 4) : 0,
-      calls_per_hour: callsPerHour === null ? null : round(callsPerHour, 3),
+      budget_share: round(share, 4),
+      calls_per_hour:
+        archivePerHour === null && otherPerHour === null ? null : round((archivePerHour ?? 0) + other, 3),
       per_conversation: perConversation === null ? null : round(perConversation, 3),
+      archive_calls_per_hour: archivePerHour === null ? null : round(archivePerHour, 3),
+      other_calls_per_hour: otherPerHour === null ? null : round(otherPerHour, 3),
+      drain_calls_per_hour: drainPerHour === null ? null : round(drainPerHour, 3),
+      capacity_per_hour: round(capacity, 3),
     };
     if (perConversation === null || perConversation === 0) continue;
-    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
-    // Hours of this operation's budget one conversation takes: the largest one limits the drain.
-    const load = perConversation / limitPerHour;
-    if (!bottleneck || load > bottleneck.load)
-      bottleneck = { op, perConversation, perHour: limitPerHour, load };
+    // Hours of this operation's capacity one conversation takes: the largest one limits the drain.
+    const load = capacity > 0 ? perConversation / capacity : Number.POSITIVE_INFINITY;
+    if (!bottleneck || load > bottleneck.load) bottleneck = { op, perConversation, capacity, load };
   }
-  const arrivalsPerHour = blend(input.previous?.arrivalsPerHour, perHour(input.arrivals), weight) ?? 0;
+  // The first outlook's arrivals are what the pipeline found at its start (the lookback's worth),
+  // a backlog, not a rate: the rate starts with the second period.
+  const arrivalsSpanMs = previous ? (previous.arrivalsHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
+  const arrivalsPerHour = previous
+    ? (blend(
+        previous.arrivalsPerHour,
+        perHour(input.arrivals),
+        weightOf(periodMs, arrivalsSpanMs, averagingMs),
+      ) ?? 0)
+    : 0;
   const outlook = {
     period_hours: round(periodMs / HOUR_MS, 3),
     arrivals_per_hour: round(arrivalsPerHour, 3),
     archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
+    rates_hours: round(ratesHours, 3),
+    arrivals_hours: round(previous ? Math.min(averagingMs, arrivalsSpanMs + periodMs) / HOUR_MS : 0, 3),
     operations,
   };
   if (input.backlog <= 0) {
     return { ...outlook, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
   }
   if (!bottleneck) return { ...outlook, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
-  // What is left of the bottleneck's budget each hour once the new arrivals are served.
-  const spare = bottleneck.perHour - arrivalsPerHour * bottleneck.perConversation;
+  // `never` from the rates averaged over a day, not the hour's: office hours bring more than the
+  // budget for an hour or two while the day's arrivals leave a third of it, and a backlog that
+  // grows until the evening and drains overnight is not one that never drains.
+  const spare = bottleneck.capacity - arrivalsPerHour * bottleneck.perConversation;
   if (spare <= 0) return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
   return {
     ...outlook,
@@ -179,27 +304,44 @@ export async function takeOutlook(
   });
   const runs = new Set([...(before?.waiting_runs ?? []), ...waiting.runs, args.runId]);
   if (args.previousRunId) runs.add(args.previousRunId);
-  const used = await readUsageSince(store, runs, from);
-  // What left the backlog in the period: it was waiting before or arrived since, and waits no more.
-  const archived = before ? Math.max(0, before.backlog + args.arrivals - waiting.backlog) : null;
+  const used = await readUsageSince(store, runs, from, args.timeLeft ? { timeLeft: args.timeLeft } : {});
+  // Counted by the archive jobs; not known while documents from before they counted are read (or
+  // the read was cut short), and then the previous rates carry on.
+  const archived = used.legacy > 0 || used.partial ? null : used.archived;
   const outlook = budgetOutlook({
     periodMs: args.now - Date.parse(from),
     usage: Object.fromEntries(
       Object.entries(used.calls).map(([op, c]) => [
         op,
-        { calls: c.answered, limit: c.limit, windowMs: c.windowMs },
+        {
+          calls: c.answered,
+          ...(used.legacy > 0 ? {} : { archiveCalls: c.archive }),
+          limit: c.limit,
+          windowMs: c.windowMs,
+        },
       ]),
     ),
     arrivals: args.arrivals,
     archived,
     backlog: waiting.backlog,
+    previousBacklog: before?.backlog ?? null,
     ...(args.averagingMs ? { averagingMs: args.averagingMs } : {}),
     previous: before
       ? {
           arrivalsPerHour: before.arrivals_per_hour,
+          arrivalsHours: before.arrivals_hours,
           archivedPerHour: before.archived_per_hour,
-          callsPerHour: Object.fromEntries(
-            Object.entries(before.operations).map(([op, o]) => [op, o.calls_per_hour]),
+          ratesHours: before.rates_hours,
+          operations: Object.fromEntries(
+            Object.entries(before.operations).map(([op, o]) => [
+              op,
+              {
+                // An outlook from before the archive calls were counted apart: all its calls were taken as theirs.
+                archiveCallsPerHour: o.archive_calls_per_hour ?? o.calls_per_hour,
+                otherCallsPerHour: o.other_calls_per_hour ?? null,
+                drainCallsPerHour: o.drain_calls_per_hour ?? null,
+              },
+            ]),
           ),
         }
       : null,
@@ -214,6 +356,6 @@ export async function takeOutlook(
     given_up: waiting.givenUp,
     oldest_waiting_since: waiting.oldestSince,
     waiting_runs: waiting.runs.slice(-MAX_WAITING_RUNS),
-    partial: waiting.partial || used.unreadable > 0,
+    partial: waiting.partial || used.partial || used.unreadable > 0,
   };
 }
