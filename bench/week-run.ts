@@ -115,6 +115,11 @@ export interface OutlookRow {
    * alone are archived sooner (first in, first out) than the pipeline is current.
    */
   caughtUpAfterHours: number | null;
+  /** The outlook's inputs to the catch-up, in simulated hours: arrivals an hour, bottleneck calls per conversation, archive calls an hour it can drain on (measured drain or modelled). */
+  arrivalsPerHour: number;
+  perConversation: number | null;
+  capacityPerHour: number | null;
+  drainPerHour: number | null;
 }
 
 export interface WeekResult {
@@ -561,6 +566,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const hoursOf = (ms: number) => round((ms / dayMs) * 24, 2);
   const outlooks: Array<OutlookRow & { endedAt: number }> = [];
   const looked = cycles.filter((c) => c.outlook);
+  const perSimHour = (n: number | null | undefined) => (n == null ? null : round(n / options.timeScale, 3));
   // The end of the first run from `i` on after which nothing waited that had waited at the run before.
   const caughtUpAt = (i: number): number | null => {
     for (let j = i; j < looked.length; j++) {
@@ -593,6 +599,10 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
         ? hoursOf(Math.max(c.endedAt, ...(archivedAt as number[])) - c.endedAt)
         : null,
       caughtUpAfterHours: caughtUp === null ? null : hoursOf(caughtUp - c.endedAt),
+      arrivalsPerHour: round(record.arrivals_per_hour / options.timeScale, 3),
+      perConversation: record.operations[focus]?.per_conversation ?? null,
+      capacityPerHour: perSimHour(record.operations[focus]?.capacity_per_hour),
+      drainPerHour: perSimHour(record.operations[focus]?.drain_calls_per_hour),
     });
   }
 
