@@ -73,7 +73,7 @@ export type OperationOutlook = {
   readonly budget_share: number;
   /** Calls an hour, all of them, averaged over about a day (null: not known yet). */
   readonly calls_per_hour: number | null;
-  /** archive_calls_per_hour / archived_per_hour; null: none archived yet. */
+  /** archive_calls_per_hour / archived_per_hour; null: fewer than MIN_ARCHIVED_FOR_COST in the averages. */
   readonly per_conversation: number | null;
   /** The archive jobs' calls an hour, averaged over about a day. */
   readonly archive_calls_per_hour: number | null;
@@ -122,6 +122,13 @@ export const ACHIEVABLE_SHARE = 0.95;
 
 /** A period counts as draining at capacity when the operation's calls used this share of its limit. */
 const BUSY_SHARE = 0.8;
+
+/**
+ * Conversations the averages must hold before a cost per conversation is claimed. The calls of the
+ * jobs still in flight are counted before their conversations are: over the first few archived
+ * the cost reads up to twice what it is, which said `never` at a backlog's start.
+ */
+export const MIN_ARCHIVED_FOR_COST = 10;
 
 /** `previous` moved towards `current` by `weight`; either alone when the other is unknown. */
 function blend(previous: number | null | undefined, current: number | null, weight: number): number | null {
@@ -214,7 +221,9 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       ACHIEVABLE_SHARE * limitPerHour - Math.max(other, other > 0 ? reserveShare * limitPerHour : 0);
     const capacity = Math.max(0, drainPerHour ?? modelled);
     const perConversation =
-      archivePerHour !== null && archivedPerHour !== null && archivedPerHour > 0
+      archivePerHour !== null &&
+      archivedPerHour !== null &&
+      archivedPerHour * ratesHours >= MIN_ARCHIVED_FOR_COST
         ? archivePerHour / archivedPerHour
         : null;
     operations[op] = {

@@ -259,6 +259,16 @@ describe('budgetOutlook', () => {
     expect(light.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_000);
   });
 
+  it('when the averages hold only 6 archived conversations, then no cost per conversation is claimed and the catch-up is unknown', () => {
+    // The jobs still in flight have made calls and archived nothing yet: 60 / 6 would be 10, not 6.
+    const outlook = budgetOutlook(
+      anHour({ usage: { 'get-interaction-insights': insights(60) }, archived: 6, backlog: 50 }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBeNull();
+    expect(outlook.catch_up).toBe('unknown');
+  });
+
   it('when nothing waits, then it has caught up, whatever the budget', () => {
     const outlook = budgetOutlook(anHour({ backlog: 0, arrivals: 500 }));
 
