@@ -283,6 +283,14 @@ export const RunOutlookSchema = z.looseObject({
   ),
   rates_hours: z.number().nonnegative().optional(),
   arrivals_hours: z.number().nonnegative().optional(),
+  arrival_profile: z
+    .looseObject({
+      slot_ms: z.number().positive(),
+      per_hour: z.array(z.number().nonnegative().nullable()).length(24),
+      samples: z.array(count).length(24),
+    })
+    .nullable()
+    .optional(),
   arrivals: count,
   archived: count.nullable(),
   backlog: count,

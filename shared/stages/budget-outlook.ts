@@ -27,6 +27,7 @@ export interface PreviousRates {
   /** Hours the arrival rate is averaged over so far (absent: a whole averaging span). */
   readonly arrivalsHours?: number | undefined;
   readonly archivedPerHour: number | null;
+  readonly arrivalProfile?: ArrivalProfile | null | undefined;
   /** Hours the cost rates are averaged over so far (absent: a whole averaging span). */
   readonly ratesHours?: number | undefined;
   readonly operations: Readonly<
@@ -53,6 +54,8 @@ export interface OutlookInput {
   readonly backlog: number;
   /** Conversations waiting at the period's start (null: not known). */
   readonly previousBacklog?: number | null;
+  /** When the period ended (epoch ms): places it in the arrival profile (absent: no profile). */
+  readonly now?: number;
   /** The span the rates are averaged over. @default 24 hours */
   readonly averagingMs?: number;
   /** The share of each limit the budget keeps for high-priority callers. @default DEFAULT_RESERVE_SHARE */
@@ -102,6 +105,7 @@ export interface BudgetOutlook {
   readonly rates_hours: number;
   /** Hours the arrival rate is averaged over (up to the averaging span). */
   readonly arrivals_hours: number;
+  readonly arrival_profile: ArrivalProfile | null;
   readonly operations: Record<string, OperationOutlook>;
   /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
@@ -148,15 +152,92 @@ function weightOf(periodMs: number, spanMs: number, averagingMs: number): number
 }
 
 /**
- * The catch-up hours an outlook's stored figures give: the backlog's calls on the bottleneck over
- * what is left of its capacity once the arrivals are served (null: never or not known). The
- * outlook's own `catch_up_hours` is this before rounding; bench/week-run.ts recomputes it to turn
- * a fast clock's hours into simulated ones.
+ * Arrivals an hour in each 24th of the averaging span (an hour of the day, UTC, as deployed): slot
+ * 0 starts at a multiple of the span since the epoch. The catch-up walks forward through it, so a
+ * backlog met by office hours drains in the evening, not at the day's average pace.
+ */
+// A type, not an interface: it is stored in a loose (indexable) zod object.
+export type ArrivalProfile = {
+  readonly slot_ms: number;
+  /** Null: no period ended in that slot yet (the day's average stands in). */
+  readonly per_hour: Array<number | null>;
+  /** Periods averaged into each slot so far, up to PROFILE_DAYS. */
+  readonly samples: number[];
+};
+
+/** Each slot is a plain mean of its periods up to this many, then an exponential one. */
+const PROFILE_DAYS = 7;
+
+/** How far ahead the catch-up walks before it falls back to the day's averages. */
+const MAX_WALK_SLOTS = 24 * 60;
+
+/** `profile` with the arrival rate of the period that ended at `endMs` averaged into its slot. */
+function nextProfile(
+  profile: ArrivalProfile | null | undefined,
+  perHour: number | null,
+  endMs: number | undefined,
+  periodMs: number,
+  averagingMs: number,
+): ArrivalProfile | null {
+  const slotMs = averagingMs / 24;
+  const kept = profile && profile.slot_ms === slotMs ? profile : null;
+  // A period longer than two slots says nothing about one of them.
+  if (perHour === null || endMs === undefined || periodMs <= 0 || periodMs > 2 * slotMs) return kept;
+  const slot = Math.floor(((((endMs - periodMs / 2) % averagingMs) + averagingMs) % averagingMs) / slotMs);
+  const values: Array<number | null> = kept ? [...kept.per_hour] : Array.from({ length: 24 }, () => null);
+  const samples = kept ? [...kept.samples] : Array.from({ length: 24 }, () => 0);
+  const n = Math.min(PROFILE_DAYS, (samples[slot] ?? 0) + 1);
+  values[slot] = blend(values[slot], perHour, 1 / n);
+  samples[slot] = n;
+  return { slot_ms: slotMs, per_hour: values, samples };
+}
+
+/**
+ * Hours until `backlog` conversations have drained at `drainPerHour` conversations an hour while
+ * conversations keep arriving: walked slot by slot through the arrival profile from `atMs` (a slot
+ * not seen yet takes the day's average `flatPerHour`); null when the day's average alone takes the
+ * whole drain (never). Without a profile: backlog / (drain - the day's average).
+ */
+function drainHours(
+  backlog: number,
+  drainPerHour: number,
+  flatPerHour: number,
+  profile: ArrivalProfile | null | undefined,
+  atMs: number | undefined,
+): number | null {
+  if (backlog <= 0) return 0;
+  if (flatPerHour >= drainPerHour) return null;
+  const flat = backlog / (drainPerHour - flatPerHour);
+  if (!profile || atMs === undefined || !Number.isFinite(atMs) || profile.slot_ms <= 0) return flat;
+  const spanMs = profile.slot_ms * 24;
+  let left = backlog;
+  let hours = 0;
+  let ms = atMs;
+  for (let i = 0; i < MAX_WALK_SLOTS; i++) {
+    const slotEnd = (Math.floor(ms / profile.slot_ms) + 1) * profile.slot_ms;
+    const stepHours = (slotEnd - ms) / HOUR_MS;
+    const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / profile.slot_ms);
+    const net = drainPerHour - (profile.per_hour[slot] ?? flatPerHour);
+    if (net > 0 && left <= net * stepHours) return hours + left / net;
+    left -= net * stepHours;
+    hours += stepHours;
+    ms = slotEnd;
+  }
+  return flat;
+}
+
+/**
+ * The catch-up hours an outlook's stored figures give: the backlog's conversations against what the
+ * bottleneck's capacity drains beyond the arrivals, walked through the arrival profile (null: never
+ * or not known). The outlook's own `catch_up_hours` is this before rounding; bench/week-run.ts
+ * recomputes it to turn a fast clock's hours into simulated ones.
  */
 export function catchUpHoursOf(outlook: {
+  readonly at?: string;
   readonly backlog: number;
   readonly bottleneck: string | null;
   readonly arrivals_per_hour: number;
+  readonly arrival_profile?: ArrivalProfile | null | undefined;
   readonly operations: Readonly<
     Record<
       string,
@@ -167,8 +248,13 @@ export function catchUpHoursOf(outlook: {
   if (outlook.backlog <= 0) return 0;
   const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
   if (!b?.per_conversation || !b.capacity_per_hour) return null;
-  const spare = b.capacity_per_hour - outlook.arrivals_per_hour * b.per_conversation;
-  return spare > 0 ? (outlook.backlog * b.per_conversation) / spare : null;
+  return drainHours(
+    outlook.backlog,
+    b.capacity_per_hour / b.per_conversation,
+    outlook.arrivals_per_hour,
+    outlook.arrival_profile,
+    outlook.at === undefined ? undefined : Date.parse(outlook.at),
+  );
 }
 
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
@@ -254,12 +340,18 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
         weightOf(periodMs, arrivalsSpanMs, averagingMs),
       ) ?? 0)
     : 0;
+  const profile = previous
+    ? nextProfile(previous.arrivalProfile, perHour(input.arrivals), input.now, periodMs, averagingMs)
+    : null;
   const outlook = {
     period_hours: round(periodMs / HOUR_MS, 3),
     arrivals_per_hour: round(arrivalsPerHour, 3),
     archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
     rates_hours: round(ratesHours, 3),
     arrivals_hours: round(previous ? Math.min(averagingMs, arrivalsSpanMs + periodMs) / HOUR_MS : 0, 3),
+    arrival_profile: profile
+      ? { ...profile, per_hour: profile.per_hour.map((v) => (v === null ? null : round(v, 3))) }
+      : null,
     operations,
   };
   if (input.backlog <= 0) {
@@ -268,15 +360,18 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   if (!bottleneck) return { ...outlook, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
   // `never` from the rates averaged over a day, not the hour's: office hours bring more than the
   // budget for an hour or two while the day's arrivals leave a third of it, and a backlog that
-  // grows until the evening and drains overnight is not one that never drains.
-  const spare = bottleneck.capacity - arrivalsPerHour * bottleneck.perConversation;
-  if (spare <= 0) return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
-  return {
-    ...outlook,
-    bottleneck: bottleneck.op,
-    catch_up: 'estimated',
-    catch_up_hours: round((input.backlog * bottleneck.perConversation) / spare, 2),
-  };
+  // grows until the evening and drains overnight is not one that never drains. How long it takes
+  // does depend on the hour: walked through the day's arrival profile.
+  const hours = drainHours(
+    input.backlog,
+    bottleneck.capacity / bottleneck.perConversation,
+    arrivalsPerHour,
+    profile,
+    input.now,
+  );
+  if (hours === null)
+    return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
+  return { ...outlook, bottleneck: bottleneck.op, catch_up: 'estimated', catch_up_hours: round(hours, 2) };
 }
 
 /** Runs named in an outlook's `waiting_runs`, at most (the runs whose jobs were still out). */
@@ -334,11 +429,13 @@ export async function takeOutlook(
     archived,
     backlog: waiting.backlog,
     previousBacklog: before?.backlog ?? null,
+    now: args.now,
     ...(args.averagingMs ? { averagingMs: args.averagingMs } : {}),
     previous: before
       ? {
           arrivalsPerHour: before.arrivals_per_hour,
           arrivalsHours: before.arrivals_hours,
+          arrivalProfile: before.arrival_profile ?? null,
           archivedPerHour: before.archived_per_hour,
           ratesHours: before.rates_hours,
           operations: Object.fromEntries(
