@@ -10,6 +10,8 @@ import {
 } from '../../../shared/stages/budget-outlook.ts';
 
 const HOUR = 3_600_000;
+/** A UTC midnight: a whole number of days since the epoch, where the profile's slot 0 starts. */
+const MIDNIGHT = Date.UTC(2026, 11, 1);
 const insights = (calls: number, archiveCalls = calls) => ({
   calls,
   archiveCalls,
@@ -267,6 +269,52 @@ describe('budgetOutlook', () => {
 
     expect(outlook.operations['get-interaction-insights']?.per_conversation).toBeNull();
     expect(outlook.catch_up).toBe('unknown');
+  });
+
+  it('when an hour ends at 09:30, then its arrivals an hour are the profile’s slot 9, and the other slots are not seen yet', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        arrivals: 30,
+        now: MIDNIGHT + 9.5 * HOUR,
+        previous: aDay({ arrivals: 100, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(outlook.arrival_profile?.slot_ms).toBe(HOUR);
+    expect(outlook.arrival_profile?.per_hour[9]).toBe(30);
+    expect(outlook.arrival_profile?.samples[9]).toBe(1);
+    expect(outlook.arrival_profile?.per_hour.filter((v) => v !== null)).toHaveLength(1);
+  });
+
+  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10 h, from 08:00 in 18.57 h, where the day’s average says 15.56 h', () => {
+    // drain = 1,140 / 6 = 190 an hour. From 20:00: 12 night hours net 140 an hour: 1,400 / 140 = 10.
+    // From 08:00: 12 office hours net 40: 480, then 920 / 140 = 6.571 more: 18.57. Flat: 1,400 /
+    // (190 - 100) = 15.56.
+    const office = (h: number) => h >= 8 && h < 20;
+    const previous = {
+      ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
+      arrivalProfile: {
+        slot_ms: HOUR,
+        per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 150 : 50)),
+        samples: Array.from({ length: 24 }, () => 7),
+      },
+    };
+    // Each hour brings its slot's own rate, so the profile stays as it is.
+    const at = (hour: number, arrivals: number) =>
+      budgetOutlook(
+        anHour({
+          usage: { 'get-interaction-insights': insights(600) },
+          arrivals,
+          archived: 100,
+          backlog: 1_400,
+          now: MIDNIGHT + hour * HOUR,
+          previous,
+        }),
+      );
+
+    expect(at(20, 150).catch_up_hours).toBe(10);
+    expect(at(8, 50).catch_up_hours).toBe(18.57);
+    expect(at(8, 50).arrivals_per_hour).toBeCloseTo(97.92, 2);
   });
 
   it('when nothing waits, then it has caught up, whatever the budget', () => {
