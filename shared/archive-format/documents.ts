@@ -278,6 +278,7 @@ export const RunOutlookSchema = z.looseObject({
       archive_calls_per_hour: z.number().nonnegative().nullable().optional(),
       other_calls_per_hour: z.number().nonnegative().nullable().optional(),
       drain_calls_per_hour: z.number().nonnegative().nullable().optional(),
+      drain_hours: z.number().nonnegative().optional(),
       capacity_per_hour: z.number().nonnegative().nullable().optional(),
     }),
   ),

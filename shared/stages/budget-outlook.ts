@@ -37,6 +37,7 @@ export interface PreviousRates {
         readonly archiveCallsPerHour: number | null;
         readonly otherCallsPerHour: number | null;
         readonly drainCallsPerHour: number | null;
+        readonly drainHours?: number | undefined;
       }
     >
   >;
@@ -84,6 +85,8 @@ export type OperationOutlook = {
   readonly other_calls_per_hour: number | null;
   /** The archive jobs' calls an hour while a backlog kept the budget busy (null: not seen yet). */
   readonly drain_calls_per_hour: number | null;
+  /** Busy hours the drain is averaged over so far (up to half the averaging span). */
+  readonly drain_hours: number;
   /** The archive calls an hour the backlog can drain on: the measured drain, else the limit's share. */
   readonly capacity_per_hour: number | null;
 };
@@ -124,7 +127,12 @@ const SMOOTHING_MS = 24 * HOUR_MS;
  */
 export const ACHIEVABLE_SHARE = 0.95;
 
-/** A period counts as draining at capacity when the operation's calls used this share of its limit. */
+/**
+ * A period measures the drain when the operation's calls, averaged over about a day, used this
+ * share of its limit (an operation that is not the bottleneck never gets there). The period's own
+ * share is not the test: its calls are counted by the documents that ended in it, a few minutes
+ * either way, and picking the periods that counted more measured a drain above the limit.
+ */
 const BUSY_SHARE = 0.8;
 
 /**
@@ -268,8 +276,11 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const measured = input.archived !== null && periodMs > 0;
   const ratesHours = Math.min(averagingMs, ratesSpanMs + (measured ? periodMs : 0)) / HOUR_MS;
   const archivedPerHour = blend(previous?.archivedPerHour, perHour(input.archived), weight);
-  // A backlog at both ends of the period kept the workers waiting on the budget throughout.
-  const busy = input.backlog > 0 && (input.previousBacklog ?? 0) > 0;
+  // A backlog at both ends of the period, twice what the day's average archives in it, kept the
+  // workers waiting on the budget throughout (a few waiting drain at the workers' own pace).
+  const waitedThrough =
+    Math.min(input.backlog, input.previousBacklog ?? 0) >=
+    Math.max(1, (2 * (previous?.archivedPerHour ?? 0) * periodMs) / HOUR_MS);
   const operations: Record<string, OperationOutlook> = {};
   let bottleneck: { op: string; perConversation: number; capacity: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
@@ -289,15 +300,19 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       measured ? perHour(u.calls - archiveCalls) : null,
       weight,
     );
+    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
     // What the archive jobs reach when they never run out of work: measured, it holds the pipeline's
     // own efficiency, the reserve while it held and the other callers' share all at once. Averaged
-    // over a quarter of the span: a capacity does not follow the office hours as arrivals do.
+    // over half the span (a plain mean until then): a capacity does not follow the office hours.
+    const busy =
+      measured && waitedThrough && (archivePerHour ?? 0) + (otherPerHour ?? 0) >= BUSY_SHARE * limitPerHour;
+    const drainSpanMs = (before?.drainHours ?? 0) * HOUR_MS;
     const drainPerHour = blend(
       before?.drainCallsPerHour,
-      busy && share >= BUSY_SHARE ? perHour(archiveCalls) : null,
-      Math.min(1, (4 * periodMs) / averagingMs),
+      busy ? perHour(archiveCalls) : null,
+      weightOf(periodMs, drainSpanMs, averagingMs / 2),
     );
-    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
+    const drainHours = Math.min(averagingMs / 2, drainSpanMs + (busy ? periodMs : 0)) / HOUR_MS;
     const other = otherPerHour ?? 0;
     // Until measured: the limit less the other callers' calls, and less the reserve for the high
     // class while it holds. It holds for two windows after each high call, and the other callers
@@ -323,6 +338,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       archive_calls_per_hour: archivePerHour === null ? null : round(archivePerHour, 3),
       other_calls_per_hour: otherPerHour === null ? null : round(otherPerHour, 3),
       drain_calls_per_hour: drainPerHour === null ? null : round(drainPerHour, 3),
+      drain_hours: round(drainHours, 3),
       capacity_per_hour: round(capacity, 3),
     };
     if (perConversation === null || perConversation === 0) continue;
@@ -446,6 +462,7 @@ export async function takeOutlook(
                 archiveCallsPerHour: o.archive_calls_per_hour ?? o.calls_per_hour,
                 otherCallsPerHour: o.other_calls_per_hour ?? null,
                 drainCallsPerHour: o.drain_calls_per_hour ?? null,
+                drainHours: o.drain_hours,
               },
             ]),
           ),

@@ -33,7 +33,14 @@ function anHour(overrides: Partial<OutlookInput> = {}): OutlookInput {
 
 /** A day of averages behind the outlook: the hour's own figures move them a 24th of the way. */
 function aDay(
-  rates: { arrivals: number; archived: number; archiveCalls: number; other?: number; drain?: number | null },
+  rates: {
+    arrivals: number;
+    archived: number;
+    archiveCalls: number;
+    other?: number;
+    drain?: number | null;
+    drainHours?: number;
+  },
   hours = 24,
 ): PreviousRates {
   return {
@@ -46,6 +53,7 @@ function aDay(
         archiveCallsPerHour: rates.archiveCalls,
         otherCallsPerHour: rates.other ?? 0,
         drainCallsPerHour: rates.drain ?? null,
+        drainHours: rates.drainHours ?? 0,
       },
     },
   };
@@ -66,6 +74,7 @@ describe('budgetOutlook', () => {
       archive_calls_per_hour: 900,
       other_calls_per_hour: 0,
       drain_calls_per_hour: null,
+      drain_hours: 0,
       capacity_per_hour: 1_140,
     });
     // 150 / 1,800 = 0.08333
@@ -230,22 +239,37 @@ describe('budgetOutlook', () => {
     expect(outlook.catch_up_hours).toBe(4.76);
   });
 
-  it('when a later busy hour drains 1,120, then the measured drain moves a sixth of the way (it averages over a quarter of the span)', () => {
-    // 1,000 + (1,120 - 1,000) x 4 / 24 = 1,020
+  it('when a later busy hour drains 1,120 after 12 busy hours at 1,000, then the measured drain moves a 12th of the way (it averages over half the span)', () => {
+    // 1,000 + (1,120 - 1,000) / 12 = 1,010
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(1_120) },
         archived: 186,
         backlog: 400,
         previousBacklog: 500,
-        previous: aDay({ arrivals: 100, archived: 186, archiveCalls: 1_120, drain: 1_000 }),
+        previous: aDay({ arrivals: 100, archived: 186, archiveCalls: 1_120, drain: 1_000, drainHours: 12 }),
       }),
     );
 
-    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_020);
+    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_010);
+    expect(outlook.operations['get-interaction-insights']?.drain_hours).toBe(12);
   });
 
-  it('when the backlog was gone at the hour’s start or the hour used under 80% of the limit, then the drain is not measured from it', () => {
+  it('when fewer waited than two hours of archiving (2 x 184), then the drain is not measured from the hour: the workers may have run out of work', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(1_104) },
+        archived: 184,
+        backlog: 300,
+        previousBacklog: 500,
+        previous: aDay({ arrivals: 100, archived: 184, archiveCalls: 1_104 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBeNull();
+  });
+
+  it('when the backlog was gone at the hour’s start or the day’s calls used under 80% of the limit, then the drain is not measured from it', () => {
     const notWaiting = budgetOutlook(
       anHour({ usage: { 'get-interaction-insights': insights(1_104) }, previousBacklog: 0, previous: null }),
     );
