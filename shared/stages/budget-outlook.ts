@@ -201,6 +201,17 @@ function nextProfile(
 }
 
 /**
+ * A slot's arrivals an hour, averaged with its two neighbours: a slot holds a few hours' arrivals,
+ * as noisy as a handful of conversations; the mean of three keeps the day's total (the walk sums
+ * over hours) and blurs only the edges of the office hours.
+ */
+function smoothed(profile: ArrivalProfile, slot: number, flatPerHour: number): number {
+  let sum = 0;
+  for (const d of [-1, 0, 1]) sum += profile.per_hour[(slot + d + 24) % 24] ?? flatPerHour;
+  return sum / 3;
+}
+
+/**
  * Hours until `backlog` conversations have drained at `drainPerHour` conversations an hour while
  * conversations keep arriving: walked slot by slot through the arrival profile from `atMs` (a slot
  * not seen yet takes the day's average `flatPerHour`); null when the day's average alone takes the
@@ -225,7 +236,7 @@ function drainHours(
     const slotEnd = (Math.floor(ms / profile.slot_ms) + 1) * profile.slot_ms;
     const stepHours = (slotEnd - ms) / HOUR_MS;
     const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / profile.slot_ms);
-    const net = drainPerHour - (profile.per_hour[slot] ?? flatPerHour);
+    const net = drainPerHour - smoothed(profile, slot, flatPerHour);
     if (net > 0 && left <= net * stepHours) return hours + left / net;
     left -= net * stepHours;
     hours += stepHours;
@@ -430,17 +441,27 @@ export async function takeOutlook(
   const archived = used.legacy > 0 || used.partial ? null : used.archived;
   const outlook = budgetOutlook({
     periodMs: args.now - Date.parse(from),
-    usage: Object.fromEntries(
-      Object.entries(used.calls).map(([op, c]) => [
-        op,
-        {
-          calls: c.answered,
-          ...(used.legacy > 0 ? {} : { archiveCalls: c.archive }),
-          limit: c.limit,
-          windowMs: c.windowMs,
-        },
-      ]),
-    ),
+    usage: {
+      // An operation not called in the period (a quiet night) made 0 calls under the budget it had:
+      // left out, its day of averages would be lost and start again from the next busy hour.
+      ...Object.fromEntries(
+        Object.entries(before?.operations ?? {}).map(([op, o]) => [
+          op,
+          { calls: 0, archiveCalls: 0, limit: o.limit, windowMs: o.window_ms },
+        ]),
+      ),
+      ...Object.fromEntries(
+        Object.entries(used.calls).map(([op, c]) => [
+          op,
+          {
+            calls: c.answered,
+            ...(used.legacy > 0 ? {} : { archiveCalls: c.archive }),
+            limit: c.limit,
+            windowMs: c.windowMs,
+          },
+        ]),
+      ),
+    },
     arrivals: args.arrivals,
     archived,
     backlog: waiting.backlog,
