@@ -171,6 +171,49 @@ describe('takeOutlook', () => {
     expect(outlook.operations['get-interaction-insights']?.calls).toBe(300);
   });
 
+  it('when a quiet hour made no insights call, then insights keeps its day of averages, a 24th of the way towards none, and the catch-up is still estimated', async () => {
+    const store = await folderStore();
+    const busyDay: RunOutlook = {
+      ...previousOutlook,
+      archived_per_hour: 100,
+      rates_hours: 24,
+      operations: {
+        'get-interaction-insights': {
+          calls: 600,
+          limit: 20,
+          window_ms: 60_000,
+          budget_share: 0.5,
+          calls_per_hour: 600,
+          per_conversation: 6,
+          archive_calls_per_hour: 600,
+          other_calls_per_hour: 0,
+          drain_calls_per_hour: null,
+          drain_hours: 0,
+          capacity_per_hour: 1_140,
+        },
+      },
+    };
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
+    await writePending(store, ORG, nextMarker(undefined, conversation(1), PREVIOUS, Date.now()));
+
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: PREVIOUS,
+      arrivals: 0,
+      now: Date.parse('2026-12-01T11:00:00.000Z'),
+    });
+
+    // 600 x 23/24 = 575 calls and 100 x 23/24 = 95.833 conversations an hour: still 6 each.
+    expect(outlook.operations['get-interaction-insights']).toMatchObject({
+      calls: 0,
+      archive_calls_per_hour: 575,
+      per_conversation: 6,
+    });
+    expect(outlook.catch_up).toBe('estimated');
+  });
+
   it('when time runs short while the usage documents are read, then the outlook is marked partial', async () => {
     const store = await folderStore();
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: previousOutlook }));
