@@ -243,7 +243,7 @@ function summarizeOutlooks(rows: readonly OutlookRow[]) {
     neverWhileCaughtUp: rows.filter((r) => r.catchUp === 'never' && r.caughtUpAfterHours !== null).length,
     unknownWhileWaiting: rows.filter((r) => r.catchUp === 'unknown' && r.backlog > 0).length,
     backlogExplained: rows.filter((r) => r.backlog === r.backlogMeasured + r.archivedMeanwhile).length,
-    error: [error(caughtUp, 1), error(caughtUp, 10), error(caughtUp, 1, 6)],
+    error: [error(caughtUp, 1), error(caughtUp, 10), error(caughtUp, 1, 24), error(caughtUp, 10, 24)],
     errorVsWaitingArchived: [error(waitingArchived, 1), error(waitingArchived, 10)],
   };
 }
