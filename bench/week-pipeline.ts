@@ -147,6 +147,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     audio: config.archive.audio,
     deferralSeconds: options.deferralSeconds,
     onPutBack: () => options.events.onPutBack?.(),
+    usage,
   }));
   const scheduler = createSchedulerHandler(async () => ({
     amigo,

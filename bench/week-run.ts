@@ -23,11 +23,13 @@ import {
   ManifestSchema,
   type RunOutlook,
   RunRecordSchema,
+  RunUsageSchema,
 } from '../shared/archive-format/documents.ts';
 import { pendingPrefix } from '../shared/archive-format/keys.ts';
 import { defaultPipelineConfig, type PriorityRule } from '../shared/config/pipeline-config.ts';
 import { FUNCTIONS, type FunctionId, maxConcurrency } from '../shared/contract/topology.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
+import { catchUpHoursOf } from '../shared/stages/budget-outlook.ts';
 import { type Arrivals, arrivalCount, arrivalTiming, finishFromCreated } from '../sim/arrivals.ts';
 import { startSimulator } from '../sim/index.ts';
 import { createRng } from '../sim/prng.ts';
@@ -113,6 +115,19 @@ export interface OutlookRow {
   catchUpHours: number | null;
   /** Simulated hours until every conversation waiting at the run was archived (null: not all were). */
   waitingArchivedAfterHours: number | null;
+  /**
+   * Simulated hours until the pipeline had caught up: the first later run after which nothing
+   * waiting had already waited at the run before it (no conversation waits longer than one
+   * cadence); 0 when nothing waits now (null: not seen before the bench ended). This is what the
+   * forecast predicts: the backlog gone while the arrivals go on, where the waiting conversations
+   * alone are archived sooner (first in, first out) than the pipeline is current.
+   */
+  caughtUpAfterHours: number | null;
+  /** The outlook's inputs to the catch-up, in simulated hours: arrivals an hour, bottleneck calls per conversation, archive calls an hour it can drain on (measured drain or modelled). */
+  arrivalsPerHour: number;
+  perConversation: number | null;
+  capacityPerHour: number | null;
+  drainPerHour: number | null;
 }
 
 export interface WeekResult {
@@ -134,7 +149,8 @@ export interface WeekResult {
   allArchivedAfterHours: number | null;
   /** Simulated hours from the last arrival until the last conversation was archived. */
   catchUpAfterLastArrivalHours: number | null;
-  usageRecorded: { runs: number; runsWithUsage: number; calls: number };
+  /** `archived`: the conversations the usage documents say archive jobs archived (each once). */
+  usageRecorded: { runs: number; runsWithUsage: number; calls: number; archived: number };
   days: DayRow[];
   /** Every scheduler run's outlook next to what happened. */
   outlooks: OutlookRow[];
@@ -256,11 +272,9 @@ class LambdaMeter {
  */
 function simulatedCatchUp(outlook: RunOutlook, timeScale: number): number | null {
   if (outlook.catch_up === 'caught-up') return 0;
-  const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
-  if (outlook.catch_up !== 'estimated' || !b?.per_conversation) return null;
-  const limitPerHour = (b.limit * 3_600_000) / b.window_ms;
-  const spare = limitPerHour - outlook.arrivals_per_hour * b.per_conversation;
-  return round(((outlook.backlog * b.per_conversation) / spare) * timeScale, 2);
+  if (outlook.catch_up !== 'estimated') return null;
+  const hours = catchUpHoursOf(outlook);
+  return hours === null ? null : round(hours * timeScale, 2);
 }
 
 /** The outlook of the last run that ended in [from, to), without its time stamp. */
@@ -483,6 +497,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   let objects = 0;
   const runsWithUsage = new Set<string>();
   let usageCalls = 0;
+  let usageArchived = 0;
   let token: string | undefined;
   const keys: string[] = [];
   do {
@@ -511,6 +526,8 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       const o = ArchiveOutcomeSchema.parse(await read(key));
       if (o.status === 'archived')
         outcomes.set(o.conversation_id, (outcomes.get(o.conversation_id) ?? 0) + 1);
+    } else if (/^runs\/[^/]+\/usage\/.+\.json$/.test(key)) {
+      usageArchived += RunUsageSchema.parse(await read(key)).archived ?? 0;
     } else if (/^runs\/[^/]+\.json$/.test(key)) {
       const r = RunRecordSchema.parse(await read(key));
       recordIds.add(r.run_id);
@@ -567,8 +584,20 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const firstArchived = new Map([...manifests].map(([id, m]) => [id, Math.min(...m.times)]));
   const hoursOf = (ms: number) => round((ms / dayMs) * 24, 2);
   const outlooks: Array<OutlookRow & { endedAt: number }> = [];
-  for (const c of cycles) {
+  const looked = cycles.filter((c) => c.outlook);
+  const perSimHour = (n: number | null | undefined) => (n == null ? null : round(n / options.timeScale, 3));
+  // The end of the first run from `i` on after which nothing waited that had waited at the run before.
+  const caughtUpAt = (i: number): number | null => {
+    for (let j = i; j < looked.length; j++) {
+      const now = looked[j]?.outlook?.waiting ?? [];
+      if (j === i ? now.length === 0 : !now.some((id) => looked[j - 1]?.outlook?.waiting.includes(id)))
+        return looked[j]?.endedAt ?? null;
+    }
+    return null;
+  };
+  for (const [i, c] of looked.entries()) {
     if (!c.outlook) continue;
+    const caughtUp = caughtUpAt(i);
     const { record, waiting, listedAt } = c.outlook;
     const outlookAt = Date.parse(record.at);
     const archivedAt = waiting.map((id) => firstArchived.get(id));
@@ -588,6 +617,11 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       waitingArchivedAfterHours: all
         ? hoursOf(Math.max(c.endedAt, ...(archivedAt as number[])) - c.endedAt)
         : null,
+      caughtUpAfterHours: caughtUp === null ? null : hoursOf(caughtUp - c.endedAt),
+      arrivalsPerHour: round(record.arrivals_per_hour / options.timeScale, 3),
+      perConversation: record.operations[focus]?.per_conversation ?? null,
+      capacityPerHour: perSimHour(record.operations[focus]?.capacity_per_hour),
+      drainPerHour: perSimHour(record.operations[focus]?.drain_calls_per_hour),
     });
   }
 
@@ -693,7 +727,12 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     catchUpAfterLastArrivalHours: complete
       ? round(((lastArchived - Math.max(...finishes)) / dayMs) * 24, 2)
       : null,
-    usageRecorded: { runs: recordIds.size, runsWithUsage: runsWithUsage.size, calls: usageCalls },
+    usageRecorded: {
+      runs: recordIds.size,
+      runsWithUsage: runsWithUsage.size,
+      calls: usageCalls,
+      archived: usageArchived,
+    },
     days,
     outlooks: outlooks.map(({ endedAt: _, ...row }) => row),
     cycles: cycles.length,

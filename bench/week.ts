@@ -2,7 +2,8 @@
 //
 //   npm run bench:week [-- --days 7 --per-day 3000 --interactions 6 --voice 0.1 --scale 720
 //                          --cadence 60 --reference-per-day 3000 --extra-days 2 --latency 5,40 --seed 1
-//                          --efficiency-conversations 60 --efficiency-scale 12 --skip-week --skip-efficiency]
+//                          --efficiency-conversations 60 --efficiency-scale 12 --burst 0 --skip-week
+//                          --skip-efficiency]
 //
 // --scale: simulated time / sim time (720: a simulated day lasts 2 minutes). --per-day below
 // --reference-per-day divides every published limit by the same factor (see bench/week-run.ts), so
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     'extra-days': { type: 'string', default: '2' },
     latency: { type: 'string', default: '5,40' },
     workers: { type: 'string' },
+    burst: { type: 'string', default: '0' },
     'efficiency-conversations': { type: 'string', default: '60' },
     'efficiency-scale': { type: 'string', default: '12' },
     'skip-week': { type: 'boolean', default: false },
@@ -52,6 +54,7 @@ const options = {
   latencyMs: [latMin, latMax] as const,
   ...(values.workers ? { workers: Number(values.workers) } : {}),
   fullLookbackEveryRun: values['full-lookback-every-run'] === true,
+  ...(Number(values.burst) > 0 ? { burst: Number(values.burst) } : {}),
   log: (line: string) => console.log(line),
 };
 const out = String(values.out);
@@ -98,14 +101,27 @@ console.table(
     'finished, not archived': d.outlook?.finishedNotArchived ?? '-',
     'catch-up h (predicted)': d.outlook ? (d.outlook.catchUpHours ?? d.outlook.catchUp) : '-',
     'waiting archived after h': d.outlook?.waitingArchivedAfterHours ?? '-',
+    'caught up after h': d.outlook?.caughtUpAfterHours ?? '-',
+  })),
+);
+console.log('Every run: the predicted catch-up next to when the pipeline had caught up (simulated h):');
+console.table(
+  (result.outlooks ?? []).map((o) => ({
+    'at h': o.hour,
+    backlog: o.backlog,
+    catchUp: o.catchUp,
+    predicted: o.catchUpHours ?? '-',
+    'caught up after': o.caughtUpAfterHours ?? '-',
+    'waiting archived after': o.waitingArchivedAfterHours ?? '-',
   })),
 );
 const outlookFit = summarizeOutlooks(result.outlooks ?? []);
 const kinds = Object.entries(outlookFit.kinds).map(([k, n]) => `${n} ${k}`);
 console.log(
-  `Outlooks: ${outlookFit.runs} runs (${kinds.join(', ')}); backlog = markers listed right after + archived ` +
-    `meanwhile in ${outlookFit.backlogExplained} of ${outlookFit.runs}; predicted catch-up minus when the ` +
-    `waiting were all archived (h): ${JSON.stringify(outlookFit.error)}`,
+  `Outlooks: ${outlookFit.runs} runs (${kinds.join(', ')}); ${outlookFit.neverWhileCaughtUp} said never while ` +
+    `it caught up; backlog = markers listed right after + archived meanwhile in ${outlookFit.backlogExplained} ` +
+    `of ${outlookFit.runs}; predicted catch-up minus when it had caught up (h): ${JSON.stringify(outlookFit.error)}; ` +
+    `minus when the waiting were all archived: ${JSON.stringify(outlookFit.errorVsWaitingArchived)}`,
 );
 const cost = priceWeek(result);
 console.table(
@@ -177,29 +193,59 @@ writeFileSync(
 console.log(`Results in ${out}`);
 if (!weekOk) process.exitCode = 1;
 
-/** How the outlooks held up: their kinds, the backlog against the markers, the catch-up error. */
+/**
+ * How the outlooks held up: their kinds, the backlog against the markers, and the catch-up error
+ * (predicted minus actual, simulated hours) against when the pipeline had caught up, and, as the
+ * bench reported before, against when the conversations waiting at the run were all archived.
+ */
 function summarizeOutlooks(rows: readonly OutlookRow[]) {
   const kinds: Record<string, number> = {};
   for (const r of rows) kinds[r.catchUp] = (kinds[r.catchUp] ?? 0) + 1;
-  // A small backlog drains at one conversation's pace (latency, the queue), not the budget's.
-  const error = (minBacklog: number) => {
-    const errors = rows
-      .filter(
-        (r) => r.catchUpHours !== null && r.waitingArchivedAfterHours !== null && r.backlog >= minBacklog,
-      )
-      .map((r) => (r.catchUpHours as number) - (r.waitingArchivedAfterHours as number))
-      .sort((a, b) => a - b);
+  const quantiles = (values: number[], digits: number) => {
+    const sorted = [...values].sort((a, b) => a - b);
     const at = (q: number) =>
-      errors.length
-        ? Math.round((errors[Math.min(errors.length - 1, Math.floor(q * errors.length))] as number) * 100) /
-          100
+      sorted.length
+        ? Math.round(
+            (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number) * 10 ** digits,
+          ) /
+          10 ** digits
         : null;
-    return { minBacklog, n: errors.length, median: at(0.5), p10: at(0.1), p90: at(0.9) };
+    return { n: sorted.length, median: at(0.5), p10: at(0.1), p90: at(0.9) };
   };
+  // A small backlog drains at one conversation's pace (latency, the queue), not the budget's; the
+  // first hours have no day of rates behind them.
+  const error = (actualOf: (r: OutlookRow) => number | null, minBacklog: number, fromHour = 0) => {
+    const pairs = rows
+      .filter((r) => r.backlog >= minBacklog && r.hour >= fromHour)
+      .map((r) => ({ predicted: r.catchUpHours, actual: actualOf(r) }))
+      .filter((p): p is { predicted: number; actual: number } => p.predicted !== null && p.actual !== null);
+    // Relative only where the actual is long enough for a share of it to mean something.
+    const relative = pairs.filter((p) => p.actual >= 2).map((p) => (p.predicted - p.actual) / p.actual);
+    return {
+      minBacklog,
+      fromHour,
+      ...quantiles(
+        pairs.map((p) => p.predicted - p.actual),
+        2,
+      ),
+      relative: {
+        ...quantiles(relative, 3),
+        within25: relative.length
+          ? Math.round((relative.filter((x) => Math.abs(x) <= 0.25).length / relative.length) * 1000) / 1000
+          : null,
+      },
+    };
+  };
+  const caughtUp = (r: OutlookRow) => r.caughtUpAfterHours;
+  const waitingArchived = (r: OutlookRow) => r.waitingArchivedAfterHours;
   return {
     runs: rows.length,
     kinds,
+    // `never` said while the pipeline did catch up later (and when).
+    neverWhileCaughtUp: rows.filter((r) => r.catchUp === 'never' && r.caughtUpAfterHours !== null).length,
+    unknownWhileWaiting: rows.filter((r) => r.catchUp === 'unknown' && r.backlog > 0).length,
     backlogExplained: rows.filter((r) => r.backlog === r.backlogMeasured + r.archivedMeanwhile).length,
-    error: [error(1), error(10)],
+    error: [error(caughtUp, 1), error(caughtUp, 10), error(caughtUp, 1, 24), error(caughtUp, 10, 24)],
+    errorVsWaitingArchived: [error(waitingArchived, 1), error(waitingArchived, 10)],
   };
 }

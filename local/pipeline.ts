@@ -370,6 +370,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       ...(options.deferralSeconds ? { deferralSeconds: options.deferralSeconds } : {}),
       onPutBack: (p: PutBack) => options.events?.onPutBack?.('archive-worker', p),
       ...(tagJobs ? { tagJobs } : {}),
+      usage: clientOf('archiveWorker').usage,
     };
     const stallQueue = await createQueue('stall');
     // The final status of each stall record this cycle's worker handled, by key.

@@ -8,9 +8,14 @@ import {
 } from '../../shared/jobs/archive.ts';
 import { type JobWorkerDeps, sqsJobWorker } from '../../shared/runtime/job-worker.ts';
 import { lambdaArchiveWorkerDeps } from '../../shared/runtime/lambda.ts';
+import type { MeteredRateBudget } from '../../shared/runtime/metered-budget.ts';
 import { type ArchiveJobDeps, recordArchiveFailure, runArchiveJob } from '../../shared/stages/archive-job.ts';
 
-export type ArchiveWorkerDeps = Omit<ArchiveJobDeps, 'telemetry'> & JobWorkerDeps<ArchiveJobMessage>;
+export type ArchiveWorkerDeps = Omit<ArchiveJobDeps, 'telemetry'> &
+  JobWorkerDeps<ArchiveJobMessage> & {
+    /** Counts the job's calls and archived conversation apart (shared/runtime/metered-budget.ts). */
+    readonly usage?: Pick<MeteredRateBudget, 'archiveJob'>;
+  };
 
 export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerDeps>) {
   return sqsJobWorker<ArchiveJobMessage, ArchiveWorkerDeps>(
@@ -21,7 +26,8 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
       stopBeforeDeadlineMs: 10_000,
       priority: archiveJobPriority,
       run: async (job, deps, { telemetry, signal }) => {
-        await runArchiveJob(job, { ...deps, telemetry }, signal);
+        const work = () => runArchiveJob(job, { ...deps, telemetry }, signal);
+        await (deps.usage ? deps.usage.archiveJob(work) : work());
       },
       onDeadLetter: (job, reason, deps, { telemetry }) =>
         recordArchiveFailure(job, reason, { ...deps, telemetry }),

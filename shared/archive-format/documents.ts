@@ -236,6 +236,13 @@ export const RunUsageSchema = z.looseObject({
   to: z.string(),
   calls: CallCountsSchema,
   limits: CallLimitsSchema,
+  /**
+   * Among `calls`, those archive jobs made, and the conversations those jobs archived (a first
+   * archive; `already-archived` does not count): the cost of one conversation is counted from the
+   * same document as its calls. Absent in documents written before they were counted.
+   */
+  archive_calls: CallCountsSchema.optional(),
+  archived: count.optional(),
 });
 export type RunUsage = z.infer<typeof RunUsageSchema>;
 
@@ -267,8 +274,24 @@ export const RunOutlookSchema = z.looseObject({
       budget_share: z.number().nonnegative(),
       calls_per_hour: z.number().nonnegative().nullable(),
       per_conversation: z.number().nonnegative().nullable(),
+      // Added with the counted cost per conversation; absent in older outlooks.
+      archive_calls_per_hour: z.number().nonnegative().nullable().optional(),
+      other_calls_per_hour: z.number().nonnegative().nullable().optional(),
+      drain_calls_per_hour: z.number().nonnegative().nullable().optional(),
+      drain_hours: z.number().nonnegative().optional(),
+      capacity_per_hour: z.number().nonnegative().nullable().optional(),
     }),
   ),
+  rates_hours: z.number().nonnegative().optional(),
+  arrivals_hours: z.number().nonnegative().optional(),
+  arrival_profile: z
+    .looseObject({
+      slot_ms: z.number().positive(),
+      per_hour: z.array(z.number().nonnegative().nullable()).length(24),
+      samples: z.array(count).length(24),
+    })
+    .nullable()
+    .optional(),
   arrivals: count,
   archived: count.nullable(),
   backlog: count,

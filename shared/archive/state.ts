@@ -221,24 +221,42 @@ export async function summarizeRun(
 /** How far a usage document's stored time may run ahead of the clock of the function that wrote it. */
 const USAGE_CLOCK_SKEW_MS = 5 * 60_000;
 
+/** One operation's calls in the usage documents read: all of them and the archive jobs' among them. */
+export interface UsedCalls {
+  answered: number;
+  archive: number;
+  limit: number;
+  windowMs: number;
+}
+
 /**
  * The Amigo calls recorded for `runIds` by invocations that ended after `since` (a usage document
  * covers one invocation, minutes at most, so it is counted whole by its end), summed per operation
- * with the limits they ran under. Unreadable documents are skipped and counted.
+ * with the limits they ran under, and the conversations archive jobs archived. Unreadable documents
+ * are skipped and counted; `legacy` counts those written before archive calls were counted apart
+ * (their calls are in `calls` and in no archive figure). Stops when `timeLeft` says so (`partial`).
  */
 export async function readUsageSince(
   store: ArchiveStore,
   runIds: Iterable<string>,
   since: string,
+  options: { readonly timeLeft?: () => boolean } = {},
 ): Promise<{
-  calls: Record<string, { answered: number; limit: number; windowMs: number }>;
+  calls: Record<string, UsedCalls>;
+  archived: number;
+  legacy: number;
   unreadable: number;
+  partial: boolean;
 }> {
-  const calls: Record<string, { answered: number; limit: number; windowMs: number }> = {};
+  const calls: Record<string, UsedCalls> = {};
   let unreadable = 0;
+  let legacy = 0;
+  let archived = 0;
   const sinceMs = Date.parse(since);
+  const timeLeft = options.timeLeft ?? (() => true);
   for (const runId of new Set(runIds)) {
     for await (const object of store.list(usagePrefix(runId))) {
+      if (!timeLeft()) return { calls, archived, legacy, unreadable, partial: true };
       // Written at its invocation's end, so one stored before `since` (less the clocks' skew) ended
       // before it: not read. A busy run has a document per worker invocation.
       if (object.lastModified !== undefined && object.lastModified < sinceMs - USAGE_CLOCK_SKEW_MS) continue;
@@ -251,10 +269,13 @@ export async function readUsageSince(
         continue;
       }
       if (!usage || !(Date.parse(usage.to) > sinceMs)) continue;
+      if (usage.archive_calls === undefined || usage.archived === undefined) legacy++;
+      archived += usage.archived ?? 0;
       for (const [op, c] of Object.entries(usage.calls)) {
         const limit = usage.limits[op];
-        const into = calls[op] ?? { answered: 0, limit: 0, windowMs: 0 };
+        const into = calls[op] ?? { answered: 0, archive: 0, limit: 0, windowMs: 0 };
         into.answered += c.answered;
+        into.archive += usage.archive_calls?.[op]?.answered ?? 0;
         if (limit) {
           into.limit = limit.limit;
           into.windowMs = limit.window_ms;
@@ -263,5 +284,5 @@ export async function readUsageSince(
       }
     }
   }
-  return { calls, unreadable };
+  return { calls, archived, legacy, unreadable, partial: false };
 }

@@ -15,7 +15,7 @@ import { SqsDeadLetters } from '../adapters/sqs-dead-letters.ts';
 import { SqsJobQueue } from '../adapters/sqs-job-queue.ts';
 import { AmigoClient } from '../amigo/client.ts';
 import { type AmigoClientConfig, resolveAmigoConfig } from '../amigo/config.ts';
-import { writeRunUsage } from '../archive/state.ts';
+import { readLastRun, writeRunUsage } from '../archive/state.ts';
 import type { PipelineConfig } from '../config/pipeline-config.ts';
 import { embeddedDeployment } from '../contract/deployment.ts';
 import { ENV, type EnvName, FUNCTIONS, type FunctionId } from '../contract/topology.ts';
@@ -212,8 +212,15 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
     usage: budget,
     afterInvocation: async () => {
       budget.publish();
+      // A stall scan the scheduler made without a run of its own is recorded for the last run:
+      // it took part of the budget the backlog drains on, and the next outlook reads that run's.
+      const unscopedRunId = budget.hasUnscoped()
+        ? await readLastRun(store, amigoConfig.organizationId).catch(() => undefined)
+        : undefined;
       // Taken first: a failed flush below must not leave them to the next invocation's run.
-      const usages = budget.takeRunUsage(FUNCTIONS[fn].name, amigoConfig.rateLimits);
+      const usages = budget.takeRunUsage(FUNCTIONS[fn].name, amigoConfig.rateLimits, {
+        ...(unscopedRunId ? { unscopedRunId } : {}),
+      });
       await shared.flush();
       try {
         await writeRunUsage(store, usages, `${Date.now()}-${randomUUID().slice(0, 8)}`);
@@ -266,6 +273,7 @@ export const lambdaArchiveWorkerDeps = once(async () => {
     audio: r.pipeline.archive.audio,
     // Set by the stack only when a rules file is deployed.
     ...(r.env[ENV.tagQueueUrl] ? { tagJobs: queue<TagJobMessage>(r, ENV.tagQueueUrl) } : {}),
+    usage: r.usage,
     afterInvocation: r.afterInvocation,
   };
 });

@@ -3,6 +3,9 @@
 // once per invocation: the dashboard's "Amigo calls and 429s per operation"; and it keeps them per
 // run (./run-scope.ts), which the archive records in `runs/<run-id>/usage/` for the run record and
 // the QA report. It also hands the budget the class of the work calling (./priority-scope.ts).
+// Calls made inside `archiveJob` are also counted apart, with the conversations those jobs
+// archived, so the budget outlook counts what one conversation costs instead of inferring it.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { RunUsage } from '../archive-format/documents.ts';
 import { METRIC, metrics } from '../observability.ts';
@@ -20,7 +23,13 @@ interface RunCounts {
   from: number;
   to: number;
   readonly calls: Map<OperationId, Counts>;
+  /** Among `calls`, the archive jobs'. */
+  readonly archiveCalls: Map<OperationId, Counts>;
+  archived: number;
 }
+
+/** Set inside an archive job (see `archiveJob`). */
+const archiveScope = new AsyncLocalStorage<true>();
 
 /** The budget's limits, as the usage documents record them. */
 export type UsageLimits = Readonly<Record<string, { readonly limit: number; readonly windowMs: number }>>;
@@ -47,17 +56,40 @@ export class MeteredRateBudget implements RateBudget {
     if (!feedback.lost) {
       const throttled = feedback.status === 429 ? 1 : 0;
       add(this.#calls, operationId, throttled);
-      const runId = currentRun() ?? UNSCOPED;
-      const now = this.#now();
-      let run = this.#runs.get(runId);
-      if (!run) {
-        run = { from: now, to: now, calls: new Map() };
-        this.#runs.set(runId, run);
-      }
-      run.to = now;
+      const run = this.#run();
       add(run.calls, operationId, throttled);
+      if (archiveScope.getStore()) add(run.archiveCalls, operationId, throttled);
     }
     this.#inner.observe(operationId, feedback);
+  }
+
+  #run(): RunCounts {
+    const runId = currentRun() ?? UNSCOPED;
+    const now = this.#now();
+    let run = this.#runs.get(runId);
+    if (!run) {
+      run = { from: now, to: now, calls: new Map(), archiveCalls: new Map(), archived: 0 };
+      this.#runs.set(runId, run);
+    }
+    run.to = now;
+    return run;
+  }
+
+  /**
+   * Runs one archive job (inside its run's scope): its calls are counted as archive calls too, and
+   * a job that archived its conversation (`status: 'archived'`) as one conversation archived. A job
+   * that fails or finds the conversation archived already counts its calls and no conversation: the
+   * cost of a retry is part of what archiving costs.
+   */
+  async archiveJob<T extends { readonly status: string }>(work: () => Promise<T>): Promise<T> {
+    const result = await archiveScope.run(true, work);
+    if (result.status === 'archived') this.#run().archived++;
+    return result;
+  }
+
+  /** True when calls were made outside any run's scope since the last take. */
+  hasUnscoped(): boolean {
+    return this.#runs.has(UNSCOPED);
   }
 
   /** What was counted since the last publish, by operation. */
@@ -93,26 +125,29 @@ export class MeteredRateBudget implements RateBudget {
     }
     run.from = Math.min(run.from, unscoped.from);
     run.to = Math.max(run.to, unscoped.to);
-    for (const [op, c] of unscoped.calls) {
-      const into = run.calls.get(op) ?? { answered: 0, throttled: 0 };
-      into.answered += c.answered;
-      into.throttled += c.throttled;
-      run.calls.set(op, into);
-    }
+    merge(run.calls, unscoped.calls);
+    merge(run.archiveCalls, unscoped.archiveCalls);
+    run.archived += unscoped.archived;
   }
 
   /**
    * The usage documents of every run counted since the last take, then forgets them. Calls that no
-   * run claimed are dropped here: they belong to no run (a stall scan without one, `rules apply`).
+   * run claimed go to `unscopedRunId` when given: a stall scan the scheduler made without a run of
+   * its own still takes part of the budget the backlog drains on, and the outlook reads the last
+   * run's documents. Without it they are dropped (`rules apply` has no run to record them in).
    */
-  takeRunUsage(source: string, limits: UsageLimits): RunUsage[] {
+  takeRunUsage(source: string, limits: UsageLimits, options: { unscopedRunId?: string } = {}): RunUsage[] {
+    this.claimUnscoped(options.unscopedRunId);
     const out: RunUsage[] = [];
     for (const [runId, run] of this.#runs) {
       if (runId === UNSCOPED) continue;
       const calls: RunUsage['calls'] = {};
+      const archiveCalls: NonNullable<RunUsage['archive_calls']> = {};
       const usedLimits: RunUsage['limits'] = {};
       for (const [op, c] of [...run.calls].sort(([a], [b]) => a.localeCompare(b))) {
         calls[op] = { ...c };
+        const archive = run.archiveCalls.get(op);
+        if (archive) archiveCalls[op] = { ...archive };
         const limit = limits[op];
         if (limit) usedLimits[op] = { limit: limit.limit, window_ms: limit.windowMs };
       }
@@ -125,10 +160,21 @@ export class MeteredRateBudget implements RateBudget {
         to: new Date(run.to).toISOString(),
         calls,
         limits: usedLimits,
+        archive_calls: archiveCalls,
+        archived: run.archived,
       });
     }
     this.#runs.clear();
     return out;
+  }
+}
+
+function merge(into: Map<OperationId, Counts>, from: ReadonlyMap<OperationId, Counts>): void {
+  for (const [op, c] of from) {
+    const counts = into.get(op) ?? { answered: 0, throttled: 0 };
+    counts.answered += c.answered;
+    counts.throttled += c.throttled;
+    into.set(op, counts);
   }
 }
 

@@ -8,14 +8,39 @@ import { readRunRecord, readUsageSince } from '../archive/state.ts';
 import { scanWaiting } from '../archive/waiting.ts';
 import type { RunOutlook } from '../archive-format/documents.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
+import { DEFAULT_RESERVE_SHARE } from '../ports/rate-budget.ts';
 
 const HOUR_MS = 3_600_000;
 
 /** One operation's calls over the period and the budget they were made under. */
 export interface OperationUsage {
   readonly calls: number;
+  /** Among `calls`, the archive jobs' (absent: all of them, as before they were counted apart). */
+  readonly archiveCalls?: number;
   readonly limit: number;
   readonly windowMs: number;
+}
+
+/** What the previous outlook had averaged, carried into this one. */
+export interface PreviousRates {
+  readonly arrivalsPerHour: number;
+  /** Hours the arrival rate is averaged over so far (absent: a whole averaging span). */
+  readonly arrivalsHours?: number | undefined;
+  readonly archivedPerHour: number | null;
+  readonly arrivalProfile?: ArrivalProfile | null | undefined;
+  /** Hours the cost rates are averaged over so far (absent: a whole averaging span). */
+  readonly ratesHours?: number | undefined;
+  readonly operations: Readonly<
+    Record<
+      string,
+      {
+        readonly archiveCallsPerHour: number | null;
+        readonly otherCallsPerHour: number | null;
+        readonly drainCallsPerHour: number | null;
+        readonly drainHours?: number | undefined;
+      }
+    >
+  >;
 }
 
 export interface OutlookInput {
@@ -24,23 +49,23 @@ export interface OutlookInput {
   readonly usage: Readonly<Record<string, OperationUsage>>;
   /** Conversations that started waiting in the period (enqueued for the first time). */
   readonly arrivals: number;
-  /** Conversations whose wait ended in the period: the work the period's calls paid for (null: not known). */
+  /** Conversations the period's archive jobs archived, counted by them (null: not known). */
   readonly archived: number | null;
   /** Conversations waiting at the period's end. */
   readonly backlog: number;
-  /**
-   * The previous outlook's rates, which this period's are averaged into over about a day (weight
-   * period / 24 h): an hourly run should not forecast from one busy office hour or one quiet night.
-   * Calls and archived conversations are averaged apart and divided after, so an hour that finished
-   * one conversation and started ten does not weigh as a costly conversation for a day.
-   */
+  /** Conversations waiting at the period's start (null: not known). */
+  readonly previousBacklog?: number | null;
+  /** When the period ended (epoch ms): places it in the arrival profile (absent: no profile). */
+  readonly now?: number;
   /** The span the rates are averaged over. @default 24 hours */
   readonly averagingMs?: number;
-  readonly previous?: {
-    readonly arrivalsPerHour: number;
-    readonly archivedPerHour: number | null;
-    readonly callsPerHour: Readonly<Record<string, number | null>>;
-  } | null;
+  /** The share of each limit the budget keeps for high-priority callers. @default DEFAULT_RESERVE_SHARE */
+  readonly reserveShare?: number;
+  /**
+   * The previous outlook's rates, which this period's are averaged into (null: this is the first
+   * outlook, and what it found waiting is the backlog the pipeline starts with, not a rate).
+   */
+  readonly previous?: PreviousRates | null;
 }
 
 // A type, not an interface: it is stored in a loose (indexable) zod object.
@@ -50,10 +75,20 @@ export type OperationOutlook = {
   readonly window_ms: number;
   /** calls / (limit x period / window): 1 is the whole budget. */
   readonly budget_share: number;
-  /** Calls an hour, averaged over about a day (null: not known yet). */
+  /** Calls an hour, all of them, averaged over about a day (null: not known yet). */
   readonly calls_per_hour: number | null;
-  /** calls_per_hour / archived_per_hour; null: none archived yet. */
+  /** archive_calls_per_hour / archived_per_hour; null: fewer than MIN_ARCHIVED_FOR_COST in the averages. */
   readonly per_conversation: number | null;
+  /** The archive jobs' calls an hour, averaged over about a day. */
+  readonly archive_calls_per_hour: number | null;
+  /** Everyone else's (listing, stall scans, tagging), averaged over about a day. */
+  readonly other_calls_per_hour: number | null;
+  /** The archive jobs' calls an hour while a backlog kept the budget busy (null: not seen yet). */
+  readonly drain_calls_per_hour: number | null;
+  /** Busy hours the drain is averaged over so far (up to half the averaging span). */
+  readonly drain_hours: number;
+  /** The archive calls an hour the backlog can drain on: the measured drain, else the limit's share. */
+  readonly capacity_per_hour: number | null;
 };
 
 /**
@@ -69,8 +104,13 @@ export interface BudgetOutlook {
   readonly arrivals_per_hour: number;
   /** Conversations archived per hour, averaged over about a day (null: not known yet). */
   readonly archived_per_hour: number | null;
+  /** Hours the cost rates are averaged over (up to the averaging span). */
+  readonly rates_hours: number;
+  /** Hours the arrival rate is averaged over (up to the averaging span). */
+  readonly arrivals_hours: number;
+  readonly arrival_profile: ArrivalProfile | null;
   readonly operations: Record<string, OperationOutlook>;
-  /** The operation whose budget a conversation uses the most of (calls per conversation / limit rate). */
+  /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
   readonly catch_up: CatchUpKind;
   readonly catch_up_hours: number | null;
@@ -81,6 +121,27 @@ const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 *
 /** The span the rates are averaged over. */
 const SMOOTHING_MS = 24 * HOUR_MS;
 
+/**
+ * The share of a limit the pipeline reaches while a backlog keeps it busy, until it has been
+ * measured here: the efficiency bench measures 0.90-0.97 (bench/README.md), 0.95 is its middle.
+ */
+export const ACHIEVABLE_SHARE = 0.95;
+
+/**
+ * A period measures the drain when the operation's calls, averaged over about a day, used this
+ * share of its limit (an operation that is not the bottleneck never gets there). The period's own
+ * share is not the test: its calls are counted by the documents that ended in it, a few minutes
+ * either way, and picking the periods that counted more measured a drain above the limit.
+ */
+const BUSY_SHARE = 0.8;
+
+/**
+ * Conversations the averages must hold before a cost per conversation is claimed. The calls of the
+ * jobs still in flight are counted before their conversations are: over the first few archived
+ * the cost reads up to twice what it is, which said `never` at a backlog's start.
+ */
+export const MIN_ARCHIVED_FOR_COST = 10;
+
 /** `previous` moved towards `current` by `weight`; either alone when the other is unknown. */
 function blend(previous: number | null | undefined, current: number | null, weight: number): number | null {
   if (current === null) return previous ?? null;
@@ -88,61 +149,256 @@ function blend(previous: number | null | undefined, current: number | null, weig
   return previous + weight * (current - previous);
 }
 
+/**
+ * The weight of a period in a running average over `averagingMs`: a plain mean until the average
+ * has a whole span behind it, then an exponential one. The first hour must not count as a day's
+ * worth (an average started from one office hour said `never` for a day).
+ */
+function weightOf(periodMs: number, spanMs: number, averagingMs: number): number {
+  if (periodMs <= 0) return 0;
+  return Math.min(1, periodMs / Math.min(averagingMs, spanMs + periodMs));
+}
+
+/**
+ * Arrivals an hour in each 24th of the averaging span (an hour of the day, UTC, as deployed): slot
+ * 0 starts at a multiple of the span since the epoch. The catch-up walks forward through it, so a
+ * backlog met by office hours drains in the evening, not at the day's average pace.
+ */
+// A type, not an interface: it is stored in a loose (indexable) zod object.
+export type ArrivalProfile = {
+  readonly slot_ms: number;
+  /** Null: no period ended in that slot yet (the day's average stands in). */
+  readonly per_hour: Array<number | null>;
+  /** Periods averaged into each slot so far, up to PROFILE_DAYS. */
+  readonly samples: number[];
+};
+
+/** Each slot is a plain mean of its periods up to this many, then an exponential one. */
+const PROFILE_DAYS = 7;
+
+/** How far ahead the catch-up walks before it falls back to the day's averages. */
+const MAX_WALK_SLOTS = 24 * 60;
+
+/** `profile` with the arrival rate of the period that ended at `endMs` averaged into its slot. */
+function nextProfile(
+  profile: ArrivalProfile | null | undefined,
+  perHour: number | null,
+  endMs: number | undefined,
+  periodMs: number,
+  averagingMs: number,
+): ArrivalProfile | null {
+  const slotMs = averagingMs / 24;
+  const kept = profile && profile.slot_ms === slotMs ? profile : null;
+  // A period longer than two slots says nothing about one of them.
+  if (perHour === null || endMs === undefined || periodMs <= 0 || periodMs > 2 * slotMs) return kept;
+  const slot = Math.floor(((((endMs - periodMs / 2) % averagingMs) + averagingMs) % averagingMs) / slotMs);
+  const values: Array<number | null> = kept ? [...kept.per_hour] : Array.from({ length: 24 }, () => null);
+  const samples = kept ? [...kept.samples] : Array.from({ length: 24 }, () => 0);
+  const n = Math.min(PROFILE_DAYS, (samples[slot] ?? 0) + 1);
+  values[slot] = blend(values[slot], perHour, 1 / n);
+  samples[slot] = n;
+  return { slot_ms: slotMs, per_hour: values, samples };
+}
+
+/**
+ * A slot's arrivals an hour, averaged with its two neighbours: a slot holds a few hours' arrivals,
+ * as noisy as a handful of conversations; the mean of three keeps the day's total (the walk sums
+ * over hours) and blurs only the edges of the office hours.
+ */
+function smoothed(profile: ArrivalProfile, slot: number, flatPerHour: number): number {
+  let sum = 0;
+  for (const d of [-1, 0, 1]) sum += profile.per_hour[(slot + d + 24) % 24] ?? flatPerHour;
+  return sum / 3;
+}
+
+/**
+ * Hours until `backlog` conversations have drained at `drainPerHour` conversations an hour while
+ * conversations keep arriving: walked slot by slot through the arrival profile from `atMs` (a slot
+ * not seen yet takes the day's average `flatPerHour`); null when the day's average alone takes the
+ * whole drain (never). Without a profile: backlog / (drain - the day's average).
+ */
+function drainHours(
+  backlog: number,
+  drainPerHour: number,
+  flatPerHour: number,
+  profile: ArrivalProfile | null | undefined,
+  atMs: number | undefined,
+): number | null {
+  if (backlog <= 0) return 0;
+  if (flatPerHour >= drainPerHour) return null;
+  const flat = backlog / (drainPerHour - flatPerHour);
+  if (!profile || atMs === undefined || !Number.isFinite(atMs) || profile.slot_ms <= 0) return flat;
+  const spanMs = profile.slot_ms * 24;
+  let left = backlog;
+  let hours = 0;
+  let ms = atMs;
+  for (let i = 0; i < MAX_WALK_SLOTS; i++) {
+    const slotEnd = (Math.floor(ms / profile.slot_ms) + 1) * profile.slot_ms;
+    const stepHours = (slotEnd - ms) / HOUR_MS;
+    const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / profile.slot_ms);
+    const net = drainPerHour - smoothed(profile, slot, flatPerHour);
+    if (net > 0 && left <= net * stepHours) return hours + left / net;
+    left -= net * stepHours;
+    hours += stepHours;
+    ms = slotEnd;
+  }
+  return flat;
+}
+
+/**
+ * The catch-up hours an outlook's stored figures give: the backlog's conversations against what the
+ * bottleneck's capacity drains beyond the arrivals, walked through the arrival profile (null: never
+ * or not known). The outlook's own `catch_up_hours` is this before rounding; bench/week-run.ts
+ * recomputes it to turn a fast clock's hours into simulated ones.
+ */
+export function catchUpHoursOf(outlook: {
+  readonly at?: string;
+  readonly backlog: number;
+  readonly bottleneck: string | null;
+  readonly arrivals_per_hour: number;
+  readonly arrival_profile?: ArrivalProfile | null | undefined;
+  readonly operations: Readonly<
+    Record<
+      string,
+      { readonly per_conversation: number | null; readonly capacity_per_hour?: number | null | undefined }
+    >
+  >;
+}): number | null {
+  if (outlook.backlog <= 0) return 0;
+  const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
+  if (!b?.per_conversation || !b.capacity_per_hour) return null;
+  return drainHours(
+    outlook.backlog,
+    b.capacity_per_hour / b.per_conversation,
+    outlook.arrivals_per_hour,
+    outlook.arrival_profile,
+    outlook.at === undefined ? undefined : Date.parse(outlook.at),
+  );
+}
+
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const periodMs = Math.max(0, input.periodMs);
-  const weight = Math.min(1, periodMs / (input.averagingMs ?? SMOOTHING_MS));
+  const averagingMs = input.averagingMs ?? SMOOTHING_MS;
+  const reserveShare = input.reserveShare ?? DEFAULT_RESERVE_SHARE;
+  const previous = input.previous ?? null;
   const perHour = (n: number | null) => (n === null || periodMs <= 0 ? null : (n * HOUR_MS) / periodMs);
-  const archivedPerHour = blend(input.previous?.archivedPerHour, perHour(input.archived), weight);
+  const ratesSpanMs = previous ? (previous.ratesHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
+  const weight = weightOf(periodMs, ratesSpanMs, averagingMs);
+  const measured = input.archived !== null && periodMs > 0;
+  const ratesHours = Math.min(averagingMs, ratesSpanMs + (measured ? periodMs : 0)) / HOUR_MS;
+  const archivedPerHour = blend(previous?.archivedPerHour, perHour(input.archived), weight);
+  // A backlog at both ends of the period, twice what the day's average archives in it, kept the
+  // workers waiting on the budget throughout (a few waiting drain at the workers' own pace).
+  const waitedThrough =
+    Math.min(input.backlog, input.previousBacklog ?? 0) >=
+    Math.max(1, (2 * (previous?.archivedPerHour ?? 0) * periodMs) / HOUR_MS);
   const operations: Record<string, OperationOutlook> = {};
-  let bottleneck: { op: string; perConversation: number; perHour: number; load: number } | null = null;
+  let bottleneck: { op: string; perConversation: number; capacity: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
     if (u.limit <= 0 || u.windowMs <= 0) continue;
     const budget = (u.limit * periodMs) / u.windowMs;
+    const share = budget > 0 ? u.calls / budget : 0;
+    const archiveCalls = Math.min(u.calls, u.archiveCalls ?? u.calls);
+    const before = previous?.operations[op];
     // Counted over the same periods as the archived conversations, or not at all.
-    const callsPerHour = blend(
-      input.previous?.callsPerHour[op],
-      input.archived === null ? null : perHour(u.calls),
+    const archivePerHour = blend(
+      before?.archiveCallsPerHour,
+      measured ? perHour(archiveCalls) : null,
       weight,
     );
+    const otherPerHour = blend(
+      before?.otherCallsPerHour,
+      measured ? perHour(u.calls - archiveCalls) : null,
+      weight,
+    );
+    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
+    // What the archive jobs reach when they never run out of work: measured, it holds the pipeline's
+    // own efficiency, the reserve while it held and the other callers' share all at once. Averaged
+    // over half the span (a plain mean until then): a capacity does not follow the office hours.
+    const busy =
+      measured && waitedThrough && (archivePerHour ?? 0) + (otherPerHour ?? 0) >= BUSY_SHARE * limitPerHour;
+    const drainSpanMs = (before?.drainHours ?? 0) * HOUR_MS;
+    const drainPerHour = blend(
+      before?.drainCallsPerHour,
+      busy ? perHour(archiveCalls) : null,
+      weightOf(periodMs, drainSpanMs, averagingMs / 2),
+    );
+    const drainHours = Math.min(averagingMs / 2, drainSpanMs + (busy ? periodMs : 0)) / HOUR_MS;
+    const other = otherPerHour ?? 0;
+    // Until measured: the limit less the other callers' calls, and less the reserve for the high
+    // class while it holds. It holds for two windows after each high call, and the other callers
+    // (stall scans, tag jobs) call as high, so it is taken to hold whenever they use the operation:
+    // pessimistic by up to the reserve, until a busy period measures the drain.
+    const modelled =
+      ACHIEVABLE_SHARE * limitPerHour - Math.max(other, other > 0 ? reserveShare * limitPerHour : 0);
+    const capacity = Math.max(0, drainPerHour ?? modelled);
     const perConversation =
-      callsPerHour !== null && archivedPerHour !== null && archivedPerHour > 0
-        ? callsPerHour / archivedPerHour
+      archivePerHour !== null &&
+      archivedPerHour !== null &&
+      archivedPerHour * ratesHours >= MIN_ARCHIVED_FOR_COST
+        ? archivePerHour / archivedPerHour
         : null;
     operations[op] = {
       calls: u.calls,
       limit: u.limit,
       window_ms: u.windowMs,
-      budget_share: budget > 0 ? round(u.calls / budget, 4) : 0,
-      calls_per_hour: callsPerHour === null ? null : round(callsPerHour, 3),
+      budget_share: round(share, 4),
+      calls_per_hour:
+        archivePerHour === null && otherPerHour === null ? null : round((archivePerHour ?? 0) + other, 3),
       per_conversation: perConversation === null ? null : round(perConversation, 3),
+      archive_calls_per_hour: archivePerHour === null ? null : round(archivePerHour, 3),
+      other_calls_per_hour: otherPerHour === null ? null : round(otherPerHour, 3),
+      drain_calls_per_hour: drainPerHour === null ? null : round(drainPerHour, 3),
+      drain_hours: round(drainHours, 3),
+      capacity_per_hour: round(capacity, 3),
     };
     if (perConversation === null || perConversation === 0) continue;
-    const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
-    // Hours of this operation's budget one conversation takes: the largest one limits the drain.
-    const load = perConversation / limitPerHour;
-    if (!bottleneck || load > bottleneck.load)
-      bottleneck = { op, perConversation, perHour: limitPerHour, load };
+    // Hours of this operation's capacity one conversation takes: the largest one limits the drain.
+    const load = capacity > 0 ? perConversation / capacity : Number.POSITIVE_INFINITY;
+    if (!bottleneck || load > bottleneck.load) bottleneck = { op, perConversation, capacity, load };
   }
-  const arrivalsPerHour = blend(input.previous?.arrivalsPerHour, perHour(input.arrivals), weight) ?? 0;
+  // The first outlook's arrivals are what the pipeline found at its start (the lookback's worth),
+  // a backlog, not a rate: the rate starts with the second period.
+  const arrivalsSpanMs = previous ? (previous.arrivalsHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
+  const arrivalsPerHour = previous
+    ? (blend(
+        previous.arrivalsPerHour,
+        perHour(input.arrivals),
+        weightOf(periodMs, arrivalsSpanMs, averagingMs),
+      ) ?? 0)
+    : 0;
+  const profile = previous
+    ? nextProfile(previous.arrivalProfile, perHour(input.arrivals), input.now, periodMs, averagingMs)
+    : null;
   const outlook = {
     period_hours: round(periodMs / HOUR_MS, 3),
     arrivals_per_hour: round(arrivalsPerHour, 3),
     archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
+    rates_hours: round(ratesHours, 3),
+    arrivals_hours: round(previous ? Math.min(averagingMs, arrivalsSpanMs + periodMs) / HOUR_MS : 0, 3),
+    arrival_profile: profile
+      ? { ...profile, per_hour: profile.per_hour.map((v) => (v === null ? null : round(v, 3))) }
+      : null,
     operations,
   };
   if (input.backlog <= 0) {
     return { ...outlook, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
   }
   if (!bottleneck) return { ...outlook, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
-  // What is left of the bottleneck's budget each hour once the new arrivals are served.
-  const spare = bottleneck.perHour - arrivalsPerHour * bottleneck.perConversation;
-  if (spare <= 0) return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
-  return {
-    ...outlook,
-    bottleneck: bottleneck.op,
-    catch_up: 'estimated',
-    catch_up_hours: round((input.backlog * bottleneck.perConversation) / spare, 2),
-  };
+  // `never` from the rates averaged over a day, not the hour's: office hours bring more than the
+  // budget for an hour or two while the day's arrivals leave a third of it, and a backlog that
+  // grows until the evening and drains overnight is not one that never drains. How long it takes
+  // does depend on the hour: walked through the day's arrival profile.
+  const hours = drainHours(
+    input.backlog,
+    bottleneck.capacity / bottleneck.perConversation,
+    arrivalsPerHour,
+    profile,
+    input.now,
+  );
+  if (hours === null)
+    return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
+  return { ...outlook, bottleneck: bottleneck.op, catch_up: 'estimated', catch_up_hours: round(hours, 2) };
 }
 
 /** Runs named in an outlook's `waiting_runs`, at most (the runs whose jobs were still out). */
@@ -179,27 +435,57 @@ export async function takeOutlook(
   });
   const runs = new Set([...(before?.waiting_runs ?? []), ...waiting.runs, args.runId]);
   if (args.previousRunId) runs.add(args.previousRunId);
-  const used = await readUsageSince(store, runs, from);
-  // What left the backlog in the period: it was waiting before or arrived since, and waits no more.
-  const archived = before ? Math.max(0, before.backlog + args.arrivals - waiting.backlog) : null;
+  const used = await readUsageSince(store, runs, from, args.timeLeft ? { timeLeft: args.timeLeft } : {});
+  // Counted by the archive jobs; not known while documents from before they counted are read (or
+  // the read was cut short), and then the previous rates carry on.
+  const archived = used.legacy > 0 || used.partial ? null : used.archived;
   const outlook = budgetOutlook({
     periodMs: args.now - Date.parse(from),
-    usage: Object.fromEntries(
-      Object.entries(used.calls).map(([op, c]) => [
-        op,
-        { calls: c.answered, limit: c.limit, windowMs: c.windowMs },
-      ]),
-    ),
+    usage: {
+      // An operation not called in the period (a quiet night) made 0 calls under the budget it had:
+      // left out, its day of averages would be lost and start again from the next busy hour.
+      ...Object.fromEntries(
+        Object.entries(before?.operations ?? {}).map(([op, o]) => [
+          op,
+          { calls: 0, archiveCalls: 0, limit: o.limit, windowMs: o.window_ms },
+        ]),
+      ),
+      ...Object.fromEntries(
+        Object.entries(used.calls).map(([op, c]) => [
+          op,
+          {
+            calls: c.answered,
+            ...(used.legacy > 0 ? {} : { archiveCalls: c.archive }),
+            limit: c.limit,
+            windowMs: c.windowMs,
+          },
+        ]),
+      ),
+    },
     arrivals: args.arrivals,
     archived,
     backlog: waiting.backlog,
+    previousBacklog: before?.backlog ?? null,
+    now: args.now,
     ...(args.averagingMs ? { averagingMs: args.averagingMs } : {}),
     previous: before
       ? {
           arrivalsPerHour: before.arrivals_per_hour,
+          arrivalsHours: before.arrivals_hours,
+          arrivalProfile: before.arrival_profile ?? null,
           archivedPerHour: before.archived_per_hour,
-          callsPerHour: Object.fromEntries(
-            Object.entries(before.operations).map(([op, o]) => [op, o.calls_per_hour]),
+          ratesHours: before.rates_hours,
+          operations: Object.fromEntries(
+            Object.entries(before.operations).map(([op, o]) => [
+              op,
+              {
+                // An outlook from before the archive calls were counted apart: all its calls were taken as theirs.
+                archiveCallsPerHour: o.archive_calls_per_hour ?? o.calls_per_hour,
+                otherCallsPerHour: o.other_calls_per_hour ?? null,
+                drainCallsPerHour: o.drain_calls_per_hour ?? null,
+                drainHours: o.drain_hours,
+              },
+            ]),
           ),
         }
       : null,
@@ -214,6 +500,6 @@ export async function takeOutlook(
     given_up: waiting.givenUp,
     oldest_waiting_since: waiting.oldestSince,
     waiting_runs: waiting.runs.slice(-MAX_WAITING_RUNS),
-    partial: waiting.partial || used.unreadable > 0,
+    partial: waiting.partial || used.partial || used.unreadable > 0,
   };
 }

@@ -16,7 +16,7 @@ import { createQueueWithDlq, LocalSqsRuntime, type SqsHandler } from '../../loca
 import { createRateBudgetTable } from '../../shared/adapters/dynamodb-rate-budget.ts';
 import { S3ArchiveStore } from '../../shared/adapters/s3-archive-store.ts';
 import { readRunAmigo } from '../../shared/archive/state.ts';
-import { ManifestSchema } from '../../shared/archive-format/documents.ts';
+import { ManifestSchema, RunUsageSchema } from '../../shared/archive-format/documents.ts';
 import { conversationPrefix, usagePrefix } from '../../shared/archive-format/keys.ts';
 import { parseDocument } from '../../shared/archive-format/read-document.ts';
 import { defaultPipelineConfig } from '../../shared/config/pipeline-config.ts';
@@ -229,10 +229,15 @@ describe('Lambda wiring', () => {
         .sort(),
     ).toEqual(answered.sort());
     const sources = new Set<string>();
+    let archivedByJobs = 0;
     for await (const object of store.list(usagePrefix(String(listed?.runId)))) {
       sources.add(object.key.split('/').pop()?.split('-').slice(0, -2).join('-') ?? '');
+      archivedByJobs +=
+        parseDocument(object.key, String((await store.get(object.key))?.body), RunUsageSchema).archived ?? 0;
     }
     expect([...sources].sort()).toEqual(['archive-worker', 'scheduler', 'stall-worker', 'tag-worker']);
+    // The deployed archive worker counts each conversation it archived once, for the budget outlook.
+    expect(archivedByJobs).toBe(eligible.length);
     // The shared budget's own suite proves its bound; here, with every service in one busy process,
     // a rare late arrival may draw a 429 (retried), but not more than the goal's 1% plus noise.
     const requests = sim.control.stats().requests;

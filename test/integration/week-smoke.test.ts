@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runWeek } from '../../bench/week-run.ts';
 
 describe('a simulated week, in small', () => {
-  it('when 2 simulated days of 50 conversations arrive, then every one is archived exactly once, nothing waiting for the budget is dead-lettered or failed, the backlog reaches zero, usage is recorded and every run’s outlook counts the backlog the bench measured', async () => {
+  it('when 2 simulated days of 50 conversations arrive, then every one is archived exactly once, nothing waiting for the budget is dead-lettered or failed, the backlog reaches zero, usage (with the conversations archived) is recorded and every run’s outlook counts the backlog the bench measured', async () => {
     const lines: string[] = [];
 
     const week = await runWeek({
@@ -40,6 +40,9 @@ describe('a simulated week, in small', () => {
     expect(week.usageRecorded.calls).toBeGreaterThanOrEqual(week.counts.amigoGrants);
     expect(week.usageRecorded.calls).toBeLessThanOrEqual(week.counts.amigoGrants * 1.01 + 1);
     expect(week.counts.amigoCalls['get-interaction-insights']).toBeGreaterThanOrEqual(100 * 6);
+    // The archive jobs counted each conversation they archived once: the outlook's cost per
+    // conversation divides by this count.
+    expect(week.usageRecorded.archived, context).toBe(100);
     // Every scheduler run wrote its budget outlook, and its backlog is what the bench found waiting
     // right after: the pending markers it listed plus those the workers archived in between.
     expect(week.outlooks.length, context).toBeGreaterThanOrEqual(week.cycles - 2);

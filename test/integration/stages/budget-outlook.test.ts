@@ -36,8 +36,19 @@ async function folderStore(): Promise<FsArchiveStore> {
   return new FsArchiveStore(root);
 }
 
-function usage(runId: string, to: string, insightsCalls: number): RunUsage {
+function usage(
+  runId: string,
+  to: string,
+  insightsCalls: number,
+  archive?: { calls: number; archived: number },
+): RunUsage {
   return {
+    ...(archive
+      ? {
+          archive_calls: { 'get-interaction-insights': { answered: archive.calls, throttled: 0 } },
+          archived: archive.archived,
+        }
+      : {}),
     schema: 'amigo-qa/run-usage',
     schema_version: 1,
     run_id: runId,
@@ -78,13 +89,26 @@ const previousOutlook: RunOutlook = {
 };
 
 describe('takeOutlook', () => {
-  it('when an hour after the previous outlook 20 conversations wait and 900 insights calls were recorded, then it reports the share, the backlog and a catch-up worked by hand', async () => {
+  it('when an hour after the previous outlook 20 conversations wait and 900 insights calls were recorded, 800 of them by archive jobs that archived 50, then it reports the share, the backlog and a catch-up worked by hand', async () => {
     const store = await folderStore();
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: previousOutlook }));
     // Jobs of the older run ran in the period; its document from before the period does not count.
-    await writeRunUsage(store, [usage(OLDER, '2026-12-01T10:30:00.000Z', 600)], 'a');
-    await writeRunUsage(store, [usage(OLDER, '2026-12-01T09:50:00.000Z', 999)], 'b');
-    await writeRunUsage(store, [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300)], 'c');
+    await writeRunUsage(
+      store,
+      [usage(OLDER, '2026-12-01T10:30:00.000Z', 600, { calls: 600, archived: 30 })],
+      'a',
+    );
+    await writeRunUsage(
+      store,
+      [usage(OLDER, '2026-12-01T09:50:00.000Z', 999, { calls: 999, archived: 99 })],
+      'b',
+    );
+    // 100 of the previous run's calls were a stall scan's.
+    await writeRunUsage(
+      store,
+      [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300, { calls: 200, archived: 20 })],
+      'c',
+    );
     const now = Date.parse('2026-12-01T11:00:00.000Z');
     await writePending(store, ORG, nextMarker(undefined, conversation(1), OLDER, now));
     for (let i = 2; i <= 20; i++)
@@ -100,12 +124,21 @@ describe('takeOutlook', () => {
       now,
     });
 
-    // archived = 30 + 40 - 20 = 50; 900 / 50 = 18 a conversation; spare = 1,200 - 40 x 18 = 480;
-    // catch-up = 20 x 18 / 480 = 0.75 h
+    // archived = 30 + 20 (counted by the jobs); 800 / 50 = 16 a conversation; the other 100 calls
+    // and the reserve while they hold: capacity = 0.95 x 1,200 - max(100, 240) = 900; spare = 900 -
+    // 40 x 16 = 260; catch-up = 20 x 16 / 260 = 1.23 h
     expect(outlook).toMatchObject({
       from: '2026-12-01T10:00:00.000Z',
       period_hours: 1,
-      operations: { 'get-interaction-insights': { calls: 900, budget_share: 0.75, per_conversation: 18 } },
+      operations: {
+        'get-interaction-insights': {
+          calls: 900,
+          budget_share: 0.75,
+          per_conversation: 16,
+          other_calls_per_hour: 100,
+          capacity_per_hour: 900,
+        },
+      },
       arrivals: 40,
       archived: 50,
       backlog: 20,
@@ -113,13 +146,99 @@ describe('takeOutlook', () => {
       oldest_waiting_since: '2026-12-01T08:00:00.000Z',
       bottleneck: 'get-interaction-insights',
       catch_up: 'estimated',
-      catch_up_hours: 0.75,
+      catch_up_hours: 1.23,
       waiting_runs: [OLDER, PREVIOUS],
       partial: false,
     });
   });
 
-  it('when there is no previous run, then the share is reported and the catch-up is unknown', async () => {
+  it('when a usage document from before the archive jobs counted is in the period, then the archived count is not known and the outlook says unknown', async () => {
+    const store = await folderStore();
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: previousOutlook }));
+    await writeRunUsage(store, [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300)], 'c');
+    await writePending(store, ORG, nextMarker(undefined, conversation(1), PREVIOUS, Date.now()));
+
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: PREVIOUS,
+      arrivals: 1,
+      now: Date.parse('2026-12-01T11:00:00.000Z'),
+    });
+
+    expect(outlook).toMatchObject({ archived: null, backlog: 1, catch_up: 'unknown', partial: false });
+    expect(outlook.operations['get-interaction-insights']?.calls).toBe(300);
+  });
+
+  it('when a quiet hour made no insights call, then insights keeps its day of averages, a 24th of the way towards none, and the catch-up is still estimated', async () => {
+    const store = await folderStore();
+    const busyDay: RunOutlook = {
+      ...previousOutlook,
+      archived_per_hour: 100,
+      rates_hours: 24,
+      operations: {
+        'get-interaction-insights': {
+          calls: 600,
+          limit: 20,
+          window_ms: 60_000,
+          budget_share: 0.5,
+          calls_per_hour: 600,
+          per_conversation: 6,
+          archive_calls_per_hour: 600,
+          other_calls_per_hour: 0,
+          drain_calls_per_hour: null,
+          drain_hours: 0,
+          capacity_per_hour: 1_140,
+        },
+      },
+    };
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
+    await writePending(store, ORG, nextMarker(undefined, conversation(1), PREVIOUS, Date.now()));
+
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: PREVIOUS,
+      arrivals: 0,
+      now: Date.parse('2026-12-01T11:00:00.000Z'),
+    });
+
+    // 600 x 23/24 = 575 calls and 100 x 23/24 = 95.833 conversations an hour: still 6 each.
+    expect(outlook.operations['get-interaction-insights']).toMatchObject({
+      calls: 0,
+      archive_calls_per_hour: 575,
+      per_conversation: 6,
+    });
+    expect(outlook.catch_up).toBe('estimated');
+  });
+
+  it('when time runs short while the usage documents are read, then the outlook is marked partial', async () => {
+    const store = await folderStore();
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: previousOutlook }));
+    await writeRunUsage(
+      store,
+      [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300, { calls: 300, archived: 10 })],
+      'c',
+    );
+    // No markers wait, so the usage documents are the first thing read when time has run out.
+
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: PREVIOUS,
+      arrivals: 0,
+      now: Date.parse('2026-12-01T11:00:00.000Z'),
+      timeLeft: () => false,
+    });
+
+    expect(outlook.partial).toBe(true);
+    expect(outlook.archived).toBeNull();
+  });
+
+  it('when there is no previous run and nothing was archived yet, then the share is reported and the catch-up is unknown', async () => {
     const store = await folderStore();
     await writePending(store, ORG, nextMarker(undefined, conversation(1), CURRENT, Date.now()));
 
@@ -132,7 +251,7 @@ describe('takeOutlook', () => {
       now: Date.parse('2026-12-01T11:30:00.000Z'),
     });
 
-    expect(outlook).toMatchObject({ period_hours: 0.5, archived: null, backlog: 1, catch_up: 'unknown' });
+    expect(outlook).toMatchObject({ period_hours: 0.5, archived: 0, backlog: 1, catch_up: 'unknown' });
   });
 });
 

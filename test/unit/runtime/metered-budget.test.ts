@@ -101,4 +101,44 @@ describe('MeteredRateBudget', () => {
 
     expect(metered.takeRunUsage('scheduler', LIMITS)).toEqual([]);
   });
+
+  it('when two archive jobs and a stall check call within one run, then the archive jobs’ calls and the conversation they archived are counted apart', async () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+
+    await withinRun('run-a', async () => {
+      await metered.archiveJob(async () => {
+        metered.observe('get-interaction-insights', { status: 200 });
+        metered.observe('get-interaction-insights', { status: 429 });
+        return { status: 'archived' };
+      });
+      // Found archived already: its calls count, no conversation does.
+      await metered.archiveJob(async () => {
+        metered.observe('get-interaction-insights', { status: 200 });
+        return { status: 'already-archived' };
+      });
+      metered.observe('get-interaction-insights', { status: 200 });
+    });
+    const [usage] = metered.takeRunUsage('local', LIMITS);
+
+    expect(usage).toMatchObject({
+      run_id: 'run-a',
+      calls: { 'get-interaction-insights': { answered: 4, throttled: 1 } },
+      archive_calls: { 'get-interaction-insights': { answered: 3, throttled: 1 } },
+      archived: 1,
+    });
+  });
+
+  it('when a stall scan without a run is taken with the last run named, then its calls are in that run’s document', async () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+    metered.observe('get-interaction-insights', { status: 200 });
+    metered.observe('get-interaction-insights', { status: 200 });
+
+    expect(metered.hasUnscoped()).toBe(true);
+    const usages = metered.takeRunUsage('scheduler', LIMITS, { unscopedRunId: 'run-last' });
+
+    expect(usages.map((u) => [u.run_id, u.calls, u.archived])).toEqual([
+      ['run-last', { 'get-interaction-insights': { answered: 2, throttled: 0 } }, 0],
+    ]);
+    expect(metered.hasUnscoped()).toBe(false);
+  });
 });

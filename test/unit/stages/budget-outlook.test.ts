@@ -1,10 +1,23 @@
 // The budget outlook's arithmetic, checked against figures worked by hand. Insights at 20 a minute is
-// 1,200 calls an hour, messages at 30 a minute 1,800.
+// 1,200 calls an hour; with the achievable share (0.95) the archive jobs reach 1,140 of them until
+// a busy period measures it. Messages at 30 a minute is 1,800 an hour (1,710 reachable).
 import { describe, expect, it } from 'vitest';
-import { budgetOutlook, type OutlookInput } from '../../../shared/stages/budget-outlook.ts';
+import {
+  budgetOutlook,
+  catchUpHoursOf,
+  type OutlookInput,
+  type PreviousRates,
+} from '../../../shared/stages/budget-outlook.ts';
 
 const HOUR = 3_600_000;
-const insights = (calls: number) => ({ calls, limit: 20, windowMs: 60_000 });
+/** A UTC midnight: a whole number of days since the epoch, where the profile's slot 0 starts. */
+const MIDNIGHT = Date.UTC(2026, 11, 1);
+const insights = (calls: number, archiveCalls = calls) => ({
+  calls,
+  archiveCalls,
+  limit: 20,
+  windowMs: 60_000,
+});
 const messages = (calls: number) => ({ calls, limit: 30, windowMs: 60_000 });
 
 function anHour(overrides: Partial<OutlookInput> = {}): OutlookInput {
@@ -15,6 +28,34 @@ function anHour(overrides: Partial<OutlookInput> = {}): OutlookInput {
     archived: 150,
     backlog: 300,
     ...overrides,
+  };
+}
+
+/** A day of averages behind the outlook: the hour's own figures move them a 24th of the way. */
+function aDay(
+  rates: {
+    arrivals: number;
+    archived: number;
+    archiveCalls: number;
+    other?: number;
+    drain?: number | null;
+    drainHours?: number;
+  },
+  hours = 24,
+): PreviousRates {
+  return {
+    arrivalsPerHour: rates.arrivals,
+    arrivalsHours: hours,
+    archivedPerHour: rates.archived,
+    ratesHours: hours,
+    operations: {
+      'get-interaction-insights': {
+        archiveCallsPerHour: rates.archiveCalls,
+        otherCallsPerHour: rates.other ?? 0,
+        drainCallsPerHour: rates.drain ?? null,
+        drainHours: rates.drainHours ?? 0,
+      },
+    },
   };
 }
 
@@ -30,44 +71,275 @@ describe('budgetOutlook', () => {
       budget_share: 0.75,
       calls_per_hour: 900,
       per_conversation: 6,
+      archive_calls_per_hour: 900,
+      other_calls_per_hour: 0,
+      drain_calls_per_hour: null,
+      drain_hours: 0,
+      capacity_per_hour: 1_140,
     });
     // 150 / 1,800 = 0.08333
     expect(outlook.operations['get-conversation-messages']?.budget_share).toBe(0.0833);
     expect(outlook.operations['get-conversation-messages']?.per_conversation).toBe(1);
   });
 
-  it('when insights take 6 of 1,200 an hour per conversation and messages 1 of 1,800, then insights is the bottleneck and 300 waiting drain in 4 hours beside 125 arrivals an hour', () => {
-    // spare = 1,200 - 125 x 6 = 450 calls an hour; 300 x 6 / 450 = 4 hours
-    const outlook = budgetOutlook(anHour());
-
-    expect(outlook.bottleneck).toBe('get-interaction-insights');
-    expect(outlook.catch_up).toBe('estimated');
-    expect(outlook.catch_up_hours).toBe(4);
-  });
-
-  it('when the period is two hours, then the budget and the arrival rate are per two hours', () => {
-    // share = 1,200 / 2,400; arrivals 100 / 2 h = 50 an hour; spare = 1,200 - 50 x 6 = 900; 60 x 6 / 900
+  it('when 300 of 900 insights calls were a stall scan’s, then a conversation costs the archive jobs’ 600 / 100 and the scan’s 300 an hour are taken off the capacity', () => {
+    // per conversation = 600 / 100 = 6 (not 900 / 100); the other callers are high class, so the
+    // reserve is taken to hold: capacity = 1,140 - max(300, 240) = 840; spare = 840 - 50 x 6 = 540;
+    // 270 x 6 / 540 = 3 hours
     const outlook = budgetOutlook(
       anHour({
-        periodMs: 2 * HOUR,
-        usage: { 'get-interaction-insights': insights(1_200) },
-        arrivals: 100,
-        archived: 200,
-        backlog: 60,
+        usage: { 'get-interaction-insights': insights(900, 600) },
+        arrivals: 50,
+        archived: 100,
+        backlog: 270,
+        previous: aDay({ arrivals: 50, archived: 100, archiveCalls: 600, other: 300 }),
       }),
     );
 
-    expect(outlook.operations['get-interaction-insights']?.budget_share).toBe(0.5);
-    expect(outlook.catch_up_hours).toBe(0.4);
+    expect(outlook.operations['get-interaction-insights']).toMatchObject({
+      per_conversation: 6,
+      other_calls_per_hour: 300,
+      capacity_per_hour: 840,
+    });
+    expect(outlook.catch_up_hours).toBe(3);
   });
 
-  it('when arrivals alone need the whole bottleneck budget, then the catch-up is never', () => {
-    // 200 an hour x 6 = 1,200 = the whole insights budget
-    const outlook = budgetOutlook(anHour({ arrivals: 200 }));
+  it('when other callers make fewer calls than the reserve, then the reserve is what is taken off the limit while it holds', () => {
+    // capacity = 1,140 - max(100, 0.2 x 1,200) = 900; spare = 900 - 50 x 6 = 600; 300 x 6 / 600 = 3 h
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(700, 600) },
+        arrivals: 50,
+        archived: 100,
+        backlog: 300,
+        previous: aDay({ arrivals: 50, archived: 100, archiveCalls: 600, other: 100 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.capacity_per_hour).toBe(900);
+    expect(outlook.catch_up_hours).toBe(3);
+  });
+
+  it('when the budget keeps no reserve, then only the other callers’ calls are taken off', () => {
+    // capacity = 1,140 - 100 = 1,040; spare = 1,040 - 50 x 6 = 740; 370 x 6 / 740 = 3 h
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(700, 600) },
+        arrivals: 50,
+        archived: 100,
+        backlog: 370,
+        reserveShare: 0,
+        previous: aDay({ arrivals: 50, archived: 100, archiveCalls: 600, other: 100 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.capacity_per_hour).toBe(1_040);
+    expect(outlook.catch_up_hours).toBe(3);
+  });
+
+  it('when insights take 6 of 1,140 an hour per conversation and messages 1 of 1,710, then insights is the bottleneck and 300 waiting drain in 5 hours beside 90 arrivals an hour', () => {
+    // spare = 1,140 - 90 x 6 = 600 calls an hour; 500 x 6 / 600 = 5 hours
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(900), 'get-conversation-messages': messages(150) },
+        arrivals: 90,
+        archived: 150,
+        backlog: 500,
+        previous: { ...aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }) },
+      }),
+    );
+
+    expect(outlook.bottleneck).toBe('get-interaction-insights');
+    expect(outlook.catch_up).toBe('estimated');
+    expect(outlook.catch_up_hours).toBe(5);
+  });
+
+  it('when it is the first outlook, then what it found waiting is a backlog, not an arrival rate, and it drains on the whole capacity', () => {
+    // 500 enqueued by the first run (the lookback's worth): as a rate, 500 x 6 > 1,140 said never.
+    // arrivals 0 an hour: 500 x 6 / 1,140 = 2.63 hours
+    const outlook = budgetOutlook(anHour({ arrivals: 500, backlog: 500, previous: null }));
+
+    expect(outlook.arrivals_per_hour).toBe(0);
+    expect(outlook.arrivals_hours).toBe(0);
+    expect(outlook.catch_up).toBe('estimated');
+    expect(outlook.catch_up_hours).toBe(2.63);
+  });
+
+  it('when the averages have one hour behind them, then the next hour weighs as much as it (a plain mean), not a 24th', () => {
+    // arrivals (10 + 30) / 2 = 20 an hour; archived (100 + 200) / 2 = 150; insights (600 + 900) / 2
+    // = 750: 5 a conversation
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(900) },
+        arrivals: 30,
+        archived: 200,
+        backlog: 10,
+        previous: aDay({ arrivals: 10, archived: 100, archiveCalls: 600 }, 1),
+      }),
+    );
+
+    expect(outlook.arrivals_per_hour).toBe(20);
+    expect(outlook.archived_per_hour).toBe(150);
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(5);
+    expect(outlook.rates_hours).toBe(2);
+    expect(outlook.arrivals_hours).toBe(2);
+  });
+
+  it('when an office hour brings more than the capacity but the day’s average leaves some, then the catch-up is estimated, not never', () => {
+    // The hour: 200 x 6 = 1,200 > 1,140. The day: 100 + (200 - 100) / 24 = 104.167 an hour;
+    // spare = 1,140 - 104.167 x 6 = 515; 103 x 6 / 515 = 1.2 hours
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(600) },
+        arrivals: 200,
+        archived: 100,
+        backlog: 103,
+        previous: aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
+      }),
+    );
+
+    expect(outlook.arrivals_per_hour).toBe(104.167);
+    expect(outlook.catch_up).toBe('estimated');
+    expect(outlook.catch_up_hours).toBe(1.2);
+  });
+
+  it('when arrivals averaged over the day need the whole capacity, then the catch-up is never', () => {
+    // 190 an hour x 6 = 1,140 = all the archive jobs reach
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(600) },
+        arrivals: 190,
+        archived: 100,
+        previous: aDay({ arrivals: 190, archived: 100, archiveCalls: 600 }),
+      }),
+    );
 
     expect(outlook.catch_up).toBe('never');
     expect(outlook.catch_up_hours).toBeNull();
     expect(outlook.bottleneck).toBe('get-interaction-insights');
+  });
+
+  it('when a backlog waited through an hour that used 92% of insights, then the archive jobs’ 1,104 calls are the measured drain and the catch-up uses it', () => {
+    // drain = 1,104 (the first measure); spare = 1,104 - 100 x 6 = 504; 400 x 6 / 504 = 4.76 h
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(1_104) },
+        arrivals: 100,
+        archived: 184,
+        backlog: 400,
+        previousBacklog: 500,
+        previous: aDay({ arrivals: 100, archived: 184, archiveCalls: 1_104 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']).toMatchObject({
+      drain_calls_per_hour: 1_104,
+      capacity_per_hour: 1_104,
+    });
+    expect(outlook.catch_up_hours).toBe(4.76);
+  });
+
+  it('when a later busy hour drains 1,120 after 12 busy hours at 1,000, then the measured drain moves a 12th of the way (it averages over half the span)', () => {
+    // 1,000 + (1,120 - 1,000) / 12 = 1,010
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(1_120) },
+        archived: 186,
+        backlog: 400,
+        previousBacklog: 500,
+        previous: aDay({ arrivals: 100, archived: 186, archiveCalls: 1_120, drain: 1_000, drainHours: 12 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_010);
+    expect(outlook.operations['get-interaction-insights']?.drain_hours).toBe(12);
+  });
+
+  it('when fewer waited than two hours of archiving (2 x 184), then the drain is not measured from the hour: the workers may have run out of work', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(1_104) },
+        archived: 184,
+        backlog: 300,
+        previousBacklog: 500,
+        previous: aDay({ arrivals: 100, archived: 184, archiveCalls: 1_104 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBeNull();
+  });
+
+  it('when the backlog was gone at the hour’s start or the day’s calls used under 80% of the limit, then the drain is not measured from it', () => {
+    const notWaiting = budgetOutlook(
+      anHour({ usage: { 'get-interaction-insights': insights(1_104) }, previousBacklog: 0, previous: null }),
+    );
+    const light = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(900) },
+        previousBacklog: 500,
+        previous: aDay({ arrivals: 100, archived: 150, archiveCalls: 900, drain: 1_000 }),
+      }),
+    );
+
+    expect(notWaiting.operations['get-interaction-insights']?.drain_calls_per_hour).toBeNull();
+    expect(light.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_000);
+  });
+
+  it('when the averages hold only 6 archived conversations, then no cost per conversation is claimed and the catch-up is unknown', () => {
+    // The jobs still in flight have made calls and archived nothing yet: 60 / 6 would be 10, not 6.
+    const outlook = budgetOutlook(
+      anHour({ usage: { 'get-interaction-insights': insights(60) }, archived: 6, backlog: 50 }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBeNull();
+    expect(outlook.catch_up).toBe('unknown');
+  });
+
+  it('when an hour ends at 09:30, then its arrivals an hour are the profile’s slot 9, and the other slots are not seen yet', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        arrivals: 30,
+        now: MIDNIGHT + 9.5 * HOUR,
+        previous: aDay({ arrivals: 100, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(outlook.arrival_profile?.slot_ms).toBe(HOUR);
+    expect(outlook.arrival_profile?.per_hour[9]).toBe(30);
+    expect(outlook.arrival_profile?.samples[9]).toBe(1);
+    expect(outlook.arrival_profile?.per_hour.filter((v) => v !== null)).toHaveLength(1);
+  });
+
+  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10.24 h, from 08:00 in 18.33 h, where the day’s average says 15.56 h', () => {
+    // drain = 1,140 / 6 = 190 an hour. Each slot is read as the mean of it and its neighbours: 07
+    // and 20 are 83.33, 08 and 19 116.67. From 20:00: net 106.67 for an hour, then 140: 1,293.33 /
+    // 140 = 9.238 more: 10.24. From 08:00: 73.33 + 10 x 40 + 73.33 + 106.67 = 653.33 in 13 hours,
+    // then 746.67 / 140 = 5.333 more: 18.33. Flat: 1,400 / (190 - 100) = 15.56.
+    const office = (h: number) => h >= 8 && h < 20;
+    const previous = {
+      ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
+      arrivalProfile: {
+        slot_ms: HOUR,
+        per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 150 : 50)),
+        samples: Array.from({ length: 24 }, () => 7),
+      },
+    };
+    // Each hour brings its slot's own rate, so the profile stays as it is.
+    const at = (hour: number, arrivals: number) =>
+      budgetOutlook(
+        anHour({
+          usage: { 'get-interaction-insights': insights(600) },
+          arrivals,
+          archived: 100,
+          backlog: 1_400,
+          now: MIDNIGHT + hour * HOUR,
+          previous,
+        }),
+      );
+
+    expect(at(20, 150).catch_up_hours).toBe(10.24);
+    expect(at(8, 50).catch_up_hours).toBe(18.33);
+    expect(at(8, 50).arrivals_per_hour).toBeCloseTo(97.92, 2);
   });
 
   it('when nothing waits, then it has caught up, whatever the budget', () => {
@@ -87,65 +359,65 @@ describe('budgetOutlook', () => {
     expect(outlook.operations['get-interaction-insights']?.budget_share).toBe(0.75);
   });
 
-  it('when messages cost more of their budget per conversation than insights, then messages is the bottleneck', () => {
-    // insights 2 / 1,200 = 0.00167 h; messages 4 / 1,800 = 0.00222 h per conversation
-    // spare = 1,800 - 100 x 4 = 1,400; 70 x 4 / 1,400 = 0.2 hours
+  it('when messages cost more of their capacity per conversation than insights, then messages is the bottleneck', () => {
+    // insights 2 / 1,140 = 0.00175 h; messages 4 / 1,710 = 0.00234 h per conversation;
+    // first outlook (no arrival rate): 70 x 4 / 1,710 = 0.16 hours
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(200), 'get-conversation-messages': messages(400) },
         archived: 100,
-        arrivals: 100,
         backlog: 70,
       }),
     );
 
     expect(outlook.bottleneck).toBe('get-conversation-messages');
-    expect(outlook.catch_up_hours).toBe(0.2);
-  });
-  it('when an hourly run follows an outlook, then arrivals, archived and calls an hour move a 24th of the way towards the hour’s', () => {
-    // arrivals and archived 100 + (124 - 100) / 24 = 101 an hour; insights 600 + (1,200 - 600) / 24
-    // = 625 an hour: 625 / 101 = 6.188 a conversation; spare = 1,200 - 101 x 6.188 = 575;
-    // 240 x 6.188 / 575 = 2.583 hours
-    const outlook = budgetOutlook(
-      anHour({
-        usage: { 'get-interaction-insights': insights(1_200) },
-        arrivals: 124,
-        archived: 124,
-        backlog: 240,
-        previous: {
-          arrivalsPerHour: 100,
-          archivedPerHour: 100,
-          callsPerHour: { 'get-interaction-insights': 600 },
-        },
-      }),
-    );
-
-    expect(outlook.arrivals_per_hour).toBe(101);
-    expect(outlook.archived_per_hour).toBe(101);
-    expect(outlook.operations['get-interaction-insights']?.calls_per_hour).toBe(625);
-    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6.188);
-    expect(outlook.catch_up_hours).toBe(2.58);
+    expect(outlook.catch_up_hours).toBe(0.16);
   });
 
   it('when a quiet hour archives nothing and calls nothing, then the day’s cost per conversation still estimates the catch-up', () => {
-    // archived 125 x 23/24, insights 750 x 23/24: still 6 a conversation; arrivals stay 125 an hour;
-    // spare = 1,200 - 125 x 6 = 450; 30 x 6 / 450 = 0.4 hours
+    // archived 125 x 23/24, insights 750 x 23/24: still 6 a conversation; arrivals 125 x 23/24 =
+    // 119.792 an hour; spare = 1,140 - 119.792 x 6 = 421.25; 30 x 6 / 421.25 = 0.43 hours
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(0) },
-        arrivals: 125,
+        arrivals: 0,
         archived: 0,
         backlog: 30,
-        previous: {
-          arrivalsPerHour: 125,
-          archivedPerHour: 125,
-          callsPerHour: { 'get-interaction-insights': 750 },
-        },
+        previous: aDay({ arrivals: 125, archived: 125, archiveCalls: 750 }),
       }),
     );
 
     expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6);
     expect(outlook.catch_up).toBe('estimated');
-    expect(outlook.catch_up_hours).toBe(0.4);
+    expect(outlook.catch_up_hours).toBe(0.43);
+  });
+
+  it('when the archived count is not known, then the previous cost rates carry on unchanged', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(1_200) },
+        archived: null,
+        previous: aDay({ arrivals: 125, archived: 125, archiveCalls: 750 }),
+      }),
+    );
+
+    expect(outlook.archived_per_hour).toBe(125);
+    expect(outlook.operations['get-interaction-insights']?.archive_calls_per_hour).toBe(750);
+    expect(outlook.rates_hours).toBe(24);
+  });
+
+  it('when the catch-up is recomputed from the outlook’s stored figures, then it is the outlook’s own', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(900, 700) },
+        arrivals: 70,
+        archived: 110,
+        backlog: 333,
+        previous: aDay({ arrivals: 60, archived: 100, archiveCalls: 640, other: 150 }),
+      }),
+    );
+
+    expect(outlook.catch_up).toBe('estimated');
+    expect(catchUpHoursOf({ ...outlook, backlog: 333 })).toBeCloseTo(outlook.catch_up_hours as number, 2);
   });
 });
