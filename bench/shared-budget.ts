@@ -16,7 +16,6 @@
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createRateBudgetTable, DynamoDbRateBudget } from '../shared/adapters/dynamodb-rate-budget.ts';
 import { resolveRateLimits } from '../shared/amigo/rate-limit.ts';
 import type { OperationId } from '../shared/openapi/index.ts';
@@ -44,17 +43,7 @@ const samples = Number(values['latency-samples']);
 const OP: OperationId = 'get-conversations';
 const TABLE = 'amigo-qa-rate-budget';
 const dynamo = await startDynalite();
-const { endpoint } = dynamo;
-const clients: DynamoDBClient[] = [];
-const newClient = () => {
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  clients.push(client);
-  return client;
-};
+const newClient = () => dynamo.client();
 await createRateBudgetTable(newClient(), TABLE);
 
 let run = 0;
@@ -199,6 +188,5 @@ writeFileSync(
 console.log(`\n${ok ? 'OK' : 'FAIL (limit exceeded, errors, or under 90% used)'}: results in ${values.out}`);
 if (!ok) process.exitCode = 1;
 
-for (const c of clients) c.destroy();
 await dynamo.stop();
 if (!ok) process.exitCode = 1;

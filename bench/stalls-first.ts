@@ -25,7 +25,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { runLocalCycle } from '../local/pipeline.ts';
 import {
   createRateBudgetTable,
@@ -180,17 +179,7 @@ class RecordingBudget implements RateBudget {
 
 const TABLE = 'amigo-qa-rate-budget';
 const dynamo = budget === 'dynamodb' ? await startDynalite() : undefined;
-const dynamoClients: DynamoDBClient[] = [];
-const dynamoClient = (endpoint: string) => {
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  dynamoClients.push(client);
-  return client;
-};
-if (dynamo) await createRateBudgetTable(dynamoClient(dynamo.endpoint), TABLE);
+if (dynamo) await createRateBudgetTable(dynamo.client(), TABLE);
 
 async function run(share: number): Promise<RunResult> {
   const overrides = Object.fromEntries(operationIds.map((op) => [op, limitsFor(op)]));
@@ -221,7 +210,7 @@ async function run(share: number): Promise<RunResult> {
     const rateBudgetFor = (fn: FunctionId): RateBudget => {
       if (shared) return new RecordingBudget(shared, fn, log);
       const b = new DynamoDbRateBudget({
-        client: dynamoClient((dynamo as { endpoint: string }).endpoint),
+        client: (dynamo as NonNullable<typeof dynamo>).client(),
         tableName: TABLE,
         userId,
         limits: amigo.rateLimits,
@@ -359,7 +348,6 @@ for (const share of reserveShares) {
   );
   if (r.dynamoDb) console.log(`  DynamoDB budget: ${JSON.stringify(r.dynamoDb)}`);
 }
-for (const c of dynamoClients) c.destroy();
 await dynamo?.stop();
 const ok = runs.every(
   (r) =>
