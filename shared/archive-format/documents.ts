@@ -243,6 +243,11 @@ export const RunUsageSchema = z.looseObject({
    */
   archive_calls: CallCountsSchema.optional(),
   archived: count.optional(),
+  /**
+   * Calls made for no run (a stall-only scan and its jobs), kept beside the organisation's last run
+   * for the budget outlook; not that run's calls (its record and the QA report leave them out).
+   */
+  between_runs: z.literal(true).optional(),
 });
 export type RunUsage = z.infer<typeof RunUsageSchema>;
 

@@ -115,7 +115,8 @@ export async function writeRunUsage(
   tag: string,
 ): Promise<void> {
   for (const usage of usages) {
-    await store.put(usageKey(usage.run_id, usage.source, tag), JSON.stringify(usage), {
+    const source = usage.between_runs ? `${usage.source}-between-runs` : usage.source;
+    await store.put(usageKey(usage.run_id, source, tag), JSON.stringify(usage), {
       contentType: 'application/json',
     });
   }
@@ -140,7 +141,8 @@ export async function readRunAmigo(
       unreadable.push(object.key);
       continue;
     }
-    if (!usage) continue;
+    // Made for no run, only kept here for the outlook.
+    if (!usage || usage.between_runs) continue;
     amigo ??= { from: usage.from, to: usage.to, calls: {}, limits: {} };
     if (usage.from < amigo.from) amigo.from = usage.from;
     if (usage.to > amigo.to) amigo.to = usage.to;

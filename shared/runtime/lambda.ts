@@ -212,16 +212,28 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
     usage: budget,
     afterInvocation: async () => {
       budget.publish();
-      // A stall scan the scheduler made without a run of its own is recorded for the last run:
-      // it took part of the budget the backlog drains on, and the next outlook reads that run's.
-      const unscopedRunId = budget.hasUnscoped()
-        ? await readLastRun(store, amigoConfig.organizationId).catch(() => undefined)
-        : undefined;
-      // Taken first: a failed flush below must not leave them to the next invocation's run.
+      // The shared budget's pending writes first: they hold other functions' slots. A failure there
+      // must not cost this invocation's usage documents either, so it is raised after they are written.
+      let flushFailure: unknown;
+      try {
+        await shared.flush();
+      } catch (error) {
+        flushFailure = error ?? new Error('flush failed');
+      }
+      // Calls made for no run (a stall-only scan, its jobs) are kept beside the last run for the
+      // outlook; without a readable last run they are dropped, and said so.
+      let unscopedRunId: string | undefined;
+      if (budget.hasUnscoped()) {
+        unscopedRunId = await readLastRun(store, amigoConfig.organizationId).catch((error: unknown) => {
+          logger.warn('Could not read the last run: the calls made for no run are not recorded', {
+            error: error instanceof Error ? error.name : String(error),
+          });
+          return undefined;
+        });
+      }
       const usages = budget.takeRunUsage(FUNCTIONS[fn].name, amigoConfig.rateLimits, {
         ...(unscopedRunId ? { unscopedRunId } : {}),
       });
-      await shared.flush();
       try {
         await writeRunUsage(store, usages, `${Date.now()}-${randomUUID().slice(0, 8)}`);
       } catch (error) {
@@ -231,6 +243,7 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
           error: error instanceof Error ? error.name : String(error),
         });
       }
+      if (flushFailure !== undefined) throw flushFailure;
     },
   };
 }

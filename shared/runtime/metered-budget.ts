@@ -81,9 +81,12 @@ export class MeteredRateBudget implements RateBudget {
    * that fails or finds the conversation archived already counts its calls and no conversation: the
    * cost of a retry is part of what archiving costs.
    */
-  async archiveJob<T extends { readonly status: string }>(work: () => Promise<T>): Promise<T> {
+  async archiveJob<T extends { readonly status: string; readonly duplicate?: boolean }>(
+    work: () => Promise<T>,
+  ): Promise<T> {
     const result = await archiveScope.run(true, work);
-    if (result.status === 'archived') this.#run().archived++;
+    // A racing delivery that found the folder committed by another (`duplicate`) archived nothing new.
+    if (result.status === 'archived' && result.duplicate !== true) this.#run().archived++;
     return result;
   }
 
@@ -132,41 +135,53 @@ export class MeteredRateBudget implements RateBudget {
 
   /**
    * The usage documents of every run counted since the last take, then forgets them. Calls that no
-   * run claimed go to `unscopedRunId` when given: a stall scan the scheduler made without a run of
-   * its own still takes part of the budget the backlog drains on, and the outlook reads the last
-   * run's documents. Without it they are dropped (`rules apply` has no run to record them in).
+   * run claimed (a stall-only scan, its stall jobs) go to `unscopedRunId` when given, in a document
+   * of their own marked `between_runs`: they take part of the budget the backlog drains on, so the
+   * next outlook reads them with that run's documents, but they are not that run's calls (its
+   * record and the QA report leave them out). Without it they are dropped (`rules apply`).
    */
   takeRunUsage(source: string, limits: UsageLimits, options: { unscopedRunId?: string } = {}): RunUsage[] {
-    this.claimUnscoped(options.unscopedRunId);
     const out: RunUsage[] = [];
     for (const [runId, run] of this.#runs) {
-      if (runId === UNSCOPED) continue;
-      const calls: RunUsage['calls'] = {};
-      const archiveCalls: NonNullable<RunUsage['archive_calls']> = {};
-      const usedLimits: RunUsage['limits'] = {};
-      for (const [op, c] of [...run.calls].sort(([a], [b]) => a.localeCompare(b))) {
-        calls[op] = { ...c };
-        const archive = run.archiveCalls.get(op);
-        if (archive) archiveCalls[op] = { ...archive };
-        const limit = limits[op];
-        if (limit) usedLimits[op] = { limit: limit.limit, window_ms: limit.windowMs };
-      }
-      out.push({
-        schema: 'amigo-qa/run-usage',
-        schema_version: 1,
-        run_id: runId,
-        source,
-        from: new Date(run.from).toISOString(),
-        to: new Date(run.to).toISOString(),
-        calls,
-        limits: usedLimits,
-        archive_calls: archiveCalls,
-        archived: run.archived,
-      });
+      if (runId !== UNSCOPED) out.push(usageDocument(runId, run, source, limits, false));
+      else if (options.unscopedRunId)
+        out.push(usageDocument(options.unscopedRunId, run, source, limits, true));
     }
     this.#runs.clear();
     return out;
   }
+}
+
+function usageDocument(
+  runId: string,
+  run: RunCounts,
+  source: string,
+  limits: UsageLimits,
+  betweenRuns: boolean,
+): RunUsage {
+  const calls: RunUsage['calls'] = {};
+  const archiveCalls: NonNullable<RunUsage['archive_calls']> = {};
+  const usedLimits: RunUsage['limits'] = {};
+  for (const [op, c] of [...run.calls].sort(([a], [b]) => a.localeCompare(b))) {
+    calls[op] = { ...c };
+    const archive = run.archiveCalls.get(op);
+    if (archive) archiveCalls[op] = { ...archive };
+    const limit = limits[op];
+    if (limit) usedLimits[op] = { limit: limit.limit, window_ms: limit.windowMs };
+  }
+  return {
+    schema: 'amigo-qa/run-usage',
+    schema_version: 1,
+    run_id: runId,
+    source,
+    from: new Date(run.from).toISOString(),
+    to: new Date(run.to).toISOString(),
+    calls,
+    limits: usedLimits,
+    archive_calls: archiveCalls,
+    archived: run.archived,
+    ...(betweenRuns ? { between_runs: true } : {}),
+  };
 }
 
 function merge(into: Map<OperationId, Counts>, from: ReadonlyMap<OperationId, Counts>): void {

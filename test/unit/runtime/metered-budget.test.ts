@@ -128,17 +128,71 @@ describe('MeteredRateBudget', () => {
     });
   });
 
-  it('when a stall scan without a run is taken with the last run named, then its calls are in that run’s document', async () => {
+  it('when a stall scan without a run is taken with the last run named, then its calls are in a document of their own beside that run, marked between runs', async () => {
     const metered = new MeteredRateBudget(innerBudget().budget);
     metered.observe('get-interaction-insights', { status: 200 });
     metered.observe('get-interaction-insights', { status: 200 });
+    await withinRun('run-last', async () => metered.observe('get-conversations', { status: 200 }));
 
     expect(metered.hasUnscoped()).toBe(true);
     const usages = metered.takeRunUsage('scheduler', LIMITS, { unscopedRunId: 'run-last' });
 
-    expect(usages.map((u) => [u.run_id, u.calls, u.archived])).toEqual([
-      ['run-last', { 'get-interaction-insights': { answered: 2, throttled: 0 } }, 0],
+    expect(usages.map((u) => [u.run_id, u.calls, u.between_runs])).toEqual([
+      ['run-last', { 'get-interaction-insights': { answered: 2, throttled: 0 } }, true],
+      ['run-last', { 'get-conversations': { answered: 1, throttled: 0 } }, undefined],
     ]);
     expect(metered.hasUnscoped()).toBe(false);
+  });
+
+  it('when a racing delivery finds its conversation archived by another (a duplicate), then its calls count and no conversation does', async () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+
+    await withinRun('run-a', () =>
+      metered.archiveJob(async () => {
+        metered.observe('get-interaction-insights', { status: 200 });
+        return { status: 'archived', duplicate: true };
+      }),
+    );
+    const [usage] = metered.takeRunUsage('local', LIMITS);
+
+    expect(usage).toMatchObject({
+      archive_calls: { 'get-interaction-insights': { answered: 1 } },
+      archived: 0,
+    });
+  });
+
+  it('when archive jobs of two runs interleave with calls outside any job, then each call counts for its own run and only the jobs’ calls as archive calls', async () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+    const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const job = (runId: string, calls: number) =>
+      withinRun(runId, () =>
+        metered.archiveJob(async () => {
+          for (let i = 0; i < calls; i++) {
+            await tick();
+            metered.observe('get-interaction-insights', { status: 200 });
+          }
+          return { status: 'archived' };
+        }),
+      );
+    const outside = withinRun('run-a', async () => {
+      for (let i = 0; i < 3; i++) {
+        await tick();
+        metered.observe('get-interaction-insights', { status: 200 });
+      }
+    });
+
+    await Promise.all([job('run-a', 4), job('run-b', 2), job('run-a', 1), outside]);
+    const byRun = Object.fromEntries(metered.takeRunUsage('local', LIMITS).map((u) => [u.run_id, u]));
+
+    expect(byRun['run-a']).toMatchObject({
+      calls: { 'get-interaction-insights': { answered: 8 } },
+      archive_calls: { 'get-interaction-insights': { answered: 5 } },
+      archived: 2,
+    });
+    expect(byRun['run-b']).toMatchObject({
+      calls: { 'get-interaction-insights': { answered: 2 } },
+      archive_calls: { 'get-interaction-insights': { answered: 2 } },
+      archived: 1,
+    });
   });
 });
