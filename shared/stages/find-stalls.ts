@@ -293,6 +293,8 @@ export async function findStalls(
       }
       // Sent now, not after the page: a recommendation must not wait for the page's other checks.
       counts.candidates++;
+      // Another check's abort may have failed the page a moment ago: nothing is sent after it.
+      if (signal?.aborted) return;
       sender.add(verdict.job);
     }).catch(async (error: unknown) => {
       // Aborted: no job is sent after the scan has given up, and none is left half sent.
