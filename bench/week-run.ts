@@ -291,10 +291,13 @@ function lastOutlookIn(
 
 const BUDGET_CODES = /throttl|rate|429|budget|maintenance/i;
 
-/** Whether a scheduler tick `sinceStartMs` after simulated midnight of day 0 is the nightly run. */
-export function nearMidnight(sinceStartMs: number, dayMs: number, cadenceMs: number): boolean {
-  const intoDay = ((sinceStartMs % dayMs) + dayMs) % dayMs;
-  return intoDay < cadenceMs / 2 || dayMs - intoDay <= cadenceMs / 2;
+/**
+ * The simulated day whose nightly run a scheduler tick `sinceStartMs` after midnight of day 0 would
+ * be: a tick up to half a cadence before midnight counts for the day that starts. The first tick of
+ * each new day is its nightly run, so one that overran past midnight does not cost a day its run.
+ */
+export function nightlyDayOf(sinceStartMs: number, dayMs: number, cadenceMs: number): number {
+  return Math.floor((sinceStartMs + cadenceMs / 2) / dayMs);
 }
 
 export async function runWeek(options: WeekOptions): Promise<WeekResult> {
@@ -449,6 +452,8 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     return { outlook: { record: record.outlook, waiting, listedAt: Date.now() } };
   };
   let tick = startMs + cadenceMs;
+  // Day 0's nightly run is the listing before the start: none is due until the first midnight.
+  let nightlyDay = 0;
   let deadLetters: Array<{ queue: string; code: string }> = [];
   try {
     for (;;) {
@@ -457,10 +462,11 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       // Written before the run, as the deployed workers write theirs as they go: its outlook reads them.
       const amigoCalls = await pipeline.flushUsage();
       const began = performance.now();
+      const day = nightlyDayOf(Date.now() - startMs, dayMs, cadenceMs);
+      const nightly = options.fullLookbackEveryRun || day > nightlyDay;
+      if (nightly) nightlyDay = day;
       const ids = await pipeline.schedule(
-        options.fullLookbackEveryRun || nearMidnight(tick - startMs, dayMs, cadenceMs)
-          ? undefined
-          : defaults.archive.hourlyLookbackMs / options.timeScale,
+        nightly ? undefined : defaults.archive.hourlyLookbackMs / options.timeScale,
       );
       for (const id of ids) runIds.add(id);
       lambda.add('scheduler', (performance.now() - began) / 1000);
