@@ -310,11 +310,13 @@ describe('budgetOutlook', () => {
     expect(outlook.arrival_profile?.per_hour.filter((v) => v !== null)).toHaveLength(1);
   });
 
-  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10.24 h, from 08:00 in 18.33 h, where the day’s average says 15.56 h', () => {
+  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10.32 h, from 08:00 in 18.03 h, where the day’s average says 15.56 h', () => {
     // drain = 1,140 / 6 = 190 an hour. Each slot is read as the mean of it and its neighbours: 07
-    // and 20 are 83.33, 08 and 19 116.67. From 20:00: net 106.67 for an hour, then 140: 1,293.33 /
-    // 140 = 9.238 more: 10.24. From 08:00: 73.33 + 10 x 40 + 73.33 + 106.67 = 653.33 in 13 hours,
-    // then 746.67 / 140 = 5.333 more: 18.33. Flat: 1,400 / (190 - 100) = 15.56.
+    // and 20 are 83.33, 08 and 19 116.67; the profile's mean is 100, and each slot is scaled to the
+    // day's average. From 20:00 (day 102.083, x 1.02083): net 190 - 85.07 = 104.93 for an hour,
+    // then 190 - 51.04 = 138.96: 1,295.07 / 138.96 = 9.320 more: 10.32. From 08:00 (day 97.917,
+    // x 0.97917): 75.76 + 10 x 43.125 + 75.76 + 108.40 = 691.18 in 13 hours, then 708.82 / 141.04
+    // = 5.026 more: 18.03. Flat: 1,400 / (190 - 100) = 15.56.
     const office = (h: number) => h >= 8 && h < 20;
     const previous = {
       ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
@@ -337,8 +339,8 @@ describe('budgetOutlook', () => {
         }),
       );
 
-    expect(at(20, 150).catch_up_hours).toBe(10.24);
-    expect(at(8, 50).catch_up_hours).toBe(18.33);
+    expect(at(20, 150).catch_up_hours).toBe(10.32);
+    expect(at(8, 50).catch_up_hours).toBe(18.03);
     expect(at(8, 50).arrivals_per_hour).toBeCloseTo(97.92, 2);
   });
 
