@@ -165,6 +165,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       since: config.archive.since,
       recoverPendingAfterMs: options.recoverPendingAfterMs,
       outlookAveragingMs: options.outlookAveragingMs,
+      reserveShare: config.amigo.priorityReserve,
     },
   }));
   const runIds = new Set<string>();

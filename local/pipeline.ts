@@ -407,6 +407,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
         priorities: config.archive.priorities,
         deferUnanalyzed: config.archive.deferUnanalyzed,
         since: config.archive.since,
+        reserveShare: options.reserveShare ?? config.amigo.priorityReserve,
         // The local queue died with the last run's process: whatever it left pending is lost.
         recoverPendingAfterMs: 0,
       },

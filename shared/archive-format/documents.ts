@@ -270,6 +270,8 @@ export const RunOutlookSchema = z.looseObject({
   period_hours: z.number().nonnegative(),
   arrivals_per_hour: z.number().nonnegative(),
   archived_per_hour: z.number().nonnegative().nullable(),
+  // Added with the counted minimum before a cost is claimed; absent in older outlooks.
+  archived_total: count.optional(),
   operations: z.record(
     z.string(),
     z.looseObject({
@@ -309,6 +311,16 @@ export const RunOutlookSchema = z.looseObject({
   partial: z.boolean(),
 });
 export type RunOutlook = z.infer<typeof RunOutlookSchema>;
+
+/**
+ * The last outlook taken for an organisation, kept apart from the run records: a run whose outlook
+ * failed (null in its record) must not make the next one start its averages over.
+ */
+export const OutlookStateSchema = z.looseObject({
+  run_id: z.string(),
+  outlook: RunOutlookSchema,
+});
+export type OutlookState = z.infer<typeof OutlookStateSchema>;
 
 export const RunRecordSchema = z.looseObject({
   run_id: z.string(),
@@ -439,6 +451,7 @@ export const DOCUMENTS = {
   tags: { key: `${conversationFolder}tags.json`, schema: TagsRecordSchema },
   watermark: { key: 'state/org=<org>/watermark.json', schema: WatermarkSchema },
   'last run': { key: 'state/org=<org>/last-run.json', schema: LastRunSchema },
+  'outlook state': { key: 'state/org=<org>/outlook.json', schema: OutlookStateSchema },
   'pending marker': { key: 'state/org=<org>/pending/<conversation-id>.json', schema: PendingMarkerSchema },
   'run record': { key: 'runs/<run-id>.json', schema: RunRecordSchema },
   'archive outcome': { key: 'runs/<run-id>/archive/<conversation-id>.json', schema: ArchiveOutcomeSchema },

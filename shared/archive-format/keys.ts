@@ -109,6 +109,10 @@ export function lastRunKey(organizationId: string): string {
   return `state/org=${organizationId}/last-run.json`;
 }
 
+export function outlookStateKey(organizationId: string): string {
+  return `state/org=${organizationId}/outlook.json`;
+}
+
 export function pendingPrefix(organizationId: string): string {
   return `state/org=${organizationId}/pending/`;
 }

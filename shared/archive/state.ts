@@ -6,6 +6,8 @@ import {
   type ArchiveTally,
   type LastRun,
   LastRunSchema,
+  type OutlookState,
+  OutlookStateSchema,
   prettyJson,
   type RunAmigo,
   type RunRecord,
@@ -20,6 +22,7 @@ import {
   lastRunKey,
   outcomeKey,
   outcomesPrefix,
+  outlookStateKey,
   runKey,
   usageKey,
   usagePrefix,
@@ -96,6 +99,28 @@ export async function writeLastRun(
 
 export async function readLastRun(store: ArchiveStore, organizationId: string): Promise<string | undefined> {
   return (await readDocument(store, lastRunKey(organizationId), LastRunSchema))?.run_id;
+}
+
+/** Keeps the last outlook taken, for the next one when its previous run has none. */
+export async function writeOutlookState(
+  store: ArchiveStore,
+  organizationId: string,
+  state: OutlookState,
+): Promise<void> {
+  await store.put(outlookStateKey(organizationId), prettyJson(state), { contentType: 'application/json' });
+}
+
+/** The last outlook taken; undefined when none was, or it cannot be read (the averages start over). */
+export async function readOutlookState(
+  store: ArchiveStore,
+  organizationId: string,
+): Promise<OutlookState | undefined> {
+  try {
+    return await readDocument(store, outlookStateKey(organizationId), OutlookStateSchema);
+  } catch (error) {
+    if (error instanceof InvalidDocumentError) return undefined;
+    throw error;
+  }
 }
 
 export async function writeOutcome(

@@ -352,6 +352,7 @@ export const lambdaSchedulerDeps = once(async () => {
       priorities: r.pipeline.archive.priorities,
       deferUnanalyzed: r.pipeline.archive.deferUnanalyzed,
       since: r.pipeline.archive.since,
+      reserveShare: r.pipeline.amigo.priorityReserve,
     },
     afterInvocation: r.afterInvocation,
   };

@@ -4,7 +4,7 @@
 // alarm, not from a dashboard they happen to open. Pure arithmetic: the scheduler gathers the inputs
 // from the archive at the end of its listing (./schedule-archive.ts) and writes the result.
 
-import { readRunRecord, readUsageSince } from '../archive/state.ts';
+import { readOutlookState, readRunRecord, readUsageSince, writeOutlookState } from '../archive/state.ts';
 import { scanWaiting } from '../archive/waiting.ts';
 import type { RunOutlook } from '../archive-format/documents.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
@@ -27,6 +27,8 @@ export interface PreviousRates {
   /** Hours the arrival rate is averaged over so far (absent: a whole averaging span). */
   readonly arrivalsHours?: number | undefined;
   readonly archivedPerHour: number | null;
+  /** Conversations archived in all the periods averaged so far (absent: archivedPerHour x ratesHours). */
+  readonly archivedTotal?: number | undefined;
   readonly arrivalProfile?: ArrivalProfile | null | undefined;
   /** Hours the cost rates are averaged over so far (absent: a whole averaging span). */
   readonly ratesHours?: number | undefined;
@@ -77,7 +79,7 @@ export type OperationOutlook = {
   readonly budget_share: number;
   /** Calls an hour, all of them, averaged over about a day (null: not known yet). */
   readonly calls_per_hour: number | null;
-  /** archive_calls_per_hour / archived_per_hour; null: fewer than MIN_ARCHIVED_FOR_COST in the averages. */
+  /** archive_calls_per_hour / archived_per_hour; null: fewer than MIN_ARCHIVED_FOR_COST archived so far. */
   readonly per_conversation: number | null;
   /** The archive jobs' calls an hour, averaged over about a day. */
   readonly archive_calls_per_hour: number | null;
@@ -104,6 +106,8 @@ export interface BudgetOutlook {
   readonly arrivals_per_hour: number;
   /** Conversations archived per hour, averaged over about a day (null: not known yet). */
   readonly archived_per_hour: number | null;
+  /** Conversations archived in all the periods the averages hold, the first outlook's on. */
+  readonly archived_total: number;
   /** Hours the cost rates are averaged over (up to the averaging span). */
   readonly rates_hours: number;
   /** Hours the arrival rate is averaged over (up to the averaging span). */
@@ -136,9 +140,10 @@ export const ACHIEVABLE_SHARE = 0.95;
 const BUSY_SHARE = 0.8;
 
 /**
- * Conversations the averages must hold before a cost per conversation is claimed. The calls of the
- * jobs still in flight are counted before their conversations are: over the first few archived
- * the cost reads up to twice what it is, which said `never` at a backlog's start.
+ * Conversations archived, counted since the averages began, before a cost per conversation is
+ * claimed. The calls of the jobs still in flight are counted before their conversations are: over
+ * the first few archived the cost reads up to twice what it is, which said `never` at a backlog's
+ * start. Counted, not read off the day's average: a tenant archiving fewer a day would never get one.
  */
 export const MIN_ARCHIVED_FOR_COST = 10;
 
@@ -216,6 +221,10 @@ function smoothed(profile: ArrivalProfile, slot: number, flatPerHour: number): n
  * conversations keep arriving: walked slot by slot through the arrival profile from `atMs` (a slot
  * not seen yet takes the day's average `flatPerHour`); null when the day's average alone takes the
  * whole drain (never). Without a profile: backlog / (drain - the day's average).
+ *
+ * The profile gives the day's shape only, scaled to the day's average: its slots are 7-day means
+ * and lag a change in traffic, and unscaled they could grow the backlog every hour of a walk that
+ * the day's average (which judges `never`) says drains.
  */
 function drainHours(
   backlog: number,
@@ -229,6 +238,10 @@ function drainHours(
   const flat = backlog / (drainPerHour - flatPerHour);
   if (!profile || atMs === undefined || !Number.isFinite(atMs) || profile.slot_ms <= 0) return flat;
   const spanMs = profile.slot_ms * 24;
+  const shape = Array.from({ length: 24 }, (_, slot) => smoothed(profile, slot, flatPerHour));
+  const shapeMean = shape.reduce((a, b) => a + b, 0) / 24;
+  const arrivalsIn = (slot: number) =>
+    shapeMean > 0 ? ((shape[slot] ?? shapeMean) * flatPerHour) / shapeMean : flatPerHour;
   let left = backlog;
   let hours = 0;
   let ms = atMs;
@@ -236,7 +249,7 @@ function drainHours(
     const slotEnd = (Math.floor(ms / profile.slot_ms) + 1) * profile.slot_ms;
     const stepHours = (slotEnd - ms) / HOUR_MS;
     const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / profile.slot_ms);
-    const net = drainPerHour - smoothed(profile, slot, flatPerHour);
+    const net = drainPerHour - arrivalsIn(slot);
     if (net > 0 && left <= net * stepHours) return hours + left / net;
     left -= net * stepHours;
     hours += stepHours;
@@ -248,8 +261,8 @@ function drainHours(
 /**
  * The catch-up hours an outlook's stored figures give: the backlog's conversations against what the
  * bottleneck's capacity drains beyond the arrivals, walked through the arrival profile (null: never
- * or not known). The outlook's own `catch_up_hours` is this before rounding; bench/week-run.ts
- * recomputes it to turn a fast clock's hours into simulated ones.
+ * or not known). The outlook's own `catch_up_hours` is the same walk over its figures before they
+ * were rounded; bench/week-run.ts recomputes it to turn a fast clock's hours into simulated ones.
  */
 export function catchUpHoursOf(outlook: {
   readonly at?: string;
@@ -277,7 +290,8 @@ export function catchUpHoursOf(outlook: {
 }
 
 export function budgetOutlook(input: OutlookInput): BudgetOutlook {
-  const periodMs = Math.max(0, input.periodMs);
+  // An unparsable stored start must not put NaN into the record: a period of 0 measures nothing.
+  const periodMs = Number.isFinite(input.periodMs) ? Math.max(0, input.periodMs) : 0;
   const averagingMs = input.averagingMs ?? SMOOTHING_MS;
   const reserveShare = input.reserveShare ?? DEFAULT_RESERVE_SHARE;
   const previous = input.previous ?? null;
@@ -287,6 +301,9 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const measured = input.archived !== null && periodMs > 0;
   const ratesHours = Math.min(averagingMs, ratesSpanMs + (measured ? periodMs : 0)) / HOUR_MS;
   const archivedPerHour = blend(previous?.archivedPerHour, perHour(input.archived), weight);
+  const archivedTotal =
+    (previous ? (previous.archivedTotal ?? ((previous.archivedPerHour ?? 0) * ratesSpanMs) / HOUR_MS) : 0) +
+    (measured ? (input.archived ?? 0) : 0);
   // A backlog at both ends of the period, twice what the day's average archives in it, kept the
   // workers waiting on the budget throughout (a few waiting drain at the workers' own pace).
   const waitedThrough =
@@ -312,19 +329,23 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       weight,
     );
     const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
+    const other = otherPerHour ?? 0;
     // What the archive jobs reach when they never run out of work: measured, it holds the pipeline's
     // own efficiency, the reserve while it held and the other callers' share all at once. Averaged
     // over half the span (a plain mean until then): a capacity does not follow the office hours.
     const busy =
       measured && waitedThrough && (archivePerHour ?? 0) + (otherPerHour ?? 0) >= BUSY_SHARE * limitPerHour;
     const drainSpanMs = (before?.drainHours ?? 0) * HOUR_MS;
+    // A period's calls are counted by the documents that ended in it, a few minutes either way, so
+    // one period can read above the limit (2.6 times it, in the week bench): no sample is taken as
+    // more than the limit leaves the archive jobs.
+    const drainSample = busy ? Math.min(perHour(archiveCalls) ?? 0, Math.max(0, limitPerHour - other)) : null;
     const drainPerHour = blend(
       before?.drainCallsPerHour,
-      busy ? perHour(archiveCalls) : null,
+      drainSample,
       weightOf(periodMs, drainSpanMs, averagingMs / 2),
     );
     const drainHours = Math.min(averagingMs / 2, drainSpanMs + (busy ? periodMs : 0)) / HOUR_MS;
-    const other = otherPerHour ?? 0;
     // Until measured: the limit less the other callers' calls, and less the reserve for the high
     // class while it holds. It holds for two windows after each high call, and the other callers
     // (stall scans, tag jobs) call as high, so it is taken to hold whenever they use the operation:
@@ -333,9 +354,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       ACHIEVABLE_SHARE * limitPerHour - Math.max(other, other > 0 ? reserveShare * limitPerHour : 0);
     const capacity = Math.max(0, drainPerHour ?? modelled);
     const perConversation =
-      archivePerHour !== null &&
-      archivedPerHour !== null &&
-      archivedPerHour * ratesHours >= MIN_ARCHIVED_FOR_COST
+      archivePerHour !== null && archivedPerHour !== null && archivedTotal >= MIN_ARCHIVED_FOR_COST
         ? archivePerHour / archivedPerHour
         : null;
     operations[op] = {
@@ -374,6 +393,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     period_hours: round(periodMs / HOUR_MS, 3),
     arrivals_per_hour: round(arrivalsPerHour, 3),
     archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
+    archived_total: Math.round(archivedTotal),
     rates_hours: round(ratesHours, 3),
     arrivals_hours: round(previous ? Math.min(averagingMs, arrivalsSpanMs + periodMs) / HOUR_MS : 0, 3),
     arrival_profile: profile
@@ -424,11 +444,18 @@ export async function takeOutlook(
     readonly timeLeft?: () => boolean;
     /** @default 24 hours */
     readonly averagingMs?: number;
+    /** The budget's reserve for high-priority callers (`amigo.priorityReserve`). @default DEFAULT_RESERVE_SHARE */
+    readonly reserveShare?: number;
   },
 ): Promise<RunOutlook> {
   const previous = args.previousRunId ? await readRunRecord(store, args.previousRunId) : undefined;
-  const before = previous?.outlook ?? null;
-  const from = before?.at ?? previous?.listed_at ?? previous?.started_at ?? args.runStartedAt;
+  // A previous run whose outlook failed must not start the averages over: the last outlook taken
+  // is kept apart too, and its period runs on from there.
+  const before = previous?.outlook ?? (await readOutlookState(store, args.organizationId))?.outlook ?? null;
+  const from =
+    [before?.at, previous?.listed_at, previous?.started_at].find(
+      (t) => t !== undefined && t !== null && Number.isFinite(Date.parse(t)),
+    ) ?? args.runStartedAt;
   const waiting = await scanWaiting(store, args.organizationId, {
     ...(args.concurrency ? { concurrency: args.concurrency } : {}),
     ...(args.timeLeft ? { timeLeft: args.timeLeft } : {}),
@@ -468,12 +495,14 @@ export async function takeOutlook(
     previousBacklog: before?.backlog ?? null,
     now: args.now,
     ...(args.averagingMs ? { averagingMs: args.averagingMs } : {}),
+    ...(args.reserveShare === undefined ? {} : { reserveShare: args.reserveShare }),
     previous: before
       ? {
           arrivalsPerHour: before.arrivals_per_hour,
           arrivalsHours: before.arrivals_hours,
           arrivalProfile: before.arrival_profile ?? null,
           archivedPerHour: before.archived_per_hour,
+          archivedTotal: before.archived_total,
           ratesHours: before.rates_hours,
           operations: Object.fromEntries(
             Object.entries(before.operations).map(([op, o]) => [
@@ -490,7 +519,7 @@ export async function takeOutlook(
         }
       : null,
   });
-  return {
+  const taken: RunOutlook = {
     at: new Date(args.now).toISOString(),
     from,
     ...outlook,
@@ -502,4 +531,9 @@ export async function takeOutlook(
     waiting_runs: waiting.runs.slice(-MAX_WAITING_RUNS),
     partial: waiting.partial || used.partial || used.unreadable > 0,
   };
+  // Two schedulers at once (a manual trigger during the nightly run): the last writer wins. Both
+  // periods began at the same outlook, so either carries the averages on; the other is dropped,
+  // not counted twice.
+  await writeOutlookState(store, args.organizationId, { run_id: args.runId, outlook: taken });
+  return taken;
 }

@@ -74,6 +74,11 @@ export interface ScheduleOptions {
   readonly priorities?: readonly PriorityRule[];
   /** The budget outlook averages rates over this span (a fast simulated clock shortens it). @default 1 day */
   readonly outlookAveragingMs?: number;
+  /**
+   * `amigo.priorityReserve`: the budget's reserve for high-priority callers, which the outlook
+   * takes off the capacity until a drain is measured. @default DEFAULT_RESERVE_SHARE
+   */
+  readonly reserveShare?: number;
 }
 
 export interface ScheduleDeps {
@@ -308,6 +313,7 @@ async function outlookOf(
       concurrency: deps.headConcurrency ?? 16,
       timeLeft: () => deps.remainingTimeMs() > (options.minRemainingMs ?? 60_000) / 2,
       ...(options.outlookAveragingMs ? { averagingMs: options.outlookAveragingMs } : {}),
+      ...(options.reserveShare === undefined ? {} : { reserveShare: options.reserveShare }),
     });
     return { value };
   } catch (error) {

@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
 import { nextMarker, writePending } from '../../../shared/archive/pending.ts';
-import { readRunRecord, writeLastRun, writeRunRecord, writeRunUsage } from '../../../shared/archive/state.ts';
+import {
+  readOutlookState,
+  readRunRecord,
+  writeLastRun,
+  writeOutlookState,
+  writeRunRecord,
+  writeRunUsage,
+} from '../../../shared/archive/state.ts';
 import type { RunOutlook, RunUsage } from '../../../shared/archive-format/documents.ts';
 import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs/archive.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
@@ -255,6 +262,108 @@ describe('takeOutlook', () => {
   });
 });
 
+describe('takeOutlook carrying on', () => {
+  const busyDay: RunOutlook = {
+    ...previousOutlook,
+    arrivals_per_hour: 40,
+    arrivals_hours: 24,
+    archived_per_hour: 100,
+    rates_hours: 24,
+    operations: {
+      'get-interaction-insights': {
+        calls: 600,
+        limit: 20,
+        window_ms: 60_000,
+        budget_share: 0.5,
+        calls_per_hour: 600,
+        per_conversation: 6,
+        archive_calls_per_hour: 600,
+        other_calls_per_hour: 0,
+        drain_calls_per_hour: null,
+        drain_hours: 0,
+        capacity_per_hour: 1_140,
+      },
+    },
+  };
+  const take = (store: FsArchiveStore, extra: { reserveShare?: number } = {}) =>
+    takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T11:00:00.000Z',
+      previousRunId: PREVIOUS,
+      arrivals: 0,
+      now: Date.parse('2026-12-01T11:00:00.000Z'),
+      ...extra,
+    });
+
+  it('when the previous run’s outlook failed, then this one carries on from the last outlook taken, not from nothing', async () => {
+    // Arrange: the older run's outlook was taken and kept; the previous run's failed (null).
+    const store = await folderStore();
+    await writeOutlookState(store, ORG, { run_id: OLDER, outlook: busyDay });
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: null }));
+    await writePending(store, ORG, nextMarker(undefined, conversation(1), PREVIOUS, Date.now()));
+
+    // Act
+    const outlook = await take(store);
+
+    // Assert: the period runs from the kept outlook, and a day of averages stands behind it.
+    expect(outlook).toMatchObject({
+      from: busyDay.at,
+      period_hours: 1,
+      arrivals_hours: 24,
+      rates_hours: 24,
+      catch_up: 'estimated',
+    });
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6);
+  });
+
+  it('when an outlook is taken, then it is kept as the organisation’s last outlook', async () => {
+    // Arrange
+    const store = await folderStore();
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
+
+    // Act
+    const outlook = await take(store);
+
+    // Assert
+    expect(await readOutlookState(store, ORG)).toEqual({ run_id: CURRENT, outlook });
+  });
+
+  it('when amigo.priorityReserve is 0.8 and other callers used insights, then the capacity leaves them 0.8 of the limit', async () => {
+    // Arrange: 300 calls in the hour, 200 of them the archive jobs' (20 archived): 100 others.
+    const store = await folderStore();
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: previousOutlook }));
+    await writeRunUsage(
+      store,
+      [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300, { calls: 200, archived: 20 })],
+      'c',
+    );
+
+    // Act
+    const configured = await take(store, { reserveShare: 0.8 });
+    const byDefault = await take(store);
+
+    // Assert: 0.95 x 1,200 - max(100, 0.8 x 1,200) = 180; by default - max(100, 240) = 900.
+    expect(configured.operations['get-interaction-insights']?.capacity_per_hour).toBe(180);
+    expect(byDefault.operations['get-interaction-insights']?.capacity_per_hour).toBe(900);
+  });
+
+  it('when the stored previous outlook’s time cannot be parsed, then the period runs from the previous listing and no figure is NaN', async () => {
+    // Arrange
+    const store = await folderStore();
+    const record = listedRunRecord(PREVIOUS, { outlook: { ...busyDay, at: 'not a time' } });
+    await writeRunRecord(store, record);
+
+    // Act
+    const outlook = await take(store);
+
+    // Assert
+    expect(outlook.from).toBe(record.listed_at);
+    expect(Number.isFinite(outlook.period_hours)).toBe(true);
+    expect(outlook.period_hours).toBeGreaterThan(0);
+  });
+});
+
 describe('the scheduler and its outlook', () => {
   it('when a listing finishes, then the run record holds the outlook, one log line says it and the metrics carry it; only a full-lookback listing counts as the freshness heartbeat', async () => {
     const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations: 12 });
@@ -330,5 +439,45 @@ describe('the scheduler and its outlook', () => {
     const hourly = await schedule({ kind: 'invoke', tasks: ['archive'], lookbackMs: 3_600_000 });
     expect(hourly.archive[0]?.status).toBe('listed');
     expect(metrics.map((m) => m.name)).not.toContain('ListingsCompleted');
+  });
+
+  it('when the scheduler is given the reserve 0.8 in its options, then its outlook’s capacity leaves 0.8 of the limit to the other callers', async () => {
+    // Arrange: the previous run's jobs made 200 insights calls for 20 conversations, others 100.
+    const sim = await startTestSimulator({ rateLimits: { enabled: false }, conversations: 3 });
+    cleanups.push(() => sim.stop());
+    const store = await folderStore();
+    await writeLastRun(store, sim.organizationId, PREVIOUS);
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { organization_id: sim.organizationId }));
+    await writeRunUsage(
+      store,
+      [usage(PREVIOUS, new Date().toISOString(), 300, { calls: 200, archived: 20 })],
+      'a',
+    );
+
+    // Act
+    const output = await runScheduler(
+      { kind: 'invoke', tasks: ['archive'] },
+      {
+        amigo: clientFor(sim),
+        store,
+        jobs: new MemoryQueue<ArchiveJobMessage>(),
+        continuation: new MemoryQueue<ContinueListingMessage>(),
+        clock: systemClock,
+        options: { organizationId: sim.organizationId, lookbackMs: 86_400_000, reserveShare: 0.8 },
+        telemetry: {
+          log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+          metrics: {
+            addMetric: () => {},
+            singleMetric: () => ({ addDimension: () => {}, addMetric: () => {} }),
+          },
+        },
+        remainingTimeMs: () => 900_000,
+      },
+    );
+
+    // Assert: the period is days long, so the others' calls an hour are far under 0.8 x 1,200:
+    // 0.95 x 1,200 - 960 = 180 (900 with the default 0.2).
+    const record = await readRunRecord(store, output.archive[0]?.runId as string);
+    expect(record?.outlook?.operations['get-interaction-insights']?.capacity_per_hour).toBe(180);
   });
 });

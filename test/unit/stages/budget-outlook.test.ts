@@ -310,11 +310,13 @@ describe('budgetOutlook', () => {
     expect(outlook.arrival_profile?.per_hour.filter((v) => v !== null)).toHaveLength(1);
   });
 
-  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10.24 h, from 08:00 in 18.33 h, where the day’s average says 15.56 h', () => {
+  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10.32 h, from 08:00 in 18.03 h, where the day’s average says 15.56 h', () => {
     // drain = 1,140 / 6 = 190 an hour. Each slot is read as the mean of it and its neighbours: 07
-    // and 20 are 83.33, 08 and 19 116.67. From 20:00: net 106.67 for an hour, then 140: 1,293.33 /
-    // 140 = 9.238 more: 10.24. From 08:00: 73.33 + 10 x 40 + 73.33 + 106.67 = 653.33 in 13 hours,
-    // then 746.67 / 140 = 5.333 more: 18.33. Flat: 1,400 / (190 - 100) = 15.56.
+    // and 20 are 83.33, 08 and 19 116.67; the profile's mean is 100, and each slot is scaled to the
+    // day's average. From 20:00 (day 102.083, x 1.02083): net 190 - 85.07 = 104.93 for an hour,
+    // then 190 - 51.04 = 138.96: 1,295.07 / 138.96 = 9.320 more: 10.32. From 08:00 (day 97.917,
+    // x 0.97917): 75.76 + 10 x 43.125 + 75.76 + 108.40 = 691.18 in 13 hours, then 708.82 / 141.04
+    // = 5.026 more: 18.03. Flat: 1,400 / (190 - 100) = 15.56.
     const office = (h: number) => h >= 8 && h < 20;
     const previous = {
       ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
@@ -337,8 +339,8 @@ describe('budgetOutlook', () => {
         }),
       );
 
-    expect(at(20, 150).catch_up_hours).toBe(10.24);
-    expect(at(8, 50).catch_up_hours).toBe(18.33);
+    expect(at(20, 150).catch_up_hours).toBe(10.32);
+    expect(at(8, 50).catch_up_hours).toBe(18.03);
     expect(at(8, 50).arrivals_per_hour).toBeCloseTo(97.92, 2);
   });
 
@@ -419,5 +421,156 @@ describe('budgetOutlook', () => {
 
     expect(outlook.catch_up).toBe('estimated');
     expect(catchUpHoursOf({ ...outlook, backlog: 333 })).toBeCloseTo(outlook.catch_up_hours as number, 2);
+  });
+
+  it('when amigo.priorityReserve is 0.8 and other callers use insights, then the capacity leaves 0.8 of the limit to them, not 0.2', () => {
+    // 0.95 x 1,200 - max(100 other, 0.8 x 1,200) = 180; with the default 0.2: 1,140 - 240 = 900.
+    const hour = anHour({
+      usage: { 'get-interaction-insights': insights(700, 600) },
+      archived: 100,
+      previous: aDay({ arrivals: 50, archived: 100, archiveCalls: 600, other: 100 }),
+    });
+
+    const configured = budgetOutlook({ ...hour, reserveShare: 0.8 });
+    const byDefault = budgetOutlook(hour);
+
+    expect(configured.operations['get-interaction-insights']?.capacity_per_hour).toBe(180);
+    expect(byDefault.operations['get-interaction-insights']?.capacity_per_hour).toBe(900);
+  });
+
+  it('when a busy hour’s documents counted 2,900 archive calls against a limit of 1,200 with 100 other calls, then the drain sample is taken as 1,100', () => {
+    // Arrange: 12 busy hours measured 1,000 an hour; the sample moves it a 12th of the way.
+    const hour = anHour({
+      usage: { 'get-interaction-insights': insights(3_000, 2_900) },
+      archived: 186,
+      backlog: 400,
+      previousBacklog: 500,
+      previous: aDay({
+        arrivals: 100,
+        archived: 186,
+        archiveCalls: 1_120,
+        other: 100,
+        drain: 1_000,
+        drainHours: 12,
+      }),
+    });
+
+    // Act
+    const outlook = budgetOutlook(hour);
+
+    // Assert: 1,000 + (min(2,900, 1,200 - 100) - 1,000) / 12 = 1,008.333
+    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_008.333);
+  });
+
+  it('when the profile’s mean (215 an hour) is above the drain (190) but the day’s average is not, then the walk drains at the day’s level in the profile’s shape: sooner from 20:00, later from 08:00', () => {
+    // Arrange: office hours 260, nights 170, a week of samples; the day's average 150.
+    const office = (h: number) => h >= 8 && h < 20;
+    const previous = {
+      ...aDay({ arrivals: 150, archived: 100, archiveCalls: 600 }),
+      arrivalProfile: {
+        slot_ms: HOUR,
+        per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 260 : 170)),
+        samples: Array.from({ length: 24 }, () => 7),
+      },
+    };
+    const at = (hour: number, arrivals: number) =>
+      budgetOutlook(
+        anHour({
+          usage: { 'get-interaction-insights': insights(600) },
+          arrivals,
+          archived: 100,
+          backlog: 400,
+          now: MIDNIGHT + hour * HOUR,
+          previous,
+        }),
+      );
+
+    // Act: each hour brings its slot's own rate, so the profile stays as it is.
+    const evening = at(20, 260);
+    const morning = at(8, 170);
+
+    // Assert: the flat estimate is 400 / (190 - the day's average); every unscaled profile hour of
+    // the office grows the backlog by 70 and a day's walk by 600, which fell back to the flat one.
+    const flat = (o: { arrivals_per_hour: number }) => 400 / (190 - o.arrivals_per_hour);
+    expect(evening.catch_up).toBe('estimated');
+    expect(evening.catch_up_hours).toBeLessThan(flat(evening) - 1);
+    expect(morning.catch_up).toBe('estimated');
+    expect(morning.catch_up_hours).toBeGreaterThan(flat(morning) + 1);
+  });
+
+  it('when a tenant archives 6 a day and 4 more this hour, then the 10 counted since the averages began give a cost, though the day’s average holds 9.75', () => {
+    // Arrange: 0.25 an hour over a day; 6 counted so far.
+    const previous = { ...aDay({ arrivals: 0.25, archived: 0.25, archiveCalls: 1.5 }), archivedTotal: 6 };
+    const hour = anHour({
+      usage: { 'get-interaction-insights': insights(24) },
+      arrivals: 4,
+      archived: 4,
+      backlog: 3,
+    });
+
+    // Act
+    const ten = budgetOutlook({ ...hour, previous });
+    const nine = budgetOutlook({ ...hour, previous: { ...previous, archivedTotal: 5 } });
+
+    // Assert: (1.5 + 22.5 / 24) / (0.25 + 3.75 / 24) = 6
+    expect(ten.archived_total).toBe(10);
+    expect(ten.operations['get-interaction-insights']?.per_conversation).toBe(6);
+    expect(ten.catch_up).toBe('estimated');
+    expect(nine.operations['get-interaction-insights']?.per_conversation).toBeNull();
+    expect(nine.catch_up).toBe('unknown');
+  });
+
+  it('when the period’s length is not a number (an unparsable stored start), then no figure of the outlook is NaN', () => {
+    // Arrange
+    const hour = anHour({
+      periodMs: Number.NaN,
+      previous: aDay({ arrivals: 100, archived: 150, archiveCalls: 900 }),
+    });
+    const numbers = (value: unknown): number[] =>
+      typeof value === 'number'
+        ? [value]
+        : value && typeof value === 'object'
+          ? Object.values(value).flatMap(numbers)
+          : [];
+
+    // Act
+    const outlook = budgetOutlook(hour);
+
+    // Assert
+    expect(outlook.period_hours).toBe(0);
+    expect(numbers(outlook).filter((n) => !Number.isFinite(n))).toEqual([]);
+  });
+
+  it('when the catch-up is recomputed from stored figures with their time and arrival profile, then it is the outlook’s own walk, not the flat estimate', () => {
+    // Arrange: office hours 150, nights 50; 1,400 waiting at 20:00 (the office-hours case above).
+    const office = (h: number) => h >= 8 && h < 20;
+    const now = MIDNIGHT + 20 * HOUR;
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(600) },
+        arrivals: 150,
+        archived: 100,
+        backlog: 1_400,
+        now,
+        previous: {
+          ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
+          arrivalProfile: {
+            slot_ms: HOUR,
+            per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 150 : 50)),
+            samples: Array.from({ length: 24 }, () => 7),
+          },
+        },
+      }),
+    );
+    const stored = { ...outlook, at: new Date(now).toISOString(), backlog: 1_400 };
+
+    // Act
+    const walked = catchUpHoursOf(stored);
+    const flat = catchUpHoursOf({ ...outlook, backlog: 1_400 });
+
+    // Assert: the flat estimate is 1,400 / (190 - 102.083) = 15.92
+    expect(walked).toBeCloseTo(outlook.catch_up_hours as number, 2);
+    expect(walked).toBeCloseTo(10.32, 2);
+    expect(flat).toBeCloseTo(15.92, 2);
   });
 });
