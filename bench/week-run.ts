@@ -106,7 +106,7 @@ export interface OutlookRow {
   /** Waiting conversations: the outlook's, and pending markers the bench listed right after the run. */
   backlog: number;
   backlogMeasured: number;
-  /** Conversations first archived between the outlook and the bench's listing (workers keep running). */
+  /** Pending markers cleared (conversations archived) between the outlook and the bench's listing. */
   archivedMeanwhile: number;
   /** Finished, not archived (includes those not analysed or listed yet): the week's own backlog. */
   finishedNotArchived: number;
@@ -321,11 +321,19 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const aws = await startLocalAws({ s3StorageDir: join(dir, 's3') });
   const s3Counts: Record<string, number> = {};
   const s3 = aws.s3();
+  // When each pending marker was deleted (the conversation left the backlog): a manifest is stamped
+  // before its tag job is sent and its marker cleared, which can take a while on a loaded machine.
+  const markersCleared: number[] = [];
   s3.middlewareStack.add(
     (next, context) => async (args) => {
       const name = String(context.commandName ?? 'unknown').replace(/Command$/, '');
       s3Counts[name] = (s3Counts[name] ?? 0) + 1;
-      return next(args);
+      const result = await next(args);
+      const key = (args.input as { Key?: unknown }).Key;
+      if (name === 'DeleteObject' && typeof key === 'string' && key.includes('/pending/')) {
+        markersCleared.push(Date.now());
+      }
+      return result;
     },
     // Per HTTP attempt: retries are billed too.
     { step: 'deserialize', name: 'weekRequestCounter' },
@@ -616,7 +624,8 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       budgetShare: record.operations[focus]?.budget_share ?? null,
       backlog: record.backlog,
       backlogMeasured: waiting.length,
-      archivedMeanwhile: [...firstArchived.values()].filter((t) => t >= outlookAt && t <= listedAt).length,
+      // Markers cleared between the outlook's reading of them (it starts at `at`) and the bench's.
+      archivedMeanwhile: markersCleared.filter((t) => t >= outlookAt && t <= listedAt).length,
       finishedNotArchived: backlogAt(c.endedAt),
       catchUp: record.catch_up,
       catchUpHours: simulatedCatchUp(record, options.timeScale),
