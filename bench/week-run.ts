@@ -368,12 +368,16 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   );
   const amigo = resolveAmigoConfig({ ...simulatorSignIn(sim), rateLimits });
   const defaults = defaultPipelineConfig();
+  // The listing cuts on created_at, which lies a conversation's real span (minutes of sim time)
+  // before its finish: 1.5 simulated days at scale 720, more than an hourly run's 1-day lookback.
+  // Added to each lookback, it reaches the same simulated time back from the finish.
+  const createdBeforeFinishMs = finishFromCreated(arrivals, 0);
   const config = {
     ...defaults,
     // Simulated durations shrink with the clock: the lookback covers the same simulated week.
     archive: {
       ...defaults.archive,
-      lookbackMs: defaults.archive.lookbackMs / options.timeScale,
+      lookbackMs: defaults.archive.lookbackMs / options.timeScale + createdBeforeFinishMs,
       priorities: (options.priorities ?? []).map((r) => ({
         ...r,
         newerThanMs: r.newerThanMs === null ? null : r.newerThanMs / options.timeScale,
@@ -474,7 +478,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       const nightly = options.fullLookbackEveryRun || day > nightlyDay;
       if (nightly) nightlyDay = day;
       const ids = await pipeline.schedule(
-        nightly ? undefined : defaults.archive.hourlyLookbackMs / options.timeScale,
+        nightly ? undefined : defaults.archive.hourlyLookbackMs / options.timeScale + createdBeforeFinishMs,
       );
       for (const id of ids) runIds.add(id);
       lambda.add('scheduler', (performance.now() - began) / 1000);
