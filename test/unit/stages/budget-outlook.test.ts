@@ -59,6 +59,15 @@ function aDay(
   };
 }
 
+/** A week's arrival profile: `office` an hour from 08:00 to 20:00, `night` otherwise. */
+function weekOfOfficeHours(office: number, night: number) {
+  return {
+    slot_ms: HOUR,
+    per_hour: Array.from({ length: 24 }, (_, h) => (h >= 8 && h < 20 ? office : night)),
+    samples: Array.from({ length: 24 }, () => 7),
+  };
+}
+
 describe('budgetOutlook', () => {
   it('when an hour used 900 of 1,200 insights calls for 150 conversations, then each operation’s share and calls per conversation are those', () => {
     const outlook = budgetOutlook(anHour());
@@ -317,14 +326,9 @@ describe('budgetOutlook', () => {
     // then 190 - 51.04 = 138.96: 1,295.07 / 138.96 = 9.320 more: 10.32. From 08:00 (day 97.917,
     // x 0.97917): 75.76 + 10 x 43.125 + 75.76 + 108.40 = 691.18 in 13 hours, then 708.82 / 141.04
     // = 5.026 more: 18.03. Flat: 1,400 / (190 - 100) = 15.56.
-    const office = (h: number) => h >= 8 && h < 20;
     const previous = {
       ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
-      arrivalProfile: {
-        slot_ms: HOUR,
-        per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 150 : 50)),
-        samples: Array.from({ length: 24 }, () => 7),
-      },
+      arrivalProfile: weekOfOfficeHours(150, 50),
     };
     // Each hour brings its slot's own rate, so the profile stays as it is.
     const at = (hour: number, arrivals: number) =>
@@ -464,14 +468,9 @@ describe('budgetOutlook', () => {
 
   it('when the profile’s mean (215 an hour) is above the drain (190) but the day’s average is not, then the walk drains at the day’s level in the profile’s shape: sooner from 20:00, later from 08:00', () => {
     // Arrange: office hours 260, nights 170, a week of samples; the day's average 150.
-    const office = (h: number) => h >= 8 && h < 20;
     const previous = {
       ...aDay({ arrivals: 150, archived: 100, archiveCalls: 600 }),
-      arrivalProfile: {
-        slot_ms: HOUR,
-        per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 260 : 170)),
-        samples: Array.from({ length: 24 }, () => 7),
-      },
+      arrivalProfile: weekOfOfficeHours(260, 170),
     };
     const at = (hour: number, arrivals: number) =>
       budgetOutlook(
@@ -543,7 +542,6 @@ describe('budgetOutlook', () => {
 
   it('when the catch-up is recomputed from stored figures with their time and arrival profile, then it is the outlook’s own walk, not the flat estimate', () => {
     // Arrange: office hours 150, nights 50; 1,400 waiting at 20:00 (the office-hours case above).
-    const office = (h: number) => h >= 8 && h < 20;
     const now = MIDNIGHT + 20 * HOUR;
     const outlook = budgetOutlook(
       anHour({
@@ -554,11 +552,7 @@ describe('budgetOutlook', () => {
         now,
         previous: {
           ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
-          arrivalProfile: {
-            slot_ms: HOUR,
-            per_hour: Array.from({ length: 24 }, (_, h) => (office(h) ? 150 : 50)),
-            samples: Array.from({ length: 24 }, () => 7),
-          },
+          arrivalProfile: weekOfOfficeHours(150, 50),
         },
       }),
     );
