@@ -95,6 +95,21 @@ const previousOutlook: RunOutlook = {
   partial: false,
 };
 
+/** Insights over a busy day: 600 calls an hour, 6 a conversation, half the budget. */
+const INSIGHTS_BUSY_DAY = {
+  calls: 600,
+  limit: 20,
+  window_ms: 60_000,
+  budget_share: 0.5,
+  calls_per_hour: 600,
+  per_conversation: 6,
+  archive_calls_per_hour: 600,
+  other_calls_per_hour: 0,
+  drain_calls_per_hour: null,
+  drain_hours: 0,
+  capacity_per_hour: 1_140,
+};
+
 describe('takeOutlook', () => {
   it('when an hour after the previous outlook 20 conversations wait and 900 insights calls were recorded, 800 of them by archive jobs that archived 50, then it reports the share, the backlog and a catch-up worked by hand', async () => {
     const store = await folderStore();
@@ -185,19 +200,7 @@ describe('takeOutlook', () => {
       archived_per_hour: 100,
       rates_hours: 24,
       operations: {
-        'get-interaction-insights': {
-          calls: 600,
-          limit: 20,
-          window_ms: 60_000,
-          budget_share: 0.5,
-          calls_per_hour: 600,
-          per_conversation: 6,
-          archive_calls_per_hour: 600,
-          other_calls_per_hour: 0,
-          drain_calls_per_hour: null,
-          drain_hours: 0,
-          capacity_per_hour: 1_140,
-        },
+        'get-interaction-insights': INSIGHTS_BUSY_DAY,
       },
     };
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
@@ -270,19 +273,7 @@ describe('takeOutlook carrying on', () => {
     archived_per_hour: 100,
     rates_hours: 24,
     operations: {
-      'get-interaction-insights': {
-        calls: 600,
-        limit: 20,
-        window_ms: 60_000,
-        budget_share: 0.5,
-        calls_per_hour: 600,
-        per_conversation: 6,
-        archive_calls_per_hour: 600,
-        other_calls_per_hour: 0,
-        drain_calls_per_hour: null,
-        drain_hours: 0,
-        capacity_per_hour: 1_140,
-      },
+      'get-interaction-insights': INSIGHTS_BUSY_DAY,
     },
   };
   const take = (store: FsArchiveStore, extra: { reserveShare?: number } = {}) =>
