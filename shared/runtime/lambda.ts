@@ -220,10 +220,12 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
       } catch (error) {
         flushFailure = error ?? new Error('flush failed');
       }
-      // Calls made for no run (a stall-only scan, its jobs) are kept beside the last run for the
-      // outlook; without a readable last run they are dropped, and said so.
+      // The scheduler's calls made for no run (a stall-only scan) are kept beside the last run for
+      // the outlook; without a readable last run they are dropped, and said so. Other functions'
+      // (the stall worker's recommend-responses for such a scan) use no budget an archive needs,
+      // and their roles may not read state/.
       let unscopedRunId: string | undefined;
-      if (budget.hasUnscoped()) {
+      if (fn === 'scheduler' && budget.hasUnscoped()) {
         unscopedRunId = await readLastRun(store, amigoConfig.organizationId).catch((error: unknown) => {
           logger.warn('Could not read the last run: the calls made for no run are not recorded', {
             error: error instanceof Error ? error.name : String(error),
