@@ -292,12 +292,23 @@ function lastOutlookIn(
 const BUDGET_CODES = /throttl|rate|429|budget|maintenance/i;
 
 /**
- * The simulated day whose nightly run a scheduler tick `sinceStartMs` after midnight of day 0 would
- * be: a tick up to half a cadence before midnight counts for the day that starts. The first tick of
- * each new day is its nightly run, so one that overran past midnight does not cost a day its run.
+ * Which scheduler ticks are nightly runs: the first tick of each simulated day (one up to half a
+ * cadence before midnight counts for the day that starts), so a run that overran past midnight does
+ * not cost a day its run. Day 0's nightly run is the listing before the start: none is due until the
+ * first midnight. `every` makes every tick nightly (the stack before hourly runs had a lookback).
  */
-export function nightlyDayOf(sinceStartMs: number, dayMs: number, cadenceMs: number): number {
-  return Math.floor((sinceStartMs + cadenceMs / 2) / dayMs);
+export function nightlyRuns(
+  dayMs: number,
+  cadenceMs: number,
+  every = false,
+): (sinceStartMs: number) => boolean {
+  let served = 0;
+  return (sinceStartMs) => {
+    const day = Math.floor((sinceStartMs + cadenceMs / 2) / dayMs);
+    if (!every && day <= served) return false;
+    served = Math.max(served, day);
+    return true;
+  };
 }
 
 export async function runWeek(options: WeekOptions): Promise<WeekResult> {
@@ -464,8 +475,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
     return { outlook: { record: record.outlook, waiting, listedAt: Date.now() } };
   };
   let tick = startMs + cadenceMs;
-  // Day 0's nightly run is the listing before the start: none is due until the first midnight.
-  let nightlyDay = 0;
+  const isNightly = nightlyRuns(dayMs, cadenceMs, options.fullLookbackEveryRun);
   let deadLetters: Array<{ queue: string; code: string }> = [];
   try {
     for (;;) {
@@ -474,9 +484,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       // Written before the run, as the deployed workers write theirs as they go: its outlook reads them.
       const amigoCalls = await pipeline.flushUsage();
       const began = performance.now();
-      const day = nightlyDayOf(Date.now() - startMs, dayMs, cadenceMs);
-      const nightly = options.fullLookbackEveryRun || day > nightlyDay;
-      if (nightly) nightlyDay = day;
+      const nightly = isNightly(Date.now() - startMs);
       const ids = await pipeline.schedule(
         nightly ? undefined : defaults.archive.hourlyLookbackMs / options.timeScale + createdBeforeFinishMs,
       );
