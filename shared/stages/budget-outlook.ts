@@ -89,7 +89,10 @@ export type OperationOutlook = {
   readonly drain_calls_per_hour: number | null;
   /** Busy hours the drain is averaged over so far (up to half the averaging span). */
   readonly drain_hours: number;
-  /** The archive calls an hour the backlog can drain on: the measured drain, else the limit's share. */
+  /**
+   * The archive calls an hour the backlog can drain on: the measured drain (at most what the limit
+   * leaves beside the other callers), else the limit's share.
+   */
   readonly capacity_per_hour: number | null;
 };
 
@@ -337,9 +340,10 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       measured && waitedThrough && (archivePerHour ?? 0) + (otherPerHour ?? 0) >= BUSY_SHARE * limitPerHour;
     const drainSpanMs = (before?.drainHours ?? 0) * HOUR_MS;
     // A period's calls are counted by the documents that ended in it, a few minutes either way, so
-    // one period can read above the limit (2.6 times it, in the week bench): no sample is taken as
-    // more than the limit leaves the archive jobs.
-    const drainSample = busy ? Math.min(perHour(archiveCalls) ?? 0, Math.max(0, limitPerHour - other)) : null;
+    // one period reads above the limit (2.6 times it, in the week bench) and its neighbours below:
+    // the samples are averaged as they are (capping each one read the drain a tenth low and the
+    // catch-up two thirds long), and the average is capped where it becomes the capacity.
+    const drainSample = busy ? perHour(archiveCalls) : null;
     const drainPerHour = blend(
       before?.drainCallsPerHour,
       drainSample,
@@ -352,7 +356,10 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     // pessimistic by up to the reserve, until a busy period measures the drain.
     const modelled =
       ACHIEVABLE_SHARE * limitPerHour - Math.max(other, other > 0 ? reserveShare * limitPerHour : 0);
-    const capacity = Math.max(0, drainPerHour ?? modelled);
+    const capacity = Math.max(
+      0,
+      drainPerHour === null ? modelled : Math.min(drainPerHour, limitPerHour - other),
+    );
     const perConversation =
       archivePerHour !== null && archivedPerHour !== null && archivedTotal >= MIN_ARCHIVED_FOR_COST
         ? archivePerHour / archivedPerHour

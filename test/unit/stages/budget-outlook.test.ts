@@ -442,7 +442,7 @@ describe('budgetOutlook', () => {
     expect(byDefault.operations['get-interaction-insights']?.capacity_per_hour).toBe(900);
   });
 
-  it('when a busy hour’s documents counted 2,900 archive calls against a limit of 1,200 with 100 other calls, then the drain sample is taken as 1,100', () => {
+  it('when a busy hour’s documents counted 2,900 archive calls against a limit of 1,200 with 100 other calls, then the sample is averaged as it is and the capacity is capped at the 1,100 the limit leaves', () => {
     // Arrange: 12 busy hours measured 1,000 an hour; the sample moves it a 12th of the way.
     const hour = anHour({
       usage: { 'get-interaction-insights': insights(3_000, 2_900) },
@@ -462,8 +462,43 @@ describe('budgetOutlook', () => {
     // Act
     const outlook = budgetOutlook(hour);
 
-    // Assert: 1,000 + (min(2,900, 1,200 - 100) - 1,000) / 12 = 1,008.333
-    expect(outlook.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_008.333);
+    // Assert: 1,000 + (2,900 - 1,000) / 12 = 1,158.333, above the 1,200 - 100 the limit leaves
+    const op = outlook.operations['get-interaction-insights'];
+    expect(op?.drain_calls_per_hour).toBe(1_158.333);
+    expect(op?.capacity_per_hour).toBe(1_100);
+  });
+
+  it('when busy hours read 1,500 and 800 in turn (documents counted in the hour they ended), then the drain is their mean 1,150, not the mean of samples capped at 1,200', () => {
+    // Arrange: two busy hours in a row, the second starting from the first's averages.
+    const busyHour = (archiveCalls: number, previous: PreviousRates) =>
+      budgetOutlook(
+        anHour({
+          usage: { 'get-interaction-insights': insights(archiveCalls) },
+          archived: 190,
+          backlog: 500,
+          previousBacklog: 500,
+          previous,
+        }),
+      );
+    const start = aDay({ arrivals: 100, archived: 190, archiveCalls: 1_150, drainHours: 0 });
+
+    // Act
+    const first = busyHour(1_500, start);
+    const second = busyHour(800, {
+      ...start,
+      operations: {
+        'get-interaction-insights': {
+          archiveCallsPerHour: first.operations['get-interaction-insights']?.archive_calls_per_hour ?? null,
+          otherCallsPerHour: 0,
+          drainCallsPerHour: first.operations['get-interaction-insights']?.drain_calls_per_hour ?? null,
+          drainHours: first.operations['get-interaction-insights']?.drain_hours,
+        },
+      },
+    });
+
+    // Assert: capped samples would give (1,200 + 800) / 2 = 1,000
+    expect(second.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_150);
+    expect(second.operations['get-interaction-insights']?.capacity_per_hour).toBe(1_150);
   });
 
   it('when the profile’s mean (215 an hour) is above the drain (190) but the day’s average is not, then the walk drains at the day’s level in the profile’s shape: sooner from 20:00, later from 08:00', () => {
