@@ -291,6 +291,10 @@ export const RunOutlookSchema = z.looseObject({
   ),
   rates_hours: z.number().nonnegative().optional(),
   arrivals_hours: z.number().nonnegative().optional(),
+  // Added with the sliding arrival rate; absent in older outlooks (their rate stands for a whole span).
+  arrivals_window: z
+    .array(z.looseObject({ hours: z.number().nonnegative(), arrivals: z.number().nonnegative() }))
+    .optional(),
   arrival_profile: z
     .looseObject({
       slot_ms: z.number().positive(),

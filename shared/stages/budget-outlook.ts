@@ -26,6 +26,8 @@ export interface PreviousRates {
   readonly arrivalsPerHour: number;
   /** Hours the arrival rate is averaged over so far (absent: a whole averaging span). */
   readonly arrivalsHours?: number | undefined;
+  /** The periods the arrival rate is the mean of (absent: one span of `arrivalsHours` at the rate). */
+  readonly arrivalsWindow?: readonly ArrivalsSpan[] | undefined;
   readonly archivedPerHour: number | null;
   /** Conversations archived in all the periods averaged so far (absent: archivedPerHour x ratesHours). */
   readonly archivedTotal?: number | undefined;
@@ -105,8 +107,9 @@ export type CatchUpKind = 'caught-up' | 'estimated' | 'never' | 'unknown';
 
 export interface BudgetOutlook {
   readonly period_hours: number;
-  /** Conversations arriving per hour, averaged over about a day. */
+  /** Conversations arriving per hour over the last day: the mean of `arrivals_window`. */
   readonly arrivals_per_hour: number;
+  readonly arrivals_window: ArrivalsSpan[];
   /** Conversations archived per hour, averaged over about a day (null: not known yet). */
   readonly archived_per_hour: number | null;
   /** Conversations archived in all the periods the averages hold, the first outlook's on. */
@@ -149,6 +152,48 @@ const BUSY_SHARE = 0.8;
  * start. Counted, not read off the day's average: a tenant archiving fewer a day would never get one.
  */
 export const MIN_ARCHIVED_FOR_COST = 10;
+
+/** One period's arrivals, kept for the arrival rate over the last day. */
+// A type, not an interface: it is stored in a loose (indexable) zod object.
+export type ArrivalsSpan = { readonly hours: number; readonly arrivals: number };
+
+/** Periods the arrivals window keeps apart at most: beyond it the oldest two are merged. */
+const MAX_WINDOW_PERIODS = 96;
+
+/**
+ * The last `spanHours` of periods, oldest first, `period` added: the oldest cut to the share of it
+ * that falls inside the span. A sliding window, not an exponential average: after office hours an
+ * exponential day-average reads above the day's mean (the recent hours weigh more: 9% for 12 office
+ * hours at three times the night's rate), and the catch-up, a small difference of drain and
+ * arrivals, is the longer by several times that.
+ */
+function nextWindow(
+  window: readonly ArrivalsSpan[],
+  period: ArrivalsSpan | null,
+  spanHours: number,
+): ArrivalsSpan[] {
+  const all = [...window, ...(period ? [period] : [])].filter((p) => p.hours > 0);
+  const kept: ArrivalsSpan[] = [];
+  let hours = 0;
+  for (let i = all.length - 1; i >= 0 && hours < spanHours; i--) {
+    const p = all[i] as ArrivalsSpan;
+    const share = Math.min(1, (spanHours - hours) / p.hours);
+    kept.unshift({ hours: p.hours * share, arrivals: p.arrivals * share });
+    hours += p.hours * share;
+  }
+  // Over the cap, the two neighbours shortest together are merged: every part of the day keeps
+  // about the same resolution, and a merged span holds only its own hours' arrivals.
+  while (kept.length > MAX_WINDOW_PERIODS) {
+    let at = 0;
+    for (let i = 1; i < kept.length - 1; i++) {
+      const pair = (j: number) => (kept[j] as ArrivalsSpan).hours + (kept[j + 1] as ArrivalsSpan).hours;
+      if (pair(i) < pair(at)) at = i;
+    }
+    const [a, b] = kept.splice(at, 2) as [ArrivalsSpan, ArrivalsSpan];
+    kept.splice(at, 0, { hours: a.hours + b.hours, arrivals: a.arrivals + b.arrivals });
+  }
+  return kept;
+}
 
 /** `previous` moved towards `current` by `weight`; either alone when the other is unknown. */
 function blend(previous: number | null | undefined, current: number | null, weight: number): number | null {
@@ -385,14 +430,20 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   }
   // The first outlook's arrivals are what the pipeline found at its start (the lookback's worth),
   // a backlog, not a rate: the rate starts with the second period.
-  const arrivalsSpanMs = previous ? (previous.arrivalsHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
-  const arrivalsPerHour = previous
-    ? (blend(
-        previous.arrivalsPerHour,
-        perHour(input.arrivals),
-        weightOf(periodMs, arrivalsSpanMs, averagingMs),
-      ) ?? 0)
-    : 0;
+  const window = previous
+    ? nextWindow(
+        previous.arrivalsWindow ?? [
+          {
+            hours: previous.arrivalsHours ?? averagingMs / HOUR_MS,
+            arrivals: previous.arrivalsPerHour * (previous.arrivalsHours ?? averagingMs / HOUR_MS),
+          },
+        ],
+        { hours: periodMs / HOUR_MS, arrivals: input.arrivals },
+        averagingMs / HOUR_MS,
+      )
+    : [];
+  const windowHours = window.reduce((sum, p) => sum + p.hours, 0);
+  const arrivalsPerHour = windowHours > 0 ? window.reduce((sum, p) => sum + p.arrivals, 0) / windowHours : 0;
   const profile = previous
     ? nextProfile(previous.arrivalProfile, perHour(input.arrivals), input.now, periodMs, averagingMs)
     : null;
@@ -402,7 +453,8 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
     archived_total: Math.round(archivedTotal),
     rates_hours: round(ratesHours, 3),
-    arrivals_hours: round(previous ? Math.min(averagingMs, arrivalsSpanMs + periodMs) / HOUR_MS : 0, 3),
+    arrivals_hours: round(windowHours, 3),
+    arrivals_window: window.map((p) => ({ hours: round(p.hours, 6), arrivals: round(p.arrivals, 4) })),
     arrival_profile: profile
       ? { ...profile, per_hour: profile.per_hour.map((v) => (v === null ? null : round(v, 3))) }
       : null,
@@ -507,6 +559,7 @@ export async function takeOutlook(
       ? {
           arrivalsPerHour: before.arrivals_per_hour,
           arrivalsHours: before.arrivals_hours,
+          arrivalsWindow: before.arrivals_window,
           arrivalProfile: before.arrival_profile ?? null,
           archivedPerHour: before.archived_per_hour,
           archivedTotal: before.archived_total,

@@ -59,6 +59,30 @@ function aDay(
   };
 }
 
+/** The averages an outlook hands the next one, as takeOutlook reads them from the stored record. */
+function carried(outlook: ReturnType<typeof budgetOutlook>): PreviousRates {
+  return {
+    arrivalsPerHour: outlook.arrivals_per_hour,
+    arrivalsHours: outlook.arrivals_hours,
+    arrivalsWindow: outlook.arrivals_window,
+    arrivalProfile: outlook.arrival_profile,
+    archivedPerHour: outlook.archived_per_hour,
+    archivedTotal: outlook.archived_total,
+    ratesHours: outlook.rates_hours,
+    operations: Object.fromEntries(
+      Object.entries(outlook.operations).map(([op, o]) => [
+        op,
+        {
+          archiveCallsPerHour: o.archive_calls_per_hour,
+          otherCallsPerHour: o.other_calls_per_hour,
+          drainCallsPerHour: o.drain_calls_per_hour,
+          drainHours: o.drain_hours,
+        },
+      ]),
+    ),
+  };
+}
+
 /** A week's arrival profile: `office` an hour from 08:00 to 20:00, `night` otherwise. */
 function weekOfOfficeHours(office: number, night: number) {
   return {
@@ -302,6 +326,48 @@ describe('budgetOutlook', () => {
 
     expect(outlook.operations['get-interaction-insights']?.per_conversation).toBeNull();
     expect(outlook.catch_up).toBe('unknown');
+  });
+
+  it('when two days of office hours (150 an hour 08:00-20:00, 50 otherwise) have passed, then at 21:00 the arrival rate is the day’s mean 100, not an average weighted to the office hours just gone', () => {
+    // Arrange: hourly outlooks from a first one at midnight, each carrying the last one's averages.
+    let outlook = budgetOutlook(anHour({ arrivals: 0, now: MIDNIGHT, previous: null }));
+
+    // Act
+    for (let h = 1; h <= 45; h++) {
+      const hourOfDay = (h - 1) % 24;
+      outlook = budgetOutlook(
+        anHour({
+          arrivals: hourOfDay >= 8 && hourOfDay < 20 ? 150 : 50,
+          now: MIDNIGHT + h * HOUR,
+          previous: carried(outlook),
+        }),
+      );
+    }
+
+    // Assert: an exponential day-average read 108.8 here
+    expect(outlook.arrivals_per_hour).toBe(100);
+    expect(outlook.arrivals_hours).toBe(24);
+  });
+
+  it('when a run comes every 5 minutes for a day and a half, then the window keeps at most 96 periods and still covers the last 24 hours', () => {
+    // Arrange
+    let outlook = budgetOutlook(anHour({ periodMs: HOUR / 12, arrivals: 0, previous: null }));
+
+    // Act: 10 an hour for the first 12 hours, 20 an hour after
+    for (let i = 1; i <= 36 * 12; i++) {
+      outlook = budgetOutlook(
+        anHour({
+          periodMs: HOUR / 12,
+          arrivals: i <= 12 * 12 ? 10 / 12 : 20 / 12,
+          previous: carried(outlook),
+        }),
+      );
+    }
+
+    // Assert: the last 24 hours are all at 20 an hour
+    expect(outlook.arrivals_window.length).toBeLessThanOrEqual(96);
+    expect(outlook.arrivals_hours).toBeCloseTo(24, 3);
+    expect(outlook.arrivals_per_hour).toBeCloseTo(20, 2);
   });
 
   it('when an hour ends at 09:30, then its arrivals an hour are the profile’s slot 9, and the other slots are not seen yet', () => {
