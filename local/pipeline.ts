@@ -50,7 +50,7 @@ import type { RuleSet } from '../shared/rules/index.ts';
 import { MeteredRateBudget } from '../shared/runtime/metered-budget.ts';
 import type { TagOutcome } from '../shared/stages/apply-tags.ts';
 import type { FindStallsCounts } from '../shared/stages/find-stalls.ts';
-import type { PutBack } from '../shared/stages/job-fate.ts';
+import type { FailureReason, PutBack } from '../shared/stages/job-fate.ts';
 import type { ScheduleResult } from '../shared/stages/schedule-archive.ts';
 import { startLocalAws } from './fauxqs.ts';
 import { createQueueWithDlq, LocalSqsRuntime, type QueueBinding, type RuntimeEvents } from './sqs-runtime.ts';
@@ -102,8 +102,10 @@ export interface LocalCycleResult {
   readonly runId: string;
   /** The cycle was stopped before its queues drained (`signal`). */
   readonly interrupted: boolean;
-  /** What stall detection found (undefined when it did not run). */
+  /** What stall detection found (undefined when it did not run); when it failed, before it did. */
   readonly stalls: FindStallsCounts | undefined;
+  /** Why the stall scan failed (undefined when it did not, or did not run). */
+  readonly stallScanFailed: FailureReason | undefined;
   /** Stall records written during this cycle, by status. */
   readonly recommendations: Record<string, number>;
   /** What the tag worker did (undefined when no rules are configured). */
@@ -417,12 +419,14 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
     const schedulerTimeout = plan.functions.scheduler.functionTimeoutMs;
     const runIds = new Set<string>();
     let stalls: FindStallsCounts | undefined;
+    let stallScanFailed: FailureReason | undefined;
     const noteResults = (output: SchedulerOutput) => {
       for (const r of output.archive) {
         runIds.add(r.runId);
         options.events?.onListed?.(r);
       }
       stalls ??= output.stalls;
+      stallScanFailed ??= output.stallScanFailed;
     };
 
     const runtime = new LocalSqsRuntime(
@@ -475,6 +479,7 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
       record,
       deadLetters,
       stalls,
+      stallScanFailed,
       recommendations,
       tagging: rules ? tallyTags(tagOutcomes) : undefined,
       archive: store.location,

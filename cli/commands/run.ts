@@ -216,6 +216,11 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
     out(
       `  stalls        ${st.enqueued} stalled interaction(s) found among ${st.unfinished} unfinished conversations (${st.alreadyRequested} asked before, ${st.fresh} too recent)`,
     );
+    if (result.stallScanFailed) {
+      out(
+        `  stall scan    failed (${result.stallScanFailed.code}: ${result.stallScanFailed.message}); the next run scans again`,
+      );
+    }
     out(
       `  recommend     ${r.recommended ?? 0} recommended, ${r.rejected ?? 0} rejected (user answered or conversation ended)${r.requested ? `, ${r.requested} outcome unknown` : ''}${r.failed ? `, ${r.failed} failed` : ''}`,
     );
@@ -228,6 +233,7 @@ export function printSummary(result: LocalCycleResult, out: (line: string) => vo
     archiveFailures.length === 0 &&
     (a?.failed ?? 0) === 0 &&
     s.failedToEnqueue === 0 &&
+    result.stallScanFailed === undefined &&
     (record.recovery?.givenUpTotal ?? 0) === 0 &&
     (record.set_aside ?? []).length === 0
   );

@@ -190,13 +190,8 @@ function jobSender(
   };
 }
 
-export async function findStalls(
-  options: FindStallsOptions,
-  deps: FindStallsDeps,
-): Promise<FindStallsCounts> {
-  const { organizationId, afterMs } = options;
-  const { amigo, store, clock, signal } = deps;
-  const counts: FindStallsCounts = {
+export function emptyStallCounts(): FindStallsCounts {
+  return {
     unfinished: 0,
     candidates: 0,
     alreadyRequested: 0,
@@ -209,6 +204,19 @@ export async function findStalls(
     failed: 0,
     stoppedForTime: false,
   };
+}
+
+/**
+ * One scan. `counts` is filled as the scan goes (and returned): a caller that passes its own still
+ * knows, when the scan throws, what it read and sent before.
+ */
+export async function findStalls(
+  options: FindStallsOptions,
+  deps: FindStallsDeps,
+  counts: FindStallsCounts = emptyStallCounts(),
+): Promise<FindStallsCounts> {
+  const { organizationId, afterMs } = options;
+  const { amigo, store, clock, signal } = deps;
   const query = {
     is_finished: false,
     sort_by: ['-created_at'],

@@ -10,7 +10,7 @@ import type { StallJobMessage } from '../jobs/stall.ts';
 import type { AmigoApi } from '../ports/amigo-api.ts';
 import type { JobQueue } from '../ports/job-queue.ts';
 import type { Telemetry } from '../ports/telemetry.ts';
-import { type FindStallsCounts, findStalls } from './find-stalls.ts';
+import { emptyStallCounts, type FindStallsCounts, findStalls } from './find-stalls.ts';
 import { type FailureReason, failureReason } from './job-fate.ts';
 import {
   type ScheduleDeps,
@@ -45,6 +45,7 @@ export type SchedulerStart =
 
 export interface SchedulerOutput {
   readonly archive: ScheduleResult[];
+  /** The stall scan's counts; when it failed, what it had read and sent before. */
   readonly stalls?: FindStallsCounts;
   /** The stall scan failed (after the listing); the next scan tries again. */
   readonly stallScanFailed?: FailureReason;
@@ -73,6 +74,8 @@ export async function runScheduler(
   let stalls: FindStallsCounts | undefined;
   let stallScanFailed: FailureReason | undefined;
   if (scan && deps.stalls && listingDone) {
+    // Filled as the scan goes: a scan that fails still reports what it read and sent before.
+    const progress = emptyStallCounts();
     try {
       stalls = await findStalls(
         {
@@ -82,18 +85,21 @@ export async function runScheduler(
           runId: archive[0]?.runId ?? null,
         },
         { ...deps.stalls, store: deps.store, clock: deps.clock, log, remainingTimeMs: deps.remainingTimeMs },
+        progress,
       );
-      metrics.addMetric(METRIC.stallsEnqueued, 'Count', stalls.enqueued);
       log.info('Stall detection done', { ...stalls });
     } catch (error) {
+      stalls = progress;
       stallScanFailed = failureReason(error);
       metrics.addMetric(METRIC.stallScanFailures, 'Count', 1);
       // `reason`, not `message`: Powertools reserves `message` and drops it.
       log.error('Stall detection failed; the next scan tries again', {
         error: stallScanFailed.code,
         reason: stallScanFailed.message,
+        ...progress,
       });
     }
+    metrics.addMetric(METRIC.stallsEnqueued, 'Count', progress.enqueued);
   }
   for (const result of archive) {
     if (result.status === 'listed') reportOutlook(result, deps.telemetry);

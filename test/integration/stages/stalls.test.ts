@@ -15,14 +15,16 @@ import type { AmigoClientConfigInput } from '../../../shared/amigo/index.ts';
 import { type StallRecord, StallRecordSchema } from '../../../shared/archive-format/documents.ts';
 import { stallKey } from '../../../shared/archive-format/keys.ts';
 import { parseDocument, readDocument } from '../../../shared/archive-format/read-document.ts';
+import type { ArchiveJobMessage, ContinueListingMessage } from '../../../shared/jobs/archive.ts';
 import { type StallJobMessage, StallJobSchema, stallJobId } from '../../../shared/jobs/stall.ts';
 import type { AmigoApi } from '../../../shared/ports/amigo-api.ts';
 import { type Clock, systemClock } from '../../../shared/ports/clock.ts';
-import { type FindStallsOptions, findStalls } from '../../../shared/stages/find-stalls.ts';
+import { emptyStallCounts, type FindStallsOptions, findStalls } from '../../../shared/stages/find-stalls.ts';
 import {
   type RequestRecommendationDeps,
   requestRecommendation,
 } from '../../../shared/stages/request-recommendation.ts';
+import { runScheduler } from '../../../shared/stages/run-scheduler.ts';
 import { clientFor } from '../../support/client.ts';
 import { MemoryQueue } from '../../support/memory-queue.ts';
 import { silentTelemetry } from '../../support/silent-telemetry.ts';
@@ -394,6 +396,63 @@ describe('findStalls', () => {
 
     expect(readsAtThrow).toBeGreaterThan(0);
     expect(messageReads).toHaveLength(readsAtThrow);
+  });
+});
+
+describe('a stall scan that fails part-way', () => {
+  it('when the second send throws, then the counts handed in still hold the jobs the first one sent', async () => {
+    // Arrange: one conversation checked at a time, so the first send goes before the second is built.
+    const { jobs, options, scanDeps } = await setup();
+    let sends = 0;
+    const failsSecond: typeof jobs = Object.assign(Object.create(jobs), {
+      send: async (batch: Parameters<typeof jobs.send>[0]) => {
+        if (++sends === 2) throw new Error('queue gone');
+        return jobs.send(batch);
+      },
+    });
+    const counts = emptyStallCounts();
+
+    // Act
+    const scan = findStalls(options, { ...scanDeps, jobs: failsSecond, concurrency: 1 }, counts);
+
+    // Assert
+    await expect(scan).rejects.toThrow('queue gone');
+    expect(jobs.jobs.length).toBeGreaterThan(0);
+    expect(counts.enqueued).toBe(jobs.jobs.length);
+    expect(counts.messageReads).toBeGreaterThan(0);
+  });
+
+  it('when the scheduler’s stall scan fails after sending some jobs, then its output names the failure and still counts what was sent', async () => {
+    // Arrange
+    const { jobs, options, scanDeps, store, amigo, clock } = await setup();
+    let sends = 0;
+    const failsSecond: typeof jobs = Object.assign(Object.create(jobs), {
+      send: async (batch: Parameters<typeof jobs.send>[0]) => {
+        if (++sends === 2) throw new Error('queue gone');
+        return jobs.send(batch);
+      },
+    });
+
+    // Act
+    const output = await runScheduler(
+      { kind: 'invoke', tasks: ['stalls'] },
+      {
+        amigo,
+        store,
+        jobs: new MemoryQueue<ArchiveJobMessage>(),
+        continuation: new MemoryQueue<ContinueListingMessage>(),
+        clock,
+        options: { organizationId: options.organizationId, lookbackMs: 86_400_000 },
+        stalls: { amigo: scanDeps.amigo, jobs: failsSecond, afterMs: options.afterMs },
+        telemetry: silentTelemetry,
+        remainingTimeMs: () => 900_000,
+      },
+    );
+
+    // Assert
+    expect(output.stallScanFailed?.message).toMatch(/queue gone/);
+    expect(jobs.jobs.length).toBeGreaterThan(0);
+    expect(output.stalls?.enqueued).toBe(jobs.jobs.length);
   });
 });
 

@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { printSummary } from '../../../cli/commands/run.ts';
 import type { LocalCycleResult } from '../../../local/pipeline.ts';
 import type { RunRecord } from '../../../shared/archive-format/documents.ts';
+import { emptyStallCounts } from '../../../shared/stages/find-stalls.ts';
 
-function result(overrides: { interrupted?: boolean; record?: Partial<RunRecord> } = {}): LocalCycleResult {
+function result(
+  overrides: { interrupted?: boolean; record?: Partial<RunRecord> } & Partial<
+    Pick<LocalCycleResult, 'stalls' | 'stallScanFailed'>
+  > = {},
+): LocalCycleResult {
   const record: RunRecord = {
     run_id: 'run-2',
     organization_id: 'org',
@@ -44,7 +49,8 @@ function result(overrides: { interrupted?: boolean; record?: Partial<RunRecord> 
     interrupted: overrides.interrupted ?? false,
     record,
     deadLetters: [],
-    stalls: undefined,
+    stalls: overrides.stalls,
+    stallScanFailed: overrides.stallScanFailed,
     recommendations: {},
     tagging: undefined,
     archive: '/tmp/archive',
@@ -99,6 +105,19 @@ describe('the run summary', () => {
     expect(text).toMatch(/GIVEN UP +1 conversation\(s\) failed in 3 runs/);
     expect(text).toMatch(/c1 \(3 runs\) AmigoRequestError: 403/);
     expect(text).toMatch(/SET ASIDE +"bad id": not a 24-character hex id/);
+    expect(ok).toBe(false);
+  });
+
+  it('when the stall scan failed, then it says why beside what the scan had sent before, and the exit is a failure', () => {
+    const { ok, text } = print(
+      result({
+        stalls: { ...emptyStallCounts(), unfinished: 14, enqueued: 3 },
+        stallScanFailed: { code: 'QueueUnavailable', message: 'queue gone' },
+      }),
+    );
+
+    expect(text).toMatch(/stalls +3 stalled interaction\(s\) found among 14 unfinished/);
+    expect(text).toMatch(/stall scan +failed \(QueueUnavailable: queue gone\); the next run scans again/);
     expect(ok).toBe(false);
   });
 });
