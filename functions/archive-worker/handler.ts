@@ -26,7 +26,8 @@ export function createArchiveWorkerHandler(getDeps: () => Promise<ArchiveWorkerD
       stopBeforeDeadlineMs: 10_000,
       priority: archiveJobPriority,
       run: async (job, deps, { telemetry, signal }) => {
-        const work = () => runArchiveJob(job, { ...deps, telemetry }, signal);
+        const work = (onArchived?: () => void) =>
+          runArchiveJob(job, { ...deps, telemetry, onArchived }, signal);
         await (deps.usage ? deps.usage.archiveJob(work) : work());
       },
       onDeadLetter: (job, reason, deps, { telemetry }) =>

@@ -77,17 +77,21 @@ export class MeteredRateBudget implements RateBudget {
 
   /**
    * Runs one archive job (inside its run's scope): its calls are counted as archive calls too, and
-   * a job that archived its conversation (`status: 'archived'`) as one conversation archived. A job
-   * that fails or finds the conversation archived already counts its calls and no conversation: the
-   * cost of a retry is part of what archiving costs.
+   * the conversation as archived when the job calls `archived` (once, when its commit made the
+   * archive, before the job's later steps: one of those failing after it must not leave the calls
+   * counted and the conversation not, for the redelivery finds it archived already). A job that
+   * fails or finds the conversation archived counts its calls and no conversation: the cost of a
+   * retry is part of what archiving costs.
    */
-  async archiveJob<T extends { readonly status: string; readonly duplicate?: boolean }>(
-    work: () => Promise<T>,
-  ): Promise<T> {
-    const result = await archiveScope.run(true, work);
-    // A racing delivery that found the folder committed by another (`duplicate`) archived nothing new.
-    if (result.status === 'archived' && result.duplicate !== true) this.#run().archived++;
-    return result;
+  async archiveJob<T>(work: (archived: () => void) => Promise<T>): Promise<T> {
+    let counted = false;
+    return archiveScope.run(true, () =>
+      work(() => {
+        if (counted) return;
+        counted = true;
+        this.#run().archived++;
+      }),
+    );
   }
 
   /** True when calls were made outside any run's scope since the last take. */

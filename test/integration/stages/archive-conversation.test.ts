@@ -15,6 +15,8 @@ import { type Manifest, ManifestSchema, prettyJson } from '../../../shared/archi
 import { conversationPrefix, manifestKey, STAGING_DIR } from '../../../shared/archive-format/keys.ts';
 import { parseDocument } from '../../../shared/archive-format/read-document.ts';
 import { conversationId } from '../../../shared/ids.ts';
+import type { ArchiveJobMessage } from '../../../shared/jobs/archive.ts';
+import { type TagJobMessage, tagJobId } from '../../../shared/jobs/tag.ts';
 import type { ConversationInstance } from '../../../shared/openapi/index.ts';
 import type { ArchiveStore } from '../../../shared/ports/archive-store.ts';
 import { systemClock } from '../../../shared/ports/clock.ts';
@@ -25,9 +27,12 @@ import {
   archiveConversation,
   UnusableIdError,
 } from '../../../shared/stages/archive-conversation.ts';
+import { runArchiveJob } from '../../../shared/stages/archive-job.ts';
 import { clientFor } from '../../support/client.ts';
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from '../../support/conditional-s3-proxy.ts';
+import { MemoryQueue } from '../../support/memory-queue.ts';
 import { recordingArchiveStore, writesAroundCommit } from '../../support/recording-archive-store.ts';
+import { silentTelemetry } from '../../support/silent-telemetry.ts';
 import { startTestSimulator } from '../../support/simulator.ts';
 
 /** A stored manifest's text, validated as every reader does. */
@@ -489,5 +494,42 @@ describe('archiveConversation after an interrupted racing delivery', () => {
     expect((await store.head(manifestKey(sim.organizationId, listed.created_at, listed.id)))?.etag).toBe(
       before,
     );
+  });
+});
+
+describe('runArchiveJob', () => {
+  it('when the tag job cannot be sent after the commit, then the conversation is counted archived once, and the redelivery that finishes the job counts none', async () => {
+    // Arrange
+    const { sim, store, amigo } = await setup();
+    const conversation = pick(sim, (c) => c.is_finished);
+    const message: ArchiveJobMessage = {
+      ...job(sim, conversation),
+      kind: 'archive',
+      v: 1,
+      deferrals: 0,
+      continuations: 0,
+    };
+    const tagJobs = new MemoryQueue<TagJobMessage>();
+    tagJobs.refuse.add(tagJobId(conversation.id));
+    let counted = 0;
+    const deps = {
+      amigo,
+      store,
+      clock: systemClock,
+      tagJobs,
+      telemetry: silentTelemetry,
+      onArchived: () => void counted++,
+    };
+
+    // Act
+    const first = runArchiveJob(message, deps);
+    await expect(first).rejects.toThrow(/Could not enqueue the tag job/);
+    tagJobs.refuse.clear();
+    const again = await runArchiveJob(message, deps);
+
+    // Assert
+    expect(counted).toBe(1);
+    expect(again.status).toBe('already-archived');
+    expect(tagJobs.jobs.map((j) => j.body.conversationId)).toEqual([conversation.id]);
   });
 });

@@ -106,15 +106,14 @@ describe('MeteredRateBudget', () => {
     const metered = new MeteredRateBudget(innerBudget().budget);
 
     await withinRun('run-a', async () => {
-      await metered.archiveJob(async () => {
+      await metered.archiveJob(async (archived) => {
         metered.observe('get-interaction-insights', { status: 200 });
         metered.observe('get-interaction-insights', { status: 429 });
-        return { status: 'archived' };
+        archived();
       });
       // Found archived already: its calls count, no conversation does.
       await metered.archiveJob(async () => {
         metered.observe('get-interaction-insights', { status: 200 });
-        return { status: 'already-archived' };
       });
       metered.observe('get-interaction-insights', { status: 200 });
     });
@@ -144,20 +143,26 @@ describe('MeteredRateBudget', () => {
     expect(metered.hasUnscoped()).toBe(false);
   });
 
-  it('when a racing delivery finds its conversation archived by another (a duplicate), then its calls count and no conversation does', async () => {
+  it('when a job says its conversation archived and then fails (its tag job could not be sent), then its calls and the conversation count, once however often it says so', async () => {
+    // Arrange
     const metered = new MeteredRateBudget(innerBudget().budget);
 
-    await withinRun('run-a', () =>
-      metered.archiveJob(async () => {
+    // Act
+    const job = withinRun('run-a', () =>
+      metered.archiveJob(async (archived) => {
         metered.observe('get-interaction-insights', { status: 200 });
-        return { status: 'archived', duplicate: true };
+        archived();
+        archived();
+        throw new Error('Could not enqueue the tag job');
       }),
     );
-    const [usage] = metered.takeRunUsage('local', LIMITS);
 
+    // Assert
+    await expect(job).rejects.toThrow('Could not enqueue the tag job');
+    const [usage] = metered.takeRunUsage('local', LIMITS);
     expect(usage).toMatchObject({
       archive_calls: { 'get-interaction-insights': { answered: 1 } },
-      archived: 0,
+      archived: 1,
     });
   });
 
@@ -166,12 +171,12 @@ describe('MeteredRateBudget', () => {
     const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
     const job = (runId: string, calls: number) =>
       withinRun(runId, () =>
-        metered.archiveJob(async () => {
+        metered.archiveJob(async (archived) => {
           for (let i = 0; i < calls; i++) {
             await tick();
             metered.observe('get-interaction-insights', { status: 200 });
           }
-          return { status: 'archived' };
+          archived();
         }),
       );
     const outside = withinRun('run-a', async () => {
