@@ -165,6 +165,8 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       since: config.archive.since,
       recoverPendingAfterMs: options.recoverPendingAfterMs,
       outlookAveragingMs: options.outlookAveragingMs,
+      // The workers' usage is written before each run (week-run.ts), so nothing settles after it.
+      outlookSettleMs: 0,
       reserveShare: config.amigo.priorityReserve,
     },
   }));

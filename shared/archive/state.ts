@@ -267,7 +267,11 @@ export async function readUsageSince(
   store: ArchiveStore,
   runIds: Iterable<string>,
   since: string,
-  options: { readonly timeLeft?: () => boolean } = {},
+  options: {
+    readonly timeLeft?: () => boolean;
+    /** Documents whose calls end after this (epoch ms) are left for the next reader. @default none */
+    readonly until?: number;
+  } = {},
 ): Promise<{
   calls: Record<string, UsedCalls>;
   archived: number;
@@ -296,6 +300,7 @@ export async function readUsageSince(
         continue;
       }
       if (!usage || !(Date.parse(usage.to) > sinceMs)) continue;
+      if (options.until !== undefined && Date.parse(usage.to) > options.until) continue;
       if (usage.archive_calls === undefined || usage.archived === undefined) legacy++;
       archived += usage.archived ?? 0;
       for (const [op, c] of Object.entries(usage.calls)) {

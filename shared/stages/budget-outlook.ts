@@ -480,6 +480,16 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   return { ...outlook, bottleneck: bottleneck.op, catch_up: 'estimated', catch_up_hours: round(hours, 2) };
 }
 
+/**
+ * How long before its time an outlook's usage period ends. Workers write a usage document when their
+ * invocation ends, seconds after its last call (a minute or more when a large recording is still
+ * being copied): one that ended just before the outlook may not be stored yet when it reads, and
+ * one written while it scans the markers (seconds, at thousands) ends after it. Each period counts the documents whose calls end in
+ * (previous time - settle, time - settle], so each is counted once, by the first outlook that can
+ * see it.
+ */
+export const USAGE_SETTLE_MS = 5 * 60_000;
+
 /** Runs named in an outlook's `waiting_runs`, at most (the runs whose jobs were still out). */
 const MAX_WAITING_RUNS = 200;
 
@@ -505,6 +515,8 @@ export async function takeOutlook(
     readonly averagingMs?: number;
     /** The budget's reserve for high-priority callers (`amigo.priorityReserve`). @default DEFAULT_RESERVE_SHARE */
     readonly reserveShare?: number;
+    /** @default USAGE_SETTLE_MS */
+    readonly usageSettleMs?: number;
   },
 ): Promise<RunOutlook> {
   const previous = args.previousRunId ? await readRunRecord(store, args.previousRunId) : undefined;
@@ -521,7 +533,11 @@ export async function takeOutlook(
   });
   const runs = new Set([...(before?.waiting_runs ?? []), ...waiting.runs, args.runId]);
   if (args.previousRunId) runs.add(args.previousRunId);
-  const used = await readUsageSince(store, runs, from, args.timeLeft ? { timeLeft: args.timeLeft } : {});
+  const settleMs = args.usageSettleMs ?? USAGE_SETTLE_MS;
+  const used = await readUsageSince(store, runs, new Date(Date.parse(from) - settleMs).toISOString(), {
+    until: args.now - settleMs,
+    ...(args.timeLeft ? { timeLeft: args.timeLeft } : {}),
+  });
   // Counted by the archive jobs; not known while documents from before they counted are read (or
   // the read was cut short), and then the previous rates carry on.
   const archived = used.legacy > 0 || used.partial ? null : used.archived;

@@ -75,6 +75,11 @@ export interface ScheduleOptions {
   /** The budget outlook averages rates over this span (a fast simulated clock shortens it). @default 1 day */
   readonly outlookAveragingMs?: number;
   /**
+   * The outlook's usage period ends this long before it (budget-outlook.ts). The week bench, whose
+   * workers' usage is written before each run, sets 0. @default USAGE_SETTLE_MS
+   */
+  readonly outlookSettleMs?: number;
+  /**
    * `amigo.priorityReserve`: the budget's reserve for high-priority callers, which the outlook
    * takes off the capacity until a drain is measured. @default DEFAULT_RESERVE_SHARE
    */
@@ -313,6 +318,7 @@ async function outlookOf(
       concurrency: deps.headConcurrency ?? 16,
       timeLeft: () => deps.remainingTimeMs() > (options.minRemainingMs ?? 60_000) / 2,
       ...(options.outlookAveragingMs ? { averagingMs: options.outlookAveragingMs } : {}),
+      ...(options.outlookSettleMs === undefined ? {} : { usageSettleMs: options.outlookSettleMs }),
       ...(options.reserveShare === undefined ? {} : { reserveShare: options.reserveShare }),
     });
     return { value };

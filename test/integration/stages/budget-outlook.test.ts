@@ -308,6 +308,46 @@ describe('takeOutlook carrying on', () => {
     expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6);
   });
 
+  it('when a worker’s usage ends 10 s before the outlook (inside the settle), then that outlook leaves it and the next counts it, once', async () => {
+    // Arrange: a document ending 10 s before 11:00, and one written while the outlook scanned
+    // (11:00:05); the previous run still has a conversation waiting, so both outlooks read its usage.
+    const store = await folderStore();
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
+    await writePending(
+      store,
+      ORG,
+      nextMarker(undefined, conversation(1), PREVIOUS, Date.parse('2026-12-01T10:00:00.000Z')),
+    );
+    await writeRunUsage(
+      store,
+      [usage(PREVIOUS, '2026-12-01T10:59:50.000Z', 60, { calls: 60, archived: 10 })],
+      'a',
+    );
+    await writeRunUsage(
+      store,
+      [usage(PREVIOUS, '2026-12-01T11:00:05.000Z', 6, { calls: 6, archived: 1 })],
+      'b',
+    );
+
+    // Act
+    const first = await take(store);
+    await writeRunRecord(store, listedRunRecord(CURRENT, { outlook: first }));
+    const second = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: '2026-12-01T12-00-00Z-dddddd',
+      runStartedAt: '2026-12-01T12:00:00.000Z',
+      previousRunId: CURRENT,
+      arrivals: 0,
+      now: Date.parse('2026-12-01T12:00:00.000Z'),
+    });
+
+    // Assert
+    expect(first.archived).toBe(0);
+    expect(first.operations['get-interaction-insights']?.calls).toBe(0);
+    expect(second.archived).toBe(11);
+    expect(second.operations['get-interaction-insights']?.calls).toBe(66);
+  });
+
   it('when an outlook is taken, then it is kept as the organisation’s last outlook', async () => {
     // Arrange
     const store = await folderStore();
@@ -389,7 +429,8 @@ describe('the scheduler and its outlook', () => {
     };
     await writeLastRun(store, sim.organizationId, PREVIOUS);
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { organization_id: sim.organizationId }));
-    await writeRunUsage(store, [usage(PREVIOUS, new Date().toISOString(), 12)], 'a');
+    // Its calls ended 10 minutes ago: before the outlook's usage period ends (USAGE_SETTLE_MS).
+    await writeRunUsage(store, [usage(PREVIOUS, new Date(Date.now() - 10 * 60_000).toISOString(), 12)], 'a');
     const jobs = new MemoryQueue<ArchiveJobMessage>();
 
     const schedule = (start: SchedulerStart) =>
@@ -441,7 +482,7 @@ describe('the scheduler and its outlook', () => {
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { organization_id: sim.organizationId }));
     await writeRunUsage(
       store,
-      [usage(PREVIOUS, new Date().toISOString(), 300, { calls: 200, archived: 20 })],
+      [usage(PREVIOUS, new Date(Date.now() - 10 * 60_000).toISOString(), 300, { calls: 200, archived: 20 })],
       'a',
     );
 
