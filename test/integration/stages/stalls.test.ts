@@ -399,17 +399,22 @@ describe('findStalls', () => {
   });
 });
 
+/** `jobs`, except that its `nth` send throws (a queue that went away mid-scan). */
+function throwingOnSend(jobs: MemoryQueue<StallJobMessage>, nth: number): MemoryQueue<StallJobMessage> {
+  let sends = 0;
+  return Object.assign(Object.create(jobs), {
+    send: async (batch: Parameters<typeof jobs.send>[0]) => {
+      if (++sends === nth) throw new Error('queue gone');
+      return jobs.send(batch);
+    },
+  });
+}
+
 describe('a stall scan that fails part-way', () => {
   it('when the second send throws, then the counts handed in still hold the jobs the first one sent', async () => {
     // Arrange: one conversation checked at a time, so the first send goes before the second is built.
     const { jobs, options, scanDeps } = await setup();
-    let sends = 0;
-    const failsSecond: typeof jobs = Object.assign(Object.create(jobs), {
-      send: async (batch: Parameters<typeof jobs.send>[0]) => {
-        if (++sends === 2) throw new Error('queue gone');
-        return jobs.send(batch);
-      },
-    });
+    const failsSecond = throwingOnSend(jobs, 2);
     const counts = emptyStallCounts();
 
     // Act
@@ -425,13 +430,7 @@ describe('a stall scan that fails part-way', () => {
   it('when the scheduler’s stall scan fails after sending some jobs, then its output names the failure and still counts what was sent', async () => {
     // Arrange
     const { jobs, options, scanDeps, store, amigo, clock } = await setup();
-    let sends = 0;
-    const failsSecond: typeof jobs = Object.assign(Object.create(jobs), {
-      send: async (batch: Parameters<typeof jobs.send>[0]) => {
-        if (++sends === 2) throw new Error('queue gone');
-        return jobs.send(batch);
-      },
-    });
+    const failsSecond = throwingOnSend(jobs, 2);
 
     // Act
     const output = await runScheduler(
