@@ -116,11 +116,11 @@ export interface OutlookRow {
   /** Simulated hours until every conversation waiting at the run was archived (null: not all were). */
   waitingArchivedAfterHours: number | null;
   /**
-   * Simulated hours until the pipeline had caught up: the first later run after which nothing
-   * waiting had already waited at the run before it (no conversation waits longer than one
-   * cadence); 0 when nothing waits now (null: not seen before the bench ended). This is what the
-   * forecast predicts: the backlog gone while the arrivals go on, where the waiting conversations
-   * alone are archived sooner (first in, first out) than the pipeline is current.
+   * Simulated hours until the pipeline had caught up: the first run from this one on after which
+   * nothing waiting had already waited at the run before it (no conversation waits longer than one
+   * cadence); 0 when that holds now (null: not seen before the bench ended). This is what the
+   * forecast predicts: the earlier runs' backlog gone while the arrivals go on, where the waiting
+   * conversations alone are archived sooner (first in, first out) than the pipeline is current.
    */
   caughtUpAfterHours: number | null;
   /** The outlook's inputs to the catch-up, in simulated hours: arrivals an hour, bottleneck calls per conversation, archive calls an hour it can drain on (measured drain or modelled). */
@@ -612,12 +612,14 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const outlooks: Array<OutlookRow & { endedAt: number }> = [];
   const looked = cycles.filter((c) => c.outlook);
   const perSimHour = (n: number | null | undefined) => (n == null ? null : round(n / options.timeScale, 3));
-  // The end of the first run from `i` on after which nothing waited that had waited at the run before.
+  // The end of the first run from `i` on after which nothing waited that had waited at the run
+  // before (the first run: nothing waited at all).
+  const waitingAt = looked.map((c) => new Set(c.outlook?.waiting ?? []));
   const caughtUpAt = (i: number): number | null => {
     for (let j = i; j < looked.length; j++) {
       const now = looked[j]?.outlook?.waiting ?? [];
-      if (j === i ? now.length === 0 : !now.some((id) => looked[j - 1]?.outlook?.waiting.includes(id)))
-        return looked[j]?.endedAt ?? null;
+      const before = waitingAt[j - 1];
+      if (before ? !now.some((id) => before.has(id)) : now.length === 0) return looked[j]?.endedAt ?? null;
     }
     return null;
   };

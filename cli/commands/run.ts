@@ -251,7 +251,7 @@ export function outlookLines(outlook: RunOutlook): string[] {
       ? `; bottleneck ${outlook.bottleneck} (${bottleneck.per_conversation} calls a conversation)`
       : '';
   const catchUp = {
-    'caught-up': 'nothing waits',
+    'caught-up': outlook.backlog > 0 ? 'caught up (only what this run found waits)' : 'nothing waits',
     estimated: `catch-up in about ${outlook.catch_up_hours} h`,
     never: `catch-up NEVER at this rate: the arrivals alone use the whole ${outlook.bottleneck} budget`,
     unknown: 'catch-up unknown (nothing archived since the previous run to measure a conversation by)',

@@ -306,6 +306,8 @@ export const RunOutlookSchema = z.looseObject({
   arrivals: count,
   archived: count.nullable(),
   backlog: count,
+  // Added with the catch-up to the runs' cadence; absent in older outlooks (the whole backlog).
+  earlier_backlog: count.optional(),
   given_up: count,
   oldest_waiting_since: z.string().nullable(),
   bottleneck: z.string().nullable(),

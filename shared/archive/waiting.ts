@@ -15,6 +15,11 @@ export const MAX_MARKERS_READ = 5_000;
 export interface Waiting {
   /** Conversations waiting to be archived (given up ones excluded). */
   readonly backlog: number;
+  /**
+   * Among `backlog`, those a run other than `runId` first enqueued (all of them without it; a
+   * marker not read is counted here).
+   */
+  readonly earlier: number;
   readonly givenUp: number;
   /** When the longest-waiting conversation was first enqueued (its first run's start); null: none. */
   readonly oldestSince: string | null;
@@ -39,7 +44,12 @@ function waitingSince(marker: PendingMarker): string | null {
 export async function scanWaiting(
   store: ArchiveStore,
   organizationId: string,
-  options: { readonly concurrency?: number; readonly timeLeft?: () => boolean } = {},
+  options: {
+    readonly concurrency?: number;
+    readonly timeLeft?: () => boolean;
+    /** The run taking the scan: `earlier` leaves out the markers it first enqueued. */
+    readonly runId?: string;
+  } = {},
 ): Promise<Waiting> {
   const keys: string[] = [];
   let unread = 0;
@@ -48,6 +58,7 @@ export async function scanWaiting(
     else unread++;
   }
   let backlog = unread;
+  let earlier = unread;
   let givenUp = 0;
   let oldest: number | null = null;
   let partial = unread > 0;
@@ -55,6 +66,7 @@ export async function scanWaiting(
   await mapLimit(keys, options.concurrency ?? 16, async (key) => {
     if (options.timeLeft && !options.timeLeft()) {
       backlog++;
+      earlier++;
       partial = true;
       return;
     }
@@ -62,6 +74,7 @@ export async function scanWaiting(
     if (!entry) return;
     if ('invalid' in entry) {
       backlog++;
+      earlier++;
       partial = true;
       return;
     }
@@ -72,10 +85,12 @@ export async function scanWaiting(
     backlog++;
     if (entry.marker.last_run_id) runs.add(entry.marker.last_run_id);
     const since = Date.parse(waitingSince(entry.marker) ?? '');
+    if (options.runId === undefined || entry.marker.first_run_id !== options.runId) earlier++;
     if (Number.isFinite(since) && (oldest === null || since < oldest)) oldest = since;
   });
   return {
     backlog,
+    earlier,
     givenUp,
     oldestSince: oldest === null ? null : new Date(oldest).toISOString(),
     runs: [...runs].sort(),

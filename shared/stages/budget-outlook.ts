@@ -57,6 +57,12 @@ export interface OutlookInput {
   readonly archived: number | null;
   /** Conversations waiting at the period's end. */
   readonly backlog: number;
+  /**
+   * Among `backlog`, those an earlier run enqueued: what must drain for the pipeline to have caught
+   * up, when only the conversations this run found wait (no longer than the runs' cadence). Absent:
+   * all of `backlog` (the first outlook's arrivals are a backlog).
+   */
+  readonly earlierBacklog?: number;
   /** Conversations waiting at the period's start (null: not known). */
   readonly previousBacklog?: number | null;
   /** When the period ended (epoch ms): places it in the arrival profile (absent: no profile). */
@@ -99,7 +105,8 @@ export type OperationOutlook = {
 };
 
 /**
- * `caught-up`: nothing waits. `estimated`: the backlog drains in `catch_up_hours`. `never`: the
+ * `caught-up`: nothing waits that an earlier run enqueued. `estimated`: that backlog drains in
+ * `catch_up_hours`. `never`: the
  * arrivals alone use the bottleneck's whole budget, so the backlog cannot shrink. `unknown`: no
  * conversation was archived in the period, so the cost of one is not known.
  */
@@ -120,6 +127,8 @@ export interface BudgetOutlook {
   readonly arrivals_hours: number;
   readonly arrival_profile: ArrivalProfile | null;
   readonly operations: Record<string, OperationOutlook>;
+  /** The backlog the catch-up drains (`earlierBacklog`, else the whole backlog). */
+  readonly earlier_backlog: number;
   /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
   readonly catch_up: CatchUpKind;
@@ -315,6 +324,7 @@ function drainHours(
 export function catchUpHoursOf(outlook: {
   readonly at?: string;
   readonly backlog: number;
+  readonly earlier_backlog?: number | undefined;
   readonly bottleneck: string | null;
   readonly arrivals_per_hour: number;
   readonly arrival_profile?: ArrivalProfile | null | undefined;
@@ -325,11 +335,12 @@ export function catchUpHoursOf(outlook: {
     >
   >;
 }): number | null {
-  if (outlook.backlog <= 0) return 0;
+  const behind = outlook.earlier_backlog ?? outlook.backlog;
+  if (behind <= 0) return 0;
   const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
   if (!b?.per_conversation || !b.capacity_per_hour) return null;
   return drainHours(
-    outlook.backlog,
+    behind,
     b.capacity_per_hour / b.per_conversation,
     outlook.arrivals_per_hour,
     outlook.arrival_profile,
@@ -343,6 +354,10 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const averagingMs = input.averagingMs ?? SMOOTHING_MS;
   const reserveShare = input.reserveShare ?? DEFAULT_RESERVE_SHARE;
   const previous = input.previous ?? null;
+  // What this run found waits no longer than the runs' cadence once the rest has drained: the
+  // pipeline is then as current as its schedule lets it be (a fluid drain never leaves the queue
+  // empty while arrivals go on, so drained to nothing it would be late by one run's arrivals).
+  const behind = Math.min(input.backlog, input.earlierBacklog ?? input.backlog);
   const perHour = (n: number | null) => (n === null || periodMs <= 0 ? null : (n * HOUR_MS) / periodMs);
   const ratesSpanMs = previous ? (previous.ratesHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
   const weight = weightOf(periodMs, ratesSpanMs, averagingMs);
@@ -459,8 +474,9 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       ? { ...profile, per_hour: profile.per_hour.map((v) => (v === null ? null : round(v, 3))) }
       : null,
     operations,
+    earlier_backlog: behind,
   };
-  if (input.backlog <= 0) {
+  if (behind <= 0) {
     return { ...outlook, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
   }
   if (!bottleneck) return { ...outlook, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
@@ -469,7 +485,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   // grows until the evening and drains overnight is not one that never drains. How long it takes
   // does depend on the hour: walked through the day's arrival profile.
   const hours = drainHours(
-    input.backlog,
+    behind,
     bottleneck.capacity / bottleneck.perConversation,
     arrivalsPerHour,
     profile,
@@ -528,6 +544,7 @@ export async function takeOutlook(
       (t) => t !== undefined && t !== null && Number.isFinite(Date.parse(t)),
     ) ?? args.runStartedAt;
   const waiting = await scanWaiting(store, args.organizationId, {
+    runId: args.runId,
     ...(args.concurrency ? { concurrency: args.concurrency } : {}),
     ...(args.timeLeft ? { timeLeft: args.timeLeft } : {}),
   });
@@ -567,6 +584,8 @@ export async function takeOutlook(
     arrivals: args.arrivals,
     archived,
     backlog: waiting.backlog,
+    // The first outlook's arrivals are the backlog the pipeline starts with.
+    ...(before ? { earlierBacklog: waiting.earlier } : {}),
     previousBacklog: before?.backlog ?? null,
     now: args.now,
     ...(args.averagingMs ? { averagingMs: args.averagingMs } : {}),

@@ -348,6 +348,25 @@ describe('takeOutlook carrying on', () => {
     expect(second.operations['get-interaction-insights']?.calls).toBe(66);
   });
 
+  it('when 3 conversations of this run and 2 of the previous wait, then the catch-up is for the 2; on the first outlook, for all 5', async () => {
+    // Arrange
+    const store = await folderStore();
+    const at = Date.parse('2026-12-01T11:00:00.000Z');
+    for (let i = 1; i <= 2; i++)
+      await writePending(store, ORG, nextMarker(undefined, conversation(i), PREVIOUS, at));
+    for (let i = 3; i <= 5; i++)
+      await writePending(store, ORG, nextMarker(undefined, conversation(i), CURRENT, at));
+    const first = await take(store);
+    await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
+
+    // Act
+    const later = await take(store);
+
+    // Assert
+    expect(first).toMatchObject({ backlog: 5, earlier_backlog: 5 });
+    expect(later).toMatchObject({ backlog: 5, earlier_backlog: 2 });
+  });
+
   it('when an outlook is taken, then it is kept as the organisation’s last outlook', async () => {
     // Arrange
     const store = await folderStore();

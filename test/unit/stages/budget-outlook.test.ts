@@ -187,6 +187,38 @@ describe('budgetOutlook', () => {
     expect(outlook.catch_up_hours).toBe(5);
   });
 
+  it('when 500 wait and 90 of them are this run’s, then the catch-up drains the 410 earlier ones: 4.1 hours', () => {
+    // spare = 1,140 - 90 x 6 = 600 calls an hour; 410 x 6 / 600 = 4.1 hours
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(900) },
+        arrivals: 90,
+        archived: 150,
+        backlog: 500,
+        earlierBacklog: 410,
+        previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(outlook.earlier_backlog).toBe(410);
+    expect(outlook.catch_up_hours).toBe(4.1);
+    expect(catchUpHoursOf({ ...outlook, backlog: 500 })).toBe(4.1);
+  });
+
+  it('when only the conversations this run found wait, then it has caught up: they wait no longer than the runs’ cadence', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        arrivals: 25,
+        backlog: 25,
+        earlierBacklog: 0,
+        previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(outlook.catch_up).toBe('caught-up');
+    expect(outlook.catch_up_hours).toBe(0);
+  });
+
   it('when it is the first outlook, then what it found waiting is a backlog, not an arrival rate, and it drains on the whole capacity', () => {
     // 500 enqueued by the first run (the lookback's worth): as a rate, 500 x 6 > 1,140 said never.
     // arrivals 0 an hour: 500 x 6 / 1,140 = 2.63 hours
