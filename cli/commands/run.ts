@@ -252,7 +252,12 @@ export function outlookLines(outlook: RunOutlook): string[] {
       : '';
   const catchUp = {
     'caught-up': outlook.backlog > 0 ? 'caught up (only what this run found waits)' : 'nothing waits',
-    estimated: `catch-up in about ${outlook.catch_up_hours} h`,
+    // Before a day of arrivals is in the averages, the office hours still to come are not in them.
+    estimated: `catch-up in about ${outlook.catch_up_hours} h${
+      outlook.arrivals_hours !== undefined && outlook.arrivals_hours < 24
+        ? ` (from ${outlook.arrivals_hours} h of arrivals: firmer after a day)`
+        : ''
+    }`,
     never: `catch-up NEVER at this rate: the arrivals alone use the whole ${outlook.bottleneck} budget`,
     unknown: 'catch-up unknown (nothing archived since the previous run to measure a conversation by)',
   }[outlook.catch_up];

@@ -137,6 +137,8 @@ export function reportOutlook(
     oldestWaitingSince: outlook.oldest_waiting_since,
     catchUp: outlook.catch_up,
     catchUpHours: outlook.catch_up_hours,
+    // Under 24: the estimate has not seen a whole day of arrivals (office hours may be to come).
+    arrivalsHours: outlook.arrivals_hours,
   });
   metrics.addMetric(METRIC.backlog, 'Count', outlook.backlog);
   if (outlook.catch_up !== 'unknown')

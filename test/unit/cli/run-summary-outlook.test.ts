@@ -84,4 +84,10 @@ describe('outlookLines', () => {
 
     expect(lines[1]).toMatch(/12 at the end of the listing.*; caught up \(only what this run found waits\)$/);
   });
+
+  it('when less than a day of arrivals is averaged, then the estimate says how many hours it stands on', () => {
+    const lines = outlookLines(outlook({ arrivals_hours: 5, catch_up_hours: 16.2 }));
+
+    expect(lines[1]).toMatch(/catch-up in about 16\.2 h \(from 5 h of arrivals: firmer after a day\)$/);
+  });
 });
