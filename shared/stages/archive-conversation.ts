@@ -62,6 +62,12 @@ export interface ArchiveDeps {
   readonly signal?: AbortSignal;
   /** Stage after this many newly fetched insights (a crash loses at most this many). @default 50 */
   readonly checkpointEvery?: number;
+  /**
+   * Told once, as this delivery's manifest commits (not a racing delivery's, nor an archive found
+   * committed): the usage count of archived conversations (shared/runtime/metered-budget.ts). Told
+   * before anything after the commit can fail, for a redelivery finds the conversation archived.
+   */
+  readonly onArchived?: (() => void) | undefined;
 }
 
 /**
@@ -272,6 +278,7 @@ export async function archiveConversation(job: ArchiveJob, deps: ArchiveDeps): P
     files: files.sort((a, b) => (a.path < b.path ? -1 : 1)),
   };
   const outcome = await commitManifest(store, key, prefix, manifest);
+  if (outcome.status === 'archived' && !outcome.duplicate) deps.onArchived?.();
   await staging.remove();
   return outcome;
 }

@@ -16,11 +16,6 @@ export interface ArchiveJobDeps extends Omit<ArchiveDeps, 'signal'> {
   /** Where to send each archived conversation for tagging; absent: no rules configured. */
   readonly tagJobs?: JobQueue<TagJobMessage> | undefined;
   readonly telemetry: Telemetry;
-  /**
-   * Told once this job's commit made the conversation's archive (not a racing delivery's), before
-   * the tag job and the marker: the usage count of archived conversations (shared/runtime/metered-budget.ts).
-   */
-  readonly onArchived?: (() => void) | undefined;
 }
 
 /** The recordings' bytes in an archived conversation (0 when it was archived before). */
@@ -37,7 +32,6 @@ export async function runArchiveJob(
   const { log, metrics } = deps.telemetry;
   const outcome = await archiveConversation(job, { ...deps, ...(signal ? { signal } : {}) });
   const manifest = outcome.status === 'archived' ? outcome.manifest : undefined;
-  if (outcome.status === 'archived' && !outcome.duplicate) deps.onArchived?.();
   const audioBytes = audioBytesOf(outcome);
   if (manifest) {
     metrics.addMetric(METRIC.archived, 'Count', 1);

@@ -352,18 +352,21 @@ describe('archiveConversation', () => {
     expect(await store.head(manifestKey(sim.organizationId, listed.created_at, listed.id))).toBeUndefined();
   });
 
-  it('when two deliveries of the same job run at once on S3, then one manifest commits and it matches the stored files', async () => {
+  it('when two deliveries of the same job run at once on S3, then one manifest commits, it matches the stored files, and one conversation is counted archived', async () => {
     const { sim, amigo } = await setup();
     const store = await s3Store();
     const conversation = pick(sim, hasVoice(sim));
+    let counted = 0;
+    const deps = { amigo, store, clock: systemClock, onArchived: () => void counted++ };
 
     const outcomes = await Promise.all([
-      archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock }),
-      archiveConversation(job(sim, conversation), { amigo, store, clock: systemClock }),
+      archiveConversation(job(sim, conversation), deps),
+      archiveConversation(job(sim, conversation), deps),
     ]);
 
     expect(outcomes.map((o) => o.status).sort()).toEqual(['archived', 'archived']);
     expect(outcomes.filter((o) => o.status === 'archived' && o.duplicate)).toHaveLength(1);
+    expect(counted).toBe(1);
     const prefix = conversationPrefix(sim.organizationId, conversation.created_at, conversation.id);
     const stored = await store.get(`${prefix}manifest.json`);
     const manifest = parseManifest(String(stored?.body));
@@ -394,13 +397,16 @@ describe('archiveConversation', () => {
     };
     const retagged = { ...listed, tags: { ...listed.tags, reviewed: 'yes' } };
 
+    let counted = 0;
     const second = await archiveConversation(job(sim, retagged), {
       amigo,
       store: hidingHead,
       clock: systemClock,
+      onArchived: () => void counted++,
     });
 
     expect(second.status === 'archived' && second.duplicate).toBe(true);
+    expect(counted).toBe(0);
     const manifest = parseManifest(String((await store.get(`${prefix}manifest.json`))?.body));
     const conversationFile = manifest.files.find((f) => f.path === 'conversation.json');
     const stored = await store.get(`${prefix}conversation.json`);
