@@ -254,7 +254,7 @@ export function outlookLines(outlook: RunOutlook): string[] {
     'caught-up': outlook.backlog > 0 ? 'caught up (only what this run found waits)' : 'nothing waits',
     // Before a day of arrivals is in the averages, the office hours still to come are not in them.
     estimated: `catch-up in about ${outlook.catch_up_hours} h${
-      outlook.arrivals_hours !== undefined && outlook.arrivals_hours < 24
+      outlook.arrivals_hours !== undefined && outlook.arrivals_hours > 0 && outlook.arrivals_hours < 24
         ? ` (from ${outlook.arrivals_hours} h of arrivals: firmer after a day)`
         : ''
     }`,

@@ -307,13 +307,16 @@ export const RunOutlookSchema = z.looseObject({
   archived: count.nullable(),
   backlog: count,
   // Added with the catch-up to the runs' cadence; absent in older outlooks (the whole backlog).
-  earlier_backlog: count.optional(),
+  catch_up_backlog: count.optional(),
   given_up: count,
   oldest_waiting_since: z.string().nullable(),
   bottleneck: z.string().nullable(),
   catch_up: z.enum(['caught-up', 'estimated', 'never', 'unknown']),
   catch_up_hours: z.number().nonnegative().nullable(),
   waiting_runs: z.array(z.string()),
+  // Added with the settled usage period; absent in older outlooks (the period then ran to `at`).
+  usage_until: z.string().optional(),
+  usage_runs: z.array(z.string()).optional(),
   partial: z.boolean(),
 });
 export type RunOutlook = z.infer<typeof RunOutlookSchema>;

@@ -16,8 +16,8 @@ export interface Waiting {
   /** Conversations waiting to be archived (given up ones excluded). */
   readonly backlog: number;
   /**
-   * Among `backlog`, those a run other than `runId` first enqueued (all of them without it; a
-   * marker not read is counted here).
+   * Among `backlog`, those a run other than `runId` first enqueued, or whose job was never sent
+   * (all of them without `runId`; a marker not read is counted here).
    */
   readonly earlier: number;
   readonly givenUp: number;
@@ -85,7 +85,13 @@ export async function scanWaiting(
     backlog++;
     if (entry.marker.last_run_id) runs.add(entry.marker.last_run_id);
     const since = Date.parse(waitingSince(entry.marker) ?? '');
-    if (options.runId === undefined || entry.marker.first_run_id !== options.runId) earlier++;
+    // A job this run could not send waits for the next run: it is behind already.
+    if (
+      options.runId === undefined ||
+      entry.marker.first_run_id !== options.runId ||
+      entry.marker.enqueued_at === NEVER_SENT
+    )
+      earlier++;
     if (Number.isFinite(since) && (oldest === null || since < oldest)) oldest = since;
   });
   return {

@@ -58,9 +58,8 @@ export interface OutlookInput {
   /** Conversations waiting at the period's end. */
   readonly backlog: number;
   /**
-   * Among `backlog`, those an earlier run enqueued: what must drain for the pipeline to have caught
-   * up, when only the conversations this run found wait (no longer than the runs' cadence). Absent:
-   * all of `backlog` (the first outlook's arrivals are a backlog).
+   * Among `backlog`, those an earlier run enqueued (or never sent). Absent: all of `backlog` (the
+   * first outlook's arrivals are a backlog).
    */
   readonly earlierBacklog?: number;
   /** Conversations waiting at the period's start (null: not known). */
@@ -127,8 +126,11 @@ export interface BudgetOutlook {
   readonly arrivals_hours: number;
   readonly arrival_profile: ArrivalProfile | null;
   readonly operations: Record<string, OperationOutlook>;
-  /** The backlog the catch-up drains (`earlierBacklog`, else the whole backlog). */
-  readonly earlier_backlog: number;
+  /**
+   * The backlog the catch-up drains: the conversations an earlier run enqueued, and those this run
+   * found beyond an hour of the drain (the whole backlog on the first outlook, or without a drain).
+   */
+  readonly catch_up_backlog: number;
   /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
   readonly catch_up: CatchUpKind;
@@ -166,7 +168,7 @@ export const MIN_ARCHIVED_FOR_COST = 10;
 // A type, not an interface: it is stored in a loose (indexable) zod object.
 export type ArrivalsSpan = { readonly hours: number; readonly arrivals: number };
 
-/** Periods the arrivals window keeps apart at most: beyond it the oldest two are merged. */
+/** Periods the arrivals window keeps apart at most: beyond it the shortest two neighbours are merged. */
 const MAX_WINDOW_PERIODS = 96;
 
 /**
@@ -324,7 +326,7 @@ function drainHours(
 export function catchUpHoursOf(outlook: {
   readonly at?: string;
   readonly backlog: number;
-  readonly earlier_backlog?: number | undefined;
+  readonly catch_up_backlog?: number | undefined;
   readonly bottleneck: string | null;
   readonly arrivals_per_hour: number;
   readonly arrival_profile?: ArrivalProfile | null | undefined;
@@ -335,7 +337,7 @@ export function catchUpHoursOf(outlook: {
     >
   >;
 }): number | null {
-  const behind = outlook.earlier_backlog ?? outlook.backlog;
+  const behind = outlook.catch_up_backlog ?? outlook.backlog;
   if (behind <= 0) return 0;
   const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
   if (!b?.per_conversation || !b.capacity_per_hour) return null;
@@ -354,10 +356,6 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const averagingMs = input.averagingMs ?? SMOOTHING_MS;
   const reserveShare = input.reserveShare ?? DEFAULT_RESERVE_SHARE;
   const previous = input.previous ?? null;
-  // What this run found waits no longer than the runs' cadence once the rest has drained: the
-  // pipeline is then as current as its schedule lets it be (a fluid drain never leaves the queue
-  // empty while arrivals go on, so drained to nothing it would be late by one run's arrivals).
-  const behind = Math.min(input.backlog, input.earlierBacklog ?? input.backlog);
   const perHour = (n: number | null) => (n === null || periodMs <= 0 ? null : (n * HOUR_MS) / periodMs);
   const ratesSpanMs = previous ? (previous.ratesHours ?? averagingMs / HOUR_MS) * HOUR_MS : 0;
   const weight = weightOf(periodMs, ratesSpanMs, averagingMs);
@@ -474,12 +472,20 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       ? { ...profile, per_hour: profile.per_hour.map((v) => (v === null ? null : round(v, 3))) }
       : null,
     operations,
-    earlier_backlog: behind,
   };
+  // What this run found, up to an hour of the drain, waits no longer than the (hourly) runs' cadence
+  // once the rest has drained: the pipeline is then as current as its schedule lets it be (a fluid
+  // drain never empties the queue while arrivals go on: drained to nothing, it reads late by one
+  // run's arrivals over the net drain). Beyond an hour's drain (the first run after an outage lists
+  // hours of arrivals at once) it is a backlog like any other.
+  const earlier = Math.min(input.backlog, input.earlierBacklog ?? input.backlog);
+  const drainedInAnHour = bottleneck ? bottleneck.capacity / bottleneck.perConversation : 0;
+  const behind = Math.round(earlier + Math.max(0, input.backlog - earlier - drainedInAnHour));
+  const counted = { ...outlook, catch_up_backlog: behind };
   if (behind <= 0) {
-    return { ...outlook, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
+    return { ...counted, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
   }
-  if (!bottleneck) return { ...outlook, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
+  if (!bottleneck) return { ...counted, bottleneck: null, catch_up: 'unknown', catch_up_hours: null };
   // `never` from the rates averaged over a day, not the hour's: office hours bring more than the
   // budget for an hour or two while the day's arrivals leave a third of it, and a backlog that
   // grows until the evening and drains overnight is not one that never drains. How long it takes
@@ -492,17 +498,18 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     input.now,
   );
   if (hours === null)
-    return { ...outlook, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
-  return { ...outlook, bottleneck: bottleneck.op, catch_up: 'estimated', catch_up_hours: round(hours, 2) };
+    return { ...counted, bottleneck: bottleneck.op, catch_up: 'never', catch_up_hours: null };
+  return { ...counted, bottleneck: bottleneck.op, catch_up: 'estimated', catch_up_hours: round(hours, 2) };
 }
 
 /**
  * How long before its time an outlook's usage period ends. Workers write a usage document when their
  * invocation ends, seconds after its last call (a minute or more when a large recording is still
  * being copied): one that ended just before the outlook may not be stored yet when it reads, and
- * one written while it scans the markers (seconds, at thousands) ends after it. Each period counts the documents whose calls end in
- * (previous time - settle, time - settle], so each is counted once, by the first outlook that can
- * see it.
+ * one written while it scans the markers (seconds, at thousands) ends after it. Each period counts
+ * the documents whose calls end in (the last period's end, time - settle], and the next outlook
+ * reads the runs this one read too (`usage_runs`), so each is counted once. A document written more
+ * than this after its last call (an invocation stuck that long after it) is missed.
  */
 export const USAGE_SETTLE_MS = 5 * 60_000;
 
@@ -548,11 +555,17 @@ export async function takeOutlook(
     ...(args.concurrency ? { concurrency: args.concurrency } : {}),
     ...(args.timeLeft ? { timeLeft: args.timeLeft } : {}),
   });
-  const runs = new Set([...(before?.waiting_runs ?? []), ...waiting.runs, args.runId]);
-  if (args.previousRunId) runs.add(args.previousRunId);
-  const settleMs = args.usageSettleMs ?? USAGE_SETTLE_MS;
-  const used = await readUsageSince(store, runs, new Date(Date.parse(from) - settleMs).toISOString(), {
-    until: args.now - settleMs,
+  // The runs with jobs out at this scan or the last one; and those the last outlook read, whose
+  // documents it may have left to settle though their last marker has cleared since.
+  const live = new Set([...(before?.waiting_runs ?? []), ...waiting.runs, args.runId]);
+  if (args.previousRunId) live.add(args.previousRunId);
+  const runs = new Set([...live, ...(before?.usage_runs ?? [])]);
+  // The usage period runs on from where the last one ended (an outlook from before it was kept: its
+  // time); the first outlook has nothing to hand documents on from and reads up to now.
+  const usageFrom = before ? (before.usage_until ?? from) : from;
+  const usageUntil = before ? args.now - (args.usageSettleMs ?? USAGE_SETTLE_MS) : args.now;
+  const used = await readUsageSince(store, runs, usageFrom, {
+    until: usageUntil,
     ...(args.timeLeft ? { timeLeft: args.timeLeft } : {}),
   });
   // Counted by the archive jobs; not known while documents from before they counted are read (or
@@ -624,6 +637,8 @@ export async function takeOutlook(
     given_up: waiting.givenUp,
     oldest_waiting_since: waiting.oldestSince,
     waiting_runs: waiting.runs.slice(-MAX_WAITING_RUNS),
+    usage_until: new Date(usageUntil).toISOString(),
+    usage_runs: [...live].slice(-MAX_WAITING_RUNS),
     partial: waiting.partial || used.partial || used.unreadable > 0,
   };
   // Two schedulers at once (a manual trigger during the nightly run): the last writer wins. Both

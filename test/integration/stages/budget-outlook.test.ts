@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../shared/adapters/fs-archive-store.ts';
-import { nextMarker, writePending } from '../../../shared/archive/pending.ts';
+import { NEVER_SENT, nextMarker, writePending } from '../../../shared/archive/pending.ts';
 import {
   readOutlookState,
   readRunRecord,
@@ -308,16 +308,11 @@ describe('takeOutlook carrying on', () => {
     expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6);
   });
 
-  it('when a worker’s usage ends 10 s before the outlook (inside the settle), then that outlook leaves it and the next counts it, once', async () => {
+  it('when a worker’s usage ends 10 s before the outlook (inside the settle) and its run has no marker left, then that outlook leaves it and the next still reads the run and counts it, once', async () => {
     // Arrange: a document ending 10 s before 11:00, and one written while the outlook scanned
-    // (11:00:05); the previous run still has a conversation waiting, so both outlooks read its usage.
+    // (11:00:05); the previous run's last marker has cleared, so only usage_runs names it next time.
     const store = await folderStore();
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
-    await writePending(
-      store,
-      ORG,
-      nextMarker(undefined, conversation(1), PREVIOUS, Date.parse('2026-12-01T10:00:00.000Z')),
-    );
     await writeRunUsage(
       store,
       [usage(PREVIOUS, '2026-12-01T10:59:50.000Z', 60, { calls: 60, archived: 10 })],
@@ -348,14 +343,18 @@ describe('takeOutlook carrying on', () => {
     expect(second.operations['get-interaction-insights']?.calls).toBe(66);
   });
 
-  it('when 3 conversations of this run and 2 of the previous wait, then the catch-up is for the 2; on the first outlook, for all 5', async () => {
+  it('when 3 conversations of this run (one never sent) and 2 of the previous wait, then the catch-up is for the 2 and the unsent one; on the first outlook, for all 5', async () => {
     // Arrange
     const store = await folderStore();
     const at = Date.parse('2026-12-01T11:00:00.000Z');
     for (let i = 1; i <= 2; i++)
       await writePending(store, ORG, nextMarker(undefined, conversation(i), PREVIOUS, at));
-    for (let i = 3; i <= 5; i++)
+    for (let i = 3; i <= 4; i++)
       await writePending(store, ORG, nextMarker(undefined, conversation(i), CURRENT, at));
+    await writePending(store, ORG, {
+      ...nextMarker(undefined, conversation(5), CURRENT, at),
+      enqueued_at: NEVER_SENT,
+    });
     const first = await take(store);
     await writeRunRecord(store, listedRunRecord(PREVIOUS, { outlook: busyDay }));
 
@@ -363,8 +362,32 @@ describe('takeOutlook carrying on', () => {
     const later = await take(store);
 
     // Assert
-    expect(first).toMatchObject({ backlog: 5, earlier_backlog: 5 });
-    expect(later).toMatchObject({ backlog: 5, earlier_backlog: 2 });
+    expect(first).toMatchObject({ backlog: 5, catch_up_backlog: 5 });
+    expect(later).toMatchObject({ backlog: 5, catch_up_backlog: 3 });
+  });
+
+  it('when it is the first outlook, then a document that ended 10 s before it counts: there is no earlier period to hand it on from, and it reads to its own time', async () => {
+    // Arrange: no previous outlook anywhere
+    const store = await folderStore();
+    await writeRunUsage(
+      store,
+      [usage(CURRENT, '2026-12-01T10:59:50.000Z', 60, { calls: 60, archived: 10 })],
+      'a',
+    );
+
+    // Act: a run that started at 10:50
+    const outlook = await takeOutlook(store, {
+      organizationId: ORG,
+      runId: CURRENT,
+      runStartedAt: '2026-12-01T10:50:00.000Z',
+      previousRunId: undefined,
+      arrivals: 0,
+      now: Date.parse('2026-12-01T11:00:00.000Z'),
+    });
+
+    // Assert
+    expect(outlook.archived).toBe(10);
+    expect(outlook.usage_until).toBe('2026-12-01T11:00:00.000Z');
   });
 
   it('when an outlook is taken, then it is kept as the organisation’s last outlook', async () => {

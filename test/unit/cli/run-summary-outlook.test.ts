@@ -79,7 +79,7 @@ describe('outlookLines', () => {
 
   it('when only what this run found waits, then it says the pipeline has caught up, not that nothing waits', () => {
     const lines = outlookLines(
-      outlook({ backlog: 12, earlier_backlog: 0, catch_up: 'caught-up', catch_up_hours: 0 }),
+      outlook({ backlog: 12, catch_up_backlog: 0, catch_up: 'caught-up', catch_up_hours: 0 }),
     );
 
     expect(lines[1]).toMatch(/12 at the end of the listing.*; caught up \(only what this run found waits\)$/);

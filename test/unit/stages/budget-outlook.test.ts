@@ -200,9 +200,26 @@ describe('budgetOutlook', () => {
       }),
     );
 
-    expect(outlook.earlier_backlog).toBe(410);
+    expect(outlook.catch_up_backlog).toBe(410);
     expect(outlook.catch_up_hours).toBe(4.1);
     expect(catchUpHoursOf({ ...outlook, backlog: 500 })).toBe(4.1);
+  });
+
+  it('when the first listing after an outage finds 600 and nothing earlier waits, then the 410 beyond an hour’s drain (190) are a backlog to catch up, not caught up', () => {
+    // drained in an hour: 1,140 / 6 = 190; 600 - 190 = 410
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(900) },
+        arrivals: 600,
+        archived: 150,
+        backlog: 600,
+        earlierBacklog: 0,
+        previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(outlook.catch_up).toBe('estimated');
+    expect(outlook.catch_up_backlog).toBe(410);
   });
 
   it('when only the conversations this run found wait, then it has caught up: they wait no longer than the runs’ cadence', () => {
