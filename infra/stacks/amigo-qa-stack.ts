@@ -540,7 +540,8 @@ export class AmigoQaStack extends Stack {
       scheduler,
       'ReadArchiveState',
       ['s3:GetObject'],
-      objects(scheduler)('conversations/*/manifest.json', 'state/*', 'runs/*', 'stalled/*'),
+      // Whether a conversation is archived is listed (ListBucket), not read: no conversation object.
+      objects(scheduler)('state/*', 'runs/*', 'stalled/*'),
     );
     allow(
       scheduler,

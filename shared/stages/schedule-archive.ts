@@ -7,6 +7,7 @@
 // (shared/archive/pending.ts), and every run starts by enqueueing the markers earlier runs left
 // (their queue lost, a worker crashed, a job dead-lettered), so the watermark may pass a
 // conversation as soon as its marker is written.
+import { ArchiveSnapshot } from '../archive/archive-snapshot.ts';
 import { isGivenUp, NEVER_SENT, nextMarker, readPendingAt, writePending } from '../archive/pending.ts';
 import {
   advanceWatermark,
@@ -18,7 +19,7 @@ import {
   writeRunRecord,
 } from '../archive/state.ts';
 import type { PendingMarker, RunOutlook, RunRecord } from '../archive-format/documents.ts';
-import { manifestKey, pendingKey, pendingPrefix } from '../archive-format/keys.ts';
+import { pendingPrefix } from '../archive-format/keys.ts';
 import { mapLimit } from '../concurrency.ts';
 import type { PriorityRule } from '../config/pipeline-config.ts';
 import { ConversationIdSchema, newRunId, type RunId } from '../ids.ts';
@@ -96,7 +97,7 @@ export interface ScheduleDeps {
   readonly remainingTimeMs: () => number;
   readonly random?: () => number;
   readonly signal?: AbortSignal;
-  /** Checks for existing manifests at once. @default 16 */
+  /** Markers written or read at once. @default 16 */
   readonly headConcurrency?: number;
 }
 
@@ -196,6 +197,8 @@ export async function scheduleArchive(
   }
 
   const counts = state.counts;
+  // Read once for the invocation, after the recovery has sent its markers again.
+  const snapshot = new ArchiveSnapshot(store, organizationId);
   const cutoffMs = state.cutoff === null ? Number.NEGATIVE_INFINITY : Date.parse(state.cutoff);
   const query = {
     is_finished: true,
@@ -231,17 +234,15 @@ export async function scheduleArchive(
         pin(c);
       } else candidates.push(c);
     }
-    const known = await mapLimit(candidates, deps.headConcurrency ?? 16, async (c) => {
-      if (await store.head(manifestKey(organizationId, c.created_at, c.id))) return 'archived';
-      return (await store.head(pendingKey(organizationId, c.id))) ? 'pending' : 'new';
-    });
+    const known = await mapLimit(candidates, 4, (c) => snapshot.stateOf(c));
     const fresh = candidates.filter((_, i) => known[i] === 'new');
     counts.alreadyArchived += known.filter((k) => k === 'archived').length;
     counts.alreadyPending += known.filter((k) => k === 'pending').length;
     // The marker first: a conversation whose job is lost after this line is enqueued by the next run.
-    await mapLimit(fresh, deps.headConcurrency ?? 16, (c) =>
-      writePending(store, organizationId, nextMarker(undefined, c, state.runId, clock.now())),
-    );
+    await mapLimit(fresh, deps.headConcurrency ?? 16, async (c) => {
+      await writePending(store, organizationId, nextMarker(undefined, c, state.runId, clock.now()));
+      await snapshot.enqueued(c.id);
+    });
     const { failed } = await enqueue(deps, state, fresh, options.priorities);
     counts.enqueued += fresh.length - failed.length;
     // A job that could not be sent keeps its marker, marked as never sent: the next run enqueues it.
