@@ -28,6 +28,7 @@ export class ArchiveSnapshot {
   async stateOf(conversation: { readonly id: string; readonly created_at: string }): Promise<ListedState> {
     const pending = await this.#waiting();
     const day = utcDay(conversation.created_at);
+    this.#forgetAfter(day);
     let archived = this.#days.get(day);
     if (!archived) {
       archived = this.#archivedOn(day);
@@ -37,6 +38,16 @@ export class ArchiveSnapshot {
     }
     if ((await archived).has(conversation.id)) return 'archived';
     return pending.has(conversation.id) ? 'pending' : 'new';
+  }
+
+  /**
+   * The listing goes newest first: once it asks about `day`, a day folder more than a day newer is
+   * not asked about again (a shifted page repeats a few of the page before), so its ids are let go
+   * and a long lookback's memory stays at about two days' manifests.
+   */
+  #forgetAfter(day: string): void {
+    const next = new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString().slice(0, 10);
+    for (const cached of this.#days.keys()) if (cached > next) this.#days.delete(cached);
   }
 
   /** This listing wrote a marker for `conversationId`: a second sighting (a shifted page) is waiting. */

@@ -107,4 +107,18 @@ describe('ArchiveSnapshot', () => {
     // Assert
     expect(await snapshot.stateOf(c)).toBe('pending');
   });
+
+  it('when the listing has moved two days on (newest first), then the newer day’s ids are let go, and a late question about it lists it again', async () => {
+    // Arrange
+    const store = await folderStore();
+    const probe = counting(store);
+    const snapshot = new ArchiveSnapshot(probe.store, ORG);
+
+    // Act
+    for (const day of ['2026-12-05', '2026-12-04', '2026-12-05', '2026-12-02', '2026-12-05'])
+      await snapshot.stateOf(conversation(6, day));
+
+    // Assert: 12-05 is kept while 12-04 is asked, let go at 12-02
+    expect(probe.lists.filter((p) => p.includes('date=2026-12-05'))).toHaveLength(2);
+  });
 });
