@@ -25,7 +25,7 @@ import {
   RunRecordSchema,
   RunUsageSchema,
 } from '../shared/archive-format/documents.ts';
-import { pendingPrefix } from '../shared/archive-format/keys.ts';
+import { conversationOfPendingKey, pendingPrefix } from '../shared/archive-format/keys.ts';
 import { defaultPipelineConfig, type PriorityRule } from '../shared/config/pipeline-config.ts';
 import { FUNCTIONS, type FunctionId, maxConcurrency } from '../shared/contract/topology.ts';
 import { type OperationId, operationIds, operations } from '../shared/openapi/index.ts';
@@ -469,7 +469,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
           ContinuationToken: next,
         }),
       );
-      for (const o of page.Contents ?? []) waiting.push(/([^/]+)\.json$/.exec(o.Key ?? '')?.[1] ?? '');
+      for (const o of page.Contents ?? []) waiting.push(conversationOfPendingKey(o.Key ?? '') ?? '');
       next = page.NextContinuationToken;
     } while (next);
     return { outlook: { record: record.outlook, waiting, listedAt: Date.now() } };

@@ -121,6 +121,11 @@ export function pendingKey(organizationId: string, conversationId: string): stri
   return `${pendingPrefix(organizationId)}${conversationId}.json`;
 }
 
+/** The conversation id of a pending marker's key, or undefined when the key is not a marker. */
+export function conversationOfPendingKey(key: string): string | undefined {
+  return /^state\/org=[^/]+\/pending\/([^/]+)\.json$/.exec(key)?.[1];
+}
+
 // --- runs/ ---------------------------------------------------------------------------------------
 
 export function runKey(runId: RunId | string): string {

@@ -8,7 +8,13 @@
 // marker, so a conversation in neither snapshot was neither archived nor enqueued when the markers
 // were listed. One archived meanwhile is still waiting in the first snapshot, and one enqueued by
 // this listing is added to it as its marker is written.
-import { conversationsPrefix, parseManifestKey, pendingPrefix, utcDay } from '../archive-format/keys.ts';
+import {
+  conversationOfPendingKey,
+  conversationsPrefix,
+  parseManifestKey,
+  pendingPrefix,
+  utcDay,
+} from '../archive-format/keys.ts';
 import type { ArchiveStore } from '../ports/archive-store.ts';
 
 export type ListedState = 'archived' | 'pending' | 'new';
@@ -57,10 +63,7 @@ export class ArchiveSnapshot {
 
   #waiting(): Promise<Set<string>> {
     if (!this.#pending) {
-      this.#pending = this.#ids(
-        pendingPrefix(this.#organizationId),
-        (key) => /\/([^/]+)\.json$/.exec(key)?.[1],
-      );
+      this.#pending = this.#ids(pendingPrefix(this.#organizationId), conversationOfPendingKey);
       this.#pending.catch(() => {
         this.#pending = undefined;
       });

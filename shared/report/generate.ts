@@ -35,6 +35,7 @@ import {
 } from '../archive-format/documents.ts';
 import {
   conversationOfOutcomeKey,
+  conversationOfPendingKey,
   FILES,
   interactionOfStallKey,
   outcomesPrefix,
@@ -413,7 +414,7 @@ async function withAmigo(store: ArchiveStore, record: RunRecord): Promise<RunRec
 async function readPendingFailures(store: ArchiveStore) {
   const out: Array<{ conversation_id: string; code: string; reason: string; at: string; runs: number }> = [];
   for await (const object of store.list('state/')) {
-    if (!/^state\/org=[^/]+\/pending\/[^/]+\.json$/.test(object.key)) continue;
+    if (conversationOfPendingKey(object.key) === undefined) continue;
     try {
       const marker = await readDocument(store, object.key, PendingMarkerSchema);
       if (marker?.failure) {

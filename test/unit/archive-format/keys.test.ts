@@ -6,6 +6,7 @@ import {
   audioPath,
   checkedKey,
   conversationOfOutcomeKey,
+  conversationOfPendingKey,
   conversationPrefix,
   FILES,
   interactionOfStallKey,
@@ -101,6 +102,8 @@ describe('archive keys', () => {
     expect(parseManifestKey(tagsKey(org, createdAt, id))).toBeUndefined();
     expect(conversationOfOutcomeKey(outcomeKey(runId, id))).toBe(id);
     expect(conversationOfOutcomeKey(runKey(runId))).toBeUndefined();
+    expect(conversationOfPendingKey(pendingKey(org, id))).toBe(id);
+    expect(conversationOfPendingKey(outlookStateKey(org))).toBeUndefined();
     expect(interactionOfStallKey(stallKey(org, createdAt, id, 'abc'))).toBe('abc');
     expect(interactionOfStallKey(checkedKey(org, createdAt, id))).toBeUndefined();
     expect(STAGING_CHUNK.test(`${folder}${STAGING_DIR}${stagingChunkName('0badc0de', 12)}`)).toBe(true);

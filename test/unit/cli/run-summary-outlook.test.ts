@@ -90,4 +90,10 @@ describe('outlookLines', () => {
 
     expect(lines[1]).toMatch(/catch-up in about 16\.2 h \(from 5 h of arrivals: firmer after a day\)$/);
   });
+
+  it('when no arrivals are averaged yet (the first outlook), then the estimate carries no note of hours', () => {
+    const lines = outlookLines(outlook({ arrivals_hours: 0, catch_up_hours: 2.5 }));
+
+    expect(lines[1]).toMatch(/catch-up in about 2\.5 h$/);
+  });
 });
