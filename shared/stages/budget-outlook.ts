@@ -479,7 +479,10 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   // run's arrivals over the net drain). Beyond an hour's drain (the first run after an outage lists
   // hours of arrivals at once) it is a backlog like any other.
   const earlier = Math.min(input.backlog, input.earlierBacklog ?? input.backlog);
-  const drainedInAnHour = bottleneck ? bottleneck.capacity / bottleneck.perConversation : 0;
+  const drained = bottleneck ? bottleneck.capacity / bottleneck.perConversation : 0;
+  // A cost or capacity out of range (an hour of seconds, a cost read off almost nothing) drains
+  // nothing here: what this run found then counts whole, and the figure stays a number.
+  const drainedInAnHour = Number.isFinite(drained) ? drained : 0;
   const behind = Math.round(earlier + Math.max(0, input.backlog - earlier - drainedInAnHour));
   const counted = { ...outlook, catch_up_backlog: behind };
   if (behind <= 0) {

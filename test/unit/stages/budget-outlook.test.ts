@@ -222,6 +222,20 @@ describe('budgetOutlook', () => {
     expect(outlook.catch_up_backlog).toBe(410);
   });
 
+  it('when the period is a millisecond long and its calls read as an infinite rate, then the catch-up backlog is still a number (the run record must stay valid)', () => {
+    const outlook = budgetOutlook(
+      anHour({
+        periodMs: 1e-300,
+        arrivals: 5,
+        backlog: 20,
+        earlierBacklog: 5,
+        previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(Number.isFinite(outlook.catch_up_backlog)).toBe(true);
+  });
+
   it('when only the conversations this run found wait, then it has caught up: they wait no longer than the runs’ cadence', () => {
     const outlook = budgetOutlook(
       anHour({
