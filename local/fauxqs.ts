@@ -3,6 +3,9 @@
 // `app.listen` call (an unauthenticated S3/SQS on every interface), so this builds the same Fastify
 // app with the exported `buildApp` and listens on the loopback address itself.
 //
+// S3 LIST answers from a sorted index of each bucket's keys (local/fauxqs-sorted-listing.ts), not
+// fauxqs's scan and sort of the whole bucket per page, and in S3's key order.
+//
 // Known gaps of fauxqs (see ../shared/local-aws.md, outside this repository): it ignores `If-None-Match` / `If-Match` on
 // writes (test conditional writes through test/support/conditional-s3-proxy.ts), refuses a single
 // PutObject over 11 MiB (use multipart), and its queue URLs name `sqs.<region>.localhost`, so the SQS
@@ -11,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { type BuildAppOptions, buildApp } from 'fauxqs';
+import { indexS3Listing, type ListingStore } from './fauxqs-sorted-listing.ts';
 
 export interface LocalAwsOptions {
   /**
@@ -51,7 +55,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     const persisted = await persistentStores(options.s3StorageDir);
     buildOptions.stores = persisted.stores;
     closePersistence = persisted.close;
+  } else {
+    buildOptions.stores = await memoryStores();
   }
+  indexS3Listing(buildOptions.stores.s3Store as unknown as ListingStore<{ key: string }>);
   const app = buildApp(buildOptions);
   if (closePersistence) {
     const close = closePersistence;
@@ -107,6 +114,15 @@ interface FauxqsInternals {
   FileS3Persistence: new (dir: string) => FileS3PersistenceLike;
 }
 
+async function memoryStores(): Promise<Stores> {
+  const internals = await loadInternals();
+  return {
+    sqsStore: new internals.SqsStore(),
+    snsStore: new internals.SnsStore(),
+    s3Store: new internals.S3Store(),
+  };
+}
+
 /** The same wiring `startFauxqs` does for `s3StorageDir` (fauxqs 2.4.1 dist/app.js). */
 async function persistentStores(dir: string): Promise<{ stores: Stores; close(): void }> {
   const internals = await loadInternals();
@@ -120,7 +136,8 @@ async function persistentStores(dir: string): Promise<{ stores: Stores; close():
   };
 }
 
-async function loadInternals(): Promise<FauxqsInternals> {
+/** fauxqs's store classes, loaded from `fauxqs/dist/` by path (they are not exported). */
+export async function loadInternals(): Promise<FauxqsInternals> {
   const entry = import.meta.resolve('fauxqs'); // .../fauxqs/dist/app.js
   const load = async (path: string): Promise<Record<string, unknown>> =>
     (await import(new URL(path, entry).href)) as Record<string, unknown>;
@@ -139,7 +156,7 @@ async function loadInternals(): Promise<FauxqsInternals> {
   for (const [name, value] of Object.entries(internals)) {
     if (typeof value !== 'function') {
       throw new Error(
-        `fauxqs internals changed: ${name} not found under fauxqs/dist; s3StorageDir needs fauxqs 2.4.1`,
+        `fauxqs internals changed: ${name} not found under fauxqs/dist; local/fauxqs.ts needs fauxqs 2.4.1`,
       );
     }
   }
