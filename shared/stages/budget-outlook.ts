@@ -418,8 +418,13 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       0,
       drainPerHour === null ? modelled : Math.min(drainPerHour, limitPerHour - other),
     );
+    // Not known while nothing is archived at the average rate (a day or more without an archive
+    // leaves it at 0, and calls over it are no cost: JSON would write the Infinity as null).
     const perConversation =
-      archivePerHour !== null && archivedPerHour !== null && archivedTotal >= MIN_ARCHIVED_FOR_COST
+      archivePerHour !== null &&
+      archivedPerHour !== null &&
+      archivedPerHour > 0 &&
+      archivedTotal >= MIN_ARCHIVED_FOR_COST
         ? archivePerHour / archivedPerHour
         : null;
     operations[op] = {

@@ -2,6 +2,7 @@
 // 1,200 calls an hour; with the achievable share (0.95) the archive jobs reach 1,140 of them until
 // a busy period measures it. Messages at 30 a minute is 1,800 an hour (1,710 reachable).
 import { describe, expect, it } from 'vitest';
+import { createRng } from '../../../sim/prng.ts';
 import {
   budgetOutlook,
   catchUpHoursOf,
@@ -702,6 +703,56 @@ describe('budgetOutlook', () => {
     // Assert
     expect(outlook.period_hours).toBe(0);
     expect(numbers(outlook).filter((n) => !Number.isFinite(n))).toEqual([]);
+  });
+
+  it('when outlooks follow one another over zeros, nulls, instants and long gaps, then every figure of every outlook is a finite number (or null: not known)', () => {
+    // Arrange: a chain of outlooks, each carrying the last, over the degenerate inputs a deployed
+    // scheduler can meet (nothing archived while calls went on, an outlook a millisecond after the
+    // last, a day's gap, no usage at all). JSON writes NaN and Infinity as null, which the nullable
+    // figures accepted silently and the counted ones refused (a run record lost in the week smoke).
+    const rng = createRng('outlook-finite');
+    const nonFinite: string[] = [];
+    const walk = (value: unknown, path: string): void => {
+      if (typeof value === 'number' && !Number.isFinite(value)) nonFinite.push(`${path}=${value}`);
+      else if (value && typeof value === 'object')
+        for (const [k, v] of Object.entries(value)) walk(v, `${path}.${k}`);
+    };
+    let previous: PreviousRates | null = null;
+    let now = MIDNIGHT;
+
+    for (let step = 0; step < 2_000; step++) {
+      const periodMs = rng.chance(0.2)
+        ? rng.int(0, 5)
+        : rng.chance(0.1)
+          ? rng.int(1, 48) * HOUR
+          : rng.int(1, 120) * 60_000;
+      now += periodMs;
+      const calls = rng.chance(0.3) ? 0 : rng.int(0, 2_000);
+      const input: OutlookInput = {
+        periodMs,
+        usage: rng.chance(0.1)
+          ? {}
+          : {
+              'get-interaction-insights': insights(calls, rng.chance(0.5) ? calls : rng.int(0, calls)),
+              'get-conversation-messages': messages(rng.chance(0.3) ? 0 : rng.int(0, 300)),
+            },
+        arrivals: rng.chance(0.3) ? 0 : rng.int(0, 500),
+        archived: rng.chance(0.1) ? null : rng.chance(0.4) ? 0 : rng.int(0, 300),
+        backlog: rng.chance(0.3) ? 0 : rng.int(0, 5_000),
+        ...(rng.chance(0.7) ? { earlierBacklog: rng.int(0, 5_000) } : {}),
+        previousBacklog: rng.chance(0.2) ? null : rng.int(0, 5_000),
+        now,
+        previous,
+      };
+
+      // Act
+      const outlook = budgetOutlook(input);
+      walk(outlook, `step ${step}`);
+      previous = carried(outlook);
+    }
+
+    // Assert
+    expect(nonFinite.slice(0, 5)).toEqual([]);
   });
 
   it('when the catch-up is recomputed from stored figures with their time and arrival profile, then it is the outlook’s own walk, not the flat estimate', () => {
