@@ -2,13 +2,13 @@
 // 1,200 calls an hour; with the achievable share (0.95) the archive jobs reach 1,140 of them until
 // a busy period measures it. Messages at 30 a minute is 1,800 an hour (1,710 reachable).
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../../../sim/prng.ts';
 import {
   budgetOutlook,
   catchUpHoursOf,
   type OutlookInput,
   type PreviousRates,
 } from '../../../shared/stages/budget-outlook.ts';
+import { createRng } from '../../../sim/prng.ts';
 
 const HOUR = 3_600_000;
 /** A UTC midnight: a whole number of days since the epoch, where the profile's slot 0 starts. */
