@@ -258,8 +258,11 @@ export function outlookLines(outlook: RunOutlook): string[] {
         ? ` (from ${outlook.arrivals_hours} h of arrivals: firmer after a day)`
         : ''
     }`,
-    never: `catch-up NEVER at this rate: the arrivals alone use the whole ${outlook.bottleneck} budget`,
-    unknown: 'catch-up unknown (nothing archived since the previous run to measure a conversation by)',
+    never:
+      outlook.bottleneck && outlook.operations[outlook.bottleneck]?.per_conversation === null
+        ? `catch-up NEVER at this rate: ${outlook.bottleneck} calls go on while nothing has been archived for a day`
+        : `catch-up NEVER at this rate: the arrivals alone use the whole ${outlook.bottleneck} budget`,
+    unknown: 'catch-up unknown (nothing archived lately to measure a conversation by)',
   }[outlook.catch_up];
   const oldest = outlook.oldest_waiting_since ? `, oldest since ${outlook.oldest_waiting_since}` : '';
   return [

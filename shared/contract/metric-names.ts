@@ -43,5 +43,5 @@ export const METRIC = {
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
-/** CatchUpHours when the arrivals alone use the whole budget: the backlog never drains. */
+/** CatchUpHours when the backlog never drains at this rate (the outlook's `never`). */
 export const CATCH_UP_NEVER_HOURS = 9_999;

@@ -86,7 +86,10 @@ export type OperationOutlook = {
   readonly budget_share: number;
   /** Calls an hour, all of them, averaged over about a day (null: not known yet). */
   readonly calls_per_hour: number | null;
-  /** archive_calls_per_hour / archived_per_hour; null: fewer than MIN_ARCHIVED_FOR_COST archived so far. */
+  /**
+   * archive_calls_per_hour / archived_per_hour; null: fewer than MIN_ARCHIVED_FOR_COST archived so
+   * far, or the averaged archived rate is 0.
+   */
   readonly per_conversation: number | null;
   /** The archive jobs' calls an hour, averaged over about a day. */
   readonly archive_calls_per_hour: number | null;
@@ -106,7 +109,8 @@ export type OperationOutlook = {
 /**
  * `caught-up`: nothing waits that an earlier run enqueued. `estimated`: that backlog drains in
  * `catch_up_hours`. `never`: the
- * arrivals alone use the bottleneck's whole budget, so the backlog cannot shrink. `unknown`: no
+ * arrivals alone use the bottleneck's whole budget, so the backlog cannot shrink, or archive jobs
+ * call on while nothing has been archived over the averaging span. `unknown`: no
  * conversation was archived in the period, so the cost of one is not known.
  */
 export type CatchUpKind = 'caught-up' | 'estimated' | 'never' | 'unknown';
@@ -418,15 +422,14 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       0,
       drainPerHour === null ? modelled : Math.min(drainPerHour, limitPerHour - other),
     );
-    // Not known while nothing is archived at the average rate (a day or more without an archive
-    // leaves it at 0, and calls over it are no cost: JSON would write the Infinity as null).
-    const perConversation =
-      archivePerHour !== null &&
-      archivedPerHour !== null &&
-      archivedPerHour > 0 &&
-      archivedTotal >= MIN_ARCHIVED_FOR_COST
-        ? archivePerHour / archivedPerHour
-        : null;
+    const costCounted =
+      archivePerHour !== null && archivedPerHour !== null && archivedTotal >= MIN_ARCHIVED_FOR_COST;
+    // The archived rate is exactly 0 after a period as long as the averaging span without an
+    // archive, or once the stored rate rounds to 0: calls over it would be an Infinity (NaN with no
+    // calls), which JSON writes as null. No cost is claimed then, but archive jobs calling on while
+    // nothing is archived drain nothing: the outlook says `never`, as it did while the rate decayed.
+    const perConversation = costCounted && archivedPerHour > 0 ? archivePerHour / archivedPerHour : null;
+    const stuck = costCounted && archivedPerHour === 0 && archivePerHour > 0;
     operations[op] = {
       calls: u.calls,
       limit: u.limit,
@@ -441,6 +444,16 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       drain_hours: round(drainHours, 3),
       capacity_per_hour: round(capacity, 3),
     };
+    if (stuck) {
+      if (!bottleneck || bottleneck.load < Number.POSITIVE_INFINITY)
+        bottleneck = {
+          op,
+          perConversation: Number.POSITIVE_INFINITY,
+          capacity,
+          load: Number.POSITIVE_INFINITY,
+        };
+      continue;
+    }
     if (perConversation === null || perConversation === 0) continue;
     // Hours of this operation's capacity one conversation takes: the largest one limits the drain.
     const load = capacity > 0 ? perConversation / capacity : Number.POSITIVE_INFINITY;

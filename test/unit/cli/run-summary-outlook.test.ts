@@ -69,6 +69,25 @@ describe('outlookLines', () => {
     );
   });
 
+  it('when archive jobs call on while nothing has been archived for a day, then the summary says that, not that arrivals fill the budget', () => {
+    const stuck = outlook();
+    const insights = stuck.operations['get-interaction-insights'] as RunOutlook['operations'][string];
+    const lines = outlookLines({
+      ...stuck,
+      archived_per_hour: 0,
+      operations: {
+        ...stuck.operations,
+        'get-interaction-insights': { ...insights, per_conversation: null },
+      },
+      catch_up: 'never',
+      catch_up_hours: null,
+    });
+
+    expect(lines[1]).toContain(
+      'catch-up NEVER at this rate: get-interaction-insights calls go on while nothing has been archived for a day',
+    );
+  });
+
   it('when nothing waits, then it says so', () => {
     const lines = outlookLines(
       outlook({ backlog: 0, oldest_waiting_since: null, catch_up: 'caught-up', catch_up_hours: 0 }),

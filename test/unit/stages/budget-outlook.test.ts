@@ -2,6 +2,7 @@
 // 1,200 calls an hour; with the achievable share (0.95) the archive jobs reach 1,140 of them until
 // a busy period measures it. Messages at 30 a minute is 1,800 an hour (1,710 reachable).
 import { describe, expect, it } from 'vitest';
+import { RunOutlookSchema } from '../../../shared/archive-format/documents.ts';
 import {
   budgetOutlook,
   catchUpHoursOf,
@@ -705,6 +706,45 @@ describe('budgetOutlook', () => {
     expect(numbers(outlook).filter((n) => !Number.isFinite(n))).toEqual([]);
   });
 
+  it('when archive jobs call on for a whole day while nothing is archived, then the catch-up is never and no cost is claimed', () => {
+    // Arrange: a day in which 500 were archived before, then a period as long as the averaging span
+    // with calls and no archive: the averaged archived rate is exactly 0.
+    const previous = { ...aDay({ arrivals: 100, archived: 150, archiveCalls: 900 }), archivedTotal: 3_600 };
+
+    // Act
+    const outlook = budgetOutlook(
+      anHour({ periodMs: 24 * HOUR, archived: 0, arrivals: 2_400, backlog: 2_000, previous }),
+    );
+
+    // Assert
+    expect(outlook.archived_per_hour).toBe(0);
+    expect(outlook.operations['get-interaction-insights']?.per_conversation).toBeNull();
+    expect(outlook.bottleneck).toBe('get-conversation-messages');
+    expect(outlook.catch_up).toBe('never');
+    expect(outlook.catch_up_backlog).toBe(2_000);
+  });
+
+  it('when nothing was archived for a day and no archive job called either, then the catch-up is unknown', () => {
+    // Arrange
+    const previous = { ...aDay({ arrivals: 100, archived: 150, archiveCalls: 900 }), archivedTotal: 3_600 };
+
+    // Act
+    const outlook = budgetOutlook(
+      anHour({
+        periodMs: 24 * HOUR,
+        usage: { 'get-interaction-insights': insights(0), 'get-conversation-messages': messages(0) },
+        archived: 0,
+        arrivals: 2_400,
+        backlog: 2_000,
+        previous,
+      }),
+    );
+
+    // Assert
+    expect(outlook.catch_up).toBe('unknown');
+    expect(outlook.bottleneck).toBeNull();
+  });
+
   it('when outlooks follow one another over zeros, nulls, instants and long gaps, then every figure of every outlook is a finite number (or null: not known)', () => {
     // Arrange: a chain of outlooks, each carrying the last, over the degenerate inputs a deployed
     // scheduler can meet (nothing archived while calls went on, an outlook a millisecond after the
@@ -712,6 +752,7 @@ describe('budgetOutlook', () => {
     // figures accepted silently and the counted ones refused (a run record lost in the week smoke).
     const rng = createRng('outlook-finite');
     const nonFinite: string[] = [];
+    const refused: string[] = [];
     const walk = (value: unknown, path: string): void => {
       if (typeof value === 'number' && !Number.isFinite(value)) nonFinite.push(`${path}=${value}`);
       else if (value && typeof value === 'object')
@@ -748,11 +789,29 @@ describe('budgetOutlook', () => {
       // Act
       const outlook = budgetOutlook(input);
       walk(outlook, `step ${step}`);
+      const stored = RunOutlookSchema.safeParse(
+        JSON.parse(
+          JSON.stringify({
+            ...outlook,
+            at: new Date(now).toISOString(),
+            from: new Date(now - periodMs).toISOString(),
+            arrivals: input.arrivals,
+            archived: input.archived,
+            backlog: input.backlog,
+            given_up: 0,
+            oldest_waiting_since: null,
+            waiting_runs: [],
+            partial: false,
+          }),
+        ),
+      );
+      if (!stored.success) refused.push(`step ${step}: ${stored.error.message}`);
       previous = carried(outlook);
     }
 
     // Assert
     expect(nonFinite.slice(0, 5)).toEqual([]);
+    expect(refused.slice(0, 2)).toEqual([]);
   });
 
   it('when the catch-up is recomputed from stored figures with their time and arrival profile, then it is the outlook’s own walk, not the flat estimate', () => {
