@@ -4,10 +4,12 @@
 // runner, the tests and the week bench share (docs/local-aws-findings.md). This keeps each bucket's
 // keys in a sorted array, updated as objects are set and deleted, and answers a page by binary search.
 //
-// It also orders keys as S3 does, by code unit (UTF-8 byte order for every key without astral
-// characters), where fauxqs sorts by `localeCompare` but skips with `<=`: two orders that disagree
-// ("B" before "a" in S3, after it in the locale), so a page boundary between such keys could skip or
-// repeat some on fauxqs. Tied to fauxqs 2.4.1's store internals (`buckets`, `listObjects`), pinned
+// It also orders keys by UTF-16 code unit, S3's UTF-8 byte order for every key without astral
+// characters, where fauxqs sorts by `localeCompare` but starts each page after the last key by `<=`:
+// two orders that disagree ("B" before "a" in S3, after it in the locale), so a page boundary between
+// such keys skipped or repeated some on fauxqs. Left as fauxqs has it: the route's next token is the
+// page's last object key even when a common prefix sorts after it (with a delimiter, that prefix comes
+// again on the next page); nothing here lists with a delimiter. Tied to fauxqs 2.4.1's store internals (`buckets`, `listObjects`), pinned
 // exactly in package.json.
 
 export interface ListableObject {
@@ -36,7 +38,21 @@ export interface ListingStore<T extends ListableObject> {
 
 /** A map of one bucket's objects that keeps its keys sorted by code unit. */
 export class SortedKeyMap<T> extends Map<string, T> {
-  readonly #sorted: string[] = [];
+  #sorted: string[] = [];
+
+  // No entries here: Map's constructor would call `set` before `#sorted` exists. Use `from`.
+  constructor() {
+    super();
+  }
+
+  /** A copy of `objects`, its keys sorted once (a bucket loaded from disk holds them unordered). */
+  static from<T>(objects: ReadonlyMap<string, T>): SortedKeyMap<T> {
+    const sorted = new SortedKeyMap<T>();
+    for (const [key, value] of objects) Map.prototype.set.call(sorted, key, value);
+    // The default sort compares code units, as `<` does.
+    sorted.#sorted = [...objects.keys()].sort();
+    return sorted;
+  }
 
   override set(key: string, value: T): this {
     if (!this.has(key)) this.#sorted.splice(lowerBound(this.#sorted, key), 0, key);
@@ -80,10 +96,7 @@ export function indexS3Listing<T extends ListableObject>(store: ListingStore<T>)
 /** Buckets whose object maps are `SortedKeyMap`s, whoever creates them. */
 class SortedBuckets<T> extends Map<string, Map<string, T>> {
   override set(name: string, objects: Map<string, T>): this {
-    if (objects instanceof SortedKeyMap) return super.set(name, objects);
-    const sorted = new SortedKeyMap<T>();
-    for (const [key, value] of objects) sorted.set(key, value);
-    return super.set(name, sorted);
+    return super.set(name, objects instanceof SortedKeyMap ? objects : SortedKeyMap.from(objects));
   }
 }
 

@@ -2,7 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   DeleteMessageCommand,
@@ -115,6 +122,50 @@ describe('embedded local AWS (fauxqs)', () => {
 
       expect(bound).toBe('127.0.0.1');
       expect(body).toBe('kept');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when keys differ in letter case, then they list in S3`s order in one page and paged, and again after a restart from s3StorageDir', async () => {
+    // fauxqs 2.4.1 alone sorts by locale (a, B, c) and, paged one at a time, skips B; local/fauxqs.ts
+    // answers LIST from its own sorted index (test/unit/local/fauxqs-sorted-listing.test.ts).
+    const dir = await mkdtemp(join(tmpdir(), 'local-aws-'));
+    const listAll = async (client: S3Client, maxKeys?: number) => {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page: ListObjectsV2CommandOutput = await client.send(
+          new ListObjectsV2Command({
+            Bucket: 'ordered',
+            Prefix: 'order/',
+            ContinuationToken: token,
+            ...(maxKeys ? { MaxKeys: maxKeys } : {}),
+          }),
+        );
+        keys.push(...(page.Contents ?? []).map((o) => o.Key ?? ''));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    };
+    try {
+      const first = await startLocalAws({ s3StorageDir: dir });
+      const s3a = first.s3();
+      await s3a.send(new CreateBucketCommand({ Bucket: 'ordered' }));
+      for (const key of ['order/c', 'order/a', 'order/B', 'other/x']) {
+        await s3a.send(new PutObjectCommand({ Bucket: 'ordered', Key: key, Body: key }));
+      }
+      const onePage = await listAll(s3a);
+      const paged = await listAll(s3a, 1);
+      await first.stop();
+
+      const second = await startLocalAws({ s3StorageDir: dir });
+      const reloaded = await listAll(second.s3(), 1);
+      await second.stop();
+
+      expect(onePage).toEqual(['order/B', 'order/a', 'order/c']);
+      expect(paged).toEqual(['order/B', 'order/a', 'order/c']);
+      expect(reloaded).toEqual(['order/B', 'order/a', 'order/c']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
