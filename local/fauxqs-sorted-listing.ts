@@ -40,7 +40,7 @@ export interface ListingStore<T extends ListableObject> {
 export class SortedKeyMap<T> extends Map<string, T> {
   #sorted: string[] = [];
 
-  // No entries here: Map's constructor would call `set` before `#sorted` exists. Use `from`.
+  // biome-ignore lint/complexity/noUselessConstructor: it takes no entries (Map's constructor would call `set` before `#sorted` exists): use `from`
   constructor() {
     super();
   }

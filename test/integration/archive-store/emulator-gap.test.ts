@@ -3,7 +3,7 @@
 // (the conditional-write proxy) and this test with it. fauxqs's LIST gaps (locale order, keys skipped
 // across pages, a scan of the whole bucket per page) are closed by local/fauxqs.ts itself:
 // test/integration/local-aws.test.ts.
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../../local/fauxqs.ts';
 import { S3ArchiveStore } from '../../../shared/adapters/s3-archive-store.ts';
