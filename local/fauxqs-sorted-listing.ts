@@ -158,24 +158,23 @@ function pastPrefix(keys: readonly string[], from: number, prefix: string): numb
   return lowerBound(keys, prefix.slice(0, -1) + String.fromCharCode(last + 1));
 }
 
-function lowerBound(keys: readonly string[], key: string): number {
+/** The first index whose key is not below `key` (`after`: not at or below it). */
+function bound(keys: readonly string[], key: string, after = false): number {
   let lo = 0;
   let hi = keys.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((keys[mid] as string) < key) lo = mid + 1;
+    const k = keys[mid] as string;
+    if (k < key || (after && k === key)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
+function lowerBound(keys: readonly string[], key: string): number {
+  return bound(keys, key);
+}
+
 function upperBound(keys: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((keys[mid] as string) <= key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return bound(keys, key, true);
 }

@@ -126,14 +126,11 @@ async function memoryStores(): Promise<Stores> {
 /** The same wiring `startFauxqs` does for `s3StorageDir` (fauxqs 2.4.1 dist/app.js). */
 async function persistentStores(dir: string): Promise<{ stores: Stores; close(): void }> {
   const internals = await loadInternals();
-  const s3Store = new internals.S3Store();
+  const stores = await memoryStores();
   const persistence = new internals.FileS3Persistence(dir);
-  persistence.loadS3(s3Store); // load before wiring, as startFauxqs does
-  (s3Store as { persistence?: unknown }).persistence = persistence;
-  return {
-    stores: { sqsStore: new internals.SqsStore(), snsStore: new internals.SnsStore(), s3Store },
-    close: () => persistence.close(),
-  };
+  persistence.loadS3(stores.s3Store); // load before wiring, as startFauxqs does
+  (stores.s3Store as { persistence?: unknown }).persistence = persistence;
+  return { stores, close: () => persistence.close() };
 }
 
 /** fauxqs's store classes, loaded from `fauxqs/dist/` by path (they are not exported). */

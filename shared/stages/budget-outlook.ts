@@ -422,14 +422,16 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       0,
       drainPerHour === null ? modelled : Math.min(drainPerHour, limitPerHour - other),
     );
-    const costCounted =
-      archivePerHour !== null && archivedPerHour !== null && archivedTotal >= MIN_ARCHIVED_FOR_COST;
-    // The archived rate is exactly 0 after a period as long as the averaging span without an
-    // archive, or once the stored rate rounds to 0: calls over it would be an Infinity (NaN with no
-    // calls), which JSON writes as null. No cost is claimed then, but archive jobs calling on while
-    // nothing is archived drain nothing: the outlook says `never`, as it did while the rate decayed.
-    const perConversation = costCounted && archivedPerHour > 0 ? archivePerHour / archivedPerHour : null;
-    const stuck = costCounted && archivedPerHour === 0 && archivePerHour > 0;
+    // Calls over nothing archived (the averaged archived rate is exactly 0 after a period as long as
+    // the averaging span without an archive) are an infinite cost: no conversation drains, and the
+    // outlook says `never`. Nothing called over nothing archived is no cost at all (not 0/0).
+    const perConversation =
+      archivePerHour !== null &&
+      archivedPerHour !== null &&
+      archivedTotal >= MIN_ARCHIVED_FOR_COST &&
+      (archivedPerHour > 0 || archivePerHour > 0)
+        ? archivePerHour / archivedPerHour
+        : null;
     operations[op] = {
       calls: u.calls,
       limit: u.limit,
@@ -437,23 +439,15 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       budget_share: round(share, 4),
       calls_per_hour:
         archivePerHour === null && otherPerHour === null ? null : round((archivePerHour ?? 0) + other, 3),
-      per_conversation: perConversation === null ? null : round(perConversation, 3),
+      // Stored as not known when infinite (JSON would write null anyway, silently).
+      per_conversation:
+        perConversation === null || !Number.isFinite(perConversation) ? null : round(perConversation, 3),
       archive_calls_per_hour: archivePerHour === null ? null : round(archivePerHour, 3),
       other_calls_per_hour: otherPerHour === null ? null : round(otherPerHour, 3),
       drain_calls_per_hour: drainPerHour === null ? null : round(drainPerHour, 3),
       drain_hours: round(drainHours, 3),
       capacity_per_hour: round(capacity, 3),
     };
-    if (stuck) {
-      if (!bottleneck || bottleneck.load < Number.POSITIVE_INFINITY)
-        bottleneck = {
-          op,
-          perConversation: Number.POSITIVE_INFINITY,
-          capacity,
-          load: Number.POSITIVE_INFINITY,
-        };
-      continue;
-    }
     if (perConversation === null || perConversation === 0) continue;
     // Hours of this operation's capacity one conversation takes: the largest one limits the drain.
     const load = capacity > 0 ? perConversation / capacity : Number.POSITIVE_INFINITY;
