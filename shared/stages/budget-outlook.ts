@@ -143,6 +143,13 @@ export interface BudgetOutlook {
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
+/**
+ * Digits the stored spans of hours keep (the next outlook averages on from them): to the 3.6 ms.
+ * At 3 digits (3.6 s) a fast clock's periods of a second stored a span of 0, and every period
+ * replaced the averages instead of joining them.
+ */
+const SPAN_DIGITS = 6;
+
 /** The span the rates are averaged over. */
 const SMOOTHING_MS = 24 * HOUR_MS;
 
@@ -445,7 +452,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       archive_calls_per_hour: archivePerHour === null ? null : round(archivePerHour, 3),
       other_calls_per_hour: otherPerHour === null ? null : round(otherPerHour, 3),
       drain_calls_per_hour: drainPerHour === null ? null : round(drainPerHour, 3),
-      drain_hours: round(drainHours, 3),
+      drain_hours: round(drainHours, SPAN_DIGITS),
       capacity_per_hour: round(capacity, 3),
     };
     if (perConversation === null || perConversation === 0) continue;
@@ -477,9 +484,12 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     arrivals_per_hour: round(arrivalsPerHour, 3),
     archived_per_hour: archivedPerHour === null ? null : round(archivedPerHour, 3),
     archived_total: Math.round(archivedTotal),
-    rates_hours: round(ratesHours, 3),
-    arrivals_hours: round(windowHours, 3),
-    arrivals_window: window.map((p) => ({ hours: round(p.hours, 6), arrivals: round(p.arrivals, 4) })),
+    rates_hours: round(ratesHours, SPAN_DIGITS),
+    arrivals_hours: round(windowHours, SPAN_DIGITS),
+    arrivals_window: window.map((p) => ({
+      hours: round(p.hours, SPAN_DIGITS),
+      arrivals: round(p.arrivals, 4),
+    })),
     arrival_profile: profile
       ? { ...profile, per_hour: profile.per_hour.map((v) => (v === null ? null : round(v, 3))) }
       : null,

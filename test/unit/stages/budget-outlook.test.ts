@@ -543,6 +543,29 @@ describe('budgetOutlook', () => {
     expect(outlook.rates_hours).toBe(24);
   });
 
+  it('when periods last a second (a fast clock’s hours), then the stored spans carry them and the cost is the mean of the periods, not the last one', () => {
+    // Twenty one-second periods on a one-minute span: alternately 12 calls for 1 conversation and 12
+    // calls for 3. Averaged, 240 calls for 40 conversations: 6 a conversation. Restarted each period
+    // (a span stored as 0 hours), the last period's 12 / 3 = 4.
+    let previous: PreviousRates | null = null;
+    let outlook: ReturnType<typeof budgetOutlook> | undefined;
+    for (let i = 0; i < 20; i++) {
+      outlook = budgetOutlook({
+        periodMs: 1_000,
+        averagingMs: 60_000,
+        usage: { 'get-interaction-insights': insights(12) },
+        arrivals: 2,
+        archived: i % 2 === 0 ? 1 : 3,
+        backlog: 0,
+        previous,
+      });
+      previous = carried(outlook);
+    }
+
+    expect(outlook?.rates_hours).toBeCloseTo(20 / 3_600, 4);
+    expect(outlook?.operations['get-interaction-insights']?.per_conversation).toBeCloseTo(6, 2);
+  });
+
   it('when the catch-up is recomputed from the outlook’s stored figures, then it is the outlook’s own', () => {
     const outlook = budgetOutlook(
       anHour({
