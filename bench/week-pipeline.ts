@@ -57,7 +57,10 @@ export interface WeekPipeline {
    * ArchiveBetweenNights schedule), which lists back less far and leaves the watermark.
    */
   schedule(lookbackMs?: number): Promise<string[]>;
-  /** Writes the calls made so far beside their runs' records (each flush a usage document); returns them per operation. */
+  /**
+   * Writes the calls made so far beside their runs' records (each write a usage document); returns,
+   * per operation, those written since the last flushUsage (an outlook's write in between included).
+   */
   flushUsage(): Promise<Record<string, number>>;
   /** Resolves once every queue is empty and nothing runs. */
   drain(timeoutMs: number): Promise<void>;
@@ -149,9 +152,38 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     onPutBack: () => options.events.onPutBack?.(),
     usage,
   }));
+  // The deployed workers write their usage as each invocation ends, and the outlook reads it five
+  // minutes settled (USAGE_SETTLE_MS). Here one meter counts every worker's calls, so they are
+  // written whenever the scheduler lists a run's usage, and nothing is left to settle: a run whose
+  // last call came after the previous write and before the outlook's time would otherwise be written
+  // after its read with an end before it, and never counted (its conversations with it, which read
+  // the small week's cost per conversation up to a third high).
+  const pendingCalls: Record<string, number> = {};
+  let flushes = 0;
+  // The scheduler's own calls stay counted until it claims them for its run, as deployed.
+  const writeUsage = async () => {
+    const usages = usage.takeRunUsage('local', options.amigo.rateLimits, { keepUnscoped: true });
+    await writeRunUsage(store, usages, `week-${++flushes}`);
+    for (const u of usages)
+      for (const [op, c] of Object.entries(u.calls)) pendingCalls[op] = (pendingCalls[op] ?? 0) + c.answered;
+  };
+  const schedulerStore: ArchiveStore = {
+    location: store.location,
+    get: (key) => store.get(key),
+    getStream: (key) => store.getStream(key),
+    head: (key) => store.head(key),
+    put: (key, body, putOptions) => store.put(key, body, putOptions),
+    putStream: (key, body, putOptions) => store.putStream(key, body, putOptions),
+    delete: (key) => store.delete(key),
+    list: (prefix) =>
+      (async function* () {
+        if (/^runs\/[^/]+\/usage\/$/.test(prefix)) await writeUsage();
+        yield* store.list(prefix);
+      })(),
+  };
   const scheduler = createSchedulerHandler(async () => ({
     amigo,
-    store,
+    store: schedulerStore,
     jobs,
     continuation,
     clock,
@@ -165,7 +197,6 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       since: config.archive.since,
       recoverPendingAfterMs: options.recoverPendingAfterMs,
       outlookAveragingMs: options.outlookAveragingMs,
-      // The workers' usage is written before each run (week-run.ts), so nothing settles after it.
       outlookSettleMs: 0,
       reserveShare: config.amigo.priorityReserve,
     },
@@ -190,7 +221,6 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
     options.events,
   );
   runtime.start();
-  let flushes = 0;
   return {
     schedule: async (lookbackMs) => {
       const output = await scheduler(
@@ -204,11 +234,9 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       return ids;
     },
     flushUsage: async () => {
-      const usages = usage.takeRunUsage('local', options.amigo.rateLimits);
-      await writeRunUsage(store, usages, `week-${++flushes}`);
-      const calls: Record<string, number> = {};
-      for (const u of usages)
-        for (const [op, c] of Object.entries(u.calls)) calls[op] = (calls[op] ?? 0) + c.answered;
+      await writeUsage();
+      const calls = { ...pendingCalls };
+      for (const op of Object.keys(pendingCalls)) delete pendingCalls[op];
       return calls;
     },
     drain: (timeoutMs) => runtime.drain({ timeoutMs }),

@@ -142,16 +142,23 @@ export class MeteredRateBudget implements RateBudget {
    * run claimed (a stall-only scan, its stall jobs) go to `unscopedRunId` when given, in a document
    * of their own marked `between_runs`: they take part of the budget the backlog drains on, so the
    * next outlook reads them with that run's documents, but they are not that run's calls (its
-   * record and the QA report leave them out). Without it they are dropped (`rules apply`).
+   * record and the QA report leave them out). Without it they are dropped (`rules apply`), or with
+   * `keepUnscoped` kept for a later `claimUnscoped` (a write while the scheduler runs, in the week bench).
    */
-  takeRunUsage(source: string, limits: UsageLimits, options: { unscopedRunId?: string } = {}): RunUsage[] {
+  takeRunUsage(
+    source: string,
+    limits: UsageLimits,
+    options: { unscopedRunId?: string; keepUnscoped?: boolean } = {},
+  ): RunUsage[] {
     const out: RunUsage[] = [];
     for (const [runId, run] of this.#runs) {
       if (runId !== UNSCOPED) out.push(usageDocument(runId, run, source, limits, false));
       else if (options.unscopedRunId)
         out.push(usageDocument(options.unscopedRunId, run, source, limits, true));
     }
+    const unscoped = this.#runs.get(UNSCOPED);
     this.#runs.clear();
+    if (unscoped && options.keepUnscoped && !options.unscopedRunId) this.#runs.set(UNSCOPED, unscoped);
     return out;
   }
 }

@@ -102,6 +102,22 @@ describe('MeteredRateBudget', () => {
     expect(metered.takeRunUsage('scheduler', LIMITS)).toEqual([]);
   });
 
+  it('when usage is taken with keepUnscoped before the scheduler claims its calls, then the run’s calls are taken and the unscoped ones wait for the claim', async () => {
+    const metered = new MeteredRateBudget(innerBudget().budget);
+    metered.observe('get-conversations', { status: 200 });
+    await withinRun('run-a', async () => metered.observe('get-interaction-insights', { status: 200 }));
+
+    const taken = metered.takeRunUsage('local', LIMITS, { keepUnscoped: true });
+    metered.claimUnscoped('run-b');
+
+    expect(taken.map((u) => [u.run_id, u.calls])).toEqual([
+      ['run-a', { 'get-interaction-insights': { answered: 1, throttled: 0 } }],
+    ]);
+    expect(metered.takeRunUsage('local', LIMITS).map((u) => [u.run_id, u.calls])).toEqual([
+      ['run-b', { 'get-conversations': { answered: 1, throttled: 0 } }],
+    ]);
+  });
+
   it('when two archive jobs and a stall check call within one run, then the archive jobs’ calls and the conversation they archived are counted apart', async () => {
     const metered = new MeteredRateBudget(innerBudget().budget);
 
