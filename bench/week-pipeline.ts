@@ -120,9 +120,7 @@ export async function startWeekPipeline(options: WeekPipelineOptions): Promise<W
       clock,
       reserveShare: config.amigo.priorityReserve,
     }),
-    {
-      now: () => clock.now(),
-    },
+    { now: () => clock.now(), limits: options.amigo.rateLimits },
   );
   const amigo = new AmigoClient(options.amigo, { rateBudget: usage, clock });
   // By class, as deployed: `archive.priorities` in the config routes jobs to the priority queue.

@@ -128,6 +128,8 @@ export interface OutlookRow {
   perConversation: number | null;
   capacityPerHour: number | null;
   drainPerHour: number | null;
+  /** The share of the period's archive grants that waited for the budget (null: too few, or not counted). */
+  archiveWaitedShare: number | null;
 }
 
 export interface WeekResult {
@@ -651,6 +653,7 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       perConversation: record.operations[focus]?.per_conversation ?? null,
       capacityPerHour: perSimHour(record.operations[focus]?.capacity_per_hour),
       drainPerHour: perSimHour(record.operations[focus]?.drain_calls_per_hour),
+      archiveWaitedShare: record.operations[focus]?.archive_waited_share ?? null,
     });
   }
 

@@ -317,7 +317,10 @@ export async function runLocalCycle(options: LocalCycleOptions): Promise<LocalCy
             clock,
             reserveShare: options.reserveShare ?? config.amigo.priorityReserve,
           });
-        const usage = new MeteredRateBudget(budget, { now: () => clock.now() });
+        const usage = new MeteredRateBudget(budget, {
+          now: () => clock.now(),
+          limits: options.amigo.rateLimits,
+        });
         client = { usage, amigo: new AmigoClient(options.amigo, { rateBudget: usage, clock }) };
         clients.set(key, client);
       }

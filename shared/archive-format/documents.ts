@@ -242,6 +242,12 @@ export const RunUsageSchema = z.looseObject({
    * same document as its calls. Absent in documents written before they were counted.
    */
   archive_calls: CallCountsSchema.optional(),
+  /**
+   * The archive jobs' grants by operation, and those among them that waited for the budget (a
+   * quarter of the operation's slot spacing or more). Absent in documents written before they were
+   * counted, and when no archive job called.
+   */
+  archive_waits: z.record(z.string(), z.looseObject({ acquired: count, waited: count })).optional(),
   archived: count.optional(),
   /**
    * Calls made for no run (a stall-only scan and its jobs), kept beside the organisation's last run
@@ -287,6 +293,8 @@ export const RunOutlookSchema = z.looseObject({
       drain_calls_per_hour: z.number().nonnegative().nullable().optional(),
       drain_hours: z.number().nonnegative().optional(),
       capacity_per_hour: z.number().nonnegative().nullable().optional(),
+      // Added with the archive jobs' waits; absent in older outlooks.
+      archive_waited_share: z.number().min(0).max(1).nullable().optional(),
     }),
   ),
   rates_hours: z.number().nonnegative().optional(),

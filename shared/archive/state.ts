@@ -252,6 +252,9 @@ const USAGE_CLOCK_SKEW_MS = 5 * 60_000;
 export interface UsedCalls {
   answered: number;
   archive: number;
+  /** The archive jobs' grants, and those among them that waited for the budget. */
+  archiveAcquired: number;
+  archiveWaited: number;
   limit: number;
   windowMs: number;
 }
@@ -305,9 +308,18 @@ export async function readUsageSince(
       archived += usage.archived ?? 0;
       for (const [op, c] of Object.entries(usage.calls)) {
         const limit = usage.limits[op];
-        const into = calls[op] ?? { answered: 0, archive: 0, limit: 0, windowMs: 0 };
+        const into = calls[op] ?? {
+          answered: 0,
+          archive: 0,
+          archiveAcquired: 0,
+          archiveWaited: 0,
+          limit: 0,
+          windowMs: 0,
+        };
         into.answered += c.answered;
         into.archive += usage.archive_calls?.[op]?.answered ?? 0;
+        into.archiveAcquired += usage.archive_waits?.[op]?.acquired ?? 0;
+        into.archiveWaited += usage.archive_waits?.[op]?.waited ?? 0;
         if (limit) {
           into.limit = limit.limit;
           into.windowMs = limit.window_ms;

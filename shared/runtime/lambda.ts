@@ -186,7 +186,7 @@ async function buildRuntime(fn: FunctionId): Promise<LambdaRuntime> {
     limits: amigoConfig.rateLimits,
     reserveShare: pipeline.amigo.priorityReserve,
   });
-  const budget = new MeteredRateBudget(shared);
+  const budget = new MeteredRateBudget(shared, { limits: amigoConfig.rateLimits });
   const amigo = new AmigoClient(amigoConfig, {
     rateBudget: budget,
     logger,

@@ -4,7 +4,9 @@
 // run (./run-scope.ts), which the archive records in `runs/<run-id>/usage/` for the run record and
 // the QA report. It also hands the budget the class of the work calling (./priority-scope.ts).
 // Calls made inside `archiveJob` are also counted apart, with the conversations those jobs
-// archived, so the budget outlook counts what one conversation costs instead of inferring it.
+// archived, so the budget outlook counts what one conversation costs instead of inferring it; and
+// so are their grants that had to wait for the budget, which tell it when the budget, not the work,
+// set the archive jobs' pace (the drain it can forecast a backlog on).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { RunUsage } from '../archive-format/documents.ts';
@@ -19,12 +21,19 @@ interface Counts {
   throttled: number;
 }
 
+/** An archive job's grants of one operation, and those among them that waited for the budget. */
+interface Waits {
+  acquired: number;
+  waited: number;
+}
+
 interface RunCounts {
   from: number;
   to: number;
   readonly calls: Map<OperationId, Counts>;
   /** Among `calls`, the archive jobs'. */
   readonly archiveCalls: Map<OperationId, Counts>;
+  readonly archiveWaits: Map<OperationId, Waits>;
   archived: number;
 }
 
@@ -37,19 +46,46 @@ export type UsageLimits = Readonly<Record<string, { readonly limit: number; read
 /** Calls no scope claimed (the scheduler's, before its run has an id) until `claimUnscoped`. */
 const UNSCOPED = '';
 
+/**
+ * A grant waited for the budget when it came at least this share of the operation's slot spacing
+ * (window / limit: 3 s for insights at 20 a minute) after it was asked for, and at least
+ * MIN_WAIT_MS: a free slot comes sooner (the shared budget's DynamoDB round trip is milliseconds).
+ */
+const WAITED_SPACING_SHARE = 0.25;
+
+/** The clock's resolution and a turn of the event loop: no wait at all can read 1 ms. */
+const MIN_WAIT_MS = 2;
+
 export class MeteredRateBudget implements RateBudget {
   readonly #inner: RateBudget;
   readonly #now: () => number;
   readonly #calls = new Map<OperationId, Counts>();
   readonly #runs = new Map<string, RunCounts>();
+  readonly #limits: UsageLimits;
 
-  constructor(inner: RateBudget, options: { now?: () => number } = {}) {
+  /**
+   * @param options.limits The budget's limits, by operation: an archive job's grant counts as having
+   * waited against its operation's slot spacing (an operation without one is not counted). @default {}
+   */
+  constructor(inner: RateBudget, options: { now?: () => number; limits?: UsageLimits } = {}) {
     this.#inner = inner;
     this.#now = options.now ?? Date.now;
+    this.#limits = options.limits ?? {};
   }
 
   acquire(operationId: OperationId, signal?: AbortSignal, priority?: Priority): Promise<number> {
-    return this.#inner.acquire(operationId, signal, priority ?? currentPriority());
+    const limit = this.#limits[operationId];
+    const askedAt = this.#now();
+    const granted = this.#inner.acquire(operationId, signal, priority ?? currentPriority());
+    if (!archiveScope.getStore() || !limit || limit.limit <= 0) return granted;
+    return granted.then((grantedAt) => {
+      const waits = mapEntry(this.#run().archiveWaits, operationId, () => ({ acquired: 0, waited: 0 }));
+      waits.acquired++;
+      const waitedMs = this.#now() - askedAt;
+      if (waitedMs >= Math.max(MIN_WAIT_MS, (WAITED_SPACING_SHARE * limit.windowMs) / limit.limit))
+        waits.waited++;
+      return grantedAt;
+    });
   }
 
   observe(operationId: OperationId, feedback: RateFeedback): void {
@@ -68,7 +104,14 @@ export class MeteredRateBudget implements RateBudget {
     const now = this.#now();
     let run = this.#runs.get(runId);
     if (!run) {
-      run = { from: now, to: now, calls: new Map(), archiveCalls: new Map(), archived: 0 };
+      run = {
+        from: now,
+        to: now,
+        calls: new Map(),
+        archiveCalls: new Map(),
+        archiveWaits: new Map(),
+        archived: 0,
+      };
       this.#runs.set(runId, run);
     }
     run.to = now;
@@ -134,6 +177,11 @@ export class MeteredRateBudget implements RateBudget {
     run.to = Math.max(run.to, unscoped.to);
     merge(run.calls, unscoped.calls);
     merge(run.archiveCalls, unscoped.archiveCalls);
+    for (const [op, w] of unscoped.archiveWaits) {
+      const waits = mapEntry(run.archiveWaits, op, () => ({ acquired: 0, waited: 0 }));
+      waits.acquired += w.acquired;
+      waits.waited += w.waited;
+    }
     run.archived += unscoped.archived;
   }
 
@@ -173,6 +221,9 @@ function usageDocument(
   const calls: RunUsage['calls'] = {};
   const archiveCalls: NonNullable<RunUsage['archive_calls']> = {};
   const usedLimits: RunUsage['limits'] = {};
+  const archiveWaits: NonNullable<RunUsage['archive_waits']> = {};
+  for (const [op, w] of [...run.archiveWaits].sort(([a], [b]) => a.localeCompare(b)))
+    archiveWaits[op] = { ...w };
   for (const [op, c] of [...run.calls].sort(([a], [b]) => a.localeCompare(b))) {
     calls[op] = { ...c };
     const archive = run.archiveCalls.get(op);
@@ -190,6 +241,7 @@ function usageDocument(
     calls,
     limits: usedLimits,
     archive_calls: archiveCalls,
+    ...(run.archiveWaits.size > 0 ? { archive_waits: archiveWaits } : {}),
     archived: run.archived,
     ...(betweenRuns ? { between_runs: true } : {}),
   };
@@ -202,6 +254,15 @@ function merge(into: Map<OperationId, Counts>, from: ReadonlyMap<OperationId, Co
     counts.throttled += c.throttled;
     into.set(op, counts);
   }
+}
+
+function mapEntry<V>(map: Map<OperationId, V>, op: OperationId, create: () => V): V {
+  let value = map.get(op);
+  if (value === undefined) {
+    value = create();
+    map.set(op, value);
+  }
+  return value;
 }
 
 function add(map: Map<OperationId, Counts>, op: OperationId, throttled: number): void {

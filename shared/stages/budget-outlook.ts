@@ -17,6 +17,10 @@ export interface OperationUsage {
   readonly calls: number;
   /** Among `calls`, the archive jobs' (absent: all of them, as before they were counted apart). */
   readonly archiveCalls?: number;
+  /** The archive jobs' grants (absent: not counted, as before the waits were). */
+  readonly archiveAcquired?: number;
+  /** Among `archiveAcquired`, those that waited for the budget. */
+  readonly archiveWaited?: number;
   readonly limit: number;
   readonly windowMs: number;
 }
@@ -100,6 +104,11 @@ export type OperationOutlook = {
   /** Busy hours the drain is averaged over so far (up to half the averaging span). */
   readonly drain_hours: number;
   /**
+   * The share of the period's archive grants that waited for the budget (null: fewer than
+   * MIN_GRANTS_FOR_WAITED_SHARE, or not counted).
+   */
+  readonly archive_waited_share: number | null;
+  /**
    * The archive calls an hour the backlog can drain on: the measured drain (at most what the limit
    * leaves beside the other callers), else the limit's share.
    */
@@ -166,6 +175,19 @@ export const ACHIEVABLE_SHARE = 0.95;
  * either way, and picking the periods that counted more measured a drain above the limit.
  */
 const BUSY_SHARE = 0.8;
+
+/**
+ * A period also measures the drain when this share of its archive grants waited for the budget
+ * while a backlog an earlier run enqueued waited throughout: the budget, not the work, set the
+ * archive jobs' pace, whatever the day's average (an organisation using 62% of a day's budget uses
+ * 87% of the office hours', where a forecast matters most). The share is a ratio within the
+ * period's documents, so, unlike the period's calls, it does not pick the periods that happened to
+ * count more.
+ */
+export const WAITED_SHARE = 0.8;
+
+/** Archive grants a period needs before its waited share counts. */
+const MIN_GRANTS_FOR_WAITED_SHARE = 20;
 
 /**
  * Conversations archived, counted since the averages began, before a cost per conversation is
@@ -381,6 +403,10 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const waitedThrough =
     Math.min(input.backlog, input.previousBacklog ?? 0) >=
     Math.max(1, (2 * (previous?.archivedPerHour ?? 0) * periodMs) / HOUR_MS);
+  // Conversations an earlier run enqueued waited at both ends of the period: the archive jobs had
+  // work throughout (their grants' waits then say whether the budget set the pace).
+  const heldThrough =
+    (input.previousBacklog ?? 0) > 0 && Math.min(input.backlog, input.earlierBacklog ?? input.backlog) > 0;
   const operations: Record<string, OperationOutlook> = {};
   let bottleneck: { op: string; perConversation: number; capacity: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
@@ -402,11 +428,17 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     );
     const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
     const other = otherPerHour ?? 0;
+    const waitedShare =
+      u.archiveAcquired !== undefined && u.archiveAcquired >= MIN_GRANTS_FOR_WAITED_SHARE
+        ? Math.min(1, (u.archiveWaited ?? 0) / u.archiveAcquired)
+        : null;
     // What the archive jobs reach when they never run out of work: measured, it holds the pipeline's
     // own efficiency, the reserve while it held and the other callers' share all at once. Averaged
     // over half the span (a plain mean until then): a capacity does not follow the office hours.
     const busy =
-      measured && waitedThrough && (archivePerHour ?? 0) + (otherPerHour ?? 0) >= BUSY_SHARE * limitPerHour;
+      measured &&
+      ((waitedThrough && (archivePerHour ?? 0) + (otherPerHour ?? 0) >= BUSY_SHARE * limitPerHour) ||
+        (heldThrough && waitedShare !== null && waitedShare >= WAITED_SHARE));
     const drainSpanMs = (before?.drainHours ?? 0) * HOUR_MS;
     // A period's calls are counted by the documents that ended in it, a few minutes either way, so
     // one period reads above the limit (2.6 times it, in the week bench) and its neighbours below:
@@ -454,6 +486,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       drain_calls_per_hour: drainPerHour === null ? null : round(drainPerHour, 3),
       drain_hours: round(drainHours, SPAN_DIGITS),
       capacity_per_hour: round(capacity, 3),
+      archive_waited_share: waitedShare === null ? null : round(waitedShare, 4),
     };
     if (perConversation === null || perConversation === 0) continue;
     // Hours of this operation's capacity one conversation takes: the largest one limits the drain.
@@ -613,6 +646,8 @@ export async function takeOutlook(
           {
             calls: c.answered,
             ...(used.legacy > 0 ? {} : { archiveCalls: c.archive }),
+            archiveAcquired: c.archiveAcquired,
+            archiveWaited: c.archiveWaited,
             limit: c.limit,
             windowMs: c.windowMs,
           },

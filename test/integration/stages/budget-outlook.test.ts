@@ -47,13 +47,20 @@ function usage(
   runId: string,
   to: string,
   insightsCalls: number,
-  archive?: { calls: number; archived: number },
+  archive?: { calls: number; archived: number; waited?: number },
 ): RunUsage {
   return {
     ...(archive
       ? {
           archive_calls: { 'get-interaction-insights': { answered: archive.calls, throttled: 0 } },
           archived: archive.archived,
+          ...(archive.waited === undefined
+            ? {}
+            : {
+                archive_waits: {
+                  'get-interaction-insights': { acquired: archive.calls, waited: archive.waited },
+                },
+              }),
         }
       : {}),
     schema: 'amigo-qa/run-usage',
@@ -117,18 +124,18 @@ describe('takeOutlook', () => {
     // Jobs of the older run ran in the period; its document from before the period does not count.
     await writeRunUsage(
       store,
-      [usage(OLDER, '2026-12-01T10:30:00.000Z', 600, { calls: 600, archived: 30 })],
+      [usage(OLDER, '2026-12-01T10:30:00.000Z', 600, { calls: 600, archived: 30, waited: 300 })],
       'a',
     );
     await writeRunUsage(
       store,
-      [usage(OLDER, '2026-12-01T09:50:00.000Z', 999, { calls: 999, archived: 99 })],
+      [usage(OLDER, '2026-12-01T09:50:00.000Z', 999, { calls: 999, archived: 99, waited: 999 })],
       'b',
     );
     // 100 of the previous run's calls were a stall scan's.
     await writeRunUsage(
       store,
-      [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300, { calls: 200, archived: 20 })],
+      [usage(PREVIOUS, '2026-12-01T10:40:00.000Z', 300, { calls: 200, archived: 20, waited: 100 })],
       'c',
     );
     const now = Date.parse('2026-12-01T11:00:00.000Z');
@@ -148,7 +155,8 @@ describe('takeOutlook', () => {
 
     // archived = 30 + 20 (counted by the jobs); 800 / 50 = 16 a conversation; the other 100 calls
     // and the reserve while they hold: capacity = 0.95 x 1,200 - max(100, 240) = 900; spare = 900 -
-    // 40 x 16 = 260; catch-up = 20 x 16 / 260 = 1.23 h
+    // 40 x 16 = 260; catch-up = 20 x 16 / 260 = 1.23 h. Of the period's 800 archive grants, 400
+    // waited for the budget (under the 80% that would measure the drain).
     expect(outlook).toMatchObject({
       from: '2026-12-01T10:00:00.000Z',
       period_hours: 1,
@@ -159,6 +167,8 @@ describe('takeOutlook', () => {
           per_conversation: 16,
           other_calls_per_hour: 100,
           capacity_per_hour: 900,
+          archive_waited_share: 0.5,
+          drain_calls_per_hour: null,
         },
       },
       arrivals: 40,

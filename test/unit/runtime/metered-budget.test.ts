@@ -102,6 +102,30 @@ describe('MeteredRateBudget', () => {
     expect(metered.takeRunUsage('scheduler', LIMITS)).toEqual([]);
   });
 
+  it('when archive jobs’ grants come after a quarter of the slot spacing or sooner, then the usage counts them and those that waited; other callers’ grants are not counted', async () => {
+    // Insights at 20 a minute: a slot every 3 s, so a grant 750 ms or more after the ask waited.
+    let now = 0;
+    const delays = [0, 749, 750, 5_000];
+    const budget: RateBudget = {
+      acquire: async () => {
+        now += delays.shift() ?? 0;
+        return now;
+      },
+      observe: () => undefined,
+    };
+    const metered = new MeteredRateBudget(budget, { now: () => now, limits: LIMITS });
+
+    await withinRun('run-a', async () => {
+      await metered.archiveJob(async () => {
+        for (let i = 0; i < 3; i++) await metered.acquire('get-interaction-insights');
+      });
+      await metered.acquire('get-interaction-insights');
+    });
+    const [usage] = metered.takeRunUsage('local', LIMITS);
+
+    expect(usage?.archive_waits).toEqual({ 'get-interaction-insights': { acquired: 3, waited: 1 } });
+  });
+
   it('when usage is taken with keepUnscoped before the scheduler claims its calls, then the run’s calls are taken and the unscoped ones wait for the claim', async () => {
     const metered = new MeteredRateBudget(innerBudget().budget);
     metered.observe('get-conversations', { status: 200 });

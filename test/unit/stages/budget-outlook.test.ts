@@ -111,6 +111,7 @@ describe('budgetOutlook', () => {
       drain_calls_per_hour: null,
       drain_hours: 0,
       capacity_per_hour: 1_140,
+      archive_waited_share: null,
     });
     // 150 / 1,800 = 0.08333
     expect(outlook.operations['get-conversation-messages']?.budget_share).toBe(0.0833);
@@ -381,6 +382,58 @@ describe('budgetOutlook', () => {
 
     expect(notWaiting.operations['get-interaction-insights']?.drain_calls_per_hour).toBeNull();
     expect(light.operations['get-interaction-insights']?.drain_calls_per_hour).toBe(1_000);
+  });
+
+  it('when an office hour’s archive grants mostly waited for the budget on a day that used 62% of it, then the hour measures the drain', () => {
+    // The day's average (744 of 1,200) is under 80%; 900 of the hour's 1,044 grants waited (86%),
+    // with 120 conversations an earlier run enqueued waiting at the hour's end: drain = 1,044.
+    const outlook = budgetOutlook(
+      anHour({
+        usage: {
+          'get-interaction-insights': { ...insights(1_044), archiveAcquired: 1_044, archiveWaited: 900 },
+        },
+        arrivals: 150,
+        archived: 174,
+        backlog: 240,
+        earlierBacklog: 120,
+        previousBacklog: 200,
+        previous: aDay({ arrivals: 125, archived: 124, archiveCalls: 744 }),
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']).toMatchObject({
+      archive_waited_share: 0.8621,
+      drain_calls_per_hour: 1_044,
+      capacity_per_hour: 1_044,
+    });
+  });
+
+  it('when the grants mostly did not wait, or waited while nothing an earlier run enqueued was left at the hour’s end, or were too few to tell, then the hour does not measure the drain', () => {
+    const hour = (
+      waits: { archiveAcquired: number; archiveWaited: number },
+      backlog: { backlog: number; earlierBacklog: number },
+    ) =>
+      budgetOutlook(
+        anHour({
+          usage: { 'get-interaction-insights': { ...insights(1_044), ...waits } },
+          arrivals: 150,
+          archived: 174,
+          ...backlog,
+          previousBacklog: 200,
+          previous: aDay({ arrivals: 125, archived: 124, archiveCalls: 744 }),
+        }),
+      ).operations['get-interaction-insights'];
+
+    const notWaiting = hour(
+      { archiveAcquired: 1_044, archiveWaited: 600 },
+      { backlog: 240, earlierBacklog: 120 },
+    );
+    const ranOut = hour({ archiveAcquired: 1_044, archiveWaited: 900 }, { backlog: 150, earlierBacklog: 0 });
+    const few = hour({ archiveAcquired: 19, archiveWaited: 19 }, { backlog: 240, earlierBacklog: 120 });
+
+    expect(notWaiting).toMatchObject({ archive_waited_share: 0.5747, drain_calls_per_hour: null });
+    expect(ranOut).toMatchObject({ archive_waited_share: 0.8621, drain_calls_per_hour: null });
+    expect(few).toMatchObject({ archive_waited_share: null, drain_calls_per_hour: null });
   });
 
   it('when the averages hold only 6 archived conversations, then no cost per conversation is claimed and the catch-up is unknown', () => {
