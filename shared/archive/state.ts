@@ -306,7 +306,10 @@ export async function readUsageSince(
       if (options.until !== undefined && Date.parse(usage.to) > options.until) continue;
       if (usage.archive_calls === undefined || usage.archived === undefined) legacy++;
       archived += usage.archived ?? 0;
-      for (const [op, c] of Object.entries(usage.calls)) {
+      // Every operation called or granted (a grant whose call was lost is in archive_waits alone).
+      const ops = new Set([...Object.keys(usage.calls), ...Object.keys(usage.archive_waits ?? {})]);
+      for (const op of ops) {
+        const c = usage.calls[op] ?? { answered: 0, throttled: 0 };
         const limit = usage.limits[op];
         const into = calls[op] ?? {
           answered: 0,

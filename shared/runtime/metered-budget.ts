@@ -79,7 +79,11 @@ export class MeteredRateBudget implements RateBudget {
     const granted = this.#inner.acquire(operationId, signal, priority ?? currentPriority());
     if (!archiveScope.getStore() || !limit || limit.limit <= 0) return granted;
     return granted.then((grantedAt) => {
-      const waits = mapEntry(this.#run().archiveWaits, operationId, () => ({ acquired: 0, waited: 0 }));
+      // A grant is not a call: the document's span (first to last call) stays as it is.
+      const waits = mapEntry(this.#run(false).archiveWaits, operationId, () => ({
+        acquired: 0,
+        waited: 0,
+      }));
       waits.acquired++;
       const waitedMs = this.#now() - askedAt;
       if (waitedMs >= Math.max(MIN_WAIT_MS, (WAITED_SPACING_SHARE * limit.windowMs) / limit.limit))
@@ -99,7 +103,7 @@ export class MeteredRateBudget implements RateBudget {
     this.#inner.observe(operationId, feedback);
   }
 
-  #run(): RunCounts {
+  #run(touch = true): RunCounts {
     const runId = currentRun() ?? UNSCOPED;
     const now = this.#now();
     let run = this.#runs.get(runId);
@@ -114,7 +118,7 @@ export class MeteredRateBudget implements RateBudget {
       };
       this.#runs.set(runId, run);
     }
-    run.to = now;
+    if (touch) run.to = now;
     return run;
   }
 
@@ -228,6 +232,8 @@ function usageDocument(
     calls[op] = { ...c };
     const archive = run.archiveCalls.get(op);
     if (archive) archiveCalls[op] = { ...archive };
+  }
+  for (const op of [...run.calls.keys(), ...run.archiveWaits.keys()].sort()) {
     const limit = limits[op];
     if (limit) usedLimits[op] = { limit: limit.limit, window_ms: limit.windowMs };
   }

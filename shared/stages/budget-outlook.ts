@@ -105,7 +105,7 @@ export type OperationOutlook = {
   readonly drain_hours: number;
   /**
    * The share of the period's archive grants that waited for the budget (null: fewer than
-   * MIN_GRANTS_FOR_WAITED_SHARE, or not counted).
+   * MIN_GRANTS_FOR_WAITED_SHARE or half the period's budget, or not counted).
    */
   readonly archive_waited_share: number | null;
   /**
@@ -186,8 +186,18 @@ const BUSY_SHARE = 0.8;
  */
 export const WAITED_SHARE = 0.8;
 
-/** Archive grants a period needs before its waited share counts. */
+/**
+ * Archive grants a period needs before its waited share counts: this many, or half the period's
+ * budget where that is fewer (an hour of a small organisation's scaled limits in the week bench).
+ */
 const MIN_GRANTS_FOR_WAITED_SHARE = 20;
+
+/**
+ * Conversations an earlier run enqueued, still waiting at a period's end, that show the archive
+ * jobs had work throughout it: this many, and a quarter of what the period archived. One or two
+ * could be a job in flight or put back after a 429 while the workers idle.
+ */
+const MIN_HELD_BACKLOG = 10;
 
 /**
  * Conversations archived, counted since the averages began, before a cost per conversation is
@@ -403,10 +413,14 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   const waitedThrough =
     Math.min(input.backlog, input.previousBacklog ?? 0) >=
     Math.max(1, (2 * (previous?.archivedPerHour ?? 0) * periodMs) / HOUR_MS);
-  // Conversations an earlier run enqueued waited at both ends of the period: the archive jobs had
-  // work throughout (their grants' waits then say whether the budget set the pace).
+  // Conversations an earlier run enqueued (so waiting since the period's start at the latest) still
+  // waited at its end: the archive jobs had work throughout, and their grants' waits say whether
+  // the budget set their pace.
   const heldThrough =
-    (input.previousBacklog ?? 0) > 0 && Math.min(input.backlog, input.earlierBacklog ?? input.backlog) > 0;
+    input.previousBacklog !== null &&
+    input.previousBacklog !== undefined &&
+    Math.min(input.previousBacklog, input.backlog, input.earlierBacklog ?? input.backlog) >=
+      Math.max(MIN_HELD_BACKLOG, 0.25 * (measured ? (input.archived ?? 0) : 0));
   const operations: Record<string, OperationOutlook> = {};
   let bottleneck: { op: string; perConversation: number; capacity: number; load: number } | null = null;
   for (const [op, u] of Object.entries(input.usage).sort(([a], [b]) => a.localeCompare(b))) {
@@ -429,7 +443,9 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
     const limitPerHour = (u.limit * HOUR_MS) / u.windowMs;
     const other = otherPerHour ?? 0;
     const waitedShare =
-      u.archiveAcquired !== undefined && u.archiveAcquired >= MIN_GRANTS_FOR_WAITED_SHARE
+      u.archiveAcquired !== undefined &&
+      u.archiveAcquired > 0 &&
+      u.archiveAcquired >= Math.min(MIN_GRANTS_FOR_WAITED_SHARE, budget / 2)
         ? Math.min(1, (u.archiveWaited ?? 0) / u.archiveAcquired)
         : null;
     // What the archive jobs reach when they never run out of work: measured, it holds the pipeline's

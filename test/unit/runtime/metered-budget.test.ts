@@ -124,6 +124,9 @@ describe('MeteredRateBudget', () => {
     const [usage] = metered.takeRunUsage('local', LIMITS);
 
     expect(usage?.archive_waits).toEqual({ 'get-interaction-insights': { acquired: 3, waited: 1 } });
+    // No call was answered: the grants name the operation's limit and leave the span where it began.
+    expect(usage?.limits).toEqual({ 'get-interaction-insights': { limit: 20, window_ms: 60_000 } });
+    expect(usage?.to).toBe(new Date(0).toISOString());
   });
 
   it('when usage is taken with keepUnscoped before the scheduler claims its calls, then the run’s calls are taken and the unscoped ones wait for the claim', async () => {

@@ -408,32 +408,59 @@ describe('budgetOutlook', () => {
     });
   });
 
-  it('when the grants mostly did not wait, or waited while nothing an earlier run enqueued was left at the hour’s end, or were too few to tell, then the hour does not measure the drain', () => {
+  it('when the grants mostly did not wait, or waited while too few an earlier run enqueued were left at the hour’s end, or the backlog at its start is not known, or the grants were too few to tell, then the hour does not measure the drain', () => {
     const hour = (
-      waits: { archiveAcquired: number; archiveWaited: number },
-      backlog: { backlog: number; earlierBacklog: number },
+      waits: { calls?: number; archiveAcquired: number; archiveWaited: number },
+      backlog: { backlog: number; earlierBacklog: number; previousBacklog?: number | null },
     ) =>
       budgetOutlook(
         anHour({
-          usage: { 'get-interaction-insights': { ...insights(1_044), ...waits } },
+          usage: { 'get-interaction-insights': { ...insights(waits.calls ?? 1_044), ...waits } },
           arrivals: 150,
           archived: 174,
-          ...backlog,
           previousBacklog: 200,
+          ...backlog,
           previous: aDay({ arrivals: 125, archived: 124, archiveCalls: 744 }),
         }),
       ).operations['get-interaction-insights'];
+    const mostlyWaited = { archiveAcquired: 1_044, archiveWaited: 900 };
 
     const notWaiting = hour(
       { archiveAcquired: 1_044, archiveWaited: 600 },
       { backlog: 240, earlierBacklog: 120 },
     );
-    const ranOut = hour({ archiveAcquired: 1_044, archiveWaited: 900 }, { backlog: 150, earlierBacklog: 0 });
-    const few = hour({ archiveAcquired: 19, archiveWaited: 19 }, { backlog: 240, earlierBacklog: 120 });
+    // Held at the end: at least 10, and a quarter of the 174 archived (43.5).
+    const ranOut = hour(mostlyWaited, { backlog: 150, earlierBacklog: 43 });
+    const heldJustEnough = hour(mostlyWaited, { backlog: 150, earlierBacklog: 44 });
+    const notKnownAtStart = hour(mostlyWaited, { backlog: 240, earlierBacklog: 120, previousBacklog: null });
+    const few = hour(
+      { calls: 19, archiveAcquired: 19, archiveWaited: 19 },
+      { backlog: 240, earlierBacklog: 120 },
+    );
 
     expect(notWaiting).toMatchObject({ archive_waited_share: 0.5747, drain_calls_per_hour: null });
     expect(ranOut).toMatchObject({ archive_waited_share: 0.8621, drain_calls_per_hour: null });
+    expect(heldJustEnough).toMatchObject({ drain_calls_per_hour: 1_044 });
+    expect(notKnownAtStart).toMatchObject({ drain_calls_per_hour: null });
     expect(few).toMatchObject({ archive_waited_share: null, drain_calls_per_hour: null });
+  });
+
+  it('when a period’s budget is under 40 calls (a scaled limit), then half of it in grants is enough for a waited share', () => {
+    // 20 a minute over 90 s: a budget of 30 calls; 15 grants, 14 waited.
+    const outlook = budgetOutlook(
+      anHour({
+        periodMs: 90_000,
+        usage: {
+          'get-interaction-insights': { ...insights(15), archiveAcquired: 15, archiveWaited: 14 },
+        },
+        archived: 2,
+        backlog: 40,
+        earlierBacklog: 30,
+        previousBacklog: 40,
+      }),
+    );
+
+    expect(outlook.operations['get-interaction-insights']?.archive_waited_share).toBe(0.9333);
   });
 
   it('when the averages hold only 6 archived conversations, then no cost per conversation is claimed and the catch-up is unknown', () => {
