@@ -244,8 +244,8 @@ export const RunUsageSchema = z.looseObject({
   archive_calls: CallCountsSchema.optional(),
   /**
    * The archive jobs' grants by operation, and those among them that waited for the budget (a
-   * quarter of the operation's slot spacing or more). Absent in documents written before they were
-   * counted, and when no archive job called.
+   * quarter of the operation's slot spacing and 2 ms, or more). Absent in documents written before
+   * they were counted, and when no archive job called.
    */
   archive_waits: z.record(z.string(), z.looseObject({ acquired: count, waited: count })).optional(),
   archived: count.optional(),

@@ -181,11 +181,7 @@ export class MeteredRateBudget implements RateBudget {
     run.to = Math.max(run.to, unscoped.to);
     merge(run.calls, unscoped.calls);
     merge(run.archiveCalls, unscoped.archiveCalls);
-    for (const [op, w] of unscoped.archiveWaits) {
-      const waits = mapEntry(run.archiveWaits, op, () => ({ acquired: 0, waited: 0 }));
-      waits.acquired += w.acquired;
-      waits.waited += w.waited;
-    }
+    merge(run.archiveWaits, unscoped.archiveWaits);
     run.archived += unscoped.archived;
   }
 
@@ -253,12 +249,15 @@ function usageDocument(
   };
 }
 
-function merge(into: Map<OperationId, Counts>, from: ReadonlyMap<OperationId, Counts>): void {
+/** Adds `from`'s counts into `into`'s, operation by operation, field by field. */
+function merge<C extends Counts | Waits>(into: Map<OperationId, C>, from: ReadonlyMap<OperationId, C>): void {
   for (const [op, c] of from) {
-    const counts = into.get(op) ?? { answered: 0, throttled: 0 };
-    counts.answered += c.answered;
-    counts.throttled += c.throttled;
-    into.set(op, counts);
+    const counts = into.get(op);
+    if (!counts) {
+      into.set(op, { ...c });
+      continue;
+    }
+    for (const key of Object.keys(c) as Array<keyof C>) (counts[key] as number) += c[key] as number;
   }
 }
 
