@@ -153,6 +153,12 @@ export interface WeekResult {
   catchUpAfterLastArrivalHours: number | null;
   /** `archived`: the conversations the usage documents say archive jobs archived (each once). */
   usageRecorded: { runs: number; runsWithUsage: number; calls: number; archived: number };
+  /**
+   * The conversations the outlooks counted as archived (the last one's `archived_total`), and those
+   * first archived after it was taken: together every conversation, when no usage document was
+   * missed between the outlooks (null: no outlook counted any).
+   */
+  outlooksCounted: { archived: number; archivedAfter: number } | null;
   days: DayRow[];
   /** Every scheduler run's outlook next to what happened. */
   outlooks: OutlookRow[];
@@ -765,6 +771,15 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       calls: usageCalls,
       archived: usageArchived,
     },
+    outlooksCounted: (() => {
+      const last = looked.at(-1)?.outlook?.record;
+      if (last?.archived_total === undefined) return null;
+      const at = Date.parse(last.at);
+      return {
+        archived: last.archived_total,
+        archivedAfter: [...firstArchived.values()].filter((t) => t > at).length,
+      };
+    })(),
     days,
     outlooks: outlooks.map(({ endedAt: _, ...row }) => row),
     cycles: cycles.length,
