@@ -118,11 +118,15 @@ export interface OutlookRow {
   /**
    * Simulated hours until the pipeline had caught up: the first run from this one on after which
    * nothing waiting had already waited at the run before it (no conversation waits longer than one
-   * cadence); 0 when that holds now (null: not seen before the bench ended). This is what the
-   * forecast predicts: the earlier runs' backlog gone while the arrivals go on, where the waiting
-   * conversations alone are archived sooner (first in, first out) than the pipeline is current.
+   * cadence) was seen caught up; this is when the last of the conversations that waited at the run
+   * before it was archived (0 when that holds now; null: not seen before the bench ended). This is
+   * what the forecast predicts: the earlier runs' backlog gone while the arrivals go on, where the
+   * waiting conversations alone are archived sooner (first in, first out) than the pipeline is
+   * current.
    */
   caughtUpAfterHours: number | null;
+  /** The same, until the end of the run that saw it: up to a cadence later (the reference before 2026-12-02). */
+  caughtUpSeenAfterHours: number | null;
   /** The outlook's inputs to the catch-up, in simulated hours: arrivals an hour, bottleneck calls per conversation, archive calls an hour it can drain on (measured drain or modelled). */
   arrivalsPerHour: number;
   perConversation: number | null;
@@ -623,11 +627,16 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   // The end of the first run from `i` on after which nothing waited that had waited at the run
   // before (the first run: nothing waited at all).
   const waitingAt = looked.map((c) => new Set(c.outlook?.waiting ?? []));
-  const caughtUpAt = (i: number): number | null => {
+  // The moment is when the last conversation that waited at the run before was archived.
+  const caughtUpAt = (i: number): { seen: number; at: number } | null => {
     for (let j = i; j < looked.length; j++) {
       const now = looked[j]?.outlook?.waiting ?? [];
       const before = waitingAt[j - 1];
-      if (before ? !now.some((id) => before.has(id)) : now.length === 0) return looked[j]?.endedAt ?? null;
+      const seen = looked[j]?.endedAt;
+      if (seen === undefined) return null;
+      if (before ? now.some((id) => before.has(id)) : now.length > 0) continue;
+      const last = Math.max(...[...(before ?? [])].map((id) => firstArchived.get(id) ?? seen));
+      return { seen, at: Math.min(seen, last) };
     }
     return null;
   };
@@ -654,7 +663,8 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
       waitingArchivedAfterHours: all
         ? hoursOf(Math.max(c.endedAt, ...(archivedAt as number[])) - c.endedAt)
         : null,
-      caughtUpAfterHours: caughtUp === null ? null : hoursOf(caughtUp - c.endedAt),
+      caughtUpAfterHours: caughtUp === null ? null : hoursOf(Math.max(0, caughtUp.at - c.endedAt)),
+      caughtUpSeenAfterHours: caughtUp === null ? null : hoursOf(caughtUp.seen - c.endedAt),
       arrivalsPerHour: round(record.arrivals_per_hour / options.timeScale, 3),
       perConversation: record.operations[focus]?.per_conversation ?? null,
       capacityPerHour: perSimHour(record.operations[focus]?.capacity_per_hour),

@@ -112,6 +112,7 @@ console.table(
     catchUp: o.catchUp,
     predicted: o.catchUpHours ?? '-',
     'caught up after': o.caughtUpAfterHours ?? '-',
+    'seen by the run after': o.caughtUpSeenAfterHours ?? '-',
     'waiting archived after': o.waitingArchivedAfterHours ?? '-',
   })),
 );
@@ -237,6 +238,7 @@ function summarizeOutlooks(rows: readonly OutlookRow[]) {
     };
   };
   const caughtUp = (r: OutlookRow) => r.caughtUpAfterHours;
+  const caughtUpSeen = (r: OutlookRow) => r.caughtUpSeenAfterHours;
   const waitingArchived = (r: OutlookRow) => r.waitingArchivedAfterHours;
   return {
     runs: rows.length,
@@ -251,6 +253,7 @@ function summarizeOutlooks(rows: readonly OutlookRow[]) {
       (r) => r.backlog >= r.backlogMeasured && r.backlog <= r.backlogMeasured + r.archivedMeanwhile,
     ).length,
     error: [error(caughtUp, 1), error(caughtUp, 10), error(caughtUp, 1, 24), error(caughtUp, 10, 24)],
+    errorVsRunThatSawIt: [error(caughtUpSeen, 1), error(caughtUpSeen, 1, 24)],
     errorVsWaitingArchived: [error(waitingArchived, 1), error(waitingArchived, 10)],
   };
 }

@@ -316,6 +316,8 @@ export const RunOutlookSchema = z.looseObject({
   backlog: count,
   // Added with the catch-up to the runs' cadence; absent in older outlooks (the whole backlog).
   catch_up_backlog: count.optional(),
+  // Added with the catch-up walked run by run (2026-12-02); absent in older outlooks (an hour).
+  catch_up_cadence_hours: z.number().positive().optional(),
   given_up: count,
   oldest_waiting_since: z.string().nullable(),
   bottleneck: z.string().nullable(),

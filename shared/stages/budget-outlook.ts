@@ -140,10 +140,12 @@ export interface BudgetOutlook {
   readonly arrival_profile: ArrivalProfile | null;
   readonly operations: Record<string, OperationOutlook>;
   /**
-   * The backlog the catch-up drains: the conversations an earlier run enqueued, and those this run
-   * found beyond an hour of the drain (the whole backlog on the first outlook, or without a drain).
+   * What keeps the pipeline behind: the conversations an earlier run enqueued, and those this run
+   * found beyond a cadence of the drain (the whole backlog on the first outlook, or without a drain).
    */
   readonly catch_up_backlog: number;
+  /** The runs' cadence the catch-up is walked in, hours: this period's length (see cadenceOf). */
+  readonly catch_up_cadence_hours: number;
   /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
   readonly catch_up: CatchUpKind;
@@ -286,6 +288,16 @@ const PROFILE_DAYS = 7;
 /** How far ahead the catch-up walks before it falls back to the day's averages. */
 const MAX_WALK_SLOTS = 24 * 60;
 
+/**
+ * The runs' cadence: this outlook's period (the time since the last run's outlook), kept within a
+ * quarter of a slot (an hour deployed) and the averaging span; out of that range (a manual run
+ * minutes after the last, a first outlook), a slot: the hourly runs'.
+ */
+function cadenceOf(periodMs: number, averagingMs: number): number {
+  const slotMs = averagingMs / 24;
+  return periodMs >= slotMs / 4 && periodMs <= averagingMs ? periodMs : slotMs;
+}
+
 /** `profile` with the arrival rate of the period that ended at `endMs` averaged into its slot. */
 function nextProfile(
   profile: ArrivalProfile | null | undefined,
@@ -319,57 +331,86 @@ function smoothed(profile: ArrivalProfile, slot: number, flatPerHour: number): n
 }
 
 /**
- * Hours until `backlog` conversations have drained at `drainPerHour` conversations an hour while
- * conversations keep arriving: walked slot by slot through the arrival profile from `atMs` (a slot
- * not seen yet takes the day's average `flatPerHour`); null when the day's average alone takes the
- * whole drain (never). Without a profile: backlog / (drain - the day's average).
+ * Hours until nothing an earlier run enqueued waits: the runs' queue (`waiting`, this run's
+ * conversations among them) drains at `drainPerHour`, and each next run, `cadenceMs` apart, adds the
+ * conversations that arrived since. The pipeline has caught up in the cadence in which the queue
+ * empties before the next run adds to it: at that moment, which the next run reports. The arrivals
+ * are walked slot by slot through the arrival profile from `atMs` (a slot not seen yet takes the
+ * day's average `flatPerHour`); null when the day's average alone takes the whole drain (never).
+ * Without a profile, the day's average throughout.
+ *
+ * The queue a run leaves is what must drain before the next one, so the catch-up ends when what
+ * the runs add is small again: a drain walked on a backlog net of this run's conversations (as
+ * before 2026-12-02) allowed an office hour's run its own arrivals at the end of the walk too, where
+ * an evening run's are a third of them, and read short by about an hour.
  *
  * The profile gives the day's shape only, scaled to the day's average: its slots are 7-day means
  * and lag a change in traffic, and unscaled they could grow the backlog every hour of a walk that
  * the day's average (which judges `never`) says drains.
  */
 function drainHours(
-  backlog: number,
+  waiting: number,
   drainPerHour: number,
   flatPerHour: number,
+  cadenceMs: number,
   profile: ArrivalProfile | null | undefined,
   atMs: number | undefined,
 ): number | null {
-  if (backlog <= 0) return 0;
+  if (waiting <= 0) return 0;
   if (flatPerHour >= drainPerHour) return null;
-  const flat = backlog / (drainPerHour - flatPerHour);
-  if (!profile || atMs === undefined || !Number.isFinite(atMs) || profile.slot_ms <= 0) return flat;
-  const spanMs = profile.slot_ms * 24;
+  const cadenceHours = cadenceMs / HOUR_MS;
+  const perCadence = drainPerHour * cadenceHours;
+  if (!profile || atMs === undefined || !Number.isFinite(atMs) || profile.slot_ms <= 0)
+    return flatDrainHours(waiting, drainPerHour, flatPerHour, cadenceHours);
+  const slotMs = profile.slot_ms;
+  const spanMs = slotMs * 24;
   const shape = Array.from({ length: 24 }, (_, slot) => smoothed(profile, slot, flatPerHour));
   const shapeMean = shape.reduce((a, b) => a + b, 0) / 24;
-  const arrivalsIn = (slot: number) =>
+  const perHourIn = (slot: number) =>
     shapeMean > 0 ? ((shape[slot] ?? shapeMean) * flatPerHour) / shapeMean : flatPerHour;
-  let left = backlog;
-  let hours = 0;
-  let ms = atMs;
-  for (let i = 0; i < MAX_WALK_SLOTS; i++) {
-    const slotEnd = (Math.floor(ms / profile.slot_ms) + 1) * profile.slot_ms;
-    const stepHours = (slotEnd - ms) / HOUR_MS;
-    const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / profile.slot_ms);
-    const net = drainPerHour - arrivalsIn(slot);
-    if (net > 0 && left <= net * stepHours) return hours + left / net;
-    left -= net * stepHours;
-    hours += stepHours;
-    ms = slotEnd;
+  const arrivalsBetween = (fromMs: number, toMs: number) => {
+    let sum = 0;
+    for (let ms = fromMs; ms < toMs; ) {
+      const end = Math.min(toMs, (Math.floor(ms / slotMs) + 1) * slotMs);
+      const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / slotMs);
+      sum += (perHourIn(slot) * (end - ms)) / HOUR_MS;
+      ms = end;
+    }
+    return sum;
+  };
+  const runs = Math.ceil((MAX_WALK_SLOTS * slotMs) / cadenceMs);
+  let queue = waiting;
+  for (let run = 0; run < runs; run++) {
+    if (queue <= perCadence) return run * cadenceHours + queue / drainPerHour;
+    const from = atMs + run * cadenceMs;
+    queue += arrivalsBetween(from, from + cadenceMs) - perCadence;
   }
-  return flat;
+  return runs * cadenceHours + flatDrainHours(queue, drainPerHour, flatPerHour, cadenceHours);
 }
 
 /**
- * The catch-up hours an outlook's stored figures give: the backlog's conversations against what the
- * bottleneck's capacity drains beyond the arrivals, walked through the arrival profile (null: never
- * or not known). The outlook's own `catch_up_hours` is the same walk over its figures before they
+ * The same walk at a steady `flatPerHour`: run k starts with the queue `waiting` less k cadences of
+ * the net drain, and the first whose queue the drain empties within a cadence ends it.
+ */
+function flatDrainHours(waiting: number, drainPerHour: number, flatPerHour: number, cadenceHours: number) {
+  const perCadence = drainPerHour * cadenceHours;
+  if (waiting <= perCadence) return waiting / drainPerHour;
+  const netPerCadence = (drainPerHour - flatPerHour) * cadenceHours;
+  const run = Math.ceil((waiting - perCadence) / netPerCadence);
+  return run * cadenceHours + (waiting - run * netPerCadence) / drainPerHour;
+}
+
+/**
+ * The catch-up hours an outlook's stored figures give: the waiting conversations against what the
+ * bottleneck's capacity drains, the arrivals added run by run at the stored cadence (an hour in
+ * older outlooks) through the arrival profile (null: never or not known). The outlook's own `catch_up_hours` is the same walk over its figures before they
  * were rounded; bench/week-run.ts recomputes it to turn a fast clock's hours into simulated ones.
  */
 export function catchUpHoursOf(outlook: {
   readonly at?: string;
   readonly backlog: number;
   readonly catch_up_backlog?: number | undefined;
+  readonly catch_up_cadence_hours?: number | undefined;
   readonly bottleneck: string | null;
   readonly arrivals_per_hour: number;
   readonly arrival_profile?: ArrivalProfile | null | undefined;
@@ -385,9 +426,10 @@ export function catchUpHoursOf(outlook: {
   const b = outlook.bottleneck ? outlook.operations[outlook.bottleneck] : undefined;
   if (!b?.per_conversation || !b.capacity_per_hour) return null;
   return drainHours(
-    behind,
+    outlook.backlog,
     b.capacity_per_hour / b.per_conversation,
     outlook.arrivals_per_hour,
+    (outlook.catch_up_cadence_hours ?? 1) * HOUR_MS,
     outlook.arrival_profile,
     outlook.at === undefined ? undefined : Date.parse(outlook.at),
   );
@@ -544,18 +586,22 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
       : null,
     operations,
   };
-  // What this run found, up to an hour of the drain, waits no longer than the (hourly) runs' cadence
-  // once the rest has drained: the pipeline is then as current as its schedule lets it be (a fluid
-  // drain never empties the queue while arrivals go on: drained to nothing, it reads late by one
-  // run's arrivals over the net drain). Beyond an hour's drain (the first run after an outage lists
-  // hours of arrivals at once) it is a backlog like any other.
+  // What this run found, up to a cadence of the drain, waits no longer than the runs' cadence once
+  // the rest has drained: the pipeline is then as current as its schedule lets it be (a fluid
+  // drain never empties the queue while arrivals go on). Beyond a cadence's drain (the first run
+  // after an outage lists hours of arrivals at once) it is a backlog like any other.
+  const cadenceMs = cadenceOf(periodMs, averagingMs);
   const earlier = Math.min(input.backlog, input.earlierBacklog ?? input.backlog);
-  const drained = bottleneck ? bottleneck.capacity / bottleneck.perConversation : 0;
+  const drained = bottleneck ? ((bottleneck.capacity / bottleneck.perConversation) * cadenceMs) / HOUR_MS : 0;
   // A cost or capacity out of range (an hour of seconds, a cost read off almost nothing) drains
   // nothing here: what this run found then counts whole, and the figure stays a number.
-  const drainedInAnHour = Number.isFinite(drained) ? drained : 0;
-  const behind = Math.round(earlier + Math.max(0, input.backlog - earlier - drainedInAnHour));
-  const counted = { ...outlook, catch_up_backlog: behind };
+  const drainedInACadence = Number.isFinite(drained) ? drained : 0;
+  const behind = Math.round(earlier + Math.max(0, input.backlog - earlier - drainedInACadence));
+  const counted = {
+    ...outlook,
+    catch_up_backlog: behind,
+    catch_up_cadence_hours: round(cadenceMs / HOUR_MS, SPAN_DIGITS),
+  };
   if (behind <= 0) {
     return { ...counted, bottleneck: bottleneck?.op ?? null, catch_up: 'caught-up', catch_up_hours: 0 };
   }
@@ -564,10 +610,12 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   // budget for an hour or two while the day's arrivals leave a third of it, and a backlog that
   // grows until the evening and drains overnight is not one that never drains. How long it takes
   // does depend on the hour: walked through the day's arrival profile.
+  // The runs' whole queue drains, this run's conversations among it (see drainHours).
   const hours = drainHours(
-    behind,
+    input.backlog,
     bottleneck.capacity / bottleneck.perConversation,
     arrivalsPerHour,
+    cadenceMs,
     profile,
     input.now,
   );

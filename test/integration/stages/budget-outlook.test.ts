@@ -154,8 +154,8 @@ describe('takeOutlook', () => {
     });
 
     // archived = 30 + 20 (counted by the jobs); 800 / 50 = 16 a conversation; the other 100 calls
-    // and the reserve while they hold: capacity = 0.95 x 1,200 - max(100, 240) = 900; spare = 900 -
-    // 40 x 16 = 260; catch-up = 20 x 16 / 260 = 1.23 h. Of the period's 800 archive grants, 400
+    // and the reserve while they hold: capacity = 0.95 x 1,200 - max(100, 240) = 900, 56.25
+    // conversations an hour: the 20 waiting drain before the next run, in 20 / 56.25 = 0.36 h. Of the period's 800 archive grants, 400
     // waited for the budget (under the 80% that would measure the drain).
     expect(outlook).toMatchObject({
       from: '2026-12-01T10:00:00.000Z',
@@ -178,7 +178,7 @@ describe('takeOutlook', () => {
       oldest_waiting_since: '2026-12-01T08:00:00.000Z',
       bottleneck: 'get-interaction-insights',
       catch_up: 'estimated',
-      catch_up_hours: 1.23,
+      catch_up_hours: 0.36,
       waiting_runs: [OLDER, PREVIOUS],
       partial: false,
     });

@@ -120,8 +120,9 @@ describe('budgetOutlook', () => {
 
   it('when 300 of 900 insights calls were a stall scan’s, then a conversation costs the archive jobs’ 600 / 100 and the scan’s 300 an hour are taken off the capacity', () => {
     // per conversation = 600 / 100 = 6 (not 900 / 100); the other callers are high class, so the
-    // reserve is taken to hold: capacity = 1,140 - max(300, 240) = 840; spare = 840 - 50 x 6 = 540;
-    // 270 x 6 / 540 = 3 hours
+    // reserve is taken to hold: capacity = 1,140 - max(300, 240) = 840, 140 conversations an hour
+    // beside 50 arriving: the hourly runs' queue 270 -> 180 -> 90, which the third hour drains in
+    // 90 / 140: 2.64 hours
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(900, 600) },
@@ -137,11 +138,12 @@ describe('budgetOutlook', () => {
       other_calls_per_hour: 300,
       capacity_per_hour: 840,
     });
-    expect(outlook.catch_up_hours).toBe(3);
+    expect(outlook.catch_up_hours).toBe(2.64);
   });
 
   it('when other callers make fewer calls than the reserve, then the reserve is what is taken off the limit while it holds', () => {
-    // capacity = 1,140 - max(100, 0.2 x 1,200) = 900; spare = 900 - 50 x 6 = 600; 300 x 6 / 600 = 3 h
+    // capacity = 1,140 - max(100, 0.2 x 1,200) = 900, 150 an hour: the queue 300 -> 200 -> 100, then
+    // 100 / 150: 2.67 h
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(700, 600) },
@@ -153,11 +155,12 @@ describe('budgetOutlook', () => {
     );
 
     expect(outlook.operations['get-interaction-insights']?.capacity_per_hour).toBe(900);
-    expect(outlook.catch_up_hours).toBe(3);
+    expect(outlook.catch_up_hours).toBe(2.67);
   });
 
   it('when the budget keeps no reserve, then only the other callers’ calls are taken off', () => {
-    // capacity = 1,140 - 100 = 1,040; spare = 1,040 - 50 x 6 = 740; 370 x 6 / 740 = 3 h
+    // capacity = 1,140 - 100 = 1,040, 173.33 an hour: the queue 370 -> 246.67 -> 123.33, then
+    // 123.33 / 173.33: 2.71 h
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(700, 600) },
@@ -170,11 +173,12 @@ describe('budgetOutlook', () => {
     );
 
     expect(outlook.operations['get-interaction-insights']?.capacity_per_hour).toBe(1_040);
-    expect(outlook.catch_up_hours).toBe(3);
+    expect(outlook.catch_up_hours).toBe(2.71);
   });
 
-  it('when insights take 6 of 1,140 an hour per conversation and messages 1 of 1,710, then insights is the bottleneck and 300 waiting drain in 5 hours beside 90 arrivals an hour', () => {
-    // spare = 1,140 - 90 x 6 = 600 calls an hour; 500 x 6 / 600 = 5 hours
+  it('when insights take 6 of 1,140 an hour per conversation and messages 1 of 1,710, then insights is the bottleneck and 500 waiting have drained in 4.53 hours beside 90 arrivals an hour', () => {
+    // 1,140 / 6 = 190 drain an hour, 90 arrive: each hourly run's queue is 100 shorter, 500 -> 400
+    // -> 300 -> 200 -> 100, and the fifth hour drains the last 100 before the next run: 4 + 100 / 190
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(900), 'get-conversation-messages': messages(150) },
@@ -187,11 +191,13 @@ describe('budgetOutlook', () => {
 
     expect(outlook.bottleneck).toBe('get-interaction-insights');
     expect(outlook.catch_up).toBe('estimated');
-    expect(outlook.catch_up_hours).toBe(5);
+    expect(outlook.catch_up_cadence_hours).toBe(1);
+    expect(outlook.catch_up_hours).toBe(4.53);
   });
 
-  it('when 500 wait and 90 of them are this run’s, then the catch-up drains the 410 earlier ones: 4.1 hours', () => {
-    // spare = 1,140 - 90 x 6 = 600 calls an hour; 410 x 6 / 600 = 4.1 hours
+  it('when 500 wait and 90 of them are this run’s, then the 410 earlier ones keep it behind and it has caught up when the runs’ queue of 500 empties before the next run: 4.53 hours, not 410 / 100 = 4.1', () => {
+    // As above: the queue 500 -> 400 -> 300 -> 200 -> 100 at the next runs, then 100 / 190. The 410
+    // alone at the net drain (100 an hour) allows the end of the walk this run's 90.
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(900) },
@@ -204,8 +210,8 @@ describe('budgetOutlook', () => {
     );
 
     expect(outlook.catch_up_backlog).toBe(410);
-    expect(outlook.catch_up_hours).toBe(4.1);
-    expect(catchUpHoursOf({ ...outlook, backlog: 500 })).toBe(4.1);
+    expect(outlook.catch_up_hours).toBe(4.53);
+    expect(catchUpHoursOf({ ...outlook, backlog: 500 })).toBeCloseTo(4.53, 2);
   });
 
   it('when the first listing after an outage finds 600 and nothing earlier waits, then the 410 beyond an hour’s drain (190) are a backlog to catch up, not caught up', () => {
@@ -285,8 +291,8 @@ describe('budgetOutlook', () => {
   });
 
   it('when an office hour brings more than the capacity but the day’s average leaves some, then the catch-up is estimated, not never', () => {
-    // The hour: 200 x 6 = 1,200 > 1,140. The day: 100 + (200 - 100) / 24 = 104.167 an hour;
-    // spare = 1,140 - 104.167 x 6 = 515; 103 x 6 / 515 = 1.2 hours
+    // The hour: 200 x 6 = 1,200 > 1,140. The day: 100 + (200 - 100) / 24 = 104.167 an hour, under
+    // the drain of 190: the 103 waiting drain before the next run, in 103 / 190 = 0.54 hours
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(600) },
@@ -299,7 +305,7 @@ describe('budgetOutlook', () => {
 
     expect(outlook.arrivals_per_hour).toBe(104.167);
     expect(outlook.catch_up).toBe('estimated');
-    expect(outlook.catch_up_hours).toBe(1.2);
+    expect(outlook.catch_up_hours).toBe(0.54);
   });
 
   it('when arrivals averaged over the day need the whole capacity, then the catch-up is never', () => {
@@ -319,7 +325,8 @@ describe('budgetOutlook', () => {
   });
 
   it('when a backlog waited through an hour that used 92% of insights, then the archive jobs’ 1,104 calls are the measured drain and the catch-up uses it', () => {
-    // drain = 1,104 (the first measure); spare = 1,104 - 100 x 6 = 504; 400 x 6 / 504 = 4.76 h
+    // drain = 1,104 (the first measure), 184 an hour beside 100 arriving: the queue 400 -> 316 -> 232
+    // -> 148 at the next runs, then 148 / 184: 3.8 h
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(1_104) },
@@ -335,7 +342,7 @@ describe('budgetOutlook', () => {
       drain_calls_per_hour: 1_104,
       capacity_per_hour: 1_104,
     });
-    expect(outlook.catch_up_hours).toBe(4.76);
+    expect(outlook.catch_up_hours).toBe(3.8);
   });
 
   it('when a later busy hour drains 1,120 after 12 busy hours at 1,000, then the measured drain moves a 12th of the way (it averages over half the span)', () => {
@@ -530,13 +537,16 @@ describe('budgetOutlook', () => {
     expect(outlook.arrival_profile?.per_hour.filter((v) => v !== null)).toHaveLength(1);
   });
 
-  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they drain in 10.32 h, from 08:00 in 18.03 h, where the day’s average says 15.56 h', () => {
+  it('when 1,400 wait and office hours bring 150 an hour, nights 50, then from 20:00 they have drained in 9.97 h, from 08:00 in 17.76 h, where the day’s average says 14.74 h', () => {
     // drain = 1,140 / 6 = 190 an hour. Each slot is read as the mean of it and its neighbours: 07
     // and 20 are 83.33, 08 and 19 116.67; the profile's mean is 100, and each slot is scaled to the
-    // day's average. From 20:00 (day 102.083, x 1.02083): net 190 - 85.07 = 104.93 for an hour,
-    // then 190 - 51.04 = 138.96: 1,295.07 / 138.96 = 9.320 more: 10.32. From 08:00 (day 97.917,
-    // x 0.97917): 75.76 + 10 x 43.125 + 75.76 + 108.40 = 691.18 in 13 hours, then 708.82 / 141.04
-    // = 5.026 more: 18.03. Flat: 1,400 / (190 - 100) = 15.56.
+    // day's average. Each hourly run's queue is the last one's less 190 plus the hour's arrivals.
+    // From 20:00 (day 102.083, x 1.02083): 1,400 - 190 + 85.07 = 1,295.07 at 21:00, then 138.96
+    // less an hour (51.04 arrive): 183.39 at 05:00 after 8 of them, under 190: 9 + 183.39 / 190 =
+    // 9.97. From 08:00 (day 97.917, x 0.97917): 1,400 + 114.24 - 190 = 1,324.24 at 09:00; 10 x
+    // (146.875 - 190) to 892.99 at 19:00; 817.23 at 20:00 (114.24 arrive), 708.83 at 21:00 (81.60);
+    // then 141.04 less an hour (48.96 arrive) to 144.67 at 01:00: 17 + 144.67 / 190 = 17.76. Flat
+    // at 100 an hour: the queue 90 less each hour, 1,400 - 14 x 90 = 140 at the 14th run: 14.74.
     const previous = {
       ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
       arrivalProfile: weekOfOfficeHours(150, 50),
@@ -554,9 +564,77 @@ describe('budgetOutlook', () => {
         }),
       );
 
-    expect(at(20, 150).catch_up_hours).toBe(10.32);
-    expect(at(8, 50).catch_up_hours).toBe(18.03);
+    expect(at(20, 150).catch_up_hours).toBe(9.97);
+    expect(at(8, 50).catch_up_hours).toBe(17.76);
     expect(at(8, 50).arrivals_per_hour).toBeCloseTo(97.92, 2);
+  });
+
+  it('when an office hour’s run finds 190 of the 260 waiting and 180 drain an hour, then it has caught up when an evening run’s queue empties: 11.61 h (22:37), not the 10.42 h of the earlier 80 walked with the office hour’s 190 allowed at its end', () => {
+    // Office hours 190 an hour, nights 60: the day's mean 125, and the smoothed slots (07 and 20
+    // 103.33, 08 and 19 146.67) keep it. Other callers 60 an hour, no reserve: capacity 1,080, 180
+    // conversations an hour. Behind: the 70 earlier and 260 - 70 - 180 = 10 more: 80. The queue
+    // from 11:00: 260 - 180 + 190 = 270 at 12:00, 10 more each office hour to 340 at 19:00, 306.67
+    // at 20:00, 230 at 21:00, 110 at 22:00, under 180: 11 + 110 / 180 = 11.61. The earlier 80 alone
+    // at the net drain: 160 at 19:00, 126.67 at 20:00, 50 at 21:00, 50 / 120 more: 10.42.
+    const profile = [...Array.from({ length: 8 }, () => 60), ...Array.from({ length: 12 }, () => 190)];
+    profile.push(60, 60, 60, 60);
+    // A day of one-hour periods from yesterday's 10:00: the 10:00 hour this run adds replaces one
+    // as busy, and the day's mean stays 125.
+    const window = Array.from({ length: 24 }, (_, i) => ({
+      hours: 1,
+      arrivals: profile[(10 + i) % 24] as number,
+    }));
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(810, 750) },
+        arrivals: 190,
+        archived: 125,
+        backlog: 260,
+        earlierBacklog: 70,
+        reserveShare: 0,
+        now: MIDNIGHT + 11 * HOUR,
+        previous: {
+          ...aDay({ arrivals: 125, archived: 125, archiveCalls: 750, other: 60 }),
+          arrivalsWindow: window,
+          arrivalProfile: { slot_ms: HOUR, per_hour: profile, samples: Array.from({ length: 24 }, () => 7) },
+        },
+      }),
+    );
+
+    expect(outlook.arrivals_per_hour).toBe(125);
+    expect(outlook.operations['get-interaction-insights']?.capacity_per_hour).toBe(1_080);
+    expect(outlook.catch_up_backlog).toBe(80);
+    expect(outlook.catch_up_hours).toBe(11.61);
+  });
+
+  it('when the runs come 2 hours apart, then each adds two hours’ arrivals and drains two hours’ worth: 500 waiting beside 90 an hour have drained in 3.58 h, where hourly runs take 4.53', () => {
+    // 1,140 / 6 = 190 an hour: 500 - 380 + 180 = 300 at the next run, under 380: 2 + 300 / 190
+    const outlook = budgetOutlook(
+      anHour({
+        periodMs: 2 * HOUR,
+        usage: { 'get-interaction-insights': insights(1_800) },
+        arrivals: 180,
+        archived: 300,
+        backlog: 500,
+        previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }),
+      }),
+    );
+
+    expect(outlook.arrivals_per_hour).toBe(90);
+    expect(outlook.catch_up_cadence_hours).toBe(2);
+    expect(outlook.catch_up_hours).toBe(3.58);
+    expect(catchUpHoursOf({ ...outlook, backlog: 500 })).toBeCloseTo(3.58, 2);
+  });
+
+  it('when the period since the last run is 5 minutes (a manual run) or 30 hours (an outage), then the catch-up walks hourly runs; a day is a nightly-only schedule’s cadence', () => {
+    const cadence = (periodMs: number) =>
+      budgetOutlook(anHour({ periodMs, previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }) }))
+        .catch_up_cadence_hours;
+
+    expect(cadence(5 * 60_000)).toBe(1);
+    expect(cadence(30 * HOUR)).toBe(1);
+    expect(cadence(24 * HOUR)).toBe(24);
+    expect(cadence(HOUR / 2)).toBe(0.5);
   });
 
   it('when nothing waits, then it has caught up, whatever the budget', () => {
@@ -593,7 +671,7 @@ describe('budgetOutlook', () => {
 
   it('when a quiet hour archives nothing and calls nothing, then the day’s cost per conversation still estimates the catch-up', () => {
     // archived 125 x 23/24, insights 750 x 23/24: still 6 a conversation; arrivals 125 x 23/24 =
-    // 119.792 an hour; spare = 1,140 - 119.792 x 6 = 421.25; 30 x 6 / 421.25 = 0.43 hours
+    // 119.792 an hour, under the drain of 190: the 30 waiting drain in 30 / 190 = 0.16 hours
     const outlook = budgetOutlook(
       anHour({
         usage: { 'get-interaction-insights': insights(0) },
@@ -606,7 +684,7 @@ describe('budgetOutlook', () => {
 
     expect(outlook.operations['get-interaction-insights']?.per_conversation).toBe(6);
     expect(outlook.catch_up).toBe('estimated');
-    expect(outlook.catch_up_hours).toBe(0.43);
+    expect(outlook.catch_up_hours).toBe(0.16);
   });
 
   it('when the archived count is not known, then the previous cost rates carry on unchanged', () => {
@@ -939,9 +1017,10 @@ describe('budgetOutlook', () => {
     const walked = catchUpHoursOf(stored);
     const flat = catchUpHoursOf({ ...outlook, backlog: 1_400 });
 
-    // Assert: the flat estimate is 1,400 / (190 - 102.083) = 15.92
+    // Assert: the flat estimate at 102.083 an hour: the queue 87.92 less each hour, 1,400 - 14 x
+    // 87.92 = 169.17 at the 14th run: 14 + 169.17 / 190 = 14.89
     expect(walked).toBeCloseTo(outlook.catch_up_hours as number, 2);
-    expect(walked).toBeCloseTo(10.32, 2);
-    expect(flat).toBeCloseTo(15.92, 2);
+    expect(walked).toBeCloseTo(9.97, 2);
+    expect(flat).toBeCloseTo(14.89, 2);
   });
 });
