@@ -624,18 +624,25 @@ export async function runWeek(options: WeekOptions): Promise<WeekResult> {
   const outlooks: Array<OutlookRow & { endedAt: number }> = [];
   const looked = cycles.filter((c) => c.outlook);
   const perSimHour = (n: number | null | undefined) => (n == null ? null : round(n / options.timeScale, 3));
-  // The end of the first run from `i` on after which nothing waited that had waited at the run
-  // before (the first run: nothing waited at all).
+  // The first run from `i` on after which nothing waited that had waited at the run before (the
+  // first run: nothing waited at all), and the same at the run after it: what that run found
+  // drained within a cadence too (a run that finds more than a cadence drains is behind again,
+  // as the outlook counts it). The moment is when the last of those that waited at the run before
+  // was archived (a conversation never archived: the run's end).
   const waitingAt = looked.map((c) => new Set(c.outlook?.waiting ?? []));
-  // The moment is when the last conversation that waited at the run before was archived.
+  const nothingLeftAt = (j: number) => {
+    const now = looked[j]?.outlook?.waiting ?? [];
+    const before = waitingAt[j - 1];
+    return before ? !now.some((id) => before.has(id)) : now.length === 0;
+  };
   const caughtUpAt = (i: number): { seen: number; at: number } | null => {
-    for (let j = i; j < looked.length; j++) {
-      const now = looked[j]?.outlook?.waiting ?? [];
-      const before = waitingAt[j - 1];
-      const seen = looked[j]?.endedAt;
-      if (seen === undefined) return null;
-      if (before ? now.some((id) => before.has(id)) : now.length > 0) continue;
-      const last = Math.max(...[...(before ?? [])].map((id) => firstArchived.get(id) ?? seen));
+    for (let j = i; j + 1 < looked.length; j++) {
+      if (!nothingLeftAt(j) || !nothingLeftAt(j + 1)) continue;
+      const seen = (looked[j] as Cycle).endedAt;
+      const before = [...(waitingAt[j - 1] ?? [])];
+      const last = before.length
+        ? Math.max(...before.map((id) => firstArchived.get(id) ?? seen))
+        : (looked[j - 1]?.endedAt ?? seen);
       return { seen, at: Math.min(seen, last) };
     }
     return null;

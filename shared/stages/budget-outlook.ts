@@ -289,13 +289,18 @@ const PROFILE_DAYS = 7;
 const MAX_WALK_SLOTS = 24 * 60;
 
 /**
- * The runs' cadence: this outlook's period (the time since the last run's outlook), kept within a
- * quarter of a slot (an hour deployed) and the averaging span; out of that range (a manual run
- * minutes after the last, a first outlook), a slot: the hourly runs'.
+ * The runs' cadence: the median of the periods in the arrivals window (the last day's runs, the
+ * oldest left out where the window cut it; a window of one period is this one), so that an outage's
+ * one long period or a manual run minutes after the last does not set it. Kept within a quarter of
+ * a slot (an hour deployed) and the averaging span; out of that range, and on the first outlook
+ * (no window), a slot: the hourly runs'.
  */
-function cadenceOf(periodMs: number, averagingMs: number): number {
+function cadenceOf(window: readonly ArrivalsSpan[], periodMs: number, averagingMs: number): number {
   const slotMs = averagingMs / 24;
-  return periodMs >= slotMs / 4 && periodMs <= averagingMs ? periodMs : slotMs;
+  const periods = window.length > 1 ? window.slice(1).map((p) => p.hours * HOUR_MS) : [periodMs];
+  const sorted = periods.filter(Number.isFinite).sort((a, b) => a - b);
+  const median = sorted.length ? (sorted[Math.floor((sorted.length - 1) / 2)] as number) : 0;
+  return median >= slotMs / 4 && median <= averagingMs ? median : slotMs;
 }
 
 /** `profile` with the arrival rate of the period that ended at `endMs` averaged into its slot. */
@@ -334,7 +339,8 @@ function smoothed(profile: ArrivalProfile, slot: number, flatPerHour: number): n
  * Hours until nothing an earlier run enqueued waits: the runs' queue (`waiting`, this run's
  * conversations among them) drains at `drainPerHour`, and each next run, `cadenceMs` apart, adds the
  * conversations that arrived since. The pipeline has caught up in the cadence in which the queue
- * empties before the next run adds to it: at that moment, which the next run reports. The arrivals
+ * empties before the next run adds to it, and that run's arrivals fit a cadence's drain: at that
+ * moment, which the next run reports (`catch_up_backlog` 0). The arrivals
  * are walked slot by slot through the arrival profile from `atMs` (a slot not seen yet takes the
  * day's average `flatPerHour`); null when the day's average alone takes the whole drain (never).
  * Without a profile, the day's average throughout.
@@ -363,17 +369,18 @@ function drainHours(
   if (!profile || atMs === undefined || !Number.isFinite(atMs) || profile.slot_ms <= 0)
     return flatDrainHours(waiting, drainPerHour, flatPerHour, cadenceHours);
   const slotMs = profile.slot_ms;
-  const spanMs = slotMs * 24;
   const shape = Array.from({ length: 24 }, (_, slot) => smoothed(profile, slot, flatPerHour));
   const shapeMean = shape.reduce((a, b) => a + b, 0) / 24;
   const perHourIn = (slot: number) =>
     shapeMean > 0 ? ((shape[slot] ?? shapeMean) * flatPerHour) / shapeMean : flatPerHour;
+  // Slot by slot by index: a slot's end computed from the time could round onto the time itself.
   const arrivalsBetween = (fromMs: number, toMs: number) => {
     let sum = 0;
-    for (let ms = fromMs; ms < toMs; ) {
-      const end = Math.min(toMs, (Math.floor(ms / slotMs) + 1) * slotMs);
-      const slot = Math.floor((((ms % spanMs) + spanMs) % spanMs) / slotMs);
-      sum += (perHourIn(slot) * (end - ms)) / HOUR_MS;
+    let ms = fromMs;
+    for (let k = Math.floor(fromMs / slotMs); ms < toMs; k++) {
+      const end = Math.min(toMs, (k + 1) * slotMs);
+      if (end <= ms) continue;
+      sum += (perHourIn(((k % 24) + 24) % 24) * (end - ms)) / HOUR_MS;
       ms = end;
     }
     return sum;
@@ -381,16 +388,20 @@ function drainHours(
   const runs = Math.ceil((MAX_WALK_SLOTS * slotMs) / cadenceMs);
   let queue = waiting;
   for (let run = 0; run < runs; run++) {
-    if (queue <= perCadence) return run * cadenceHours + queue / drainPerHour;
     const from = atMs + run * cadenceMs;
-    queue += arrivalsBetween(from, from + cadenceMs) - perCadence;
+    const next = arrivalsBetween(from, from + cadenceMs);
+    // The next run, finding no more than a cadence drains, reports it caught up; one that finds
+    // more (an office hour over the drain) is behind again.
+    if (queue <= perCadence && next <= perCadence) return run * cadenceHours + queue / drainPerHour;
+    queue = Math.max(0, queue - perCadence) + next;
   }
   return runs * cadenceHours + flatDrainHours(queue, drainPerHour, flatPerHour, cadenceHours);
 }
 
 /**
- * The same walk at a steady `flatPerHour`: run k starts with the queue `waiting` less k cadences of
- * the net drain, and the first whose queue the drain empties within a cadence ends it.
+ * The same walk at a steady `flatPerHour` (under the drain, so every run's arrivals fit a cadence):
+ * run k starts with the queue `waiting` less k cadences of the net drain, and the first whose queue
+ * the drain empties within a cadence ends it.
  */
 function flatDrainHours(waiting: number, drainPerHour: number, flatPerHour: number, cadenceHours: number) {
   const perCadence = drainPerHour * cadenceHours;
@@ -403,8 +414,10 @@ function flatDrainHours(waiting: number, drainPerHour: number, flatPerHour: numb
 /**
  * The catch-up hours an outlook's stored figures give: the waiting conversations against what the
  * bottleneck's capacity drains, the arrivals added run by run at the stored cadence (an hour in
- * older outlooks) through the arrival profile (null: never or not known). The outlook's own `catch_up_hours` is the same walk over its figures before they
- * were rounded; bench/week-run.ts recomputes it to turn a fast clock's hours into simulated ones.
+ * older outlooks) through the arrival profile (null: never or not known). The outlook's own
+ * `catch_up_hours` is the same walk over its figures before they were rounded (3 digits), so near
+ * the end of a cadence the two can fall a run apart; bench/week-run.ts recomputes it to turn a fast
+ * clock's hours into simulated ones.
  */
 export function catchUpHoursOf(outlook: {
   readonly at?: string;
@@ -590,7 +603,7 @@ export function budgetOutlook(input: OutlookInput): BudgetOutlook {
   // the rest has drained: the pipeline is then as current as its schedule lets it be (a fluid
   // drain never empties the queue while arrivals go on). Beyond a cadence's drain (the first run
   // after an outage lists hours of arrivals at once) it is a backlog like any other.
-  const cadenceMs = cadenceOf(periodMs, averagingMs);
+  const cadenceMs = previous ? cadenceOf(window, periodMs, averagingMs) : averagingMs / 24;
   const earlier = Math.min(input.backlog, input.earlierBacklog ?? input.backlog);
   const drained = bottleneck ? ((bottleneck.capacity / bottleneck.perConversation) * cadenceMs) / HOUR_MS : 0;
   // A cost or capacity out of range (an hour of seconds, a cost read off almost nothing) drains

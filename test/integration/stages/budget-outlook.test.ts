@@ -155,8 +155,9 @@ describe('takeOutlook', () => {
 
     // archived = 30 + 20 (counted by the jobs); 800 / 50 = 16 a conversation; the other 100 calls
     // and the reserve while they hold: capacity = 0.95 x 1,200 - max(100, 240) = 900, 56.25
-    // conversations an hour: the 20 waiting drain before the next run, in 20 / 56.25 = 0.36 h. Of the period's 800 archive grants, 400
-    // waited for the budget (under the 80% that would measure the drain).
+    // conversations an hour: the 20 waiting drain before the next run, in 20 / 56.25 = 0.36 h. Of
+    // the period's 800 archive grants, 400 waited for the budget (under the 80% that would measure
+    // the drain).
     expect(outlook).toMatchObject({
       from: '2026-12-01T10:00:00.000Z',
       period_hours: 1,

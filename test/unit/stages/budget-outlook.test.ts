@@ -626,15 +626,98 @@ describe('budgetOutlook', () => {
     expect(catchUpHoursOf({ ...outlook, backlog: 500 })).toBeCloseTo(3.58, 2);
   });
 
-  it('when the period since the last run is 5 minutes (a manual run) or 30 hours (an outage), then the catch-up walks hourly runs; a day is a nightly-only schedule’s cadence', () => {
+  it('when the period since the last run is 30 minutes, then the runs come every 30 minutes; 5 minutes (a manual run) or over a day, then the catch-up walks hourly runs; a day alone is a nightly-only schedule’s cadence', () => {
+    // A day of averages is one 24-hour span: the window is then that span's last part and this
+    // period, whose length is the cadence.
     const cadence = (periodMs: number) =>
       budgetOutlook(anHour({ periodMs, previous: aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }) }))
         .catch_up_cadence_hours;
 
+    expect(cadence(HOUR / 2)).toBe(0.5);
     expect(cadence(5 * 60_000)).toBe(1);
     expect(cadence(30 * HOUR)).toBe(1);
     expect(cadence(24 * HOUR)).toBe(24);
-    expect(cadence(HOUR / 2)).toBe(0.5);
+  });
+
+  it('when the first run after 6 hours down finds 600 and nothing earlier waits, then the day of hourly runs sets the cadence, not the one long period, and the 410 beyond an hour’s drain keep it behind', () => {
+    // The window: 18 of the day's hourly periods and the 6-hour one; their median is an hour.
+    const hourly = Array.from({ length: 24 }, () => ({ hours: 1, arrivals: 90 }));
+    const outlook = budgetOutlook(
+      anHour({
+        periodMs: 6 * HOUR,
+        usage: { 'get-interaction-insights': insights(0) },
+        arrivals: 600,
+        archived: 0,
+        backlog: 600,
+        earlierBacklog: 0,
+        previous: { ...aDay({ arrivals: 90, archived: 150, archiveCalls: 900 }), arrivalsWindow: hourly },
+      }),
+    );
+
+    expect(outlook.catch_up_cadence_hours).toBe(1);
+    expect(outlook.catch_up_backlog).toBe(410);
+    expect(outlook.catch_up).toBe('estimated');
+  });
+
+  it('when the queue would drain within the hour but the office hours to come bring more than the drain, then it has not caught up until an evening run’s arrivals fit an hour’s drain: 12.84 h, not 0.79', () => {
+    // Office hours 200 an hour, nights 50 (smoothed: 07 and 20 100, 08 and 19 150): the day's mean
+    // 125, drain 1,140 / 6 = 190. At 09:00 150 wait (20 from an earlier run), under an hour's drain,
+    // but each office hour brings 200: the queue 200 at 10:00, 10 more an hour to 290 at 19:00, 250
+    // at 20:00 (150 arrive), 160 at 21:00 (100), under 190 with 50 to come: 12 + 160 / 190 = 12.84.
+    const profile = Array.from({ length: 24 }, (_, h) => (h >= 8 && h < 20 ? 200 : 50));
+    const window = Array.from({ length: 24 }, (_, i) => ({
+      hours: 1,
+      arrivals: profile[(8 + i) % 24] as number,
+    }));
+    const outlook = budgetOutlook(
+      anHour({
+        usage: { 'get-interaction-insights': insights(750) },
+        arrivals: 200,
+        archived: 125,
+        backlog: 150,
+        earlierBacklog: 20,
+        now: MIDNIGHT + 9 * HOUR,
+        previous: {
+          ...aDay({ arrivals: 125, archived: 125, archiveCalls: 750 }),
+          arrivalsWindow: window,
+          arrivalProfile: { slot_ms: HOUR, per_hour: profile, samples: Array.from({ length: 24 }, () => 7) },
+        },
+      }),
+    );
+
+    expect(outlook.arrivals_per_hour).toBe(125);
+    expect(outlook.catch_up_backlog).toBe(20);
+    expect(outlook.catch_up_hours).toBe(12.84);
+  });
+
+  it('when a slot is not a whole number of milliseconds (a fast clock’s 17th of a day), then the walk still moves from slot to slot and ends, from any time of the day', () => {
+    // A slot's end computed from the time rounds onto the time itself at some boundaries (2-6% of
+    // them at this length, in the first days after the epoch): a walk stepping from there never
+    // moved on.
+    const averagingMs = 86_400_000 / 17;
+    const slotMs = averagingMs / 24;
+    const previous = {
+      ...aDay({ arrivals: 100, archived: 100, archiveCalls: 600 }),
+      arrivalProfile: { ...weekOfOfficeHours(150, 50), slot_ms: slotMs },
+    };
+    const hours = Array.from(
+      { length: 200 },
+      (_, i) =>
+        budgetOutlook(
+          anHour({
+            periodMs: slotMs,
+            usage: { 'get-interaction-insights': insights(600) },
+            arrivals: 100,
+            archived: 100,
+            backlog: 1_400,
+            now: (i + 1) * 7 * slotMs + (i % 3),
+            averagingMs,
+            previous,
+          }),
+        ).catch_up_hours,
+    );
+
+    expect(hours.every((h) => h !== null && Number.isFinite(h) && h > 0)).toBe(true);
   });
 
   it('when nothing waits, then it has caught up, whatever the budget', () => {
