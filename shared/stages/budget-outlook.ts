@@ -340,10 +340,10 @@ function smoothed(profile: ArrivalProfile, slot: number, flatPerHour: number): n
  * conversations among them) drains at `drainPerHour`, and each next run, `cadenceMs` apart, adds the
  * conversations that arrived since. The pipeline has caught up in the cadence in which the queue
  * empties before the next run adds to it, and that run's arrivals fit a cadence's drain: at that
- * moment, which the next run reports (`catch_up_backlog` 0). The arrivals
- * are walked slot by slot through the arrival profile from `atMs` (a slot not seen yet takes the
- * day's average `flatPerHour`); null when the day's average alone takes the whole drain (never).
- * Without a profile, the day's average throughout.
+ * moment, which the next run reports (`catch_up_backlog` 0). The arrivals are walked slot by slot
+ * through the arrival profile from `atMs` (a slot not seen yet takes the day's average
+ * `flatPerHour`); null when the day's average alone takes the whole drain (never). Without a
+ * profile, the day's average throughout.
  *
  * The queue a run leaves is what must drain before the next one, so the catch-up ends when what
  * the runs add is small again: a drain walked on a backlog net of this run's conversations (as
