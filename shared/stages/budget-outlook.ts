@@ -144,7 +144,7 @@ export interface BudgetOutlook {
    * found beyond a cadence of the drain (the whole backlog on the first outlook, or without a drain).
    */
   readonly catch_up_backlog: number;
-  /** The runs' cadence the catch-up is walked in, hours: this period's length (see cadenceOf). */
+  /** The runs' cadence the catch-up is walked in, hours: the median of the day's periods (see cadenceOf). */
   readonly catch_up_cadence_hours: number;
   /** The operation whose capacity a conversation uses the most of (calls per conversation / capacity). */
   readonly bottleneck: string | null;
